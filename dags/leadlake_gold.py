@@ -1,0 +1,39 @@
+"""
+### Gold: silver.leads -> gold.scored_leads
+
+Runs whenever `silver.leads` changes. A Spark job scores every lead with the rules baseline (tech spec
+appendix 19.1), attaches the reasons and a priority tier, validates and MERGEs `gold.scored_leads`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import dag, task
+
+from leadlake.assets import DEFAULT_ARGS, GOLD_SCORED_LEADS, SILVER_LEADS
+
+
+@dag(
+    dag_id="leadlake_gold",
+    doc_md=__doc__,
+    schedule=[SILVER_LEADS],
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS | {"retry_delay": timedelta(minutes=2)},
+    tags=["leadlake", "gold", "spark", "scoring"],
+)
+def leadlake_gold() -> None:
+    @task(outlets=[GOLD_SCORED_LEADS], execution_timeout=timedelta(hours=2))
+    def score_leads() -> dict:
+        from dataclasses import asdict
+
+        from leadlake.pipeline import run_gold
+
+        return asdict(run_gold())
+
+    score_leads()
+
+
+leadlake_gold()

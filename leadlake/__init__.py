@@ -1,0 +1,3 @@
+"""leadlake: a lead-generation lakehouse."""
+
+__version__ = "0.1.0"

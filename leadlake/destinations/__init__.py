@@ -1,0 +1,1 @@
+"""Destination adapters: where scored leads are delivered (CRMs)."""

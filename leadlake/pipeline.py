@@ -1,0 +1,179 @@
+"""The stages as callables: what DAG tasks, the CLI and the benchmark run. No business logic lives in DAGs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from leadlake.campaign import CampaignSpec
+from leadlake.lakehouse import Lakehouse
+from leadlake.settings import Settings, get_settings, reset_settings
+
+log = logging.getLogger("leadlake.pipeline")
+
+SANDBOX_ENV = "LEADLAKE_SANDBOX_URL"
+SANDBOX_KEYS = {
+    "google_places": "sandbox-google-places-key",
+    "yelp": "sandbox-yelp-key",
+    "hubspot": "sandbox-hubspot-token",
+}
+KEY_ENV = {
+    "google_places": "LEADLAKE_GOOGLE_PLACES_API_KEY",
+    "yelp": "LEADLAKE_YELP_API_KEY",
+    "hubspot": "LEADLAKE_HUBSPOT_ACCESS_TOKEN",
+}
+
+
+class ConfigError(RuntimeError):
+    """Missing credentials or an unusable target; the message names the setting to fix."""
+
+
+def new_run_id(prefix: str = "manual") -> str:
+    """A sortable run id: prefix, UTC time, random suffix."""
+    return f"{prefix}__{datetime.now(UTC):%Y%m%dT%H%M%S}__{uuid.uuid4().hex[:6]}"
+
+
+def lakehouse(settings: Settings | None = None) -> Lakehouse:
+    """The delta-rs lakehouse of the current settings."""
+    s = settings or get_settings()
+    return Lakehouse(s.lakehouse_root, s.storage_options())
+
+
+@contextmanager
+def sandbox(
+    settings: Settings | None = None, *, fault_rate: float = 0.0, businesses: int | None = None
+) -> Iterator[str | None]:
+    """Yield the sandbox URL in use: LEADLAKE_SANDBOX_URL when set, else one started here for the block.
+
+    Yields None when real provider keys are configured (no sandbox needed).
+    """
+    s = settings or get_settings()
+    if s.sandbox_url or not s.uses_sandbox:
+        yield s.sandbox_url
+        return
+    from leadlake.sandbox.server import Faults, SandboxServer
+
+    server = SandboxServer(
+        seed=s.sandbox_seed,
+        businesses=businesses or s.sandbox_businesses,
+        faults=Faults.from_rate(fault_rate, retry_after_s=1),
+    ).start()
+    os.environ[SANDBOX_ENV] = server.url
+    reset_settings()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+        os.environ.pop(SANDBOX_ENV, None)
+        reset_settings()
+
+
+def credentials(settings: Settings, service: str) -> tuple[str, str]:
+    """(key, base_url) for a provider or CRM: the configured key, else the sandbox's."""
+    configured = {
+        "google_places": (settings.google_places_api_key, settings.google_places_base_url),
+        "yelp": (settings.yelp_api_key, settings.yelp_base_url),
+        "hubspot": (settings.hubspot_access_token, settings.hubspot_base_url),
+    }[service]
+    if settings.sandbox_url:
+        return SANDBOX_KEYS[service], settings.sandbox_url
+    key, base = configured
+    if key is None:
+        raise ConfigError(
+            f"no credentials for {service}: set {KEY_ENV[service]} (or LEADLAKE_SANDBOX_URL to use the sandbox)"
+        )
+    return key.get_secret_value(), base
+
+
+def build_adapters(campaign: CampaignSpec, settings: Settings) -> list:
+    """One adapter per source the campaign names."""
+    from leadlake.sources import build_adapter
+
+    adapters = []
+    for name in campaign.sources:
+        key, base = credentials(settings, name)
+        adapters.append(build_adapter(name, api_key=key, base_url=base))
+    return adapters
+
+
+def run_ingest(
+    campaign: CampaignSpec, run_id: str, settings: Settings | None = None, progress: Callable[[str], None] | None = None
+):
+    """Land a campaign's provider payloads in bronze (delta-rs, no JVM)."""
+    from leadlake.bronze import ingest
+
+    s = settings or get_settings()
+    lake = lakehouse(s)
+    lake.check_reachable()
+    adapters = build_adapters(campaign, s)
+    try:
+        return ingest(campaign, adapters, lake, run_id, on_query_done=progress)
+    finally:
+        for a in adapters:
+            a.close()
+
+
+def spark_session(settings: Settings | None = None):
+    """The Spark session for the silver and gold jobs."""
+    from leadlake.spark import get_spark
+
+    s = settings or get_settings()
+    return get_spark("leadlake", master=s.spark_master)
+
+
+def run_silver(settings: Settings | None = None):
+    """The silver Spark job: normalise and resolve bronze into silver.leads."""
+    from leadlake.silver import build_silver
+
+    s = settings or get_settings()
+    return build_silver(spark_session(s), s)
+
+
+def run_gold(settings: Settings | None = None):
+    """The gold Spark job: score silver.leads into gold.scored_leads."""
+    from leadlake.gold import build_gold
+
+    s = settings or get_settings()
+    return build_gold(spark_session(s), s)
+
+
+def run_delivery(run_id: str, settings: Settings | None = None, min_tier: str = "C"):
+    """Push new or changed gold leads to HubSpot exactly once."""
+    from leadlake.delivery import deliver
+    from leadlake.destinations.hubspot import HubSpotDestination
+
+    s = settings or get_settings()
+    token, base = credentials(s, "hubspot")
+    return deliver(lakehouse(s), HubSpotDestination(token, base), run_id, min_tier=min_tier)
+
+
+@dataclass
+class Summary:
+    """Figures the demo and `run` print at the end."""
+
+    tables: list
+    duplicates_merged: int
+    top: list[dict]
+
+
+def summarize(settings: Settings | None = None, top_n: int = 10) -> Summary:
+    """Rows per table, duplicates merged and the top leads, read back from the lakehouse."""
+    lake = lakehouse(settings)
+    tables = lake.list_tables()
+    dup = 0
+    if lake.exists("silver.source_records") and lake.exists("silver.leads"):
+        dup = lake.read("silver.source_records", columns=["record_id"]).num_rows - lake.read(
+            "silver.leads", columns=["lead_id"]
+        ).num_rows
+    top = []
+    if lake.exists("gold.scored_leads"):
+        top = lake.sql(
+            "select name, city, region, lead_score, priority_tier, score_reasons, source_count "
+            f"from gold.scored_leads order by lead_score desc, review_count desc nulls last, name limit {top_n}"
+        ).to_pylist()
+    return Summary(tables, dup, top)
