@@ -1,0 +1,120 @@
+"""Pure normalisation helpers: phones, domains, names, streets, log masking."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadlake.normalize import (
+    is_toll_free,
+    mask_email,
+    mask_phone,
+    mask_pii,
+    normalize_name,
+    normalize_phone,
+    normalize_street,
+    registered_domain,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "expected"),
+    [
+        ("(303) 555-0101", "US", "+13035550101"),
+        ("303.555.0101", "US", "+13035550101"),
+        ("+1 303-555-0101", "US", "+13035550101"),
+        ("+44 20 7183 8750", "US", "+442071838750"),
+        ("020 7183 8750", "GB", "+442071838750"),
+        ("1-800-555-0199", "US", "+18005550199"),
+        ("555-0101", "US", None),  # too short to be a US number
+        ("(123) 456-7890", "US", None),  # area codes never start with 1
+        ("not a phone", "US", None),
+        ("", "US", None),
+        (None, "US", None),
+    ],
+)
+def test_normalize_phone(raw: str | None, region: str, expected: str | None) -> None:
+    assert normalize_phone(raw, region) == expected
+
+
+def test_toll_free_uses_number_type() -> None:
+    assert is_toll_free("+18005550199")
+    assert is_toll_free(normalize_phone("(888) 555-0123"))
+    assert not is_toll_free("+13035550101")
+    assert not is_toll_free(None)
+    assert not is_toll_free("garbage")
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://www.example.com/about", "example.com"),
+        ("http://shop.blog.example.com:8080/x?y=1", "example.com"),
+        ("https://www.bbc.co.uk/news", "bbc.co.uk"),
+        ("forums.bbc.co.uk", "bbc.co.uk"),
+        ("Example.COM", "example.com"),
+        ("www.acme-plumbing.us/", "acme-plumbing.us"),
+        ("http://127.0.0.1:8000/", None),
+        ("localhost", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_registered_domain(url: str | None, expected: str | None) -> None:
+    assert registered_domain(url) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Acme Plumbing, LLC", "acme plumbing"),
+        ("Acme Plumbing L.L.C.", "acme plumbing"),
+        ("Smith & Sons Co., Inc.", "smith and sons"),
+        ("Café Ñandú Ltd", "cafe nandu"),
+        ("Joe's   Garage", "joes garage"),
+        ("A-1 Electric Company", "a 1 electric"),
+        ("Co Springs Roofing", "co springs roofing"),  # only trailing suffixes go
+        ("Company", "company"),  # never empty a name
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_normalize_name(name: str | None, expected: str) -> None:
+    assert normalize_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("123 North Main Street", "123 n main st"),
+        ("123 N. Main St.", "123 n main st"),
+        ("45 West Elm Avenue, Suite 200", "45 w elm ave ste 200"),
+        ("9 Lakeshore Boulevard #12", "9 lakeshore blvd #12"),
+        ("700 Parkway Drive Apartment 3B", "700 pkwy dr apt 3b"),
+        ("", ""),
+    ],
+)
+def test_normalize_street(line: str, expected: str) -> None:
+    assert normalize_street(line) == expected
+
+
+def test_street_forms_from_two_providers_agree() -> None:
+    assert normalize_street("1200 Southwest Oak Street") == normalize_street("1200 SW Oak St.")
+
+
+def test_mask_email() -> None:
+    assert mask_email("john@example.com") == "j***@example.com"
+    assert mask_email("to a.b+c@mail.example.org and x@y.io") == "to a***@mail.example.org and x***@y.io"
+    assert mask_email("no email here") == "no email here"
+
+
+def test_mask_phone() -> None:
+    assert mask_phone("+13035550101") == "+1******0101"
+    assert mask_phone("call (303) 555-0101 today") == "call ******0101 today"
+    assert mask_phone("+44 20 7183 8750") == "+44******8750"
+    assert mask_phone("run 2024-01-01 page 3") == "run 2024-01-01 page 3"
+
+
+def test_mask_pii_leaves_no_contact_details() -> None:
+    text = mask_pii("lead jane.doe@acme.com phone +1 303 555 0101")
+    assert "jane.doe" not in text and "555" not in text
+    assert text.endswith("+1******0101")

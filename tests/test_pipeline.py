@@ -1,0 +1,147 @@
+"""The vertical slice for real: sandbox HTTP -> bronze (delta-rs) -> silver/gold (Spark) -> HubSpot upsert."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leadlake import pipeline
+from leadlake.bronze import ingest
+from leadlake.campaign import load_campaign
+from leadlake.lakehouse import Lakehouse
+from leadlake.sandbox.server import Faults, SandboxServer
+from leadlake.sandbox.world import World
+from leadlake.settings import get_settings, reset_settings
+from leadlake.sources import build_adapter
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGN = ROOT / "campaigns" / "denver_home_services.yaml"
+KEYS = pipeline.SANDBOX_KEYS
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return World.generate(seed=11, businesses=4000)
+
+
+def adapters(url: str) -> list:
+    return [build_adapter(p, api_key=KEYS[p], base_url=url) for p in ("google_places", "yelp")]
+
+
+def bronze_keys(lake: Lakehouse) -> set[tuple[str, str, str]]:
+    keys = set()
+    for table in ("bronze.places_raw", "bronze.yelp_businesses_raw"):
+        for r in lake.read(table, columns=["provider", "provider_key", "content_hash"]).to_pylist():
+            keys.add((r["provider"], r["provider_key"], r["content_hash"]))
+    return keys
+
+
+def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(world: World, tmp_path: Path) -> None:
+    spec = load_campaign(CAMPAIGN)
+    clean, faulty = Lakehouse(str(tmp_path / "clean")), Lakehouse(str(tmp_path / "faulty"))
+    with SandboxServer(world) as sb:
+        first = ingest(spec, adapters(sb.url), clean, "run-clean")
+    faults = Faults(rate_429=0.1, rate_5xx=0.1, rate_malformed=0.1, truncated_pages=0.2, retry_after_s=0)
+    with SandboxServer(world, faults=faults) as sb:
+        ingest(spec, adapters(sb.url), faulty, "run-faulty-1")
+        served = sb.stats()["faults"]
+        again = ingest(spec, adapters(sb.url), faulty, "run-faulty-2")
+    assert sum(served.values()) > 0, "the sandbox really injected faults"
+    assert first.landed > 50
+    assert bronze_keys(clean) == bronze_keys(faulty)
+    assert again.landed == 0 and again.items == first.items
+    log = faulty.sql("select count(*) as n, count(distinct run_id) as runs from bronze.ingest_log").to_pylist()[0]
+    assert log["runs"] == 2 and log["n"] == 2 * sum(p.queries for p in first.providers.values())
+
+
+def test_schema_drift_is_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:
+    drifted = World.generate(seed=5, businesses=3000, malformed_rate=0.2)
+    spec = load_campaign(CAMPAIGN)
+    lake = Lakehouse(str(tmp_path / "lake"))
+    with SandboxServer(drifted) as sb:
+        report = ingest(spec, adapters(sb.url), lake, "r1")
+    q = lake.read("bronze.quarantine").to_pylist()
+    assert q and report.landed > 0
+    assert all(r["reason"] for r in q)
+    quarantined = {(r["provider"], r["provider_key"]) for r in q if r["provider_key"]}
+    assert quarantined <= drifted.malformed
+    assert not quarantined & {(p, k) for p, k, _ in bronze_keys(lake)}
+
+
+def test_bad_key_stops_that_provider_only(world: World, tmp_path: Path) -> None:
+    spec = load_campaign(CAMPAIGN)
+    lake = Lakehouse(str(tmp_path / "lake"))
+    with SandboxServer(world) as sb:
+        bad = build_adapter("google_places", api_key="wrong-key", base_url=sb.url)
+        good = build_adapter("yelp", api_key=KEYS["yelp"], base_url=sb.url)
+        report = ingest(spec, [bad, good], lake, "r1")
+        calls = sb.stats()["routes"]
+    g = report.providers["google_places"]
+    assert g.landed == 0 and g.failed_queries >= 1 and "key" in g.errors[0].lower()
+    assert report.providers["yelp"].landed > 0
+    google_calls = sum(n for route, n in calls.items() if "google" in route or "places" in route)
+    assert google_calls <= len(spec.keywords), "an invalid key is not retried"
+
+
+@pytest.fixture()
+def sandbox_env(world: World, tmp_path: Path) -> Iterator[SandboxServer]:
+    """Settings pointing at a scratch lakehouse and a sandbox serving `world`."""
+    saved = dict(os.environ)
+    with SandboxServer(world) as sb:
+        os.environ["LEADLAKE_LAKEHOUSE_URI"] = str(tmp_path / "lake")
+        os.environ["LEADLAKE_SANDBOX_URL"] = sb.url
+        reset_settings()
+        try:
+            yield sb
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            reset_settings()
+
+
+def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: World) -> None:
+    spec = load_campaign(CAMPAIGN)
+    pipeline.run_ingest(spec, "r1")
+    silver = pipeline.run_silver()
+    gold = pipeline.run_gold()
+    lake = pipeline.lakehouse(get_settings())
+
+    # Every provider record is in exactly one lead, and duplicates across providers were merged.
+    assert silver.source_records + silver.quarantined == silver.bronze_records
+    assert 0 < silver.leads < silver.source_records
+    links = lake.read("silver.lead_links").to_pylist()
+    assert len(links) == len({r["record_id"] for r in links}) == silver.source_records
+
+    # Resolution agrees with the sandbox's ground truth on most merges.
+    truth = {f"{p}:{k}": b for (p, k), b in world.truth.items()}
+    by_lead: dict[str, set[str]] = {}
+    for r in links:
+        by_lead.setdefault(r["lead_id"], set()).add(truth[r["record_id"]])
+    pure = sum(len(b) == 1 for b in by_lead.values())
+    assert pure / len(by_lead) >= 0.97
+
+    scored = lake.read("gold.scored_leads").to_pylist()
+    assert len(scored) == gold.leads == silver.leads
+    assert all(0 <= r["lead_score"] <= 100 and r["priority_tier"] in "ABC" for r in scored)
+    assert any(r["score_reasons"] for r in scored)
+
+    first = pipeline.run_delivery("d1")
+    assert first.sent == len(scored) and first.failed == 0
+    companies = sandbox_env.crm.companies()
+    assert len(companies) == len(scored)
+    assert all(c["writes"] == 1 for c in companies)
+    ids = {c["properties"]["leadlake_id"] for c in companies}
+    assert ids == {r["lead_id"] for r in scored}
+
+    second = pipeline.run_delivery("d2")
+    assert second.sent == 0 and second.unchanged == len(scored)
+    assert all(c["writes"] == 1 for c in sandbox_env.crm.companies())
+
+    # Re-running silver and gold on unchanged bronze changes nothing downstream.
+    pipeline.run_silver()
+    pipeline.run_gold()
+    assert sorted(r["lead_id"] for r in lake.read("gold.scored_leads").to_pylist()) == sorted(ids)
+    assert pipeline.run_delivery("d3").sent == 0

@@ -1,0 +1,57 @@
+"""The rules baseline of appendix 19.1: each rule fires on its own and the reasons say why."""
+
+from __future__ import annotations
+
+import math
+
+from leadlake.campaign import Area
+from leadlake.score import haversine_km, score_lead, tier_for
+
+DENVER = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=40)
+
+
+def lead(**kw) -> dict:
+    base = {"rating": None, "review_count": None, "website": None, "domain": None, "lat": None, "lon": None,
+            "phone_e164": None, "phone_is_toll_free": False}
+    return base | kw
+
+
+def test_empty_lead_scores_zero() -> None:
+    s = score_lead(lead(), "local_services", [DENVER])
+    assert (s.lead_score, s.priority_tier, s.score_reasons) == (0, "C", [])
+
+
+def test_each_rule() -> None:
+    assert score_lead(lead(rating=4.5, review_count=80), "x").lead_score == 25
+    assert score_lead(lead(rating=4.2, review_count=800), "x").lead_score == 0
+    assert score_lead(lead(rating=4.9, review_count=49), "x").lead_score == 0
+    assert score_lead(lead(website="https://a.com", domain="a.com"), "x").lead_score == 15
+    assert score_lead(lead(website="https://a.com"), "x").lead_score == 0
+    assert score_lead(lead(phone_e164="+13035550101"), "x").lead_score == 10
+    assert score_lead(lead(phone_e164="+18005550101", phone_is_toll_free=True), "x").lead_score == 0
+    assert score_lead(lead(lat=39.75, lon=-104.99), "x", [DENVER]).lead_score == 10
+    assert score_lead(lead(lat=40.5, lon=-104.99), "x", [DENVER]).lead_score == 0
+    assert score_lead(lead(employees_range="11-50"), "b2b_saas").lead_score == 10
+    assert score_lead(lead(employees_range="11-50"), "local_services").lead_score == 0
+    assert score_lead(lead(tech_signals=["Shopify"]), "ecommerce").lead_score == 10
+
+
+def test_full_lead_tier_and_reasons() -> None:
+    s = score_lead(
+        lead(rating=4.6, review_count=152, website="https://ace.com", domain="ace.com", lat=39.74, lon=-104.99,
+             phone_e164="+13035550101"),
+        "local_services",
+        [DENVER],
+    )
+    assert s.lead_score == 60 and s.priority_tier == "A"
+    assert len(s.score_reasons) == 4 and any("152 reviews" in r for r in s.score_reasons)
+
+
+def test_nan_is_missing() -> None:
+    assert score_lead(lead(rating=math.nan, review_count=100, lat=math.nan, lon=1.0), "x", [DENVER]).lead_score == 0
+
+
+def test_tiers_and_distance() -> None:
+    assert [tier_for(x) for x in (0, 24, 25, 49, 50, 100)] == ["C", "C", "B", "B", "A", "A"]
+    # Denver to Austin is about 770 miles (1,240 km) as the crow flies.
+    assert 1200 < haversine_km(39.7392, -104.9903, 30.2672, -97.7431) < 1290

@@ -1,0 +1,57 @@
+"""Settings: defaults, S3 options, and a wrong value failing with the variable's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadlake.settings import SettingsError, get_settings, reset_settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch: pytest.MonkeyPatch):
+    for var in ("LEADLAKE_LAKEHOUSE_URI", "LEADLAKE_SANDBOX_URL", "LEADLAKE_GOOGLE_PLACES_API_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    reset_settings()
+    yield
+    reset_settings()
+
+
+def test_defaults_use_the_sandbox_and_a_local_lakehouse(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("LEADLAKE_LAKEHOUSE_URI", str(tmp_path / "lake"))
+    s = get_settings()
+    assert s.uses_sandbox
+    assert s.lakehouse_root == str(tmp_path / "lake")
+    assert s.storage_options() == {}
+    assert s.tracking_uri.startswith("sqlite:///")
+
+
+def test_s3_lakehouse_gets_endpoint_options(monkeypatch) -> None:
+    monkeypatch.setenv("LEADLAKE_LAKEHOUSE_URI", "s3://leads/lake")
+    monkeypatch.setenv("LEADLAKE_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    s = get_settings()
+    assert s.is_s3 and s.lakehouse_root == "s3://leads/lake"
+    assert s.storage_options()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+    assert s.storage_options()["AWS_ALLOW_HTTP"] == "true"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "needle"),
+    [
+        ("LEADLAKE_LAKEHOUSE_URI", "gs://bucket/x", "LEADLAKE_LAKEHOUSE_URI"),
+        ("LEADLAKE_LAKEHOUSE_URI", "s3://", "needs a bucket"),
+        ("LEADLAKE_SANDBOX_URL", "127.0.0.1:8765", "LEADLAKE_SANDBOX_URL"),
+        ("LEADLAKE_DELTA_BACKEND", "parquet", "LEADLAKE_DELTA_BACKEND"),
+        ("LEADLAKE_SANDBOX_BUSINESSES", "many", "LEADLAKE_SANDBOX_BUSINESSES"),
+    ],
+)
+def test_wrong_setting_names_the_variable(monkeypatch, var: str, value: str, needle: str) -> None:
+    monkeypatch.setenv(var, value)
+    with pytest.raises(SettingsError, match=needle):
+        get_settings()
+
+
+def test_a_provider_key_turns_the_sandbox_off(monkeypatch) -> None:
+    monkeypatch.setenv("LEADLAKE_GOOGLE_PLACES_API_KEY", "real-key")
+    s = get_settings()
+    assert not s.uses_sandbox
+    assert "real-key" not in repr(s)
