@@ -1,0 +1,171 @@
+"""HubSpot CRM v3 companies: batch upsert/read, list with `after` cursors, get by id or unique property."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from leadlake.sandbox.crm import CrmError, hubspot_timestamp
+from leadlake.sandbox.protocol import Request, Response, correlation_id, route
+
+if TYPE_CHECKING:
+    from leadlake.sandbox.server import SandboxServer
+
+HUBSPOT = "hubspot"
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+BASE = "/crm/v3/objects/companies"
+
+
+def error(status: int, category: str, message: str, **extra: Any) -> Response:
+    """A HubSpot error body."""
+    body = {"status": "error", "message": message, "correlationId": correlation_id(), "category": category}
+    return Response(status, {**body, **extra})
+
+
+def validation(message: str) -> Response:
+    """400 VALIDATION_ERROR."""
+    return error(400, "VALIDATION_ERROR", message)
+
+
+def rate_limited() -> Response:
+    """The per-second (SECONDLY) rate-limit answer."""
+    return error(
+        429,
+        "RATE_LIMITS",
+        "You have reached your secondly limit.",
+        errorType="RATE_LIMIT",
+        policyName="SECONDLY",
+    )
+
+
+def unavailable(code: int) -> Response:
+    """A transient server error."""
+    return error(code, "INTERNAL_ERROR", "An internal error occurred; please retry the request.")
+
+
+def check_token(app: SandboxServer, req: Request) -> Response | None:
+    """Private-app / OAuth bearer token."""
+    if req.bearer() != app.keys.hubspot:
+        return error(
+            401,
+            "INVALID_AUTHENTICATION",
+            "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+            "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+        )
+    return None
+
+
+def _body(req: Request) -> dict | Response:
+    try:
+        body = req.json()
+    except ValueError as exc:
+        return validation(f"Invalid input JSON: {exc}")
+    return body if isinstance(body, dict) else validation("Invalid input JSON: expected an object.")
+
+
+def batch_upsert(app: SandboxServer, req: Request) -> Response:
+    """POST /crm/v3/objects/companies/batch/upsert."""
+    denied = check_token(app, req)
+    if denied:
+        return denied
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
+    started = hubspot_timestamp()
+    try:
+        results = app.crm.upsert(body.get("inputs"))  # validates the whole batch before any write
+    except CrmError as exc:
+        return validation(str(exc))
+    return Response(
+        200,
+        {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": hubspot_timestamp()},
+    )
+
+
+def batch_read(app: SandboxServer, req: Request) -> Response:
+    """POST /crm/v3/objects/companies/batch/read; 207 with errors when some ids are unknown."""
+    denied = check_token(app, req)
+    if denied:
+        return denied
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_LIMIT:
+        return validation("Batch inputs must contain between 1 and 100 items.")
+    if not all(isinstance(i, dict) and i.get("id") not in (None, "") for i in inputs):
+        return validation("Every input needs an id.")
+    started = hubspot_timestamp()
+    props = body.get("properties") or None
+    results, missing = [], []
+    for item in inputs:
+        obj = app.crm.get(str(item["id"]), body.get("idProperty"), props)
+        if obj is None:
+            missing.append(str(item["id"]))
+        else:
+            results.append(obj)
+    out: dict = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": hubspot_timestamp(),
+    }
+    if not missing:
+        return Response(200, out)
+    err = {
+        "status": "error",
+        "category": "OBJECT_NOT_FOUND",
+        "message": (
+            "Could not get some COMPANY objects, they may be deleted or not exist. Check that ids are valid."
+        ),
+        "context": {"ids": missing},
+    }
+    return Response(207, {**out, "numErrors": 1, "errors": [err]})
+
+
+def list_page(app: SandboxServer, req: Request) -> Response:
+    """GET /crm/v3/objects/companies?limit=&after=&properties=."""
+    denied = check_token(app, req)
+    if denied:
+        return denied
+    try:
+        limit = int(req.arg("limit") or DEFAULT_LIMIT)
+    except ValueError:
+        return validation("limit must be an integer")
+    if not 1 <= limit <= MAX_LIMIT:
+        return validation(f"limit must be between 1 and {MAX_LIMIT}")
+    after = req.arg("after")
+    if after and not after.isdigit():
+        return validation(f"Invalid paging cursor after={after}")
+    props = req.arg_list("properties") or None
+    take = max(1, limit // 2) if app.draw_truncation() and limit > 1 else limit
+    archived = (req.arg("archived") or "false").lower() == "true"
+    results, following = ([], None) if archived else app.crm.page(after, take, props)
+    out: dict = {"results": results}
+    if following:
+        query = {"after": following, "limit": limit}
+        if props:
+            query["properties"] = ",".join(props)
+        out["paging"] = {"next": {"after": following, "link": f"{app.url}{BASE}?{urlencode(query)}"}}
+    return Response(200, out)
+
+
+def get_one(app: SandboxServer, req: Request) -> Response:
+    """GET /crm/v3/objects/companies/{id}[?idProperty=...]."""
+    denied = check_token(app, req)
+    if denied:
+        return denied
+    object_id = req.params["object_id"]
+    obj = app.crm.get(object_id, req.arg("idProperty"), req.arg_list("properties") or None)
+    if obj is None:
+        return error(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [object_id]})
+    return Response(200, obj)
+
+
+ROUTES = [
+    route(HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", batch_upsert, mutating=True),
+    route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", batch_read),
+    route(HUBSPOT, "GET", BASE, "hubspot.list", list_page, paged=True),
+    route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", get_one),
+]
