@@ -330,6 +330,9 @@ def _print_summary(reports: dict[str, Any], started: float | None) -> None:
         d = reports["delivery"]
         console.print(f"delivered to hubspot: {d.sent} sent ({d.created} created, {d.updated} updated), "
                       f"{d.unchanged} unchanged, {d.failed} failed")
+    else:
+        ledger = next((t.rows for t in summary.tables if t.name == "gold.crm_deliveries"), 0)
+        console.print(f"delivered to hubspot: {ledger} leads recorded in gold.crm_deliveries")
     console.print(f"duplicates merged across providers: [bold]{summary.duplicates_merged}[/]")
     top = Table(title="top 10 leads")
     for c in ("#", "name", "city", "score", "tier", "sources", "reasons"):

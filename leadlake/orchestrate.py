@@ -60,7 +60,7 @@ def load_dags() -> dict:
     """Import every DAG file; raise with the file and error when one does not import."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
     if bag.import_errors:
         path, err = next(iter(bag.import_errors.items()))
         raise RuntimeError(f"DAG import error in {path}: {err.strip().splitlines()[-1]}")

@@ -151,7 +151,7 @@ class ResolveSettings:
     one_record_per_provider: bool = True
     spark_partitions: int = 4
     spark_break_lineage: str = "persist"
-    splink_log_level: int = logging.WARNING
+    splink_log_level: int = logging.ERROR  # EM warns about unobserved levels on small data: noise here
 
 
 @dataclass(frozen=True)
