@@ -111,3 +111,17 @@ def test_wrong_setting_fails_at_start(tmp_path: Path) -> None:
 
 def test_bad_sql_is_one_line(tmp_path: Path) -> None:
     _one_line_error(cli("sql", "select nope from", env=base_env(tmp_path)), "query failed")
+
+
+def test_analyst_notebook_runs_on_the_demo_lakehouse(demo_run, monkeypatch: pytest.MonkeyPatch) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    done, env = demo_run
+    assert done.returncode == 0
+    monkeypatch.setenv("LEADLAKE_LAKEHOUSE_URI", env["LEADLAKE_LAKEHOUSE_URI"])
+    nb = nbformat.read(ROOT / "notebooks" / "analyst_tour.ipynb", as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert "commits; version 0 had" in "".join(o.get("text", "") for o in outputs)
