@@ -1,6 +1,6 @@
 """spark-submit entry point: silver.leads -> gold.scored_leads.
 
-    spark-submit jobs/gold_scores.py             # settings from LEADLAKE_* environment variables
+spark-submit jobs/gold_scores.py             # settings from LEADLAKE_* environment variables
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """spark-submit entry point: bronze -> silver.source_records, silver.lead_links, silver.leads.
 
-    spark-submit jobs/silver_leads.py            # settings from LEADLAKE_* environment variables
+spark-submit jobs/silver_leads.py            # settings from LEADLAKE_* environment variables
 """
 
 from __future__ import annotations

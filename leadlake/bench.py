@@ -122,7 +122,9 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
         t0 = time.perf_counter()
         world = World.generate(seed=42, businesses=businesses)
         result.stages.append(
-            StageResult("world", time.perf_counter() - t0, businesses, sampler.peak / 2**20, "synthetic world")
+            StageResult(
+                "world", time.perf_counter() - t0, businesses, sampler.peak / 2**20, "synthetic world"
+            )
         )
         with (
             SandboxServer(world) as server,
@@ -166,14 +168,26 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
                 t0 = time.perf_counter()
                 gold = pipeline.run_gold()
                 result.stages.append(
-                    StageResult("gold", time.perf_counter() - t0, gold.leads, sampler.peak / 2**20, f"tiers {gold.tiers}")
+                    StageResult(
+                        "gold",
+                        time.perf_counter() - t0,
+                        gold.leads,
+                        sampler.peak / 2**20,
+                        f"tiers {gold.tiers}",
+                    )
                 )
             if stop >= 3:
                 sampler.reset()
                 t0 = time.perf_counter()
                 d = pipeline.run_delivery(pipeline.new_run_id("bench"))
                 result.stages.append(
-                    StageResult("delivery", time.perf_counter() - t0, d.sent, sampler.peak / 2**20, f"{d.failed} failed")
+                    StageResult(
+                        "delivery",
+                        time.perf_counter() - t0,
+                        d.sent,
+                        sampler.peak / 2**20,
+                        f"{d.failed} failed",
+                    )
                 )
     finally:
         sampler.stop()

@@ -140,7 +140,9 @@ class _Buffer:
             self.landed += stats.inserted
         if self.quarantine:
             q = pa.Table.from_pylist(_dedupe(self.quarantine), schema=QUARANTINE_SCHEMA)
-            self.lakehouse.merge(QUARANTINE_TABLE, q, keys=["provider", "campaign_id", "content_hash"], update=False)
+            self.lakehouse.merge(
+                QUARANTINE_TABLE, q, keys=["provider", "campaign_id", "content_hash"], update=False
+            )
         if self.log:
             self.lakehouse.append(INGEST_LOG_TABLE, pa.Table.from_pylist(self.log, schema=LOG_SCHEMA))
         self.rows, self.quarantine, self.log = [], [], []
@@ -238,8 +240,14 @@ def _describe(query: ProviderQuery) -> str:
 
 def record_campaign(lakehouse: Lakehouse, campaign: CampaignSpec) -> None:
     """Keep the spec a run used, so later stages score against the same areas and vertical."""
-    row = {"campaign_id": campaign.campaign_id, "spec": campaign.model_dump_json(), "updated_at": datetime.now(UTC)}
-    schema = pa.schema([("campaign_id", pa.string()), ("spec", pa.string()), ("updated_at", pa.timestamp("us", tz="UTC"))])
+    row = {
+        "campaign_id": campaign.campaign_id,
+        "spec": campaign.model_dump_json(),
+        "updated_at": datetime.now(UTC),
+    }
+    schema = pa.schema(
+        [("campaign_id", pa.string()), ("spec", pa.string()), ("updated_at", pa.timestamp("us", tz="UTC"))]
+    )
     lakehouse.merge(CAMPAIGNS_TABLE, pa.Table.from_pylist([row], schema=schema), keys=["campaign_id"])
 
 
@@ -288,6 +296,8 @@ def ingest(
         pr.landed = buf.landed
         pr.already_seen = pr.items - pr.quarantined - pr.landed
         if pr.failed_queries:
-            log.warning("%s: %d of %d queries failed: %s", adapter.name, pr.failed_queries, pr.queries, pr.errors[0])
+            log.warning(
+                "%s: %d of %d queries failed: %s", adapter.name, pr.failed_queries, pr.queries, pr.errors[0]
+            )
     report.seconds = (datetime.now(UTC) - started).total_seconds()
     return report

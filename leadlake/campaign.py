@@ -78,10 +78,13 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
     err = errors[0]
     if err.validator == "additionalProperties":
         allowed = ", ".join(sorted(err.schema.get("properties", {})))
-        raise CampaignError(f"{source}: {err.message} at '{_where(err.absolute_path)}'; allowed fields: {allowed}")
+        raise CampaignError(
+            f"{source}: {err.message} at '{_where(err.absolute_path)}'; allowed fields: {allowed}"
+        )
     if err.validator == "enum":
         raise CampaignError(
-            f"{source}: field '{_where(err.absolute_path)}' is {err.instance!r}; expected one of {err.validator_value}"
+            f"{source}: field '{_where(err.absolute_path)}' is {err.instance!r}; "
+            f"expected one of {err.validator_value}"
         )
     raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {err.message}")
 

@@ -10,16 +10,25 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-app = typer.Typer(help="leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM.", no_args_is_help=True)
+app = typer.Typer(
+    help="leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM.", no_args_is_help=True
+)
 sandbox_app = typer.Typer(help="The local provider/CRM sandbox.", no_args_is_help=True)
 config_app = typer.Typer(help="Resolved settings.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Campaign specs.", no_args_is_help=True)
@@ -31,13 +40,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     bronze = "bronze"
     silver = "silver"
     gold = "gold"
@@ -205,8 +214,10 @@ def campaign_validate(file: Path) -> None:
         from leadlake.campaign import load_campaign
 
         spec = load_campaign(file)
-        console.print(f"[green]ok[/] {file}: campaign '{spec.campaign_id}' ({len(spec.areas)} areas, "
-                      f"{len(spec.keywords)} keywords, sources {', '.join(spec.sources)})")
+        console.print(
+            f"[green]ok[/] {file}: campaign '{spec.campaign_id}' ({len(spec.areas)} areas, "
+            f"{len(spec.keywords)} keywords, sources {', '.join(spec.sources)})"
+        )
 
 
 # ------------------------------------------------------------------------------------------------- run
@@ -324,12 +335,15 @@ def _print_summary(reports: dict[str, Any], started: float | None) -> None:
     console.print(table)
     if "timings" in reports:
         console.print(
-            "stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in reports["timings"].items()), highlight=False
+            "stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in reports["timings"].items()),
+            highlight=False,
         )
     if "delivery" in reports:
         d = reports["delivery"]
-        console.print(f"delivered to hubspot: {d.sent} sent ({d.created} created, {d.updated} updated), "
-                      f"{d.unchanged} unchanged, {d.failed} failed")
+        console.print(
+            f"delivered to hubspot: {d.sent} sent ({d.created} created, {d.updated} updated), "
+            f"{d.unchanged} unchanged, {d.failed} failed"
+        )
     else:
         ledger = next((t.rows for t in summary.tables if t.name == "gold.crm_deliveries"), 0)
         console.print(f"delivered to hubspot: {ledger} leads recorded in gold.crm_deliveries")
@@ -339,8 +353,13 @@ def _print_summary(reports: dict[str, Any], started: float | None) -> None:
         top.add_column(c, overflow="fold")
     for i, r in enumerate(summary.top, 1):
         top.add_row(
-            str(i), r["name"], f"{r['city']}, {r['region']}", str(r["lead_score"]), r["priority_tier"],
-            str(r["source_count"]), "; ".join(r["score_reasons"] or []),
+            str(i),
+            r["name"],
+            f"{r['city']}, {r['region']}",
+            str(r["lead_score"]),
+            r["priority_tier"],
+            str(r["source_count"]),
+            "; ".join(r["score_reasons"] or []),
         )
     console.print(top)
     if started is not None:
@@ -348,7 +367,7 @@ def _print_summary(reports: dict[str, Any], started: float | None) -> None:
     console.print(f"tables: [bold]{s.lakehouse_root}[/]   airflow home: {s.resolved_airflow_home}")
     console.print(
         "next: [bold].venv/bin/leadlake tables[/] | "
-        "[bold].venv/bin/leadlake sql \"select count(*) from gold.scored_leads\"[/] | "
+        '[bold].venv/bin/leadlake sql "select count(*) from gold.scored_leads"[/] | '
         "[bold].venv/bin/leadlake sandbox serve[/] | "
         f"[bold]AIRFLOW_HOME={s.resolved_airflow_home} .venv/bin/airflow standalone[/] (Airflow UI)",
         highlight=False,
@@ -362,7 +381,7 @@ def bench(
     through: Annotated[Stage, typer.Option("--through")] = Stage.gold,
     out: Path = typer.Option(None, help="Write the figures as JSON here too"),
 ) -> None:
-    """Generate a sandbox world of N businesses and time bronze -> silver -> gold: seconds, records/s, peak RSS."""
+    """Time a sandbox world of N businesses through bronze -> silver -> gold: seconds, records/s, peak RSS."""
     _quiet_logs()
     with _errors():
         from leadlake.bench import run_bench

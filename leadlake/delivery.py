@@ -54,7 +54,7 @@ def payload_hash(properties: dict[str, str]) -> str:
 
 
 def pending(lakehouse: Lakehouse, destination: str, min_tier: str = "C") -> tuple[list[dict], int]:
-    """Gold leads at or above min_tier whose CRM payload differs from the last one delivered, and how many qualified."""
+    """Leads at or above min_tier whose CRM payload changed since last delivered, and how many qualified."""
     if not lakehouse.exists(SCORED_LEADS):
         return [], 0
     leads = lakehouse.read(SCORED_LEADS).to_pylist()
@@ -79,7 +79,7 @@ def deliver(
     min_tier: str = "C",
     on_batch: Callable[[int], None] | None = None,
 ) -> DeliveryReport:
-    """Upsert pending leads in batches; each batch's ledger rows are committed right after the CRM accepts it."""
+    """Upsert pending leads in batches; a batch's ledger rows are committed right after the CRM accepts it."""
     t0 = time.perf_counter()
     report = DeliveryReport(destination.name, run_id)
     todo, report.eligible = pending(lakehouse, destination.name, min_tier)
@@ -107,7 +107,9 @@ def deliver(
             }
             for lead in batch
         ]
-        lakehouse.merge(LEDGER, pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA), keys=["destination", "lead_id"])
+        lakehouse.merge(
+            LEDGER, pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA), keys=["destination", "lead_id"]
+        )
         report.sent += len(batch)
         report.created += result.created
         report.updated += result.updated

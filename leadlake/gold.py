@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadlake.campaign import CampaignSpec
 from leadlake.bronze import CAMPAIGNS_TABLE
+from leadlake.campaign import CampaignSpec
 from leadlake.quality import enforce
 from leadlake.score import MODEL_VERSION, score_lead
 from leadlake.settings import Settings
@@ -86,7 +86,9 @@ def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.D
                 "score_reasons": s.score_reasons,
             }
         )
-    out = pd.DataFrame(rows, columns=[*leads.columns, "vertical", "lead_score", "priority_tier", "score_reasons"])
+    out = pd.DataFrame(
+        rows, columns=[*leads.columns, "vertical", "lead_score", "priority_tier", "score_reasons"]
+    )
     out["model_version"] = MODEL_VERSION
     out["scored_at"] = pd.Timestamp.now(tz="UTC")
     out["lead_score"] = out["lead_score"].astype("int64")

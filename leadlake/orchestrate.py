@@ -40,7 +40,9 @@ def prepare(settings: Settings) -> Path:
     marker = home / ".migrated"
     if not marker.exists():
         airflow = Path(sys.executable).with_name("airflow")
-        done = subprocess.run([str(airflow), "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True)
+        done = subprocess.run(
+            [str(airflow), "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True
+        )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
             raise RuntimeError(f"airflow db migrate failed in {home}: {' '.join(tail)}")
@@ -53,7 +55,9 @@ def _ensure_pools() -> None:
     from airflow.models.pool import Pool
 
     for name, slots in POOLS.items():
-        Pool.create_or_update_pool(name, slots=slots, description="leadlake provider concurrency", include_deferred=False)
+        Pool.create_or_update_pool(
+            name, slots=slots, description="leadlake provider concurrency", include_deferred=False
+        )
 
 
 def load_dags() -> dict:

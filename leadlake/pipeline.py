@@ -85,7 +85,8 @@ def credentials(settings: Settings, service: str) -> tuple[str, str]:
     key, base = configured
     if key is None:
         raise ConfigError(
-            f"no credentials for {service}: set {KEY_ENV[service]} (or LEADLAKE_SANDBOX_URL to use the sandbox)"
+            f"no credentials for {service}: set {KEY_ENV[service]} "
+            "(or LEADLAKE_SANDBOX_URL to use the sandbox)"
         )
     return key.get_secret_value(), base
 
@@ -102,7 +103,10 @@ def build_adapters(campaign: CampaignSpec, settings: Settings) -> list:
 
 
 def run_ingest(
-    campaign: CampaignSpec, run_id: str, settings: Settings | None = None, progress: Callable[[str], None] | None = None
+    campaign: CampaignSpec,
+    run_id: str,
+    settings: Settings | None = None,
+    progress: Callable[[str], None] | None = None,
 ):
     """Land a campaign's provider payloads in bronze (delta-rs, no JVM)."""
     from leadlake.bronze import ingest
@@ -112,7 +116,7 @@ def run_ingest(
     lake.check_reachable()
     adapters = build_adapters(campaign, s)
     try:
-        return ingest(campaign, adapters, lake, run_id, on_query_done=progress)
+        return ingest(campaign, adapters, lake, run_id, flush_rows=s.bronze_flush_rows, on_query_done=progress)
     finally:
         for a in adapters:
             a.close()
@@ -167,13 +171,15 @@ def summarize(settings: Settings | None = None, top_n: int = 10) -> Summary:
     tables = lake.list_tables()
     dup = 0
     if lake.exists("silver.source_records") and lake.exists("silver.leads"):
-        dup = lake.read("silver.source_records", columns=["record_id"]).num_rows - lake.read(
-            "silver.leads", columns=["lead_id"]
-        ).num_rows
+        dup = (
+            lake.read("silver.source_records", columns=["record_id"]).num_rows
+            - lake.read("silver.leads", columns=["lead_id"]).num_rows
+        )
     top = []
     if lake.exists("gold.scored_leads"):
         top = lake.sql(
             "select name, city, region, lead_score, priority_tier, score_reasons, source_count "
-            f"from gold.scored_leads order by lead_score desc, review_count desc nulls last, name limit {top_n}"
+            "from gold.scored_leads order by lead_score desc, review_count desc nulls last, name "
+            f"limit {top_n}"
         ).to_pylist()
     return Summary(tables, dup, top)

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     sandbox_seed: int = 42
     sandbox_businesses: int = Field(5000, ge=10)
     campaigns_dir: Path = PROJECT_ROOT / "campaigns"
+    bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
     google_places_api_key: SecretStr | None = None
     yelp_api_key: SecretStr | None = None
     hubspot_access_token: SecretStr | None = None

@@ -96,7 +96,9 @@ def normalize_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFram
                 empty |= {"provider": row.provider, "provider_key": row.provider_key}
                 empty["record_id"] = f"{row.provider}:{row.provider_key}"
                 out.append(empty | base | {"payload": row.payload, "error": f"{type(exc).__name__}: {exc}"})
-        yield pd.DataFrame(out, columns=[*RECORD_COLUMNS, "campaign_ids", "content_hash", "fetched_at", "error", "payload"])
+        yield pd.DataFrame(
+            out, columns=[*RECORD_COLUMNS, "campaign_ids", "content_hash", "fetched_at", "error", "payload"]
+        )
 
 
 def latest_bronze(io: StageIO) -> DataFrame | None:
@@ -111,7 +113,9 @@ def latest_bronze(io: StageIO) -> DataFrame | None:
     for df in frames[1:]:
         bronze = bronze.unionByName(df)
     by_key = Window.partitionBy("provider", "provider_key")
-    newest = Window.partitionBy("provider", "provider_key").orderBy(F.col("fetched_at").desc(), "content_hash")
+    newest = Window.partitionBy("provider", "provider_key").orderBy(
+        F.col("fetched_at").desc(), "content_hash"
+    )
     return (
         bronze.withColumn("campaign_ids", F.array_sort(F.collect_set("campaign_id").over(by_key)))
         .withColumn("_rn", F.row_number().over(newest))
@@ -120,7 +124,9 @@ def latest_bronze(io: StageIO) -> DataFrame | None:
     )
 
 
-def build_silver(spark: SparkSession, settings: Settings, resolve_cfg: ResolveSettings | None = None) -> SilverReport:
+def build_silver(
+    spark: SparkSession, settings: Settings, resolve_cfg: ResolveSettings | None = None
+) -> SilverReport:
     """Normalise, validate, resolve and publish silver.source_records, silver.lead_links and silver.leads."""
     io = StageIO(spark, settings)
     cfg = resolve_cfg or ResolveSettings(backend=settings.resolve_backend)

@@ -16,7 +16,7 @@ log = logging.getLogger("leadlake.stage_io")
 
 
 def use_delta_spark(settings: Settings) -> bool:
-    """delta-spark when asked for or when its jars are present ('auto'); S3 from local Spark goes via delta-rs."""
+    """delta-spark when asked for or when its jars are present ('auto'); local Spark on S3 uses delta-rs."""
     if settings.delta_backend == "delta-rs":
         return False
     reason = delta_unavailable_reason()

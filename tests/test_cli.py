@@ -43,7 +43,13 @@ def test_demo_runs_every_dag_and_prints_the_summary(demo_run) -> None:
     done, _ = demo_run
     assert done.returncode == 0, done.stderr[-3000:] + done.stdout[-3000:]
     out = done.stdout
-    for needle in ("lakehouse tables", "top 10 leads", "duplicates merged", "leadlake_silver", "delivered to hubspot"):
+    for needle in (
+        "lakehouse tables",
+        "top 10 leads",
+        "duplicates merged",
+        "leadlake_silver",
+        "delivered to hubspot",
+    ):
         assert needle in out, needle
 
 
@@ -54,10 +60,14 @@ def test_tables_and_sql_agree_with_the_demo(demo_run) -> None:
     names = {t["table"]: t for t in listed}
     for table in ("bronze.places_raw", "bronze.yelp_businesses_raw", "silver.leads", "gold.scored_leads"):
         assert names[table]["rows"] > 0, table
-    counted = json.loads(cli("sql", "select count(*) as n from gold.scored_leads", "--format", "json", env=env).stdout)
+    counted = json.loads(
+        cli("sql", "select count(*) as n from gold.scored_leads", "--format", "json", env=env).stdout
+    )
     assert counted[0]["n"] == names["gold.scored_leads"]["rows"]
     assert names["gold.crm_deliveries"]["rows"] == names["gold.scored_leads"]["rows"]
-    csv_out = cli("sql", "select lead_id, lead_score from gold.scored_leads limit 3", "--format", "csv", env=env)
+    csv_out = cli(
+        "sql", "select lead_id, lead_score from gold.scored_leads limit 3", "--format", "csv", env=env
+    )
     assert csv_out.stdout.splitlines()[0] == "lead_id,lead_score" and len(csv_out.stdout.splitlines()) == 4
 
 
@@ -80,7 +90,9 @@ def _one_line_error(done: subprocess.CompletedProcess, needle: str) -> None:
 
 def test_campaign_with_a_wrong_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "campaigns" / "denver_home_services.yaml").read_text().replace("keywords:", "keywrds:"))
+    bad.write_text(
+        (ROOT / "campaigns" / "denver_home_services.yaml").read_text().replace("keywords:", "keywrds:")
+    )
     env = base_env(tmp_path)
     _one_line_error(cli("run", "--campaign", str(bad), env=env), "keywrds")
     assert not (tmp_path / "lake").exists(), "nothing written"
@@ -121,7 +133,9 @@ def test_analyst_notebook_runs_on_the_demo_lakehouse(demo_run, monkeypatch: pyte
     assert done.returncode == 0
     monkeypatch.setenv("LEADLAKE_LAKEHOUSE_URI", env["LEADLAKE_LAKEHOUSE_URI"])
     nb = nbformat.read(ROOT / "notebooks" / "analyst_tour.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    ).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert "commits; version 0 had" in "".join(o.get("text", "") for o in outputs)

@@ -39,7 +39,9 @@ def test_no_import_errors(dagbag) -> None:
 def test_one_ingest_dag_per_campaign(dagbag) -> None:
     from leadlake.campaign import campaign_files, load_campaign
 
-    expected = {f"leadlake_ingest__{load_campaign(p).campaign_id}" for p in campaign_files(ROOT / "campaigns")}
+    expected = {
+        f"leadlake_ingest__{load_campaign(p).campaign_id}" for p in campaign_files(ROOT / "campaigns")
+    }
     assert expected <= set(dagbag.dags)
     assert {"leadlake_silver", "leadlake_gold", "leadlake_delivery"} <= set(dagbag.dags)
 
@@ -78,6 +80,8 @@ def test_dag_file_import_is_light(dag_file: str, tmp_path: Path) -> None:
         f"print(json.dumps([m for m in {list(HEAVY)!r} if m in sys.modules]))\n"
     )
     env = os.environ | {"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []

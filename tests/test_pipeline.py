@@ -53,7 +53,9 @@ def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(world: World, tmp
     assert first.landed > 50
     assert bronze_keys(clean) == bronze_keys(faulty)
     assert again.landed == 0 and again.items == first.items
-    log = faulty.sql("select count(*) as n, count(distinct run_id) as runs from bronze.ingest_log").to_pylist()[0]
+    log = faulty.sql(
+        "select count(*) as n, count(distinct run_id) as runs from bronze.ingest_log"
+    ).to_pylist()[0]
     assert log["runs"] == 2 and log["n"] == 2 * sum(p.queries for p in first.providers.values())
 
 

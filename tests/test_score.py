@@ -11,8 +11,16 @@ DENVER = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=
 
 
 def lead(**kw) -> dict:
-    base = {"rating": None, "review_count": None, "website": None, "domain": None, "lat": None, "lon": None,
-            "phone_e164": None, "phone_is_toll_free": False}
+    base = {
+        "rating": None,
+        "review_count": None,
+        "website": None,
+        "domain": None,
+        "lat": None,
+        "lon": None,
+        "phone_e164": None,
+        "phone_is_toll_free": False,
+    }
     return base | kw
 
 
@@ -38,8 +46,15 @@ def test_each_rule() -> None:
 
 def test_full_lead_tier_and_reasons() -> None:
     s = score_lead(
-        lead(rating=4.6, review_count=152, website="https://ace.com", domain="ace.com", lat=39.74, lon=-104.99,
-             phone_e164="+13035550101"),
+        lead(
+            rating=4.6,
+            review_count=152,
+            website="https://ace.com",
+            domain="ace.com",
+            lat=39.74,
+            lon=-104.99,
+            phone_e164="+13035550101",
+        ),
         "local_services",
         [DENVER],
     )
@@ -48,7 +63,10 @@ def test_full_lead_tier_and_reasons() -> None:
 
 
 def test_nan_is_missing() -> None:
-    assert score_lead(lead(rating=math.nan, review_count=100, lat=math.nan, lon=1.0), "x", [DENVER]).lead_score == 0
+    assert (
+        score_lead(lead(rating=math.nan, review_count=100, lat=math.nan, lon=1.0), "x", [DENVER]).lead_score
+        == 0
+    )
 
 
 def test_tiers_and_distance() -> None:

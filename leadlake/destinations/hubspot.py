@@ -13,7 +13,7 @@ log = logging.getLogger("leadlake.destinations.hubspot")
 
 ID_PROPERTY = "leadlake_id"
 BATCH_LIMIT = 100  # HubSpot's documented batch upsert maximum
-# Canonical gold field -> HubSpot company property (mapping as data; custom properties are prefixed leadlake_).
+# Canonical gold field -> HubSpot company property (mapping as data; custom properties start with leadlake_).
 FIELD_MAP: Mapping[str, str] = {
     "name": "name",
     "domain": "domain",
@@ -62,7 +62,9 @@ class HubSpotDestination:
 
     name = "hubspot"
 
-    def __init__(self, access_token: str, base_url: str = "https://api.hubapi.com", max_retries: int = 6) -> None:
+    def __init__(
+        self, access_token: str, base_url: str = "https://api.hubapi.com", max_retries: int = 6
+    ) -> None:
         from hubspot import HubSpot
 
         retry = Retry(
@@ -94,7 +96,9 @@ class HubSpotDestination:
                 BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
             )
         except ApiException as exc:
-            raise DeliveryError(f"hubspot batch upsert failed: HTTP {exc.status}: {exc.body or exc.reason}") from None
+            raise DeliveryError(
+                f"hubspot batch upsert failed: HTTP {exc.status}: {exc.body or exc.reason}"
+            ) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
             raise DeliveryError(f"hubspot batch upsert failed: {type(exc).__name__}: {exc}") from None
         crm_ids, created = {}, 0
