@@ -67,11 +67,12 @@ def _errors() -> Iterator[None]:
     from leadlake.campaign import CampaignError
     from leadlake.lakehouse import LakehouseError
     from leadlake.pipeline import ConfigError
+    from leadlake.planning import BudgetExceeded
     from leadlake.settings import SettingsError
 
     try:
         yield
-    except (SettingsError, CampaignError, LakehouseError, ConfigError) as exc:
+    except (SettingsError, CampaignError, LakehouseError, ConfigError, BudgetExceeded) as exc:
         _fail(str(exc).splitlines()[0])
     except Exception as exc:
         from leadlake.sources.http import ProviderError
@@ -218,6 +219,25 @@ def campaign_validate(file: Path) -> None:
             f"[green]ok[/] {file}: campaign '{spec.campaign_id}' ({len(spec.areas)} areas, "
             f"{len(spec.keywords)} keywords, sources {', '.join(spec.sources)})"
         )
+
+
+@campaign_app.command("plan")
+def campaign_plan(
+    file: Path,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """The query plan (tiles, queries, worst-case calls) and its cost against the campaign's budget."""
+    with _errors():
+        from leadlake.campaign import load_campaign
+        from leadlake.planning import enforce_budget, plan_campaign
+        from leadlake.sources import build_adapter
+
+        spec = load_campaign(file)
+        # Planning makes no HTTP call, so placeholder keys and base URLs are enough here.
+        adapters = [build_adapter(name, api_key="plan-only") for name in spec.sources]
+        plan = plan_campaign(spec, adapters)
+        _emit(plan.as_rows(), fmt, title=f"plan for {spec.campaign_id}")
+        enforce_budget(plan)
 
 
 # ------------------------------------------------------------------------------------------------- run

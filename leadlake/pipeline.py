@@ -110,13 +110,18 @@ def run_ingest(
 ):
     """Land a campaign's provider payloads in bronze (delta-rs, no JVM)."""
     from leadlake.bronze import ingest
+    from leadlake.planning import enforce_budget, plan_campaign
 
     s = settings or get_settings()
     lake = lakehouse(s)
     lake.check_reachable()
     adapters = build_adapters(campaign, s)
     try:
-        return ingest(campaign, adapters, lake, run_id, flush_rows=s.bronze_flush_rows, on_query_done=progress)
+        # A plan over budget is refused here, before any provider call is made.
+        enforce_budget(plan_campaign(campaign, adapters))
+        return ingest(
+            campaign, adapters, lake, run_id, flush_rows=s.bronze_flush_rows, on_query_done=progress
+        )
     finally:
         for a in adapters:
             a.close()

@@ -142,7 +142,7 @@ def test_registry_and_unknown_provider(sandbox: SandboxServer) -> None:
         build_adapter(YELP, api_key="")
 
 
-def test_plan_queries_one_per_area_and_keyword() -> None:
+def test_plan_queries_one_per_tile_and_keyword() -> None:
     spec = CampaignSpec(
         campaign_id="c",
         name="c",
@@ -157,14 +157,15 @@ def test_plan_queries_one_per_area_and_keyword() -> None:
     g = ADAPTERS[GOOGLE](api_key="k", base_url="http://127.0.0.1:9")
     y = ADAPTERS[YELP](api_key="k", base_url="http://127.0.0.1:9")
     gq, yq = g.plan_queries(spec), y.plan_queries(spec)
-    assert len(gq) == len(yq) == 4
-    assert len({q.fingerprint for q in gq + yq}) == 8
+    # Denver's 80 km exceeds both maxima, so it is tiled (Google 5 tiles, Yelp 8); Austin has no centre.
+    assert len(gq) == 12 and len(yq) == 18
+    assert len({q.fingerprint for q in gq + yq}) == 30
     assert [q.fingerprint for q in g.plan_queries(spec)] == [q.fingerprint for q in gq]  # stable
     assert gq[0].params["textQuery"] == "plumber in Denver, CO"
-    assert gq[0].params["locationBias"]["circle"]["radius"] == 50_000  # capped at Google's maximum
-    assert "locationBias" not in gq[2].params
-    assert yq[0].params["radius"] == 40_000 and yq[0].params["latitude"] == 39.74
-    assert yq[2].params["location"] == "Austin, TX" and "radius" not in yq[2].params
+    assert all(q.params["locationBias"]["circle"]["radius"] <= 50_000 for q in gq[:10])
+    assert "locationBias" not in gq[10].params
+    assert all(q.params["radius"] <= 40_000 for q in yq[:16])
+    assert yq[16].params["location"] == "Austin, TX" and "radius" not in yq[16].params
     g.close()
     y.close()
 

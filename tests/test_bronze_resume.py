@@ -53,6 +53,8 @@ def bronze_content(lake: Path) -> set[tuple[str, str, str, str]]:
     lh = Lakehouse(str(lake))
     out = set()
     for table in ("bronze.places_raw", "bronze.yelp_businesses_raw"):
+        if not lh.exists(table):
+            continue
         for r in lh.read(table, columns=["provider", "provider_key", "content_hash", "payload"]).to_pylist():
             out.add((r["provider"], r["provider_key"], r["content_hash"], r["payload"]))
     return out
@@ -75,11 +77,7 @@ def test_sigkill_during_ingestion_then_rerun(tmp_path: Path) -> None:
         os.kill(killed.pid, signal.SIGKILL)
         assert killed.wait(timeout=60) == -signal.SIGKILL
 
-        partial = (
-            bronze_content(tmp_path / "killed")
-            if (tmp_path / "killed" / "bronze" / "places_raw").exists()
-            else set()
-        )
+        partial = bronze_content(tmp_path / "killed")
         expected = bronze_content(tmp_path / "whole")
         assert partial < expected, "the kill left bronze incomplete"
 

@@ -39,9 +39,12 @@ def bronze_keys(lake: Lakehouse) -> set[tuple[str, str, str]]:
     return keys
 
 
-def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(world: World, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def clean_and_faulty(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The same campaign ingested twice from the same world: once clean, once through injected faults."""
+    tmp = tmp_path_factory.mktemp("faults")
     spec = load_campaign(CAMPAIGN)
-    clean, faulty = Lakehouse(str(tmp_path / "clean")), Lakehouse(str(tmp_path / "faulty"))
+    clean, faulty = Lakehouse(str(tmp / "clean")), Lakehouse(str(tmp / "faulty"))
     with SandboxServer(world) as sb:
         first = ingest(spec, adapters(sb.url), clean, "run-clean")
     faults = Faults(rate_429=0.1, rate_5xx=0.1, rate_malformed=0.1, truncated_pages=0.2, retry_after_s=0)
@@ -49,7 +52,12 @@ def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(world: World, tmp
         ingest(spec, adapters(sb.url), faulty, "run-faulty-1")
         served = sb.stats()["faults"]
         again = ingest(spec, adapters(sb.url), faulty, "run-faulty-2")
-    assert sum(served.values()) > 0, "the sandbox really injected faults"
+    return {"clean": clean, "faulty": faulty, "first": first, "again": again, "served": served}
+
+
+def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(clean_and_faulty: dict) -> None:
+    clean, faulty, first, again = (clean_and_faulty[k] for k in ("clean", "faulty", "first", "again"))
+    assert sum(clean_and_faulty["served"].values()) > 0, "the sandbox really injected faults"
     assert first.landed > 50
     assert bronze_keys(clean) == bronze_keys(faulty)
     assert again.landed == 0 and again.items == first.items
@@ -57,6 +65,25 @@ def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(world: World, tmp
         "select count(*) as n, count(distinct run_id) as runs from bronze.ingest_log"
     ).to_pylist()[0]
     assert log["runs"] == 2 and log["n"] == 2 * sum(p.queries for p in first.providers.values())
+
+
+def test_faults_change_nothing_in_gold(clean_and_faulty: dict) -> None:
+    """Silver and gold built from the clean and the faulty bronze hold the same leads and scores."""
+    gold = {}
+    saved = dict(os.environ)
+    try:
+        for name in ("clean", "faulty"):
+            os.environ["LEADLAKE_LAKEHOUSE_URI"] = clean_and_faulty[name].root_uri
+            reset_settings()
+            pipeline.run_silver()
+            pipeline.run_gold()
+            rows = clean_and_faulty[name].read("gold.scored_leads").to_pylist()
+            gold[name] = {(r["lead_id"], r["lead_score"], r["priority_tier"]) for r in rows}
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings()
+    assert gold["clean"] and gold["clean"] == gold["faulty"]
 
 
 def test_schema_drift_is_quarantined_and_the_run_goes_on(tmp_path: Path) -> None:

@@ -14,18 +14,24 @@ from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from leadlake.sandbox import google, hubspot, yelp
+from leadlake.sandbox import enrichment, google, hubspot, yelp
 from leadlake.sandbox.crm import CrmStore
 from leadlake.sandbox.index import WorldIndex
 from leadlake.sandbox.protocol import Request, Response, Route
 from leadlake.sandbox.world import GOOGLE, YELP, World
 
-ROUTES: list[Route] = [*google.ROUTES, *yelp.ROUTES, *hubspot.ROUTES]
-PROVIDER_PREFIXES = {"/v1/places": GOOGLE, "/v3/businesses": YELP, "/crm/": hubspot.HUBSPOT}
+ROUTES: list[Route] = [*google.ROUTES, *yelp.ROUTES, *hubspot.ROUTES, *enrichment.ROUTES]
+PROVIDER_PREFIXES = {
+    "/v1/places": GOOGLE,
+    "/v3/businesses": YELP,
+    "/crm/": hubspot.HUBSPOT,
+    **enrichment.PREFIXES,
+}
 ERRORS = {
     GOOGLE: (google.rate_limited, google.unavailable, (500, 503)),
     YELP: (yelp.rate_limited, yelp.unavailable, (500, 503)),
     hubspot.HUBSPOT: (hubspot.rate_limited, hubspot.unavailable, (500, 502, 503)),
+    **enrichment.ERRORS,
 }
 DEFAULT_MAX_RESULTS = {GOOGLE: 60, YELP: 240}
 # What a truncated JSON body looks like on a write route that was not applied.
@@ -57,6 +63,9 @@ class SandboxKeys:
     google_places: str = "sandbox-google-places-key"
     yelp: str = "sandbox-yelp-key"
     hubspot: str = "sandbox-hubspot-token"
+    opencorporates: str = "sandbox-opencorporates-token"
+    pdl: str = "sandbox-pdl-key"
+    hunter: str = "sandbox-hunter-key"
 
 
 class SandboxServer:
@@ -222,6 +231,8 @@ def _not_found(provider: str, req: Request) -> Response:
         return google.error(404, "NOT_FOUND", f"Method not found: {req.method} {req.path}")
     if provider == YELP:
         return yelp.error(404, "NOT_FOUND", f"Resource could not be found: {req.path}")
+    if provider in enrichment.PROVIDERS:
+        return enrichment.not_found(provider, req)
     return hubspot.error(404, "OBJECT_NOT_FOUND", f"Unable to route {req.method} {req.path}")
 
 

@@ -13,6 +13,7 @@ from leadlake.sources.base import (
     SourceAdapter,
     SourceRecord,
 )
+from leadlake.sources.enrichment_base import EnrichmentRecord, merge_records
 from leadlake.sources.google_places import GooglePlacesAdapter
 from leadlake.sources.http import (
     CircuitOpenError,
@@ -20,11 +21,21 @@ from leadlake.sources.http import (
     ProviderAuthError,
     ProviderError,
 )
+from leadlake.sources.hunter import HunterAdapter
+from leadlake.sources.opencorporates import OpenCorporatesAdapter
+from leadlake.sources.pdl import PdlAdapter
 from leadlake.sources.yelp import YelpAdapter
 
 ADAPTERS: dict[str, type] = {
     GooglePlacesAdapter.name: GooglePlacesAdapter,
     YelpAdapter.name: YelpAdapter,
+}
+# Lookup adapters driven by leads (`lookup_queries`, normalize -> EnrichmentRecord). Kept apart from
+# ADAPTERS because the silver job reads every ADAPTERS bronze table as SourceRecords.
+ENRICHMENT_ADAPTERS: dict[str, type] = {
+    OpenCorporatesAdapter.name: OpenCorporatesAdapter,
+    PdlAdapter.name: PdlAdapter,
+    HunterAdapter.name: HunterAdapter,
 }
 
 
@@ -33,32 +44,39 @@ class UnknownProvider(ValueError):
 
 
 def _unknown(name: str) -> str:
-    return f"unknown provider {name!r}; known providers: {', '.join(sorted(ADAPTERS))}"
+    return (
+        f"unknown provider {name!r}; known providers: {', '.join(sorted(ADAPTERS))}; "
+        f"enrichment providers: {', '.join(sorted(ENRICHMENT_ADAPTERS))}"
+    )
 
 
 def build_adapter(name: str, *, api_key: str, base_url: str | None = None, **opts: Any) -> SourceAdapter:
     """An adapter for `name`; opts go to the adapter and its HTTP layer (rate, timeout_s, max_attempts...)."""
-    try:
-        cls = ADAPTERS[name]
-    except KeyError:
-        raise UnknownProvider(_unknown(name)) from None
+    cls = ADAPTERS.get(name) or ENRICHMENT_ADAPTERS.get(name)
+    if cls is None:
+        raise UnknownProvider(_unknown(name))
     return cls(api_key=api_key, base_url=base_url, **opts)
 
 
 def normalizer(provider: str) -> Any:
-    """The pure `normalize(payload) -> SourceRecord` function of a provider (for the silver job)."""
-    try:
-        return ADAPTERS[provider].normalize
-    except KeyError:
-        raise UnknownProvider(_unknown(provider)) from None
+    """A provider's pure `normalize(payload)`: SourceRecord for discovery, EnrichmentRecord for lookups."""
+    cls = ADAPTERS.get(provider) or ENRICHMENT_ADAPTERS.get(provider)
+    if cls is None:
+        raise UnknownProvider(_unknown(provider))
+    return cls.normalize
 
 
 __all__ = [
     "ADAPTERS",
+    "ENRICHMENT_ADAPTERS",
     "SOURCE_RECORD_FIELDS",
     "CircuitOpenError",
+    "EnrichmentRecord",
     "GooglePlacesAdapter",
+    "HunterAdapter",
     "MalformedResponse",
+    "OpenCorporatesAdapter",
+    "PdlAdapter",
     "Page",
     "ProviderAuthError",
     "ProviderError",
@@ -70,5 +88,6 @@ __all__ = [
     "UnknownProvider",
     "YelpAdapter",
     "build_adapter",
+    "merge_records",
     "normalizer",
 ]

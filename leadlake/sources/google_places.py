@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from leadlake.normalize import is_toll_free, normalize_name, normalize_phone, registered_domain
+from leadlake.planning import tiles_for
 from leadlake.sources.base import (
     HttpAdapterBase,
     Page,
@@ -172,20 +173,21 @@ class GooglePlacesAdapter(HttpAdapterBase):
         )
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:
-        """One Text Search per area and keyword, biased to the area's circle when it has a centre."""
+        """One Text Search per area tile and keyword; areas wider than 50 km are tiled so none is cut."""
         queries = []
         for area in campaign.areas:
+            tiles = tiles_for(area, MAX_RADIUS_M / 1000.0) or [None]  # no centre: the city name alone
             for keyword in campaign.keywords:
-                params: dict[str, Any] = {
-                    "textQuery": f"{keyword} in {area.city}, {area.region}",
-                    "pageSize": self.page_size,
-                }
-                if area.lat is not None and area.lon is not None:
-                    radius = min(float(area.radius_km) * 1000.0, MAX_RADIUS_M)
-                    params["locationBias"] = {
-                        "circle": {"center": {"latitude": area.lat, "longitude": area.lon}, "radius": radius}
+                for tile in tiles:
+                    params: dict[str, Any] = {
+                        "textQuery": f"{keyword} in {area.city}, {area.region}",
+                        "pageSize": self.page_size,
                     }
-                queries.append(ProviderQuery.build(self.name, params))
+                    if tile is not None:
+                        centre = {"latitude": tile.center_lat, "longitude": tile.center_lon}
+                        radius = tile.radius_km * 1000.0
+                        params["locationBias"] = {"circle": {"center": centre, "radius": radius}}
+                    queries.append(ProviderQuery.build(self.name, params))
         return queries
 
     def fetch_page(self, query: ProviderQuery, cursor: str | None = None) -> Page:

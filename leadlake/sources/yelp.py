@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from leadlake.normalize import is_toll_free, normalize_name, normalize_phone
+from leadlake.planning import tiles_for
 from leadlake.sources.base import (
     HttpAdapterBase,
     Page,
@@ -123,18 +124,22 @@ class YelpAdapter(HttpAdapterBase):
         )
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:
-        """One search per area and keyword: a circle when the area has a centre, else the named city."""
+        """One search per area tile and keyword (areas wider than 40 km are tiled), else the named city."""
         queries = []
         for area in campaign.areas:
+            tiles = tiles_for(area, MAX_RADIUS_M / 1000.0) or [None]  # no centre: the city name alone
             for keyword in campaign.keywords:
-                params: dict[str, Any] = {"term": keyword, "limit": self.page_size}
-                if area.lat is not None and area.lon is not None:
-                    radius = int(min(float(area.radius_km) * 1000.0, MAX_RADIUS_M))
-                    params |= {"latitude": area.lat, "longitude": area.lon, "radius": radius}
-                else:
-                    # A radius here would cut the city at an arbitrary distance from Yelp's chosen centre.
-                    params["location"] = f"{area.city}, {area.region}"
-                queries.append(ProviderQuery.build(self.name, params))
+                for tile in tiles:
+                    params: dict[str, Any] = {"term": keyword, "limit": self.page_size}
+                    if tile is not None:
+                        # The epsilon keeps 39.96 km from flooring to 39959 m through float error.
+                        radius = int(tile.radius_km * 1000.0 + 1e-6)
+                        centre = {"latitude": tile.center_lat, "longitude": tile.center_lon}
+                        params |= {**centre, "radius": radius}
+                    else:
+                        # A radius here would cut the city at an arbitrary distance from Yelp's chosen centre.
+                        params["location"] = f"{area.city}, {area.region}"
+                    queries.append(ProviderQuery.build(self.name, params))
         return queries
 
     def fetch_page(self, query: ProviderQuery, cursor: str | None = None) -> Page:
