@@ -1,15 +1,17 @@
 """
-### Gold: silver.leads -> gold.scored_leads
+### Gold: silver.leads -> enrichment -> gold.scored_leads
 
-Runs whenever `silver.leads` changes. A Spark job scores every lead with the rules baseline (tech spec
-appendix 19.1), attaches the reasons and a priority tier, validates and MERGEs `gold.scored_leads`.
+Runs whenever `silver.leads` changes. First the leads are looked up at the enrichment providers the
+campaigns name (People Data Labs, Hunter, OpenCorporates; raw answers land in bronze exactly once), then
+a Spark job joins the enrichment, scores every lead with the rules baseline (tech spec appendix 19.1),
+attaches the reasons and a priority tier, validates and MERGEs `gold.scored_leads`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag, get_current_context, task
 
 from leadlake.assets import DEFAULT_ARGS, GOLD_SCORED_LEADS, SILVER_LEADS
 
@@ -25,6 +27,13 @@ from leadlake.assets import DEFAULT_ARGS, GOLD_SCORED_LEADS, SILVER_LEADS
     tags=["leadlake", "gold", "spark", "scoring"],
 )
 def leadlake_gold() -> None:
+    @task(execution_timeout=timedelta(hours=2))
+    def enrich_leads() -> dict:
+        from leadlake.pipeline import run_enrichment
+
+        report = run_enrichment(run_id=get_current_context()["run_id"])
+        return {name: pr.landed for name, pr in report.providers.items()}
+
     @task(outlets=[GOLD_SCORED_LEADS], execution_timeout=timedelta(hours=2))
     def score_leads() -> dict:
         from dataclasses import asdict
@@ -33,7 +42,7 @@ def leadlake_gold() -> None:
 
         return asdict(run_gold())
 
-    score_leads()
+    enrich_leads() >> score_leads()
 
 
 leadlake_gold()

@@ -85,6 +85,7 @@ def bench_campaign(world: Any) -> CampaignSpec:
         areas=areas,
         keywords=keywords,
         sources=["google_places", "yelp"],
+        enrichment=["pdl", "hunter", "opencorporates"],
     )
 
 
@@ -164,6 +165,20 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
                     )
                 )
             if stop >= 2:
+                sampler.reset()
+                t0 = time.perf_counter()
+                enrich = pipeline.run_enrichment(pipeline.new_run_id("bench"))
+                looked_up = sum(p.items for p in enrich.providers.values())
+                calls = sum(p.calls for p in enrich.providers.values())
+                result.stages.append(
+                    StageResult(
+                        "enrich",
+                        time.perf_counter() - t0,
+                        looked_up,
+                        sampler.peak / 2**20,
+                        f"{enrich.leads} leads, {calls} HTTP calls",
+                    )
+                )
                 sampler.reset()
                 t0 = time.perf_counter()
                 gold = pipeline.run_gold()

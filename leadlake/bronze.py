@@ -251,6 +251,52 @@ def record_campaign(lakehouse: Lakehouse, campaign: CampaignSpec) -> None:
     lakehouse.merge(CAMPAIGNS_TABLE, pa.Table.from_pylist([row], schema=schema), keys=["campaign_id"])
 
 
+def ingest_queries(
+    campaign_id: str,
+    adapter: SourceAdapter,
+    queries: list[ProviderQuery],
+    lakehouse: Lakehouse,
+    run_id: str,
+    *,
+    workers: int = 4,
+    flush_rows: int = 5000,
+    on_query_done: Callable[[str], None] | None = None,
+) -> ProviderReport:
+    """Fetch one adapter's queries to their last page and land the payloads in its bronze table."""
+    pr = ProviderReport(adapter.name, queries=len(queries))
+    buf = _Buffer(lakehouse, adapter.bronze_table, flush_rows)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"ingest-{adapter.name}") as pool:
+        futures = [pool.submit(_run_query, adapter, q, campaign_id, run_id) for q in queries]
+        for fut in as_completed(futures):
+            try:
+                rows, bad, log_row = fut.result()
+            except (ProviderAuthError, CircuitOpenError) as exc:
+                # A bad key or an open breaker stops this provider; other providers go on.
+                for other in futures:
+                    other.cancel()
+                pr.failed_queries += 1
+                pr.errors.append(str(exc))
+                continue
+            pr.pages += log_row["pages"]
+            pr.calls += log_row["calls"]
+            pr.items += log_row["items"]
+            pr.quarantined += len(bad)
+            if log_row["status"] == "failed":
+                pr.failed_queries += 1
+                pr.errors.append(log_row["error"])
+            buf.add(rows, bad, log_row)
+            if on_query_done:
+                on_query_done(adapter.name)
+    buf.flush()
+    pr.landed = buf.landed
+    pr.already_seen = pr.items - pr.quarantined - pr.landed
+    if pr.failed_queries:
+        log.warning(
+            "%s: %d of %d queries failed: %s", adapter.name, pr.failed_queries, pr.queries, pr.errors[0]
+        )
+    return pr
+
+
 def ingest(
     campaign: CampaignSpec,
     adapters: Iterable[SourceAdapter],
@@ -266,38 +312,15 @@ def ingest(
     report = IngestReport(campaign.campaign_id, run_id)
     record_campaign(lakehouse, campaign)
     for adapter in adapters:
-        pr = report.providers.setdefault(adapter.name, ProviderReport(adapter.name))
-        buf = _Buffer(lakehouse, adapter.bronze_table, flush_rows)
-        queries = adapter.plan_queries(campaign)
-        pr.queries = len(queries)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"ingest-{adapter.name}") as pool:
-            futures = [pool.submit(_run_query, adapter, q, campaign.campaign_id, run_id) for q in queries]
-            for fut in as_completed(futures):
-                try:
-                    rows, bad, log_row = fut.result()
-                except (ProviderAuthError, CircuitOpenError) as exc:
-                    # A bad key or an open breaker stops this provider; other providers go on.
-                    for other in futures:
-                        other.cancel()
-                    pr.failed_queries += 1
-                    pr.errors.append(str(exc))
-                    continue
-                pr.pages += log_row["pages"]
-                pr.calls += log_row["calls"]
-                pr.items += log_row["items"]
-                pr.quarantined += len(bad)
-                if log_row["status"] == "failed":
-                    pr.failed_queries += 1
-                    pr.errors.append(log_row["error"])
-                buf.add(rows, bad, log_row)
-                if on_query_done:
-                    on_query_done(adapter.name)
-        buf.flush()
-        pr.landed = buf.landed
-        pr.already_seen = pr.items - pr.quarantined - pr.landed
-        if pr.failed_queries:
-            log.warning(
-                "%s: %d of %d queries failed: %s", adapter.name, pr.failed_queries, pr.queries, pr.errors[0]
-            )
+        report.providers[adapter.name] = ingest_queries(
+            campaign.campaign_id,
+            adapter,
+            adapter.plan_queries(campaign),
+            lakehouse,
+            run_id,
+            workers=workers,
+            flush_rows=flush_rows,
+            on_query_done=on_query_done,
+        )
     report.seconds = (datetime.now(UTC) - started).total_seconds()
     return report

@@ -261,6 +261,9 @@ def _run_stages(campaign_specs: list, through: str, run_id: str) -> dict[str, An
             reports["silver"] = pipeline.run_silver()
             progress.advance(t)
         if stop >= 2:
+            t = progress.add_task("enrich  PDL, Hunter, OpenCorporates", total=1)
+            reports["enrich"] = pipeline.run_enrichment(run_id)
+            progress.advance(t)
             t = progress.add_task("gold    score", total=1)
             reports["gold"] = pipeline.run_gold()
             progress.advance(t)

@@ -11,6 +11,7 @@ import pandas as pd
 
 from leadlake.bronze import CAMPAIGNS_TABLE
 from leadlake.campaign import CampaignSpec
+from leadlake.enrich import FEATURES, enrichment_features
 from leadlake.quality import enforce
 from leadlake.score import MODEL_VERSION, score_lead
 from leadlake.settings import Settings
@@ -43,6 +44,7 @@ GOLD_COLUMNS = [
     "source_count",
     "campaign_ids",
     "vertical",
+    *FEATURES,
     "lead_score",
     "priority_tier",
     "score_reasons",
@@ -105,6 +107,7 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
         log.warning("silver.leads does not exist yet: run the silver stage first")
         return report
     leads = leads_df.toPandas()
+    leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
     scored = score_frame(leads, load_campaigns(io))
     enforce(SCORED_LEADS, scored)
     io.publish(SCORED_LEADS, _to_spark(spark, scored), ["lead_id"], delete_missing=True)

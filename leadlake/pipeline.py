@@ -21,11 +21,17 @@ SANDBOX_KEYS = {
     "google_places": "sandbox-google-places-key",
     "yelp": "sandbox-yelp-key",
     "hubspot": "sandbox-hubspot-token",
+    "pdl": "sandbox-pdl-key",
+    "hunter": "sandbox-hunter-key",
+    "opencorporates": "sandbox-opencorporates-token",
 }
 KEY_ENV = {
     "google_places": "LEADLAKE_GOOGLE_PLACES_API_KEY",
     "yelp": "LEADLAKE_YELP_API_KEY",
     "hubspot": "LEADLAKE_HUBSPOT_ACCESS_TOKEN",
+    "pdl": "LEADLAKE_PDL_API_KEY",
+    "hunter": "LEADLAKE_HUNTER_API_KEY",
+    "opencorporates": "LEADLAKE_OPENCORPORATES_API_TOKEN",
 }
 
 
@@ -79,6 +85,9 @@ def credentials(settings: Settings, service: str) -> tuple[str, str]:
         "google_places": (settings.google_places_api_key, settings.google_places_base_url),
         "yelp": (settings.yelp_api_key, settings.yelp_base_url),
         "hubspot": (settings.hubspot_access_token, settings.hubspot_base_url),
+        "pdl": (settings.pdl_api_key, settings.pdl_base_url),
+        "hunter": (settings.hunter_api_key, settings.hunter_base_url),
+        "opencorporates": (settings.opencorporates_api_token, settings.opencorporates_base_url),
     }[service]
     if settings.sandbox_url:
         return SANDBOX_KEYS[service], settings.sandbox_url
@@ -122,6 +131,24 @@ def run_ingest(
         return ingest(
             campaign, adapters, lake, run_id, flush_rows=s.bronze_flush_rows, on_query_done=progress
         )
+    finally:
+        for a in adapters:
+            a.close()
+
+
+def run_enrichment(run_id: str, settings: Settings | None = None):
+    """Look up every silver lead with the enrichment providers the campaigns ask for; land them in bronze."""
+    from leadlake.enrich import enrich_leads, requested_providers
+    from leadlake.sources import build_adapter
+
+    s = settings or get_settings()
+    lake = lakehouse(s)
+    adapters = []
+    for name in requested_providers(lake):
+        key, base = credentials(s, name)
+        adapters.append(build_adapter(name, api_key=key, base_url=base))
+    try:
+        return enrich_leads(lake, adapters, run_id, flush_rows=s.bronze_flush_rows)
     finally:
         for a in adapters:
             a.close()

@@ -65,7 +65,7 @@ def score_lead(lead: Mapping[str, Any], vertical: str, areas: Sequence[Area] = (
         score += 15
         reasons.append(f"+15 website on a registered domain ({domain})")
     tech = lead.get("tech_signals")
-    if vertical == "ecommerce" and tech is not None and "Shopify" in list(tech):
+    if vertical == "ecommerce" and tech is not None and "shopify" in {str(t).lower() for t in tech}:
         score += 10
         reasons.append("+10 runs Shopify")
     if vertical == "b2b_saas" and _val(lead, "employees_range") in ("11-50", "51-200"):

@@ -40,9 +40,15 @@ class Settings(BaseSettings):
     google_places_api_key: SecretStr | None = None
     yelp_api_key: SecretStr | None = None
     hubspot_access_token: SecretStr | None = None
+    pdl_api_key: SecretStr | None = None
+    hunter_api_key: SecretStr | None = None
+    opencorporates_api_token: SecretStr | None = None
     google_places_base_url: str = "https://places.googleapis.com"
     yelp_base_url: str = "https://api.yelp.com"
     hubspot_base_url: str = "https://api.hubapi.com"
+    pdl_base_url: str = "https://api.peopledatalabs.com"
+    hunter_base_url: str = "https://api.hunter.io"
+    opencorporates_base_url: str = "https://api.opencorporates.com"
 
     @field_validator("lakehouse_uri")
     @classmethod

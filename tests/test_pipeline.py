@@ -135,8 +135,15 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     spec = load_campaign(CAMPAIGN)
     pipeline.run_ingest(spec, "r1")
     silver = pipeline.run_silver()
+    enriched = pipeline.run_enrichment("e1")
     gold = pipeline.run_gold()
     lake = pipeline.lakehouse(get_settings())
+
+    # The campaign asks for PDL, Hunter and OpenCorporates: each looked leads up and landed payloads once.
+    assert set(enriched.providers) == {"pdl", "hunter", "opencorporates"}
+    assert all(pr.landed > 0 and pr.failed_queries == 0 for pr in enriched.providers.values())
+    again = pipeline.run_enrichment("e2")
+    assert all(pr.landed == 0 for pr in again.providers.values()), "unchanged answers are not re-landed"
 
     # Every provider record is in exactly one lead, and duplicates across providers were merged.
     assert silver.source_records + silver.quarantined == silver.bronze_records
@@ -156,6 +163,9 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     assert len(scored) == gold.leads == silver.leads
     assert all(0 <= r["lead_score"] <= 100 and r["priority_tier"] in "ABC" for r in scored)
     assert any(r["score_reasons"] for r in scored)
+    assert any(r["employees_range"] for r in scored) and any(r["legal_name"] for r in scored)
+    verified = [r for r in scored if r["email_verified_domain"]]
+    assert verified and all(any("verified email" in x for x in r["score_reasons"]) for r in verified)
 
     first = pipeline.run_delivery("d1")
     assert first.sent == len(scored) and first.failed == 0

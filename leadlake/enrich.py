@@ -1,0 +1,123 @@
+"""Enrichment: look silver leads up at firmographic, email and company-registry providers, into bronze."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from leadlake.bronze import ingest_queries
+from leadlake.lakehouse import Lakehouse
+from leadlake.sources import ENRICHMENT_ADAPTERS
+from leadlake.sources.enrichment_base import lead_domain, name_key
+
+log = logging.getLogger("leadlake.enrich")
+
+LEADS = "silver.leads"
+CAMPAIGNS = "bronze.campaigns"
+ENRICHMENT_CAMPAIGN = "_enrichment"  # bronze partition for lookups driven by leads, not by one campaign
+# Enrichment columns gold carries, and which providers' records supply them (first non-empty wins).
+FEATURES: dict[str, tuple[str, ...]] = {
+    "employees_range": ("pdl",),
+    "employee_count": ("pdl",),
+    "industry": ("pdl",),
+    "founded_year": ("pdl",),
+    "tech_signals": ("pdl",),
+    "email_verified_domain": ("hunter",),
+    "legal_name": ("opencorporates",),
+    "registration_id": ("opencorporates",),
+    "jurisdiction": ("opencorporates",),
+    "company_status": ("opencorporates",),
+}
+STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
+
+
+@dataclass
+class EnrichReport:
+    """What each enrichment provider looked up and landed."""
+
+    run_id: str
+    leads: int = 0
+    providers: dict[str, object] = field(default_factory=dict)
+
+
+def requested_providers(lake: Lakehouse) -> list[str]:
+    """Enrichment providers named by any recorded campaign, in a stable order."""
+    if not lake.exists(CAMPAIGNS):
+        return []
+    wanted: set[str] = set()
+    for row in lake.read(CAMPAIGNS, columns=["spec"]).to_pylist():
+        wanted.update(json.loads(row["spec"]).get("enrichment", []))
+    return [p for p in ENRICHMENT_ADAPTERS if p in wanted]
+
+
+def enrich_leads(
+    lake: Lakehouse, adapters: Iterable, run_id: str, *, flush_rows: int = 5000, workers: int = 4
+) -> EnrichReport:
+    """Run each adapter's lookups for the current silver leads; payloads land exactly once in bronze."""
+    report = EnrichReport(run_id)
+    if not lake.exists(LEADS):
+        return report
+    leads = lake.read(LEADS, columns=["lead_id", "name", "website", "domain", "city", "region"]).to_pylist()
+    report.leads = len(leads)
+    for adapter in adapters:
+        queries = adapter.lookup_queries(leads)
+        report.providers[adapter.name] = ingest_queries(
+            ENRICHMENT_CAMPAIGN, adapter, queries, lake, run_id, workers=workers, flush_rows=flush_rows
+        )
+    return report
+
+
+def _records(lake: Lakehouse, provider: str) -> list[dict]:
+    """Normalised enrichment records of one provider from its bronze table (newest payload per key)."""
+    cls = ENRICHMENT_ADAPTERS[provider]
+    if not lake.exists(cls.bronze_table):
+        return []
+    rows = lake.read(cls.bronze_table, columns=["provider_key", "payload", "fetched_at"]).to_pylist()
+    newest: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: r["fetched_at"]):
+        newest[r["provider_key"]] = r
+    out = []
+    for r in newest.values():
+        try:
+            out.append(cls.normalize(r["payload"]).asdict())
+        except Exception as exc:  # noqa: BLE001 - a payload bronze kept but cannot use is skipped, not fatal
+            log.warning("%s %s: cannot normalise: %s", provider, r["provider_key"], exc)
+    return out
+
+
+def _by_key(records: list[dict]) -> dict[str, dict]:
+    """One record per lookup key; registry entities prefer active over dissolved."""
+    best: dict[str, dict] = {}
+    for rec in sorted(
+        records,
+        key=lambda r: (STATUS_RANK.get(r.get("company_status") or "", 3), r["provider_key"]),
+        reverse=True,
+    ):
+        best[rec["lookup_key"]] = rec  # the last assignment is the best-ranked record
+    return best
+
+
+def enrichment_features(lake: Lakehouse, leads: pd.DataFrame) -> pd.DataFrame:
+    """FEATURES for each lead (by lead_id), joined on its domain or its normalised name and region."""
+    indexes = {p: _by_key(_records(lake, p)) for p in ENRICHMENT_ADAPTERS}
+    rows = []
+    for lead in leads.to_dict("records"):
+        keys = [k for k in (lead_domain(lead), name_key(lead.get("name"), lead.get("region"))) if k]
+        row: dict[str, object] = {"lead_id": lead["lead_id"]}
+        for feature, providers in FEATURES.items():
+            value = None
+            for p in providers:
+                rec = next((indexes[p][k] for k in keys if k in indexes[p]), None)
+                if rec is not None and rec.get(feature) not in (None, [], ""):
+                    value = rec[feature]
+                    break
+            row[feature] = value
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["lead_id", *FEATURES])
+    out["email_verified_domain"] = out["email_verified_domain"].fillna(False).astype(bool)
+    out["tech_signals"] = out["tech_signals"].apply(lambda v: list(v) if isinstance(v, list) else [])
+    return out
