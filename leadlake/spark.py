@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -122,6 +123,8 @@ def get_spark(
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in session_conf(master, extra_conf).items():
         builder = builder.config(key, value)
+    # py4j logs every connection close at INFO, even from interpreter shutdown when streams are closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
