@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from leadlake.settings import Settings, get_settings, reset_settings
 log = logging.getLogger("leadlake.pipeline")
 
 SANDBOX_ENV = "LEADLAKE_SANDBOX_URL"
+AIRFLOW_CONN_PREFIX = "leadlake_"
 SANDBOX_KEYS = {
     "google_places": "sandbox-google-places-key",
     "yelp": "sandbox-yelp-key",
@@ -92,12 +94,33 @@ def credentials(settings: Settings, service: str) -> tuple[str, str]:
     if settings.sandbox_url:
         return SANDBOX_KEYS[service], settings.sandbox_url
     key, base = configured
-    if key is None:
-        raise ConfigError(
-            f"no credentials for {service}: set {KEY_ENV[service]} "
-            "(or LEADLAKE_SANDBOX_URL to use the sandbox)"
-        )
-    return key.get_secret_value(), base
+    if key is not None:
+        return key.get_secret_value(), base
+    from_airflow = airflow_connection(service)
+    if from_airflow is not None:
+        return from_airflow[0], from_airflow[1] or base
+    raise ConfigError(
+        f"no credentials for {service}: set {KEY_ENV[service]} or the Airflow connection "
+        f"'{AIRFLOW_CONN_PREFIX}{service}' (or LEADLAKE_SANDBOX_URL to use the sandbox)"
+    )
+
+
+def airflow_connection(service: str) -> tuple[str, str | None] | None:
+    """(password, host) of the Airflow connection leadlake_<service>, when Airflow is in play and has one."""
+    conn_id = f"{AIRFLOW_CONN_PREFIX}{service}"
+    # Only consult Airflow inside a task or when the connection is given as AIRFLOW_CONN_*: importing
+    # Airflow in a plain CLI run would cost seconds for nothing.
+    if "airflow.sdk" not in sys.modules and f"AIRFLOW_CONN_{conn_id.upper()}" not in os.environ:
+        return None
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # noqa: BLE001 - AirflowNotFoundException and friends: no such connection
+        return None
+    if not conn.password:
+        return None
+    return conn.password, conn.host or None
 
 
 def build_adapters(campaign: CampaignSpec, settings: Settings) -> list:

@@ -55,3 +55,18 @@ def test_a_provider_key_turns_the_sandbox_off(monkeypatch) -> None:
     s = get_settings()
     assert not s.uses_sandbox
     assert "real-key" not in repr(s)
+
+
+def test_provider_key_from_an_airflow_connection(monkeypatch) -> None:
+    """With no LEADLAKE_* key, the Airflow connection leadlake_<provider> supplies key and base URL."""
+    from leadlake.pipeline import ConfigError, credentials
+
+    monkeypatch.delenv("LEADLAKE_YELP_API_KEY", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_LEADLAKE_YELP", raising=False)
+    with pytest.raises(ConfigError, match="LEADLAKE_YELP_API_KEY.*leadlake_yelp"):
+        credentials(get_settings(), "yelp")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LEADLAKE_YELP",
+        '{"conn_type": "http", "password": "yelp-secret", "host": "http://127.0.0.1:9"}',
+    )
+    assert credentials(get_settings(), "yelp") == ("yelp-secret", "http://127.0.0.1:9")
