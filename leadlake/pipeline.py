@@ -123,15 +123,24 @@ def airflow_connection(service: str) -> tuple[str, str | None] | None:
     return conn.password, conn.host or None
 
 
+def adapter(name: str, settings: Settings):
+    """A provider adapter with its credentials and rate limit.
+
+    Against the sandbox the providers' documented request rates would only slow the demo down (the sandbox
+    does not enforce them), so `sandbox_rate_per_s` applies there; `rate_limits` overrides either.
+    """
+    from leadlake.sources import build_adapter
+    from leadlake.sources.base import RateLimitPolicy
+
+    key, base = credentials(settings, name)
+    rate = settings.rate_limits.get(name) or (settings.sandbox_rate_per_s if settings.sandbox_url else None)
+    opts = {"rate": RateLimitPolicy(rate_per_s=rate, burst=max(1, int(rate)))} if rate else {}
+    return build_adapter(name, api_key=key, base_url=base, **opts)
+
+
 def build_adapters(campaign: CampaignSpec, settings: Settings) -> list:
     """One adapter per source the campaign names."""
-    from leadlake.sources import build_adapter
-
-    adapters = []
-    for name in campaign.sources:
-        key, base = credentials(settings, name)
-        adapters.append(build_adapter(name, api_key=key, base_url=base))
-    return adapters
+    return [adapter(name, settings) for name in campaign.sources]
 
 
 def run_ingest(
@@ -162,14 +171,10 @@ def run_ingest(
 def run_enrichment(run_id: str, settings: Settings | None = None):
     """Look up every silver lead with the enrichment providers the campaigns ask for; land them in bronze."""
     from leadlake.enrich import enrich_leads, requested_providers
-    from leadlake.sources import build_adapter
 
     s = settings or get_settings()
     lake = lakehouse(s)
-    adapters = []
-    for name in requested_providers(lake):
-        key, base = credentials(s, name)
-        adapters.append(build_adapter(name, api_key=key, base_url=base))
+    adapters = [adapter(name, s) for name in requested_providers(lake)]
     try:
         return enrich_leads(lake, adapters, run_id, flush_rows=s.bronze_flush_rows)
     finally:

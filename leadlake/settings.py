@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     sandbox_seed: int = 42
     sandbox_businesses: int = Field(5000, ge=10)
     campaigns_dir: Path = PROJECT_ROOT / "campaigns"
+    rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='Requests/s per provider, over its documented limit: {"yelp": 2}',
+    )
+    sandbox_rate_per_s: float = Field(200.0, gt=0, description="Requests/s per provider against the sandbox")
     bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
     google_places_api_key: SecretStr | None = None
     yelp_api_key: SecretStr | None = None

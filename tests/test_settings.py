@@ -70,3 +70,18 @@ def test_provider_key_from_an_airflow_connection(monkeypatch) -> None:
         '{"conn_type": "http", "password": "yelp-secret", "host": "http://127.0.0.1:9"}',
     )
     assert credentials(get_settings(), "yelp") == ("yelp-secret", "http://127.0.0.1:9")
+
+
+def test_rate_limits_sandbox_and_override(monkeypatch) -> None:
+    from leadlake.pipeline import adapter
+
+    monkeypatch.setenv("LEADLAKE_SANDBOX_URL", "http://127.0.0.1:9")
+    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == get_settings().sandbox_rate_per_s
+    monkeypatch.setenv("LEADLAKE_RATE_LIMITS", '{"yelp": 3.5}')
+    reset_settings()
+    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == 3.5
+    monkeypatch.delenv("LEADLAKE_SANDBOX_URL")
+    monkeypatch.delenv("LEADLAKE_RATE_LIMITS")
+    monkeypatch.setenv("LEADLAKE_YELP_API_KEY", "live")
+    reset_settings()
+    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == 5.0  # Yelp's documented QPS
