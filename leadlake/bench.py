@@ -120,6 +120,7 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
     sampler = RssSampler().start()
     stop = STAGES.index(through)
     try:
+        sampler.reset()
         t0 = time.perf_counter()
         world = World.generate(seed=42, businesses=businesses)
         result.stages.append(

@@ -118,6 +118,9 @@ def enrichment_features(lake: Lakehouse, leads: pd.DataFrame) -> pd.DataFrame:
             row[feature] = value
         rows.append(row)
     out = pd.DataFrame(rows, columns=["lead_id", *FEATURES])
-    out["email_verified_domain"] = out["email_verified_domain"].fillna(False).astype(bool)
+    # Missing (None/NaN) means "not verified"; numpy and Python booleans both count.
+    out["email_verified_domain"] = [
+        bool(v) if v is not None and v == v else False for v in out["email_verified_domain"]
+    ]
     out["tech_signals"] = out["tech_signals"].apply(lambda v: list(v) if isinstance(v, list) else [])
     return out
