@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -67,8 +68,16 @@ LOG_SCHEMA = pa.schema(
 )
 
 
-def content_hash(payload: str) -> str:
-    """SHA-256 of the payload text: the change-detection key of a raw record."""
+def content_hash(payload: str, volatile: tuple[str, ...] = ()) -> str:
+    """SHA-256 of the payload: the change-detection key of a raw record, blind to request-dependent fields."""
+    if volatile:
+        try:
+            doc = json.loads(payload)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict):
+            stable = {k: v for k, v in doc.items() if k not in volatile}
+            payload = json.dumps(stable, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -160,7 +169,9 @@ def _dedupe(rows: list[dict]) -> list[dict]:
     return out
 
 
-def page_rows(page: Page, provider: str, campaign_id: str, run_id: str) -> tuple[list[dict], list[dict]]:
+def page_rows(
+    page: Page, provider: str, campaign_id: str, run_id: str, volatile: tuple[str, ...] = ()
+) -> tuple[list[dict], list[dict]]:
     """Split a fetched page into bronze rows and quarantine rows."""
     now = datetime.now(UTC)
     good, bad = [], []
@@ -173,7 +184,7 @@ def page_rows(page: Page, provider: str, campaign_id: str, run_id: str) -> tuple
             "request_fingerprint": page.query.fingerprint,
             "fetched_at": now,
             "payload": item.payload,
-            "content_hash": content_hash(item.payload),
+            "content_hash": content_hash(item.payload, volatile),
         }
         if item.error or not item.provider_key:
             bad.append(row | {"reason": item.error or "missing provider key"})
@@ -194,7 +205,7 @@ def _run_query(
         for page in adapter.fetch_all(query):
             pages += 1
             calls += page.calls
-            g, b = page_rows(page, adapter.name, campaign_id, run_id)
+            g, b = page_rows(page, adapter.name, campaign_id, run_id, getattr(adapter, "volatile_fields", ()))
             rows.extend(g)
             bad.extend(b)
     except MalformedResponse as exc:

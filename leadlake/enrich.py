@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import pandas as pd
+import pyarrow as pa
 
 from leadlake.bronze import ingest_queries
 from leadlake.lakehouse import Lakehouse
@@ -31,6 +32,18 @@ FEATURES: dict[str, tuple[str, ...]] = {
     "registration_id": ("opencorporates",),
     "jurisdiction": ("opencorporates",),
     "company_status": ("opencorporates",),
+}
+FEATURE_TYPES: dict[str, pa.DataType] = {
+    "employees_range": pa.string(),
+    "employee_count": pa.int64(),
+    "industry": pa.string(),
+    "founded_year": pa.int64(),
+    "tech_signals": pa.list_(pa.string()),
+    "email_verified_domain": pa.bool_(),
+    "legal_name": pa.string(),
+    "registration_id": pa.string(),
+    "jurisdiction": pa.string(),
+    "company_status": pa.string(),
 }
 STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
 

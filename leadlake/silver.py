@@ -195,9 +195,23 @@ def build_silver(
     return report
 
 
-def _to_spark(spark: SparkSession, pdf: pd.DataFrame) -> DataFrame:
-    """A pandas frame as a Spark DataFrame via Arrow; list columns stay arrays."""
+def _to_spark(spark: SparkSession, pdf: pd.DataFrame, types: dict[str, Any] | None = None) -> DataFrame:
+    """A pandas frame as a Spark DataFrame via Arrow; list columns stay arrays.
+
+    Columns that are empty in this batch have no type (Delta refuses NullType): `types` names theirs,
+    else they become strings (or arrays of strings).
+    """
     import pyarrow as pa
 
     arrow = pa.Table.from_pandas(pdf.reset_index(drop=True), preserve_index=False)
-    return spark.createDataFrame(arrow)
+    fields = []
+    for f in arrow.schema:
+        declared = (types or {}).get(f.name)
+        if declared is not None:
+            f = f.with_type(declared)
+        elif pa.types.is_null(f.type):
+            f = f.with_type(pa.string())
+        elif pa.types.is_list(f.type) and pa.types.is_null(f.type.value_type):
+            f = f.with_type(pa.list_(pa.string()))
+        fields.append(f)
+    return spark.createDataFrame(arrow.cast(pa.schema(fields)))

@@ -202,6 +202,8 @@ class HttpAdapterBase:
     api_key_env: ClassVar[str]
     default_rate: ClassVar[RateLimitPolicy]
     max_pages: ClassVar[int] = 100  # guards against a server that never stops handing out cursors
+    # Item fields that depend on the request rather than the business (left out of the content hash).
+    volatile_fields: ClassVar[tuple[str, ...]] = ()
 
     _http: ProviderHttp
     _rate: RateLimitPolicy

@@ -93,6 +93,8 @@ class YelpAdapter(HttpAdapterBase):
 
     name: ClassVar[str] = "yelp"
     bronze_table: ClassVar[str] = "bronze.yelp_businesses_raw"
+    # `distance` is measured from each search's centre, so one business differs between overlapping queries.
+    volatile_fields: ClassVar[tuple[str, ...]] = ("distance",)
     # Yelp Places API "Plus" plan list price, $9.99 per 1000 calls (yelp.com/developers/pricing, 2024 plans:
     # Starter $7.99, Plus $9.99, Enterprise $14.99 per 1000).
     price_per_call_usd: ClassVar[float] = 0.00999
