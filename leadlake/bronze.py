@@ -37,19 +37,7 @@ RAW_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
     ]
 )
-QUARANTINE_SCHEMA = pa.schema(
-    [
-        ("provider", pa.string()),
-        ("provider_key", pa.string()),
-        ("campaign_id", pa.string()),
-        ("run_id", pa.string()),
-        ("request_fingerprint", pa.string()),
-        ("fetched_at", pa.timestamp("us", tz="UTC")),
-        ("payload", pa.string()),
-        ("content_hash", pa.string()),
-        ("reason", pa.string()),
-    ]
-)
+QUARANTINE_SCHEMA = RAW_SCHEMA.append(pa.field("reason", pa.string()))
 LOG_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),

@@ -200,6 +200,7 @@ class HttpAdapterBase:
     bronze_table: ClassVar[str]
     price_per_call_usd: ClassVar[float]
     api_key_env: ClassVar[str]
+    default_base_url: ClassVar[str]
     default_rate: ClassVar[RateLimitPolicy]
     max_pages: ClassVar[int] = 100  # guards against a server that never stops handing out cursors
     # Item fields that depend on the request rather than the business (left out of the content hash).
@@ -207,6 +208,29 @@ class HttpAdapterBase:
 
     _http: ProviderHttp
     _rate: RateLimitPolicy
+
+    def _connect(
+        self,
+        api_key: str,
+        base_url: str | None,
+        rate: RateLimitPolicy | None,
+        headers: Mapping[str, str],
+        http_opts: Mapping[str, Any],
+    ) -> None:
+        """Refuse an empty key, then open the provider's HTTP client with its headers and rate policy."""
+        from leadlake.sources.http import ProviderAuthError, ProviderHttp
+
+        if not api_key:
+            raise ProviderAuthError(self.name, None, f"no API key given: set {self.api_key_env}")
+        self._rate = rate or self.default_rate
+        self._http = ProviderHttp(
+            self.name,
+            base_url or self.default_base_url,
+            headers,
+            self._rate,
+            key_env=self.api_key_env,
+            **http_opts,
+        )
 
     def fetch_page(self, query: ProviderQuery, cursor: str | None = None) -> Page:
         raise NotImplementedError

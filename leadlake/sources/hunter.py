@@ -24,7 +24,6 @@ from leadlake.sources.enrichment_base import (
     iter_leads,
     lead_domain,
 )
-from leadlake.sources.http import ProviderAuthError, ProviderHttp
 
 if TYPE_CHECKING:
     from leadlake.campaign import CampaignSpec
@@ -120,21 +119,11 @@ class HunterAdapter(HttpAdapterBase):
         type_filter: Literal["personal", "generic"] | None = None,
         **http_opts: Any,
     ) -> None:
-        if not api_key:
-            raise ProviderAuthError(self.name, None, f"no API key given: set {self.api_key_env}")
         install_log_redaction()  # the key travels in the query string, which httpx logs
         self._api_key = api_key
-        self._rate = rate or self.default_rate
         self.page_size = max(1, min(MAX_LIMIT, page_size))
         self.type_filter = type_filter
-        self._http = ProviderHttp(
-            self.name,
-            base_url or self.default_base_url,
-            {"Accept": "application/json"},
-            self._rate,
-            key_env=self.api_key_env,
-            **http_opts,
-        )
+        self._connect(api_key, base_url, rate, {"Accept": "application/json"}, http_opts)
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:
         """None: Hunter enriches leads, it does not discover them."""

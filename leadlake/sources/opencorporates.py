@@ -27,7 +27,6 @@ from leadlake.sources.enrichment_base import (
     jurisdiction_for,
     region_code,
 )
-from leadlake.sources.http import ProviderAuthError, ProviderHttp
 
 if TYPE_CHECKING:
     from leadlake.campaign import CampaignSpec
@@ -119,20 +118,10 @@ class OpenCorporatesAdapter(HttpAdapterBase):
         page_size: int = MAX_PER_PAGE,
         **http_opts: Any,
     ) -> None:
-        if not api_key:
-            raise ProviderAuthError(self.name, None, f"no API token given: set {self.api_key_env}")
         install_log_redaction()  # the token travels in the query string, which httpx logs
         self._api_token = api_key
-        self._rate = rate or self.default_rate
         self.page_size = max(1, min(MAX_PER_PAGE, page_size))
-        self._http = ProviderHttp(
-            self.name,
-            base_url or self.default_base_url,
-            {"Accept": "application/json"},
-            self._rate,
-            key_env=self.api_key_env,
-            **http_opts,
-        )
+        self._connect(api_key, base_url, rate, {"Accept": "application/json"}, http_opts)
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:
         """None: OpenCorporates enriches leads, it does not discover them."""

@@ -25,7 +25,7 @@ from leadlake.sources.enrichment_base import (
     lead_domain,
     name_key,
 )
-from leadlake.sources.http import ProviderAuthError, ProviderError, ProviderHttp
+from leadlake.sources.http import ProviderAuthError, ProviderError
 
 if TYPE_CHECKING:
     from leadlake.campaign import CampaignSpec
@@ -110,17 +110,9 @@ class PdlAdapter(HttpAdapterBase):
         page_size: int | None = None,  # accepted for a uniform build_adapter call; enrichment has no pages
         **http_opts: Any,
     ) -> None:
-        if not api_key:
-            raise ProviderAuthError(self.name, None, f"no API key given: set {self.api_key_env}")
-        self._rate = rate or self.default_rate
         self.min_likelihood = min_likelihood
-        self._http = ProviderHttp(
-            self.name,
-            base_url or self.default_base_url,
-            {"X-Api-Key": api_key, "Accept": "application/json"},
-            self._rate,
-            key_env=self.api_key_env,
-            **http_opts,
+        self._connect(
+            api_key, base_url, rate, {"X-Api-Key": api_key, "Accept": "application/json"}, http_opts
         )
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:

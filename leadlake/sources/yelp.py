@@ -23,7 +23,6 @@ from leadlake.sources.base import (
     us_postal,
     validate_item,
 )
-from leadlake.sources.http import ProviderAuthError, ProviderHttp
 
 if TYPE_CHECKING:
     from leadlake.campaign import CampaignSpec
@@ -112,17 +111,13 @@ class YelpAdapter(HttpAdapterBase):
         page_size: int = MAX_LIMIT,
         **http_opts: Any,
     ) -> None:
-        if not api_key:
-            raise ProviderAuthError(self.name, None, f"no API key given: set {self.api_key_env}")
-        self._rate = rate or self.default_rate
         self.page_size = max(1, min(MAX_LIMIT, page_size))
-        self._http = ProviderHttp(
-            self.name,
-            base_url or self.default_base_url,
+        self._connect(
+            api_key,
+            base_url,
+            rate,
             {"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            self._rate,
-            key_env=self.api_key_env,
-            **http_opts,
+            http_opts,
         )
 
     def plan_queries(self, campaign: CampaignSpec) -> list[ProviderQuery]:
