@@ -62,6 +62,7 @@ class SilverReport:
     """What the silver stage read, quarantined and published."""
 
     bronze_records: int = 0
+    normalized: int = 0  # new or changed payloads normalised this run; the rest were unchanged
     source_records: int = 0
     quarantined: int = 0
     leads: int = 0
@@ -124,6 +125,19 @@ def latest_bronze(io: StageIO) -> DataFrame | None:
     )
 
 
+def split_unchanged(latest: DataFrame, existing: DataFrame | None) -> tuple[DataFrame, DataFrame | None]:
+    """(bronze rows to normalise, silver records to keep): unchanged content is not normalised again.
+
+    A kept record takes the campaign list of its bronze row, since a new campaign may have found it.
+    """
+    if existing is None:
+        return latest, None
+    key = ["provider", "provider_key", "content_hash"]
+    todo = latest.join(existing.select(*key), key, "left_anti")
+    kept = existing.drop("campaign_ids").join(latest.select(*key, "campaign_ids"), key, "inner")
+    return todo, kept
+
+
 def build_silver(
     spark: SparkSession, settings: Settings, resolve_cfg: ResolveSettings | None = None
 ) -> SilverReport:
@@ -136,13 +150,19 @@ def build_silver(
     if latest is None:
         log.warning("no bronze tables yet: run ingestion first")
         return report
-    normalized = latest.mapInPandas(normalize_partition, schema=RECORD_DDL).toPandas()
-    report.bronze_records = len(normalized)
+    latest = latest.persist()
+    report.bronze_records = latest.count()
+    todo, kept = split_unchanged(latest, io.read(SOURCE_RECORDS))
+    normalized = todo.mapInPandas(normalize_partition, schema=RECORD_DDL).toPandas()
+    report.normalized = len(normalized)
     report.seconds["normalize"] = time.perf_counter() - t0
 
     failed = normalized[normalized["error"].notna()]
     records = normalized[normalized["error"].isna()].drop(columns=["error", "payload"])
     records, bad = split_valid(SOURCE_RECORDS, records.reset_index(drop=True))
+    if kept is not None:
+        records = pd.concat([kept.select(*records.columns).toPandas(), records], ignore_index=True)
+    latest.unpersist()
     quarantine = pd.concat(
         [
             pd.DataFrame(

@@ -179,8 +179,11 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     assert second.sent == 0 and second.unchanged == len(scored)
     assert all(c["writes"] == 1 for c in sandbox_env.crm.companies())
 
-    # Re-running silver and gold on unchanged bronze changes nothing downstream.
-    pipeline.run_silver()
+    # Re-running silver and gold on unchanged bronze normalises nothing again and changes nothing downstream.
+    assert silver.normalized == silver.bronze_records
+    rerun = pipeline.run_silver()
+    assert rerun.normalized == rerun.quarantined, "only payloads that failed before are looked at again"
+    assert rerun.source_records == silver.source_records and rerun.leads == silver.leads
     pipeline.run_gold()
     assert sorted(r["lead_id"] for r in lake.read("gold.scored_leads").to_pylist()) == sorted(ids)
     assert pipeline.run_delivery("d3").sent == 0
