@@ -15,8 +15,8 @@ from leadlake.enrich import FEATURE_TYPES, FEATURES, enrichment_features
 from leadlake.quality import enforce
 from leadlake.score import MODEL_VERSION, score_lead
 from leadlake.settings import Settings
-from leadlake.silver import LEADS, _to_spark
-from leadlake.stage_io import StageIO
+from leadlake.silver import LEADS
+from leadlake.stage_io import StageIO, to_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -110,7 +110,7 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
     leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
     scored = score_frame(leads, load_campaigns(io))
     enforce(SCORED_LEADS, scored)
-    io.publish(SCORED_LEADS, _to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
+    io.publish(SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
     report.leads = len(scored)
     report.tiers = scored["priority_tier"].value_counts().sort_index().to_dict()
     report.seconds = time.perf_counter() - t0

@@ -15,7 +15,7 @@ from leadlake.quality import split_valid
 from leadlake.resolve import ResolveSettings, build_leads, resolve
 from leadlake.settings import Settings
 from leadlake.sources import ADAPTERS
-from leadlake.stage_io import StageIO
+from leadlake.stage_io import StageIO, to_spark
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -205,33 +205,11 @@ def build_silver(
 
     t2 = time.perf_counter()
     links = resolution.links.copy()
-    io.publish(SOURCE_RECORDS, _to_spark(spark, records), ["record_id"], delete_missing=True)
-    io.publish(LEAD_LINKS, _to_spark(spark, links), ["record_id"], delete_missing=True)
-    io.publish(LEADS, _to_spark(spark, leads), ["lead_id"], delete_missing=True)
+    io.publish(SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
+    io.publish(LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
+    io.publish(LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
     if len(quarantine):
         quarantine["quarantined_at"] = pd.Timestamp.now(tz="UTC")
-        io.publish(QUARANTINE, _to_spark(spark, quarantine), ["record_id"])
+        io.publish(QUARANTINE, to_spark(spark, quarantine), ["record_id"])
     report.seconds["publish"] = time.perf_counter() - t2
     return report
-
-
-def _to_spark(spark: SparkSession, pdf: pd.DataFrame, types: dict[str, Any] | None = None) -> DataFrame:
-    """A pandas frame as a Spark DataFrame via Arrow; list columns stay arrays.
-
-    Columns that are empty in this batch have no type (Delta refuses NullType): `types` names theirs,
-    else they become strings (or arrays of strings).
-    """
-    import pyarrow as pa
-
-    arrow = pa.Table.from_pandas(pdf.reset_index(drop=True), preserve_index=False)
-    fields = []
-    for f in arrow.schema:
-        declared = (types or {}).get(f.name)
-        if declared is not None:
-            f = f.with_type(declared)
-        elif pa.types.is_null(f.type):
-            f = f.with_type(pa.string())
-        elif pa.types.is_list(f.type) and pa.types.is_null(f.type.value_type):
-            f = f.with_type(pa.list_(pa.string()))
-        fields.append(f)
-    return spark.createDataFrame(arrow.cast(pa.schema(fields)))

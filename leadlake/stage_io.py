@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from leadlake.lakehouse import Lakehouse, MergeStats
 from leadlake.settings import Settings
 from leadlake.spark import delta_unavailable_reason
 
 if TYPE_CHECKING:
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("leadlake.stage_io")
@@ -51,8 +52,7 @@ class StageIO:
             return None
         if self.delta_spark:
             return self.spark_lake.read(name)
-        arrow = self.lake.read(name)
-        return self.spark.createDataFrame(arrow.to_pandas(types_mapper=None))
+        return self.spark.createDataFrame(self.lake.read(name))
 
     def publish(self, name: str, df: DataFrame, keys: list[str], delete_missing: bool = False) -> MergeStats:
         """MERGE df into the table on keys; delete_missing also removes rows no longer produced."""
@@ -62,3 +62,25 @@ class StageIO:
 
         arrow = pa.Table.from_pandas(df.toPandas(), preserve_index=False)
         return self.lake.merge(name, arrow, keys, delete_missing=delete_missing)
+
+
+def to_spark(spark: SparkSession, pdf: pd.DataFrame, types: dict[str, Any] | None = None) -> DataFrame:
+    """A pandas frame as a Spark DataFrame via Arrow; list columns stay arrays.
+
+    Columns that are empty in this batch have no type (Delta refuses NullType): `types` names theirs,
+    else they become strings (or arrays of strings).
+    """
+    import pyarrow as pa
+
+    arrow = pa.Table.from_pandas(pdf.reset_index(drop=True), preserve_index=False)
+    fields = []
+    for f in arrow.schema:
+        declared = (types or {}).get(f.name)
+        if declared is not None:
+            f = f.with_type(declared)
+        elif pa.types.is_null(f.type):
+            f = f.with_type(pa.string())
+        elif pa.types.is_list(f.type) and pa.types.is_null(f.type.value_type):
+            f = f.with_type(pa.list_(pa.string()))
+        fields.append(f)
+    return spark.createDataFrame(arrow.cast(pa.schema(fields)))
