@@ -6,7 +6,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -119,14 +119,26 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
     result = BenchResult(businesses)
     sampler = RssSampler().start()
     stop = STAGES.index(through)
-    try:
+
+    def timed(stage: str, work: Callable[[], Any], summary: Callable[[Any], tuple[int, str]]) -> Any:
+        """Run one stage, then record its seconds, records, peak RSS and notes."""
         sampler.reset()
         t0 = time.perf_counter()
-        world = World.generate(seed=42, businesses=businesses)
+        out = work()
+        records, notes = summary(out)
         result.stages.append(
-            StageResult(
-                "world", time.perf_counter() - t0, businesses, sampler.peak / 2**20, "synthetic world"
-            )
+            StageResult(stage, time.perf_counter() - t0, records, sampler.peak / 2**20, notes)
+        )
+        return out
+
+    def calls(report: Any) -> int:
+        return sum(p.calls for p in report.providers.values())
+
+    try:
+        world = timed(
+            "world",
+            lambda: World.generate(seed=42, businesses=businesses),
+            lambda _: (businesses, "synthetic world"),
         )
         with (
             SandboxServer(world) as server,
@@ -135,75 +147,36 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
         ):
             spec = bench_campaign(world)
             say(f"bench: {businesses} businesses, {len(spec.areas)} areas x {len(spec.keywords)} keywords")
-            sampler.reset()
-            t0 = time.perf_counter()
-            ingest = pipeline.run_ingest(spec, pipeline.new_run_id("bench"))
-            calls = sum(p.calls for p in ingest.providers.values())
-            result.stages.append(
-                StageResult(
-                    "bronze",
-                    time.perf_counter() - t0,
-                    ingest.items,
-                    sampler.peak / 2**20,
-                    f"{calls} HTTP calls, {ingest.landed} landed",
-                )
+            timed(
+                "bronze",
+                lambda: pipeline.run_ingest(spec, pipeline.new_run_id("bench")),
+                lambda r: (r.items, f"{calls(r)} HTTP calls, {r.landed} landed"),
             )
             if stop >= 1:
-                sampler.reset()
-                t0 = time.perf_counter()
-                pipeline.spark_session()
-                spark_start = time.perf_counter() - t0
-                silver = pipeline.run_silver()
-                result.stages.append(
-                    StageResult(
-                        "silver",
-                        time.perf_counter() - t0,
-                        silver.bronze_records,
-                        sampler.peak / 2**20,
-                        f"spark start {spark_start:.1f}s; "
-                        + ", ".join(f"{k} {v:.1f}s" for k, v in (silver.seconds or {}).items())
-                        + f"; {silver.leads} leads, {silver.duplicates_merged} merged",
-                    )
+                timed(
+                    "silver",
+                    lambda: (pipeline.spark_session(), pipeline.run_silver())[1],
+                    lambda r: (
+                        r.bronze_records,
+                        ", ".join(f"{k} {v:.1f}s" for k, v in (r.seconds or {}).items())
+                        + f"; {r.leads} leads, {r.duplicates_merged} merged (includes Spark start)",
+                    ),
                 )
             if stop >= 2:
-                sampler.reset()
-                t0 = time.perf_counter()
-                enrich = pipeline.run_enrichment(pipeline.new_run_id("bench"))
-                looked_up = sum(p.items for p in enrich.providers.values())
-                calls = sum(p.calls for p in enrich.providers.values())
-                result.stages.append(
-                    StageResult(
-                        "enrich",
-                        time.perf_counter() - t0,
-                        looked_up,
-                        sampler.peak / 2**20,
-                        f"{enrich.leads} leads, {calls} HTTP calls",
-                    )
+                timed(
+                    "enrich",
+                    lambda: pipeline.run_enrichment(pipeline.new_run_id("bench")),
+                    lambda r: (
+                        sum(p.items for p in r.providers.values()),
+                        f"{r.leads} leads, {calls(r)} HTTP calls",
+                    ),
                 )
-                sampler.reset()
-                t0 = time.perf_counter()
-                gold = pipeline.run_gold()
-                result.stages.append(
-                    StageResult(
-                        "gold",
-                        time.perf_counter() - t0,
-                        gold.leads,
-                        sampler.peak / 2**20,
-                        f"tiers {gold.tiers}",
-                    )
-                )
+                timed("gold", pipeline.run_gold, lambda r: (r.leads, f"tiers {r.tiers}"))
             if stop >= 3:
-                sampler.reset()
-                t0 = time.perf_counter()
-                d = pipeline.run_delivery(pipeline.new_run_id("bench"))
-                result.stages.append(
-                    StageResult(
-                        "delivery",
-                        time.perf_counter() - t0,
-                        d.sent,
-                        sampler.peak / 2**20,
-                        f"{d.failed} failed",
-                    )
+                timed(
+                    "delivery",
+                    lambda: pipeline.run_delivery(pipeline.new_run_id("bench")),
+                    lambda r: (r.sent, f"{r.failed} failed"),
                 )
     finally:
         sampler.stop()

@@ -139,3 +139,16 @@ def test_analyst_notebook_runs_on_the_demo_lakehouse(demo_run, monkeypatch: pyte
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     assert "commits; version 0 had" in "".join(o.get("text", "") for o in outputs)
+
+
+def test_bench_prints_every_stage_it_ran(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = cli(
+        "bench", "--businesses", "400", "--through", "bronze", "--out", str(out), env=base_env(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [s["stage"] for s in figures["stages"]] == ["world", "bronze"]
+    bronze = figures["stages"][1]
+    assert bronze["records"] > 0 and bronze["seconds"] > 0 and bronze["peak_rss_mb"] > 0
+    assert "HTTP calls" in bronze["notes"] and "bronze" in done.stdout
