@@ -75,6 +75,7 @@ def _errors() -> Iterator[None]:
     except (SettingsError, CampaignError, LakehouseError, ConfigError, BudgetExceeded) as exc:
         _fail(str(exc).splitlines()[0])
     except Exception as exc:
+        # Imported only when something failed: the provider stack is not needed by `tables` or `sql`.
         from leadlake.sources.http import ProviderError
 
         if isinstance(exc, ProviderError):
