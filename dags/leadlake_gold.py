@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import dag, get_current_context, task
 
-from leadlake.assets import DEFAULT_ARGS, GOLD_SCORED_LEADS, SILVER_LEADS
+from leadlake.assets import DEFAULT_ARGS, ENRICHMENT_PROVIDERS, GOLD_SCORED_LEADS, SILVER_LEADS
 
 
 @dag(
@@ -27,12 +27,17 @@ from leadlake.assets import DEFAULT_ARGS, GOLD_SCORED_LEADS, SILVER_LEADS
     tags=["leadlake", "gold", "spark", "scoring"],
 )
 def leadlake_gold() -> None:
-    @task(execution_timeout=timedelta(hours=2))
-    def enrich_leads() -> dict:
-        from leadlake.pipeline import run_enrichment
+    enrichment = []
+    for provider in ENRICHMENT_PROVIDERS:
 
-        report = run_enrichment(run_id=get_current_context()["run_id"])
-        return {name: pr.landed for name, pr in report.providers.items()}
+        @task(task_id=f"enrich_{provider}", pool=f"leadlake_{provider}", execution_timeout=timedelta(hours=2))
+        def enrich_leads(provider: str = provider) -> dict:
+            from leadlake.pipeline import run_enrichment
+
+            report = run_enrichment(run_id=get_current_context()["run_id"], only=provider)
+            return {name: pr.landed for name, pr in report.providers.items()}
+
+        enrichment.append(enrich_leads())
 
     @task(outlets=[GOLD_SCORED_LEADS], execution_timeout=timedelta(hours=2))
     def score_leads() -> dict:
@@ -42,7 +47,7 @@ def leadlake_gold() -> None:
 
         return asdict(run_gold())
 
-    enrich_leads() >> score_leads()
+    enrichment >> score_leads()
 
 
 leadlake_gold()

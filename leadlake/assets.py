@@ -21,4 +21,7 @@ BRONZE_BY_PROVIDER = {"google_places": BRONZE_PLACES, "yelp": BRONZE_YELP}
 SILVER_LEADS = table_asset("silver.leads")
 GOLD_SCORED_LEADS = table_asset("gold.scored_leads")
 
+# Kept here as plain names so DAG files need not import the adapters to declare one task (and pool) each.
+ENRICHMENT_PROVIDERS = ("pdl", "hunter", "opencorporates")
+
 DEFAULT_ARGS = {"owner": "leadlake", "retries": 2}

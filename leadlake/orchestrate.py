@@ -13,7 +13,14 @@ from leadlake.settings import PROJECT_ROOT, Settings
 log = logging.getLogger("leadlake.orchestrate")
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
-POOLS = {"leadlake_google_places": 4, "leadlake_yelp": 4, "leadlake_hubspot": 1}
+POOLS = {
+    "leadlake_google_places": 4,
+    "leadlake_yelp": 4,
+    "leadlake_hubspot": 1,
+    "leadlake_pdl": 1,
+    "leadlake_hunter": 1,
+    "leadlake_opencorporates": 1,
+}
 
 
 def airflow_env(settings: Settings) -> dict[str, str]:

@@ -168,13 +168,14 @@ def run_ingest(
             a.close()
 
 
-def run_enrichment(run_id: str, settings: Settings | None = None):
-    """Look up every silver lead with the enrichment providers the campaigns ask for; land them in bronze."""
+def run_enrichment(run_id: str, settings: Settings | None = None, only: str | None = None):
+    """Look up every silver lead with the enrichment providers the campaigns ask for (or just `only`)."""
     from leadlake.enrich import enrich_leads, requested_providers
 
     s = settings or get_settings()
     lake = lakehouse(s)
-    adapters = [adapter(name, s) for name in requested_providers(lake)]
+    names = [n for n in requested_providers(lake) if only in (None, n)]
+    adapters = [adapter(name, s) for name in names]
     try:
         return enrich_leads(lake, adapters, run_id, flush_rows=s.bronze_flush_rows)
     finally:

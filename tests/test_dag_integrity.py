@@ -85,3 +85,18 @@ def test_dag_file_import_is_light(dag_file: str, tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_every_provider_task_has_its_own_pool(dagbag) -> None:
+    from leadlake.assets import ENRICHMENT_PROVIDERS
+    from leadlake.orchestrate import POOLS
+    from leadlake.sources import ADAPTERS, ENRICHMENT_ADAPTERS
+
+    assert set(ENRICHMENT_PROVIDERS) == set(ENRICHMENT_ADAPTERS)
+    pools = {t.task_id: t.pool for dag in dagbag.dags.values() for t in dag.tasks}
+    for provider in [*ADAPTERS, *ENRICHMENT_ADAPTERS]:
+        assert f"leadlake_{provider}" in POOLS
+    for provider in ENRICHMENT_ADAPTERS:
+        assert pools[f"enrich_{provider}"] == f"leadlake_{provider}"
+    assert pools["ingest_google_places"] == "leadlake_google_places"
+    assert pools["push_to_hubspot"] == "leadlake_hubspot"
