@@ -5,6 +5,8 @@ from __future__ import annotations
 from airflow.sdk import Asset
 
 from leadlake.settings import get_settings
+from leadlake.tables import GOLD_SCORED_LEADS as _GOLD_SCORED_LEADS
+from leadlake.tables import SILVER_LEADS as _SILVER_LEADS
 
 
 def table_asset(name: str) -> Asset:
@@ -18,8 +20,8 @@ def table_asset(name: str) -> Asset:
 BRONZE_PLACES = table_asset("bronze.places_raw")
 BRONZE_YELP = table_asset("bronze.yelp_businesses_raw")
 BRONZE_BY_PROVIDER = {"google_places": BRONZE_PLACES, "yelp": BRONZE_YELP}
-SILVER_LEADS = table_asset("silver.leads")
-GOLD_SCORED_LEADS = table_asset("gold.scored_leads")
+SILVER_LEADS = table_asset(_SILVER_LEADS)
+GOLD_SCORED_LEADS = table_asset(_GOLD_SCORED_LEADS)
 
 # Kept here as plain names so DAG files need not import the adapters to declare one task (and pool) each.
 ENRICHMENT_PROVIDERS = ("pdl", "hunter", "opencorporates")

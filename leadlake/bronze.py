@@ -17,12 +17,10 @@ from leadlake.campaign import CampaignSpec
 from leadlake.lakehouse import Lakehouse
 from leadlake.sources.base import Page, ProviderQuery, SourceAdapter
 from leadlake.sources.http import CircuitOpenError, MalformedResponse, ProviderAuthError, ProviderError
+from leadlake.tables import BRONZE_CAMPAIGNS, BRONZE_INGEST_LOG, BRONZE_QUARANTINE
 
 log = logging.getLogger("leadlake.bronze")
 
-QUARANTINE_TABLE = "bronze.quarantine"
-INGEST_LOG_TABLE = "bronze.ingest_log"
-CAMPAIGNS_TABLE = "bronze.campaigns"
 BRONZE_KEYS = ["campaign_id", "provider_key", "content_hash"]
 
 RAW_SCHEMA = pa.schema(
@@ -138,10 +136,10 @@ class _Buffer:
         if self.quarantine:
             q = pa.Table.from_pylist(_dedupe(self.quarantine), schema=QUARANTINE_SCHEMA)
             self.lakehouse.merge(
-                QUARANTINE_TABLE, q, keys=["provider", "campaign_id", "content_hash"], update=False
+                BRONZE_QUARANTINE, q, keys=["provider", "campaign_id", "content_hash"], update=False
             )
         if self.log:
-            self.lakehouse.append(INGEST_LOG_TABLE, pa.Table.from_pylist(self.log, schema=LOG_SCHEMA))
+            self.lakehouse.append(BRONZE_INGEST_LOG, pa.Table.from_pylist(self.log, schema=LOG_SCHEMA))
         self.rows, self.quarantine, self.log = [], [], []
 
 
@@ -247,7 +245,7 @@ def record_campaign(lakehouse: Lakehouse, campaign: CampaignSpec) -> None:
     schema = pa.schema(
         [("campaign_id", pa.string()), ("spec", pa.string()), ("updated_at", pa.timestamp("us", tz="UTC"))]
     )
-    lakehouse.merge(CAMPAIGNS_TABLE, pa.Table.from_pylist([row], schema=schema), keys=["campaign_id"])
+    lakehouse.merge(BRONZE_CAMPAIGNS, pa.Table.from_pylist([row], schema=schema), keys=["campaign_id"])
 
 
 def ingest_queries(

@@ -257,21 +257,17 @@ def _run_stages(campaign_specs: list, through: str, run_id: str) -> dict[str, An
 
             reports.setdefault("bronze", []).append(pipeline.run_ingest(spec, run_id, progress=tick))
             progress.update(task, total=progress.tasks[task].completed)
-        if stop >= 1:
-            t = progress.add_task("silver  normalise + resolve (Spark, Splink)", total=1)
-            reports["silver"] = pipeline.run_silver()
-            progress.advance(t)
-        if stop >= 2:
-            t = progress.add_task("enrich  PDL, Hunter, OpenCorporates", total=1)
-            reports["enrich"] = pipeline.run_enrichment(run_id)
-            progress.advance(t)
-            t = progress.add_task("gold    score", total=1)
-            reports["gold"] = pipeline.run_gold()
-            progress.advance(t)
-        if stop >= 3:
-            t = progress.add_task("deliver HubSpot upsert", total=1)
-            reports["delivery"] = pipeline.run_delivery(run_id)
-            progress.advance(t)
+        steps: list[tuple[int, str, str, Callable[[], Any]]] = [
+            (1, "silver", "silver  normalise + resolve (Spark, Splink)", pipeline.run_silver),
+            (2, "enrich", "enrich  PDL, Hunter, OpenCorporates", lambda: pipeline.run_enrichment(run_id)),
+            (2, "gold", "gold    score", pipeline.run_gold),
+            (3, "delivery", "deliver HubSpot upsert", lambda: pipeline.run_delivery(run_id)),
+        ]
+        for needs, key, label, step in steps:
+            if stop >= needs:
+                t = progress.add_task(label, total=1)
+                reports[key] = step()
+                progress.advance(t)
     return reports
 
 
@@ -348,6 +344,7 @@ def _demo_airflow(campaign_ids: list[str]) -> dict[str, Any]:
 def _print_summary(reports: dict[str, Any], started: float | None) -> None:
     """Rows per table, duplicates merged, the top 10 leads, where things are and what to try next."""
     from leadlake.pipeline import summarize
+    from leadlake.tables import GOLD_CRM_DELIVERIES
 
     s = _settings()
     summary = summarize(s)
@@ -369,7 +366,7 @@ def _print_summary(reports: dict[str, Any], started: float | None) -> None:
             f"{d.unchanged} unchanged, {d.failed} failed"
         )
     else:
-        ledger = next((t.rows for t in summary.tables if t.name == "gold.crm_deliveries"), 0)
+        ledger = next((t.rows for t in summary.tables if t.name == GOLD_CRM_DELIVERIES), 0)
         console.print(f"delivered to hubspot: {ledger} leads recorded in gold.crm_deliveries")
     console.print(f"duplicates merged across providers: [bold]{summary.duplicates_merged}[/]")
     top = Table(title="top 10 leads")

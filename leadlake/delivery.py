@@ -14,11 +14,10 @@ import pyarrow as pa
 
 from leadlake.destinations.hubspot import BATCH_LIMIT, DeliveryError, HubSpotDestination, to_properties
 from leadlake.lakehouse import Lakehouse
+from leadlake.tables import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS
 
 log = logging.getLogger("leadlake.delivery")
 
-SCORED_LEADS = "gold.scored_leads"
-LEDGER = "gold.crm_deliveries"
 LEDGER_SCHEMA = pa.schema(
     [
         ("destination", pa.string()),
@@ -55,13 +54,13 @@ def payload_hash(properties: dict[str, str]) -> str:
 
 def pending(lakehouse: Lakehouse, destination: str, min_tier: str = "C") -> tuple[list[dict], int]:
     """Leads at or above min_tier whose CRM payload changed since last delivered, and how many qualified."""
-    if not lakehouse.exists(SCORED_LEADS):
+    if not lakehouse.exists(GOLD_SCORED_LEADS):
         return [], 0
-    leads = lakehouse.read(SCORED_LEADS).to_pylist()
+    leads = lakehouse.read(GOLD_SCORED_LEADS).to_pylist()
     leads = [r for r in leads if TIER_ORDER.get(r["priority_tier"], 9) <= TIER_ORDER[min_tier]]
     delivered: dict[str, str] = {}
-    if lakehouse.exists(LEDGER):
-        ledger = lakehouse.read(LEDGER, filter=f"destination = '{destination}'").to_pylist()
+    if lakehouse.exists(GOLD_CRM_DELIVERIES):
+        ledger = lakehouse.read(GOLD_CRM_DELIVERIES, filter=f"destination = '{destination}'").to_pylist()
         delivered = {r["lead_id"]: r["payload_hash"] for r in ledger}
     out = []
     for lead in sorted(leads, key=lambda r: (-r["lead_score"], r["lead_id"])):
@@ -108,7 +107,9 @@ def deliver(
             for lead in batch
         ]
         lakehouse.merge(
-            LEDGER, pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA), keys=["destination", "lead_id"]
+            GOLD_CRM_DELIVERIES,
+            pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA),
+            keys=["destination", "lead_id"],
         )
         report.sent += len(batch)
         report.created += result.created

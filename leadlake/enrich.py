@@ -14,11 +14,10 @@ from leadlake.bronze import ingest_queries
 from leadlake.lakehouse import Lakehouse
 from leadlake.sources import ENRICHMENT_ADAPTERS
 from leadlake.sources.enrichment_base import lead_domain, name_key
+from leadlake.tables import BRONZE_CAMPAIGNS, SILVER_LEADS
 
 log = logging.getLogger("leadlake.enrich")
 
-LEADS = "silver.leads"
-CAMPAIGNS = "bronze.campaigns"
 ENRICHMENT_CAMPAIGN = "_enrichment"  # bronze partition for lookups driven by leads, not by one campaign
 # Enrichment columns gold carries, and which providers' records supply them (first non-empty wins).
 FEATURES: dict[str, tuple[str, ...]] = {
@@ -59,10 +58,10 @@ class EnrichReport:
 
 def requested_providers(lake: Lakehouse) -> list[str]:
     """Enrichment providers named by any recorded campaign, in a stable order."""
-    if not lake.exists(CAMPAIGNS):
+    if not lake.exists(BRONZE_CAMPAIGNS):
         return []
     wanted: set[str] = set()
-    for row in lake.read(CAMPAIGNS, columns=["spec"]).to_pylist():
+    for row in lake.read(BRONZE_CAMPAIGNS, columns=["spec"]).to_pylist():
         wanted.update(json.loads(row["spec"]).get("enrichment", []))
     return [p for p in ENRICHMENT_ADAPTERS if p in wanted]
 
@@ -72,9 +71,11 @@ def enrich_leads(
 ) -> EnrichReport:
     """Run each adapter's lookups for the current silver leads; payloads land exactly once in bronze."""
     report = EnrichReport(run_id)
-    if not lake.exists(LEADS):
+    if not lake.exists(SILVER_LEADS):
         return report
-    leads = lake.read(LEADS, columns=["lead_id", "name", "website", "domain", "city", "region"]).to_pylist()
+    leads = lake.read(
+        SILVER_LEADS, columns=["lead_id", "name", "website", "domain", "city", "region"]
+    ).to_pylist()
     report.leads = len(leads)
     for adapter in adapters:
         queries = adapter.lookup_queries(leads)

@@ -9,21 +9,19 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from leadlake.bronze import CAMPAIGNS_TABLE
 from leadlake.campaign import CampaignSpec
 from leadlake.enrich import FEATURE_TYPES, FEATURES, enrichment_features
 from leadlake.quality import enforce
 from leadlake.score import MODEL_VERSION, score_lead
 from leadlake.settings import Settings
-from leadlake.silver import LEADS
 from leadlake.stage_io import StageIO, to_spark
+from leadlake.tables import BRONZE_CAMPAIGNS, GOLD_SCORED_LEADS, SILVER_LEADS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger("leadlake.gold")
 
-SCORED_LEADS = "gold.scored_leads"
 GOLD_COLUMNS = [
     "lead_id",
     "name",
@@ -65,9 +63,9 @@ class GoldReport:
 
 def load_campaigns(io: StageIO) -> dict[str, CampaignSpec]:
     """Every campaign spec ingestion recorded in bronze.campaigns, by id."""
-    if not io.lake.exists(CAMPAIGNS_TABLE):
+    if not io.lake.exists(BRONZE_CAMPAIGNS):
         return {}
-    rows = io.lake.read(CAMPAIGNS_TABLE, columns=["campaign_id", "spec"]).to_pylist()
+    rows = io.lake.read(BRONZE_CAMPAIGNS, columns=["campaign_id", "spec"]).to_pylist()
     return {r["campaign_id"]: CampaignSpec.model_validate_json(r["spec"]) for r in rows}
 
 
@@ -102,15 +100,15 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
     t0 = time.perf_counter()
     io = StageIO(spark, settings)
     report = GoldReport(delta_backend=io.backend)
-    leads_df = io.read(LEADS)
+    leads_df = io.read(SILVER_LEADS)
     if leads_df is None:
         log.warning("silver.leads does not exist yet: run the silver stage first")
         return report
     leads = leads_df.toPandas()
     leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
     scored = score_frame(leads, load_campaigns(io))
-    enforce(SCORED_LEADS, scored)
-    io.publish(SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
+    enforce(GOLD_SCORED_LEADS, scored)
+    io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
     report.leads = len(scored)
     report.tiers = scored["priority_tier"].value_counts().sort_index().to_dict()
     report.seconds = time.perf_counter() - t0

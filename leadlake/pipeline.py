@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from leadlake.campaign import CampaignSpec
 from leadlake.lakehouse import Lakehouse
 from leadlake.settings import Settings, get_settings, reset_settings
+from leadlake.tables import GOLD_SCORED_LEADS, SILVER_LEADS, SILVER_SOURCE_RECORDS
 
 log = logging.getLogger("leadlake.pipeline")
 
@@ -231,13 +232,13 @@ def summarize(settings: Settings | None = None, top_n: int = 10) -> Summary:
     lake = lakehouse(settings)
     tables = lake.list_tables()
     dup = 0
-    if lake.exists("silver.source_records") and lake.exists("silver.leads"):
+    if lake.exists(SILVER_SOURCE_RECORDS) and lake.exists(SILVER_LEADS):
         dup = (
-            lake.read("silver.source_records", columns=["record_id"]).num_rows
-            - lake.read("silver.leads", columns=["lead_id"]).num_rows
+            lake.read(SILVER_SOURCE_RECORDS, columns=["record_id"]).num_rows
+            - lake.read(SILVER_LEADS, columns=["lead_id"]).num_rows
         )
     top = []
-    if lake.exists("gold.scored_leads"):
+    if lake.exists(GOLD_SCORED_LEADS):
         top = lake.sql(
             "select name, city, region, lead_score, priority_tier, score_reasons, source_count "
             "from gold.scored_leads order by lead_score desc, review_count desc nulls last, name "

@@ -16,16 +16,13 @@ from leadlake.resolve import ResolveSettings, build_leads, resolve
 from leadlake.settings import Settings
 from leadlake.sources import ADAPTERS
 from leadlake.stage_io import StageIO, to_spark
+from leadlake.tables import SILVER_LEAD_LINKS, SILVER_LEADS, SILVER_QUARANTINE, SILVER_SOURCE_RECORDS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger("leadlake.silver")
 
-SOURCE_RECORDS = "silver.source_records"
-LEADS = "silver.leads"
-LEAD_LINKS = "silver.lead_links"
-QUARANTINE = "silver.quarantine"
 
 RECORD_COLUMNS = [
     "record_id",
@@ -152,14 +149,14 @@ def build_silver(
         return report
     latest = latest.persist()
     report.bronze_records = latest.count()
-    todo, kept = split_unchanged(latest, io.read(SOURCE_RECORDS))
+    todo, kept = split_unchanged(latest, io.read(SILVER_SOURCE_RECORDS))
     normalized = todo.mapInPandas(normalize_partition, schema=RECORD_DDL).toPandas()
     report.normalized = len(normalized)
     report.seconds["normalize"] = time.perf_counter() - t0
 
     failed = normalized[normalized["error"].notna()]
     records = normalized[normalized["error"].isna()].drop(columns=["error", "payload"])
-    records, bad = split_valid(SOURCE_RECORDS, records.reset_index(drop=True))
+    records, bad = split_valid(SILVER_SOURCE_RECORDS, records.reset_index(drop=True))
     if kept is not None:
         records = pd.concat([kept.select(*records.columns).toPandas(), records], ignore_index=True)
     latest.unpersist()
@@ -205,11 +202,11 @@ def build_silver(
 
     t2 = time.perf_counter()
     links = resolution.links.copy()
-    io.publish(SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
-    io.publish(LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
-    io.publish(LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
+    io.publish(SILVER_SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
+    io.publish(SILVER_LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
+    io.publish(SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
     if len(quarantine):
         quarantine["quarantined_at"] = pd.Timestamp.now(tz="UTC")
-        io.publish(QUARANTINE, to_spark(spark, quarantine), ["record_id"])
+        io.publish(SILVER_QUARANTINE, to_spark(spark, quarantine), ["record_id"])
     report.seconds["publish"] = time.perf_counter() - t2
     return report
