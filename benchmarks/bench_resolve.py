@@ -21,15 +21,15 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leadlake.resolve import ResolveSettings, evaluate_links, resolve  # noqa: E402
 from leadlake.sandbox.world import World  # noqa: E402
+from leadlake.stages.silver.resolve import ResolveSettings, evaluate_links, resolve  # noqa: E402
 
 
 def _normalizers() -> dict[str, Callable[[Any], Any]] | None:
     """The provider adapters' pure normalize(), or None while they are not written yet."""
     try:
-        from leadlake.sources.google_places import GooglePlacesAdapter
-        from leadlake.sources.yelp import YelpAdapter
+        from leadlake.connectors.sources.google_places import GooglePlacesAdapter
+        from leadlake.connectors.sources.yelp import YelpAdapter
     except ImportError:
         return None
     return {"google_places": GooglePlacesAdapter.normalize, "yelp": YelpAdapter.normalize}
@@ -37,7 +37,7 @@ def _normalizers() -> dict[str, Callable[[Any], Any]] | None:
 
 def _fallback_record(provider: str, raw: dict[str, Any]) -> dict[str, Any]:
     """A minimal stand-in for the adapters (same normalize helpers), used only until they exist."""
-    from leadlake.normalize import is_toll_free, normalize_name, normalize_phone, registered_domain
+    from leadlake.core.normalize import is_toll_free, normalize_name, normalize_phone, registered_domain
 
     if provider == "google_places":
         comps = {t: c["shortText"] for c in raw.get("addressComponents", []) for t in c["types"]}

@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 
 def main() -> int:
-    from leadlake.pipeline import run_gold
+    from leadlake.runtime.resources import run_gold
 
     print(json.dumps(asdict(run_gold()), default=str))
     return 0

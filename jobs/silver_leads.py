@@ -11,7 +11,7 @@ from dataclasses import asdict
 
 
 def main() -> int:
-    from leadlake.pipeline import run_silver
+    from leadlake.runtime.resources import run_silver
 
     print(json.dumps(asdict(run_silver()), default=str))
     return 0

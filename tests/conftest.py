@@ -121,7 +121,7 @@ def lakehouse(tmp_path: Path) -> Lakehouse:
 def spark() -> Iterator[SparkSession]:
     """One local Spark session for the run (Delta configured when `make jars` fetched its jars)."""
     pytest.importorskip("pyspark")
-    from leadlake.spark import get_spark
+    from leadlake.lakehouse.spark import get_spark
 
     session = get_spark("leadlake-tests", master="local[2]")
     try:

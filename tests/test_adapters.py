@@ -11,11 +11,7 @@ from typing import Any
 
 import pytest
 
-from leadlake.campaign import Area, CampaignSpec
-from leadlake.normalize import normalize_phone, registered_domain
-from leadlake.sandbox.server import Faults, SandboxKeys, SandboxServer
-from leadlake.sandbox.world import CITIES, GOOGLE, YELP, World
-from leadlake.sources import (
+from leadlake.connectors.sources import (
     ADAPTERS,
     SOURCE_RECORD_FIELDS,
     CircuitOpenError,
@@ -28,8 +24,12 @@ from leadlake.sources import (
     UnknownProvider,
     build_adapter,
 )
-from leadlake.sources.base import ProviderQuery, RawItem
-from leadlake.sources.yelp import _next_offset
+from leadlake.connectors.sources.base import ProviderQuery, RawItem
+from leadlake.connectors.sources.yelp import _next_offset
+from leadlake.core.campaign import Area, CampaignSpec
+from leadlake.core.normalize import normalize_phone, registered_domain
+from leadlake.sandbox.server import Faults, SandboxKeys, SandboxServer
+from leadlake.sandbox.world import CITIES, GOOGLE, YELP, World
 
 PROVIDERS = (GOOGLE, YELP)
 KEYS = {GOOGLE: SandboxKeys().google_places, YELP: SandboxKeys().yelp}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leadlake.bronze import content_hash, ingest
-from leadlake.campaign import Area, CampaignSpec
+from leadlake.connectors.sources import build_adapter
+from leadlake.core.campaign import Area, CampaignSpec
 from leadlake.lakehouse import Lakehouse
-from leadlake.pipeline import SANDBOX_KEYS
+from leadlake.runtime.resources import SANDBOX_KEYS
 from leadlake.sandbox.server import SandboxServer
 from leadlake.sandbox.world import World
-from leadlake.sources import build_adapter
+from leadlake.stages.bronze.landing import content_hash, ingest
 
 
 def test_content_hash_ignores_request_dependent_fields() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leadlake.campaign import CampaignError, campaign_files, load_campaign
+from leadlake.core.campaign import CampaignError, campaign_files, load_campaign
 
 ROOT = Path(__file__).resolve().parent.parent
 

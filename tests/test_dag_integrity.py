@@ -37,7 +37,7 @@ def test_no_import_errors(dagbag) -> None:
 
 
 def test_one_ingest_dag_per_campaign(dagbag) -> None:
-    from leadlake.campaign import campaign_files, load_campaign
+    from leadlake.core.campaign import campaign_files, load_campaign
 
     expected = {
         f"leadlake_ingest__{load_campaign(p).campaign_id}" for p in campaign_files(ROOT / "campaigns")
@@ -88,9 +88,9 @@ def test_dag_file_import_is_light(dag_file: str, tmp_path: Path) -> None:
 
 
 def test_every_provider_task_has_its_own_pool(dagbag) -> None:
-    from leadlake.assets import ENRICHMENT_PROVIDERS
-    from leadlake.orchestrate import POOLS
-    from leadlake.sources import ADAPTERS, ENRICHMENT_ADAPTERS
+    from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS
+    from leadlake.runtime.airflow.assets import ENRICHMENT_PROVIDERS
+    from leadlake.runtime.airflow.local import POOLS
 
     assert set(ENRICHMENT_PROVIDERS) == set(ENRICHMENT_ADAPTERS)
     pools = {t.task_id: t.pool for dag in dagbag.dags.values() for t in dag.tasks}

@@ -13,11 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leadlake.normalize import normalize_name
-from leadlake.sandbox import enrichment as sbx
-from leadlake.sandbox.server import Faults, SandboxKeys, SandboxServer
-from leadlake.sandbox.world import Business, World
-from leadlake.sources import (
+from leadlake.connectors.sources import (
     ADAPTERS,
     ENRICHMENT_ADAPTERS,
     CircuitOpenError,
@@ -31,8 +27,12 @@ from leadlake.sources import (
     merge_records,
     normalizer,
 )
-from leadlake.sources.base import ProviderQuery, RawItem
-from leadlake.sources.pdl import SIZES
+from leadlake.connectors.sources.base import ProviderQuery, RawItem
+from leadlake.connectors.sources.pdl import SIZES
+from leadlake.core.normalize import normalize_name
+from leadlake.sandbox import enrichment as sbx
+from leadlake.sandbox.server import Faults, SandboxKeys, SandboxServer
+from leadlake.sandbox.world import Business, World
 
 OC, PDL, HUNTER = "opencorporates", "pdl", "hunter"
 PROVIDERS = (OC, PDL, HUNTER)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadlake.normalize import (
+from leadlake.core.normalize import (
     is_toll_free,
     mask_email,
     mask_phone,

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from leadlake import pipeline
-from leadlake.bronze import ingest
-from leadlake.campaign import load_campaign
+from leadlake.connectors.sources import build_adapter
+from leadlake.core.campaign import load_campaign
+from leadlake.core.settings import get_settings, reset_settings
 from leadlake.lakehouse import Lakehouse
+from leadlake.runtime import resources as pipeline
 from leadlake.sandbox.server import Faults, SandboxServer
 from leadlake.sandbox.world import World
-from leadlake.settings import get_settings, reset_settings
-from leadlake.sources import build_adapter
+from leadlake.stages.bronze.landing import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "campaigns" / "denver_home_services.yaml"

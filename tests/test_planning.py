@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from leadlake.campaign import Area, CampaignSpec, campaign_files, load_campaign
-from leadlake.planning import (
+from leadlake.connectors.sources import RateLimitPolicy, SourceAdapter, build_adapter
+from leadlake.core.campaign import Area, CampaignSpec, campaign_files, load_campaign
+from leadlake.sandbox.server import SandboxKeys, SandboxServer
+from leadlake.sandbox.world import CITIES, GOOGLE, YELP, World, haversine_m
+from leadlake.stages.bronze.planning import (
     BudgetExceeded,
     Tile,
     enforce_budget,
     plan_campaign,
     tiles_for,
 )
-from leadlake.sandbox.server import SandboxKeys, SandboxServer
-from leadlake.sandbox.world import CITIES, GOOGLE, YELP, World, haversine_m
-from leadlake.sources import RateLimitPolicy, SourceAdapter, build_adapter
 
 CAMPAIGNS = campaign_files(Path(__file__).resolve().parent.parent / "campaigns")
 KEYS = {GOOGLE: SandboxKeys().google_places, YELP: SandboxKeys().yelp}

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from leadlake import quality
-from leadlake.quality import QUARANTINE_COLUMN, TABLES, QualityGateFailed
+from leadlake.quality.gates import QUARANTINE_COLUMN, TABLES, QualityGateFailed
 
 
 def _bronze(provider: str, n: int = 4) -> pd.DataFrame:

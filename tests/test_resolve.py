@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from leadlake.normalize import is_toll_free, normalize_name, registered_domain
-from leadlake.resolve import (
+from leadlake.core.normalize import is_toll_free, normalize_name, registered_domain
+from leadlake.stages.silver.resolve import (
     LEAD_COLUMNS,
     Resolution,
     ResolveSettings,
@@ -408,8 +408,8 @@ def test_em_rules_without_pairs_are_skipped_and_priors_back_the_rest() -> None:
 
 def _sandbox_records(businesses: int) -> tuple[pd.DataFrame, dict[str, str]]:
     world_mod = pytest.importorskip("leadlake.sandbox.world")
-    google = pytest.importorskip("leadlake.sources.google_places")
-    yelp = pytest.importorskip("leadlake.sources.yelp")
+    google = pytest.importorskip("leadlake.connectors.sources.google_places")
+    yelp = pytest.importorskip("leadlake.connectors.sources.yelp")
     normalizers = {GOOGLE: google.GooglePlacesAdapter.normalize, YELP: yelp.YelpAdapter.normalize}
     world = world_mod.World.generate(seed=5, businesses=businesses)
     rows = []

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from leadlake.campaign import Area
-from leadlake.score import haversine_km, score_lead, tier_for
+from leadlake.core.campaign import Area
+from leadlake.stages.gold.score import haversine_km, score_lead, tier_for
 
 DENVER = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=40)
 

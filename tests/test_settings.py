@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadlake.settings import SettingsError, get_settings, reset_settings
+from leadlake.core.settings import SettingsError, get_settings, reset_settings
 
 
 @pytest.fixture(autouse=True)
@@ -59,7 +59,7 @@ def test_a_provider_key_turns_the_sandbox_off(monkeypatch) -> None:
 
 def test_provider_key_from_an_airflow_connection(monkeypatch) -> None:
     """With no LEADLAKE_* key, the Airflow connection leadlake_<provider> supplies key and base URL."""
-    from leadlake.pipeline import ConfigError, credentials
+    from leadlake.runtime.resources import ConfigError, credentials
 
     monkeypatch.delenv("LEADLAKE_YELP_API_KEY", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_LEADLAKE_YELP", raising=False)
@@ -73,7 +73,7 @@ def test_provider_key_from_an_airflow_connection(monkeypatch) -> None:
 
 
 def test_rate_limits_sandbox_and_override(monkeypatch) -> None:
-    from leadlake.pipeline import adapter
+    from leadlake.runtime.resources import adapter
 
     monkeypatch.setenv("LEADLAKE_SANDBOX_URL", "http://127.0.0.1:9")
     assert adapter("yelp", get_settings()).rate_limit().rate_per_s == get_settings().sandbox_rate_per_s

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from leadlake.sources.base import RateLimitPolicy
-from leadlake.sources.http import (
+from leadlake.connectors.http import (
     CircuitOpenError,
     MalformedResponse,
     ProviderAuthError,
@@ -22,6 +21,7 @@ from leadlake.sources.http import (
     ProviderHttp,
     TokenBucket,
 )
+from leadlake.connectors.sources.base import RateLimitPolicy
 
 SECRET_KEY = "sk-test-secret-value-123"
 FAST = RateLimitPolicy(rate_per_s=1000.0, burst=1000)
@@ -264,7 +264,7 @@ def test_other_4xx_not_retried(serve: Any) -> None:
 
 def test_headers_sent_but_never_logged_and_pii_masked(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
     srv = serve(Reply(503, '{"error": {"message": "call +1 303 555 0101 or ops@example.com"}}'), ok())
-    with caplog.at_level(logging.DEBUG, logger="leadlake.sources"):
+    with caplog.at_level(logging.DEBUG, logger="leadlake.connectors.sources"):
         client(srv.url).request_json("GET", "/")
     assert srv.seen[0].headers["Authorization"] == f"Bearer {SECRET_KEY}"
     logged = "\n".join(r.getMessage() for r in caplog.records)

@@ -9,7 +9,7 @@ import pytest
 from test_lakehouse import ids_of, leads
 
 from leadlake.lakehouse import Lakehouse, MergeStats, SparkLakehouse, TableNotFound, publish
-from leadlake.spark import delta_jars, delta_unavailable_reason, splink_jar
+from leadlake.lakehouse.spark import delta_jars, delta_unavailable_reason, splink_jar
 
 _REASON = delta_unavailable_reason()
 pytestmark = [pytest.mark.spark, pytest.mark.skipif(_REASON is not None, reason=_REASON or "")]

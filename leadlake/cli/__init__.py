@@ -1,0 +1,1 @@
+"""The `leadlake` command line."""

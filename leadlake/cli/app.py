@@ -1,0 +1,29 @@
+"""The `leadlake` command line: one Typer app, one module per noun."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from leadlake.cli import bench, lake, run
+from leadlake.cli.campaign import campaign_app
+from leadlake.cli.config import config_app
+from leadlake.cli.sandbox import sandbox_app
+
+app = typer.Typer(
+    help="leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM.", no_args_is_help=True
+)
+app.command()(run.demo)
+app.command()(run.run)
+app.command()(lake.tables)
+app.command()(lake.sql)
+app.command()(bench.bench)
+app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(config_app, name="config")
+app.add_typer(campaign_app, name="campaign")
+
+
+def main(argv: list[str] | None = None) -> Callable[..., Any]:
+    return app(argv)

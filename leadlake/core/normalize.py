@@ -1,0 +1,189 @@
+"""Pure normalisation helpers shared by every source adapter: phones, domains, names, streets, log masking."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+import tldextract
+
+# Bundled Public Suffix List snapshot only: no network fetch and no disk cache, so results are reproducible.
+_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+_LEGAL_SUFFIXES = frozenset(
+    {
+        "llc",
+        "llp",
+        "lp",
+        "pllc",
+        "inc",
+        "incorporated",
+        "co",
+        "corp",
+        "corporation",
+        "company",
+        "ltd",
+        "limited",
+        "plc",
+        "pc",
+        "gmbh",
+        "sa",
+    }
+)
+
+# USPS Publication 28: street suffixes (appendix C1), directionals, secondary unit designators (C2).
+_STREET_ABBREVIATIONS: dict[str, str] = {
+    "alley": "aly",
+    "avenue": "ave",
+    "av": "ave",
+    "aven": "ave",
+    "boulevard": "blvd",
+    "boul": "blvd",
+    "circle": "cir",
+    "court": "ct",
+    "crossing": "xing",
+    "drive": "dr",
+    "drv": "dr",
+    "expressway": "expy",
+    "freeway": "fwy",
+    "highway": "hwy",
+    "hiway": "hwy",
+    "lane": "ln",
+    "parkway": "pkwy",
+    "pky": "pkwy",
+    "place": "pl",
+    "plaza": "plz",
+    "road": "rd",
+    "route": "rte",
+    "square": "sq",
+    "street": "st",
+    "str": "st",
+    "strt": "st",
+    "terrace": "ter",
+    "trail": "trl",
+    "turnpike": "tpke",
+    "north": "n",
+    "south": "s",
+    "east": "e",
+    "west": "w",
+    "northeast": "ne",
+    "northwest": "nw",
+    "southeast": "se",
+    "southwest": "sw",
+    "apartment": "apt",
+    "building": "bldg",
+    "department": "dept",
+    "floor": "fl",
+    "room": "rm",
+    "suite": "ste",
+}
+
+_EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# Phone-like runs for log masking: optional "+", then at least 8 digits with common separators.
+_PHONE_RE = re.compile(r"\+?\(?\d(?:[\s().-]{0,2}\d){9,}")
+
+
+def _parse_phone(raw: str, default_region: str) -> phonenumbers.PhoneNumber | None:
+    try:
+        return phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+
+
+def normalize_phone(raw: str | None, default_region: str = "US") -> str | None:
+    """E.164 form of a phone number, or None when it is missing or not a valid number for its region."""
+    if not raw or not str(raw).strip():
+        return None
+    number = _parse_phone(str(raw), default_region or "US")
+    if number is None or not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_toll_free(e164: str | None) -> bool:
+    """True when the number's type (per libphonenumber metadata) is toll-free."""
+    if not e164:
+        return False
+    number = _parse_phone(e164, "US")
+    return number is not None and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
+
+
+def registered_domain(url: str | None) -> str | None:
+    """The registrable domain of a URL or host ("shop.example.co.uk" -> "example.co.uk"); None if none."""
+    if not url or not str(url).strip():
+        return None
+    ext = _TLD(str(url).strip())
+    if not ext.domain or not ext.suffix:
+        return None  # IP addresses, "localhost", unknown suffixes
+    return ext.top_domain_under_public_suffix.lower().removeprefix("www.")
+
+
+def strip_accents(text: str) -> str:
+    """Text with combining accents removed ("Café" -> "Cafe")."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def normalize_name(name: str | None) -> str:
+    """Comparable business name: lowercase, no accents or punctuation, "&" -> "and", no legal suffix."""
+    if not name:
+        return ""
+    text = strip_accents(name).lower().replace("&", " and ")
+    text = re.sub(r"[.'’`]", "", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
+    tokens = re.sub(r"[^a-z0-9]+", " ", text).split()
+    # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
+    while len(tokens) > 1 and tokens[-1] in _LEGAL_SUFFIXES:
+        tokens.pop()
+    return " ".join(tokens)
+
+
+def normalize_street(line: str | None) -> str:
+    """Street line with USPS Publication 28 abbreviations, lowercase, punctuation removed."""
+    if not line:
+        return ""
+    text = strip_accents(line).lower().replace("#", " # ")
+    text = re.sub(r"[.,]", " ", text)
+    tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in re.sub(r"[^a-z0-9#/-]+", " ", text).split()]
+    return re.sub(r"# (\w)", r"#\1", " ".join(tokens))
+
+
+def mask_email(s: str) -> str:
+    """Every email in the text masked for logs: "john@example.com" -> "j***@example.com"."""
+    return _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", s)
+
+
+def _mask_phone_match(match: re.Match[str]) -> str:
+    token = match.group(0)
+    digits = re.sub(r"\D", "", token)
+    prefix = ""
+    if token.startswith("+"):
+        number = _parse_phone(token, "US")
+        cc = str(number.country_code) if number is not None else digits[:1]
+        prefix, digits = "+" + cc, digits[len(cc) :]
+    return prefix + "*" * max(len(digits) - 4, 0) + digits[-4:]
+
+
+def mask_phone(s: str) -> str:
+    """Every phone-like run in the text masked for logs, keeping the country code and last four digits."""
+    return _PHONE_RE.sub(_mask_phone_match, s)
+
+
+# Query parameters that carry credentials (OpenCorporates `api_token`, Hunter `api_key`); never logged.
+SECRET_PARAMS: tuple[str, ...] = ("api_key", "api_token", "apikey", "key")
+_SECRET_RE = re.compile(r"([?&](?:" + "|".join(SECRET_PARAMS) + r")=)[^&#\s\"]*", re.IGNORECASE)
+
+
+def redact_url(text: str) -> str:
+    """Text with credential query parameters blanked: "?api_key=abc" -> "?api_key=***"."""
+    return _SECRET_RE.sub(r"\1***", text)
+
+
+def mask_pii(s: str) -> str:
+    """Text safe to log: emails and phone numbers masked."""
+    return mask_phone(mask_email(s))
+
+
+def mask_for_log(s: str) -> str:
+    """Text safe to log: emails and phones masked, credential query parameters blanked."""
+    return redact_url(mask_pii(s))

@@ -1,0 +1,188 @@
+"""Resolved settings: one typed object from the environment and `.env`; a wrong value fails at start."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlparse
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_MARKER = "leadlake_project.yml"
+# The checkout this package was installed from (editable installs); used when no marker is found upwards.
+_PACKAGE_CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding leadlake_project.yml, as dbt finds its
+    project; else LEADLAKE_PROJECT_DIR; else the checkout the package runs from; else the cwd."""
+    explicit = os.environ.get("LEADLAKE_PROJECT_DIR")
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PROJECT_MARKER).is_file():
+            return folder
+    if (_PACKAGE_CHECKOUT / PROJECT_MARKER).is_file():
+        return _PACKAGE_CHECKOUT
+    return here
+
+
+PROJECT_ROOT = find_project_root()
+
+
+class SettingsError(ValueError):
+    """A setting with a wrong value; the message names the variable and what it expects."""
+
+
+class Settings(BaseSettings):
+    """Every knob leadlake reads, with the environment variable that sets it."""
+
+    model_config = SettingsConfigDict(
+        env_file=str(PROJECT_ROOT / ".env"), env_prefix="LEADLAKE_", extra="ignore"
+    )
+
+    project_dir: Path = Field(PROJECT_ROOT, description="Project root; relative defaults are anchored here")
+    lakehouse_uri: str = Field("lakehouse", description="Local path or s3://bucket/prefix of the lakehouse")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto)")
+    s3_region: str = "us-east-1"
+    state_dir: Path = Field(Path(".state"), description="Local state: MLflow db, sandbox, logs")
+    mlflow_tracking_uri: str | None = Field(None, description="Default: sqlite under state_dir")
+    airflow_home: Path | None = Field(None, validation_alias="AIRFLOW_HOME")
+    spark_master: str = Field("local[*]", description="Spark master URL")
+    delta_backend: Literal["auto", "delta-spark", "delta-rs"] = "auto"
+    resolve_backend: Literal["duckdb", "spark"] = "duckdb"
+    sandbox_url: str | None = Field(None, description="Use this running sandbox instead of starting one")
+    sandbox_seed: int = 42
+    sandbox_businesses: int = Field(5000, ge=10)
+    campaigns_dir: Path = Path("campaigns")
+    rate_limits: dict[str, float] = Field(
+        default_factory=dict,
+        description='Requests/s per provider, over its documented limit: {"yelp": 2}',
+    )
+    sandbox_rate_per_s: float = Field(200.0, gt=0, description="Requests/s per provider against the sandbox")
+    bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
+    sql_timeout_s: float = Field(60.0, gt=0, description="Statement timeout of `leadlake sql`")
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _positive_rates(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: r for k, r in v.items() if not r > 0}
+        if bad:
+            raise ValueError(f'rates must be positive requests/s, got {bad}; e.g. {{"yelp": 2}}')
+        return v
+
+    @field_validator("lakehouse_uri")
+    @classmethod
+    def _lakehouse_scheme(cls, v: str) -> str:
+        scheme = urlparse(v).scheme
+        if scheme not in ("", "file", "s3", "s3a"):
+            raise ValueError(f"scheme '{scheme}://' is not supported; use a local path or s3://bucket/prefix")
+        if scheme in ("s3", "s3a") and not urlparse(v).netloc:
+            raise ValueError("an s3:// URI needs a bucket: s3://bucket/prefix")
+        return v
+
+    @field_validator("sandbox_url", "s3_endpoint_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v and urlparse(v).scheme not in ("http", "https"):
+            raise ValueError("expected an http(s):// URL such as http://127.0.0.1:8765")
+        return v.rstrip("/") if v else v
+
+    @property
+    def is_s3(self) -> bool:
+        return urlparse(self.lakehouse_uri).scheme in ("s3", "s3a")
+
+    @property
+    def lakehouse_root(self) -> str:
+        """Absolute local path or the s3:// URI."""
+        if self.is_s3:
+            return self.lakehouse_uri.replace("s3a://", "s3://").rstrip("/")
+        return str(self._anchor(Path(self.lakehouse_uri.removeprefix("file://"))))
+
+    def credential(self, env: str) -> SecretStr | None:
+        """A credential named by a connector spec, from the environment or the project's `.env` file."""
+        value = os.environ.get(env) or _dotenv(self.project_dir).get(env)
+        return SecretStr(value) if value else None
+
+    def base_url(self, env: str, default: str) -> str:
+        """A connector's base URL: the override variable when set, else its live default."""
+        return (os.environ.get(env) or _dotenv(self.project_dir).get(env) or default).rstrip("/")
+
+    def _anchor(self, path: Path) -> Path:
+        """An absolute path; a relative one is taken from the project root, not the current directory."""
+        path = path.expanduser()
+        return (path if path.is_absolute() else self.project_dir / path).resolve()
+
+    @property
+    def is_default_lakehouse(self) -> bool:
+        return not self.is_s3 and Path(self.lakehouse_root) == (self.project_dir / "lakehouse").resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.resolved_state_dir / 'mlflow.db'}"
+
+    @property
+    def resolved_state_dir(self) -> Path:
+        return self._anchor(self.state_dir)
+
+    @property
+    def resolved_campaigns_dir(self) -> Path:
+        return self._anchor(self.campaigns_dir)
+
+    @property
+    def resolved_airflow_home(self) -> Path:
+        """AIRFLOW_HOME when set; else one home per lakehouse, so Airflow runs follow the tables."""
+        if self.airflow_home:
+            return self._anchor(self.airflow_home)
+        if self.is_default_lakehouse:
+            return self.project_dir / "airflow_home"
+        slug = hashlib.sha256(self.lakehouse_root.encode()).hexdigest()[:12]
+        return self.resolved_state_dir / "airflow" / slug
+
+    def storage_options(self) -> dict[str, str]:
+        """delta-rs object-store options for the lakehouse URI (empty on the local filesystem)."""
+        if not self.is_s3:
+            return {}
+        opts = {"AWS_REGION": self.s3_region}
+        if self.s3_endpoint_url:
+            opts |= {"AWS_ENDPOINT_URL": self.s3_endpoint_url, "AWS_ALLOW_HTTP": "true"}
+        for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+            if os.environ.get(var):
+                opts[var] = os.environ[var]
+        return opts
+
+
+def _env_name(loc: tuple) -> str:
+    field = str(loc[0]) if loc else "?"
+    if field == "airflow_home":
+        return "AIRFLOW_HOME"
+    return f"LEADLAKE_{field.upper()}"
+
+
+@cache
+def _dotenv(project_dir: Path) -> dict[str, str | None]:
+    from dotenv import dotenv_values
+
+    env = project_dir / ".env"
+    return dict(dotenv_values(env)) if env.is_file() else {}
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings; raises SettingsError naming the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise SettingsError(f"{_env_name(err['loc'])}={err.get('input')!r}: {err['msg']}") from None
+
+
+def reset_settings() -> None:
+    """Forget cached settings (after the environment changed)."""
+    get_settings.cache_clear()
+    _dotenv.cache_clear()

@@ -1,0 +1,130 @@
+"""The Spark session factory: local mode by default, Delta and Splink's similarity jar wired in."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: leadlake/lakehouse/spark.py
+DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+
+# Local mode runs on a laptop or CI box: few shuffle partitions, no UI, no progress bars, UTC.
+_LOCAL_CONF: dict[str, str] = {
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "4",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.databricks.delta.snapshotPartitions": "2",
+    # Delta's VACUUM lists files with this many tasks (default 10000): ~110 s instead of ~10 s locally.
+    "spark.sql.sources.parallelPartitionDiscovery.parallelism": "4",
+}
+_COMMON_CONF: dict[str, str] = {
+    "spark.sql.session.timeZone": "UTC",
+    # Let VACUUM take retentions below a week when a caller asks for it explicitly.
+    "spark.databricks.delta.retentionDurationCheck.enabled": "false",
+    # delta-rs's Arrow readers (the light path) cannot apply deletion vectors; some clusters enable them.
+    "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+}
+
+
+def jars_dir() -> Path:
+    """Where `make jars` puts Delta's jars: $LEADLAKE_JARS_DIR or <repo>/.jars."""
+    env = os.environ.get("LEADLAKE_JARS_DIR")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / ".jars"
+
+
+def delta_jars() -> list[Path]:
+    """The jar files in jars_dir(), sorted; [] when the folder is absent."""
+    folder = jars_dir()
+    return sorted(folder.glob("*.jar")) if folder.is_dir() else []
+
+
+def delta_unavailable_reason() -> str | None:
+    """None when delta-spark's jars are present, else why not (the fetch failure or 'run make jars')."""
+    jars = delta_jars()
+    if any(j.name.startswith("delta-spark_") for j in jars):
+        return None
+    marker = jars_dir() / ".unavailable"
+    if marker.is_file() and marker.read_text().strip():
+        return marker.read_text().strip().splitlines()[0]
+    return f"Delta's Spark jars are not in {jars_dir()}: run `make jars`"
+
+
+def splink_jar() -> Path | None:
+    """Splink's Scala similarity UDF jar for this Spark version, when splink is installed."""
+    try:
+        from splink.backends.spark import similarity_jar_location
+    except ImportError:
+        return None
+    path = Path(similarity_jar_location())
+    return path if path.is_file() else None
+
+
+def _is_local(master: str) -> bool:
+    return master.startswith("local")
+
+
+def _launched_by_spark_submit() -> bool:
+    # spark-submit starts the JVM first and hands the Python driver its gateway through the environment.
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def session_conf(master: str | None, extra_conf: dict[str, str] | None = None) -> dict[str, str]:
+    """Every setting get_spark applies; master None means spark-submit chose it. extra_conf wins."""
+    local = master is not None and _is_local(master)
+    conf = dict(_COMMON_CONF)
+    if local:
+        conf.update(_LOCAL_CONF)
+        # Under spark-submit or on a cluster the submitter owns the classpath (Delta is already on it).
+        jars = [str(p) for p in delta_jars()]
+        splink = splink_jar()
+        if splink is not None:
+            jars.append(str(splink))
+        if jars:
+            conf["spark.jars"] = ",".join(jars)
+    if not local or delta_unavailable_reason() is None:
+        conf["spark.sql.extensions"] = DELTA_EXTENSION
+        conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
+    conf.update(extra_conf or {})
+    return conf
+
+
+def get_spark(
+    app_name: str = "leadlake",
+    master: str | None = None,
+    extra_conf: dict[str, str] | None = None,
+) -> SparkSession:
+    """The active SparkSession, or a new one.
+
+    Master: `master`, else $LEADLAKE_SPARK_MASTER, else spark-submit's choice, else local[*].
+    """
+    from pyspark.sql import SparkSession
+
+    master = master or os.environ.get("LEADLAKE_SPARK_MASTER")
+    if master is None and not _launched_by_spark_submit():
+        master = "local[*]"
+    builder = SparkSession.builder.appName(app_name)
+    if master is not None:
+        builder = builder.master(master)
+        if _is_local(master):
+            # The JVM binds to loopback only; the launcher reads this from the environment.
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            # Python workers must run this interpreter (the virtualenv), not whatever python3 is on PATH.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    for key, value in session_conf(master, extra_conf).items():
+        builder = builder.config(key, value)
+    # py4j logs every connection close at INFO, even from interpreter shutdown when streams are closed.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark

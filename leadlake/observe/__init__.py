@@ -1,0 +1,1 @@
+"""Run records (one report shape for every stage), masked logs and reports."""

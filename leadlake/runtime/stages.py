@@ -1,0 +1,306 @@
+"""The stage registry: each stage's name, the tables it reads and writes, and how to run it.
+
+The CLI's `run` and `demo`, `bench`, the Airflow DAGs and `jobs/` iterate this one list; adding a stage is
+one `Stage(...)` entry. Stages never import each other: they meet through the tables named here.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from leadlake.connectors.registry import Kind, connector, connectors
+from leadlake.core.campaign import CampaignSpec
+from leadlake.lakehouse import catalog
+from leadlake.observe.reports import Outcome, StageReport, failed_report, from_outcome, now, record
+from leadlake.runtime.resources import Resources
+
+log = logging.getLogger("leadlake.runtime.stages")
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: what it reads and writes, how it runs on resources, how its report reads."""
+
+    name: str
+    title: str
+    dag_id: str  # the Airflow DAG whose task(s) run it
+    reads: Callable[[], tuple[str, ...]]
+    writes: Callable[[], tuple[str, ...]]
+    run: Callable[..., Any]  # run(resources, run_id, *, only=None, progress=None) -> the stage's own report
+    outcome: Callable[[Any], Outcome]
+    fan_out: Kind | None = None  # one task per provider of this kind (its own Airflow pool)
+    spark: bool = False  # runs as a Spark job (jobs/<name>.py)
+
+
+# ---- bronze: discovery ------------------------------------------------------------------------------------
+def _discovery_tables() -> tuple[str, ...]:
+    return tuple(s.bronze_table for s in connectors("discovery") if s.bronze_table)
+
+
+def _enrichment_tables() -> tuple[str, ...]:
+    return tuple(s.bronze_table for s in connectors("enrichment") if s.bronze_table)
+
+
+def ingest_campaign(
+    resources: Resources,
+    campaign: CampaignSpec,
+    run_id: str,
+    *,
+    only: str | None = None,
+    progress: Progress | None = None,
+) -> Any:
+    """Land one campaign's provider payloads in bronze (delta-rs, no JVM), after the budget guard."""
+    from leadlake.stages.bronze.landing import ingest
+    from leadlake.stages.bronze.planning import enforce_budget, plan_campaign
+
+    resources.lakehouse.check_reachable()
+    names = [p for p in campaign.sources if only in (None, p)]
+    adapters = [resources.connector(name) for name in names]
+    try:
+        # A plan over budget is refused here, before any provider call is made.
+        enforce_budget(plan_campaign(campaign, adapters))
+        return ingest(
+            campaign,
+            adapters,
+            resources.lakehouse,
+            run_id,
+            flush_rows=resources.settings.bronze_flush_rows,
+            on_query_done=progress,
+        )
+    finally:
+        for a in adapters:
+            a.close()
+
+
+def _run_bronze(
+    resources: Resources, run_id: str, *, only: str | None = None, progress: Progress | None = None
+) -> list[Any]:
+    return [ingest_campaign(resources, c, run_id, only=only, progress=progress) for c in resources.campaigns]
+
+
+def _providers_outcome(providers: dict[str, Any]) -> Outcome:
+    """Rows and failures of provider reports: a provider whose every query failed refused us."""
+    out = Outcome()
+    refused = 0
+    for name, pr in providers.items():
+        out.rows_in += pr.items
+        out.rows_out += pr.landed
+        out.rows_quarantined += pr.quarantined
+        if pr.failed_queries:
+            what = (
+                "every query failed"
+                if pr.failed_queries == pr.queries
+                else (f"{pr.failed_queries} of {pr.queries} queries failed")
+            )
+            out.failures.append(f"{name}: {what}: {pr.errors[0] if pr.errors else 'no detail'}")
+            refused += pr.failed_queries == pr.queries
+    out.failed = bool(providers) and refused == len(providers)
+    return out
+
+
+def _bronze_outcome(reports: list[Any]) -> Outcome:
+    out = Outcome()
+    for r in reports:
+        part = _providers_outcome(r.providers)
+        out.rows_in += part.rows_in
+        out.rows_out += part.rows_out
+        out.rows_quarantined += part.rows_quarantined
+        out.failures += [f"{r.campaign_id}/{f}" for f in part.failures]
+        out.failed = out.failed or part.failed
+    return out
+
+
+# ---- silver -----------------------------------------------------------------------------------------------
+def _run_silver(resources: Resources, run_id: str, **_: Any) -> Any:
+    from leadlake.stages.silver.build import build_silver
+
+    return build_silver(resources.spark, resources.settings)
+
+
+def _silver_outcome(r: Any) -> Outcome:
+    return Outcome(rows_in=r.bronze_records, rows_out=r.leads, rows_quarantined=r.quarantined)
+
+
+# ---- enrichment -------------------------------------------------------------------------------------------
+def _run_enrich(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> Any:
+    """Look every silver lead up with the enrichment providers the campaigns ask for (or just `only`)."""
+    from leadlake.stages.bronze.enrichment import enrich_leads, requested_providers
+
+    lake = resources.lakehouse
+    names = [n for n in requested_providers(lake) if only in (None, n)]
+    adapters = [resources.connector(name) for name in names]
+    try:
+        return enrich_leads(lake, adapters, run_id, flush_rows=resources.settings.bronze_flush_rows)
+    finally:
+        for a in adapters:
+            a.close()
+
+
+def _enrich_outcome(r: Any) -> Outcome:
+    return _providers_outcome(r.providers)
+
+
+# ---- gold -------------------------------------------------------------------------------------------------
+def _run_gold(resources: Resources, run_id: str, **_: Any) -> Any:
+    from leadlake.stages.gold.build import build_gold
+
+    return build_gold(resources.spark, resources.settings)
+
+
+def _gold_outcome(r: Any) -> Outcome:
+    return Outcome(rows_in=r.leads, rows_out=r.leads)
+
+
+# ---- delivery ---------------------------------------------------------------------------------------------
+def _run_delivery(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> Any:
+    """Push new or changed gold leads to the CRM exactly once."""
+    from leadlake.stages.delivery.deliver import deliver
+
+    return deliver(resources.lakehouse, resources.destination(only or "hubspot"), run_id, min_tier="C")
+
+
+def _delivery_outcome(r: Any) -> Outcome:
+    out = Outcome(rows_in=r.eligible, rows_out=r.sent)
+    if r.failed:
+        out.failures.append(
+            f"{r.destination}: {r.failed} leads not delivered: {r.errors[0] if r.errors else ''}"
+        )
+        out.failed = r.sent == 0
+    return out
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage(
+        name="bronze",
+        title="land provider payloads",
+        dag_id="leadlake_ingest",
+        reads=lambda: (),
+        writes=lambda: (
+            *_discovery_tables(),
+            catalog.BRONZE_INGEST_LOG,
+            catalog.BRONZE_QUARANTINE,
+            catalog.BRONZE_CAMPAIGNS,
+        ),
+        run=_run_bronze,
+        outcome=_bronze_outcome,
+        fan_out="discovery",
+    ),
+    Stage(
+        name="silver",
+        title="normalise + resolve (Spark, Splink)",
+        dag_id="leadlake_silver",
+        reads=_discovery_tables,
+        writes=lambda: (
+            catalog.SILVER_SOURCE_RECORDS,
+            catalog.SILVER_LEAD_LINKS,
+            catalog.SILVER_LEADS,
+            catalog.SILVER_QUARANTINE,
+        ),
+        run=_run_silver,
+        outcome=_silver_outcome,
+        spark=True,
+    ),
+    Stage(
+        name="enrich",
+        title="enrichment lookups",
+        dag_id="leadlake_gold",
+        reads=lambda: (catalog.SILVER_LEADS, catalog.BRONZE_CAMPAIGNS),
+        writes=_enrichment_tables,
+        run=_run_enrich,
+        outcome=_enrich_outcome,
+        fan_out="enrichment",
+    ),
+    Stage(
+        name="gold",
+        title="score",
+        dag_id="leadlake_gold",
+        reads=lambda: (catalog.SILVER_LEADS, catalog.BRONZE_CAMPAIGNS, *_enrichment_tables()),
+        writes=lambda: (catalog.GOLD_SCORED_LEADS,),
+        run=_run_gold,
+        outcome=_gold_outcome,
+        spark=True,
+    ),
+    Stage(
+        name="delivery",
+        title="CRM upsert",
+        dag_id="leadlake_delivery",
+        reads=lambda: (catalog.GOLD_SCORED_LEADS, catalog.GOLD_CRM_DELIVERIES),
+        writes=lambda: (catalog.GOLD_CRM_DELIVERIES,),
+        run=_run_delivery,
+        outcome=_delivery_outcome,
+    ),
+)
+
+
+def stage_names() -> list[str]:
+    """Stage names in pipeline order."""
+    return [s.name for s in STAGES]
+
+
+def get_stage(name: str) -> Stage:
+    """The stage called `name`; the error lists the known ones."""
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise KeyError(f"unknown stage {name!r}; stages: {', '.join(stage_names())}")
+
+
+def through(name: str) -> list[Stage]:
+    """Stages from the first up to and including `name`."""
+    order = stage_names()
+    get_stage(name)
+    return list(STAGES[: order.index(name) + 1])
+
+
+def dag_ids() -> list[str]:
+    """Airflow DAG ids in pipeline order (a DAG may run several stages)."""
+    return list(dict.fromkeys(s.dag_id for s in STAGES))
+
+
+def providers_for(stage: Stage, campaign: CampaignSpec | None = None) -> list[str]:
+    """The providers a fanned-out stage runs one task for: the campaign's sources, or every enrichment one."""
+    if stage.fan_out is None:
+        return []
+    if stage.fan_out == "discovery" and campaign is not None:
+        return [p for p in campaign.sources if connector(p).kind == "discovery"]
+    return [s.name for s in connectors(stage.fan_out)]
+
+
+def run_stage(
+    stage: Stage,
+    resources: Resources,
+    run_id: str,
+    *,
+    only: str | None = None,
+    progress: Progress | None = None,
+    scope: str = "",
+) -> StageReport:
+    """Run one stage, record its report in ops.stage_runs and return it; a raising stage is recorded too."""
+    started, t0 = now(), time.perf_counter()
+    try:
+        details = stage.run(resources, run_id, only=only, progress=progress)
+    except Exception as exc:
+        record(
+            resources.lakehouse,
+            failed_report(stage.name, run_id, started, time.perf_counter() - t0, exc, scope),
+        )
+        raise
+    report = from_outcome(
+        stage.name,
+        run_id,
+        started,
+        time.perf_counter() - t0,
+        details,
+        stage.outcome(details),
+        scope or (only or ""),
+    )
+    record(resources.lakehouse, report)
+    if report.failures:
+        log.warning("%s: %s", stage.name, "; ".join(report.failures))
+    return report

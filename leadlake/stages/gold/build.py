@@ -1,0 +1,115 @@
+"""Gold: score every silver lead with the rules baseline and publish gold.scored_leads."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from leadlake.core.campaign import CampaignSpec
+from leadlake.core.settings import Settings
+from leadlake.lakehouse.catalog import BRONZE_CAMPAIGNS, GOLD_SCORED_LEADS, SILVER_LEADS
+from leadlake.lakehouse.stage_io import StageIO, to_spark
+from leadlake.quality.gates import enforce
+from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
+from leadlake.stages.gold.score import MODEL_VERSION, score_lead
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger("leadlake.stages.gold.build")
+
+GOLD_COLUMNS = [
+    "lead_id",
+    "name",
+    "website",
+    "domain",
+    "phone_e164",
+    "address_line1",
+    "city",
+    "region",
+    "postal",
+    "country",
+    "lat",
+    "lon",
+    "rating",
+    "review_count",
+    "categories",
+    "providers",
+    "source_count",
+    "campaign_ids",
+    "vertical",
+    *FEATURES,
+    "lead_score",
+    "priority_tier",
+    "score_reasons",
+    "model_version",
+    "scored_at",
+]
+
+
+@dataclass
+class GoldReport:
+    """What the gold stage scored and published."""
+
+    leads: int = 0
+    tiers: dict[str, int] | None = None
+    delta_backend: str = ""
+    seconds: float = 0.0
+
+
+def load_campaigns(io: StageIO) -> dict[str, CampaignSpec]:
+    """Every campaign spec ingestion recorded in bronze.campaigns, by id."""
+    if not io.lake.exists(BRONZE_CAMPAIGNS):
+        return {}
+    rows = io.lake.read(BRONZE_CAMPAIGNS, columns=["campaign_id", "spec"]).to_pylist()
+    return {r["campaign_id"]: CampaignSpec.model_validate_json(r["spec"]) for r in rows}
+
+
+def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.DataFrame:
+    """Score each lead against the areas of the campaigns that found it."""
+    rows = []
+    for lead in leads.to_dict("records"):
+        specs = [campaigns[c] for c in (lead.get("campaign_ids") or []) if c in campaigns]
+        vertical = specs[0].vertical if specs else "other"
+        areas = [a for s in specs for a in s.areas]
+        s = score_lead(lead, vertical, areas)
+        rows.append(
+            lead
+            | {
+                "vertical": vertical,
+                "lead_score": s.lead_score,
+                "priority_tier": s.priority_tier,
+                "score_reasons": s.score_reasons,
+            }
+        )
+    out = pd.DataFrame(
+        rows, columns=[*leads.columns, "vertical", "lead_score", "priority_tier", "score_reasons"]
+    )
+    out["model_version"] = MODEL_VERSION
+    out["scored_at"] = pd.Timestamp.now(tz="UTC")
+    out["lead_score"] = out["lead_score"].astype("int64")
+    return out[GOLD_COLUMNS]
+
+
+def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
+    """Read silver.leads, score, validate and MERGE into gold.scored_leads."""
+    t0 = time.perf_counter()
+    io = StageIO(spark, settings)
+    report = GoldReport(delta_backend=io.backend)
+    leads_df = io.read(SILVER_LEADS)
+    if leads_df is None:
+        log.warning("silver.leads does not exist yet: run the silver stage first")
+        return report
+    leads = leads_df.toPandas()
+    leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
+    scored = score_frame(leads, load_campaigns(io))
+    enforce(GOLD_SCORED_LEADS, scored)
+    io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
+    report.leads = len(scored)
+    report.tiers = scored["priority_tier"].value_counts().sort_index().to_dict()
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,96 @@
+"""Enrichment features for gold: each lead joined to its newest enrichment answers read from bronze."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pyarrow as pa
+
+from leadlake.connectors.sources import ENRICHMENT_ADAPTERS
+from leadlake.connectors.sources.enrichment_base import lead_domain, name_key
+from leadlake.lakehouse import Lakehouse
+
+log = logging.getLogger("leadlake.stages.gold.features")
+
+# Enrichment columns gold carries, and which providers' records supply them (first non-empty wins).
+FEATURES: dict[str, tuple[str, ...]] = {
+    "employees_range": ("pdl",),
+    "employee_count": ("pdl",),
+    "industry": ("pdl",),
+    "founded_year": ("pdl",),
+    "tech_signals": ("pdl",),
+    "email_verified_domain": ("hunter",),
+    "legal_name": ("opencorporates",),
+    "registration_id": ("opencorporates",),
+    "jurisdiction": ("opencorporates",),
+    "company_status": ("opencorporates",),
+}
+FEATURE_TYPES: dict[str, pa.DataType] = {
+    "employees_range": pa.string(),
+    "employee_count": pa.int64(),
+    "industry": pa.string(),
+    "founded_year": pa.int64(),
+    "tech_signals": pa.list_(pa.string()),
+    "email_verified_domain": pa.bool_(),
+    "legal_name": pa.string(),
+    "registration_id": pa.string(),
+    "jurisdiction": pa.string(),
+    "company_status": pa.string(),
+}
+STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
+
+
+def _records(lake: Lakehouse, provider: str) -> list[dict]:
+    """Normalised enrichment records of one provider from its bronze table (newest payload per key)."""
+    cls = ENRICHMENT_ADAPTERS[provider]
+    if not lake.exists(cls.bronze_table):
+        return []
+    rows = lake.read(cls.bronze_table, columns=["provider_key", "payload", "fetched_at"]).to_pylist()
+    newest: dict[str, dict] = {}
+    for r in sorted(rows, key=lambda r: r["fetched_at"]):
+        newest[r["provider_key"]] = r
+    out = []
+    for r in newest.values():
+        try:
+            out.append(cls.normalize(r["payload"]).asdict())
+        except Exception as exc:  # noqa: BLE001 - a payload bronze kept but cannot use is skipped, not fatal
+            log.warning("%s %s: cannot normalise: %s", provider, r["provider_key"], exc)
+    return out
+
+
+def _by_key(records: list[dict]) -> dict[str, dict]:
+    """One record per lookup key; registry entities prefer active over dissolved."""
+    best: dict[str, dict] = {}
+    for rec in sorted(
+        records,
+        key=lambda r: (STATUS_RANK.get(r.get("company_status") or "", 3), r["provider_key"]),
+        reverse=True,
+    ):
+        best[rec["lookup_key"]] = rec  # the last assignment is the best-ranked record
+    return best
+
+
+def enrichment_features(lake: Lakehouse, leads: pd.DataFrame) -> pd.DataFrame:
+    """FEATURES for each lead (by lead_id), joined on its domain or its normalised name and region."""
+    indexes = {p: _by_key(_records(lake, p)) for p in ENRICHMENT_ADAPTERS}
+    rows = []
+    for lead in leads.to_dict("records"):
+        keys = [k for k in (lead_domain(lead), name_key(lead.get("name"), lead.get("region"))) if k]
+        row: dict[str, object] = {"lead_id": lead["lead_id"]}
+        for feature, providers in FEATURES.items():
+            value = None
+            for p in providers:
+                rec = next((indexes[p][k] for k in keys if k in indexes[p]), None)
+                if rec is not None and rec.get(feature) not in (None, [], ""):
+                    value = rec[feature]
+                    break
+            row[feature] = value
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=["lead_id", *FEATURES])
+    # Missing (None/NaN) means "not verified"; numpy and Python booleans both count.
+    out["email_verified_domain"] = [
+        bool(v) if v is not None and v == v else False for v in out["email_verified_domain"]
+    ]
+    out["tech_signals"] = out["tech_signals"].apply(lambda v: list(v) if isinstance(v, list) else [])
+    return out

@@ -1,0 +1,217 @@
+"""Silver: normalise the latest bronze payloads into source records, resolve them into canonical leads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from leadlake.connectors.sources import ADAPTERS
+from leadlake.core.settings import Settings
+from leadlake.lakehouse.catalog import (
+    SILVER_LEAD_LINKS,
+    SILVER_LEADS,
+    SILVER_QUARANTINE,
+    SILVER_SOURCE_RECORDS,
+)
+from leadlake.lakehouse.stage_io import StageIO, to_spark
+from leadlake.quality.gates import split_valid
+from leadlake.stages.silver.resolve import ResolveSettings, build_leads, resolve
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger("leadlake.stages.silver.build")
+
+
+RECORD_COLUMNS = [
+    "record_id",
+    "provider",
+    "provider_key",
+    "name",
+    "name_norm",
+    "phone_e164",
+    "phone_is_toll_free",
+    "website",
+    "domain",
+    "address_line1",
+    "city",
+    "region",
+    "postal",
+    "country",
+    "lat",
+    "lon",
+    "rating",
+    "review_count",
+    "categories",
+]
+RECORD_DDL = (
+    "record_id string, provider string, provider_key string, name string, name_norm string, "
+    "phone_e164 string, phone_is_toll_free boolean, website string, domain string, address_line1 string, "
+    "city string, region string, postal string, country string, lat double, lon double, rating double, "
+    "review_count long, categories array<string>, campaign_ids array<string>, content_hash string, "
+    "fetched_at timestamp, error string, payload string"
+)
+
+
+@dataclass
+class SilverReport:
+    """What the silver stage read, quarantined and published."""
+
+    bronze_records: int = 0
+    normalized: int = 0  # new or changed payloads normalised this run; the rest were unchanged
+    source_records: int = 0
+    quarantined: int = 0
+    leads: int = 0
+    duplicates_merged: int = 0
+    resolve_backend: str = ""
+    delta_backend: str = ""
+    seconds: dict[str, float] | None = None
+
+
+def _normalize_one(provider: str, payload: str) -> dict[str, Any]:
+    record = ADAPTERS[provider].normalize(json.loads(payload))
+    return asdict(record) if is_dataclass(record) else dict(record)
+
+
+def normalize_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    """mapInPandas body: payload JSON -> source record columns; failures carry the reason in `error`."""
+    for pdf in batches:
+        out = []
+        for row in pdf.itertuples(index=False):
+            base = {
+                "campaign_ids": list(row.campaign_ids),
+                "content_hash": row.content_hash,
+                "fetched_at": row.fetched_at,
+                "payload": None,
+                "error": None,
+            }
+            try:
+                rec = _normalize_one(row.provider, row.payload)
+                out.append({c: rec.get(c) for c in RECORD_COLUMNS} | base)
+            except Exception as exc:  # noqa: BLE001 - any bad payload goes to quarantine with its reason
+                empty = {c: None for c in RECORD_COLUMNS}
+                empty |= {"provider": row.provider, "provider_key": row.provider_key}
+                empty["record_id"] = f"{row.provider}:{row.provider_key}"
+                out.append(empty | base | {"payload": row.payload, "error": f"{type(exc).__name__}: {exc}"})
+        yield pd.DataFrame(
+            out, columns=[*RECORD_COLUMNS, "campaign_ids", "content_hash", "fetched_at", "error", "payload"]
+        )
+
+
+def latest_bronze(io: StageIO) -> DataFrame | None:
+    """One row per provider record: its newest payload and every campaign that found it."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    frames = [df for a in ADAPTERS.values() if (df := io.read(a.bronze_table)) is not None]
+    if not frames:
+        return None
+    bronze = frames[0]
+    for df in frames[1:]:
+        bronze = bronze.unionByName(df)
+    by_key = Window.partitionBy("provider", "provider_key")
+    newest = Window.partitionBy("provider", "provider_key").orderBy(
+        F.col("fetched_at").desc(), "content_hash"
+    )
+    return (
+        bronze.withColumn("campaign_ids", F.array_sort(F.collect_set("campaign_id").over(by_key)))
+        .withColumn("_rn", F.row_number().over(newest))
+        .where("_rn = 1")
+        .select("provider", "provider_key", "payload", "content_hash", "fetched_at", "campaign_ids")
+    )
+
+
+def split_unchanged(latest: DataFrame, existing: DataFrame | None) -> tuple[DataFrame, DataFrame | None]:
+    """(bronze rows to normalise, silver records to keep): unchanged content is not normalised again.
+
+    A kept record takes the campaign list of its bronze row, since a new campaign may have found it.
+    """
+    if existing is None:
+        return latest, None
+    key = ["provider", "provider_key", "content_hash"]
+    todo = latest.join(existing.select(*key), key, "left_anti")
+    kept = existing.drop("campaign_ids").join(latest.select(*key, "campaign_ids"), key, "inner")
+    return todo, kept
+
+
+def build_silver(
+    spark: SparkSession, settings: Settings, resolve_cfg: ResolveSettings | None = None
+) -> SilverReport:
+    """Normalise, validate, resolve and publish silver.source_records, silver.lead_links and silver.leads."""
+    io = StageIO(spark, settings)
+    cfg = resolve_cfg or ResolveSettings(backend=settings.resolve_backend)
+    report = SilverReport(resolve_backend=cfg.backend, delta_backend=io.backend, seconds={})
+    t0 = time.perf_counter()
+    latest = latest_bronze(io)
+    if latest is None:
+        log.warning("no bronze tables yet: run ingestion first")
+        return report
+    latest = latest.persist()
+    report.bronze_records = latest.count()
+    todo, kept = split_unchanged(latest, io.read(SILVER_SOURCE_RECORDS))
+    normalized = todo.mapInPandas(normalize_partition, schema=RECORD_DDL).toPandas()
+    report.normalized = len(normalized)
+    report.seconds["normalize"] = time.perf_counter() - t0
+
+    failed = normalized[normalized["error"].notna()]
+    records = normalized[normalized["error"].isna()].drop(columns=["error", "payload"])
+    records, bad = split_valid(SILVER_SOURCE_RECORDS, records.reset_index(drop=True))
+    if kept is not None:
+        records = pd.concat([kept.select(*records.columns).toPandas(), records], ignore_index=True)
+    latest.unpersist()
+    quarantine = pd.concat(
+        [
+            pd.DataFrame(
+                {
+                    "record_id": failed["record_id"],
+                    "provider": failed["provider"],
+                    "reason": failed["error"],
+                    "payload": failed["payload"],
+                }
+            ),
+            pd.DataFrame(
+                {
+                    "record_id": bad["record_id"],
+                    "provider": bad["provider"],
+                    "reason": bad["quarantine_reason"],
+                    "payload": None,
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
+    report.quarantined = len(quarantine)
+    report.source_records = len(records)
+
+    t1 = time.perf_counter()
+    resolution = resolve(records, cfg, spark=spark if cfg.backend == "spark" else None)
+    leads = build_leads(records, resolution.links)
+    campaigns = (
+        records[["record_id", "campaign_ids"]]
+        .merge(resolution.links[["record_id", "lead_id"]], on="record_id")
+        .explode("campaign_ids")
+        .groupby("lead_id")["campaign_ids"]
+        .agg(lambda s: sorted(set(s.dropna())))
+    )
+    leads["campaign_ids"] = leads["lead_id"].map(campaigns)
+    leads["updated_at"] = pd.Timestamp.now(tz="UTC")
+    report.leads = len(leads)
+    report.duplicates_merged = resolution.duplicates_merged
+    report.seconds["resolve"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    links = resolution.links.copy()
+    io.publish(SILVER_SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
+    io.publish(SILVER_LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
+    io.publish(SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
+    if len(quarantine):
+        quarantine["quarantined_at"] = pd.Timestamp.now(tz="UTC")
+        io.publish(SILVER_QUARANTINE, to_spark(spark, quarantine), ["record_id"])
+    report.seconds["publish"] = time.perf_counter() - t2
+    return report

@@ -1,0 +1,72 @@
+"""Clustering: greedy best-first links, never two records of one provider in a lead; stable lead ids."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from leadlake.stages.silver.resolve.settings import PAIR_COLUMNS
+
+LEAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/leadlake/leadlake/lead")
+
+LINK_COLUMNS = ["record_id", "lead_id", "cluster_size"]
+
+
+def lead_id_for(record_ids: Iterable[str]) -> str:
+    """Deterministic lead id: uuid5 of the cluster's smallest record_id."""
+    ids = list(record_ids)
+    if not ids:
+        raise ValueError("a lead needs at least one record_id")
+    return str(uuid.uuid5(LEAD_NAMESPACE, min(ids)))
+
+
+def best_pairs(*frames: pd.DataFrame) -> pd.DataFrame:
+    """All pairs of the frames, each once at its highest probability, sorted by record ids."""
+    usable = [f for f in frames if not f.empty]
+    if not usable:
+        return pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
+    pairs = pd.concat(usable, ignore_index=True)
+    pairs = pairs.sort_values("match_probability", ascending=False, kind="stable")
+    pairs = pairs.drop_duplicates(["record_id_l", "record_id_r"])
+    return pairs.sort_values(["record_id_l", "record_id_r"], kind="stable").reset_index(drop=True)
+
+
+def _root(parent: dict[str, str], rid: str) -> str:
+    """Union-find root of rid, halving the path on the way."""
+    while parent[rid] != rid:
+        parent[rid] = parent[parent[rid]]
+        rid = parent[rid]
+    return rid
+
+
+def cluster(
+    record_ids: Sequence[str], providers: Sequence[str], pairs: pd.DataFrame, one_per_provider: bool = True
+) -> dict[str, str]:
+    """Map each record to its cluster's smallest record id; strongest links are taken first."""
+    parent = {rid: rid for rid in record_ids}
+    members: dict[str, set[str]] = {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True)}
+    ordered = pairs.sort_values(
+        ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
+    )
+    for left, right in zip(ordered["record_id_l"], ordered["record_id_r"], strict=True):
+        if left not in parent or right not in parent:
+            continue
+        a, b = _root(parent, left), _root(parent, right)
+        if a == b or (one_per_provider and members[a] & members[b]):
+            continue
+        keep, drop = (a, b) if a < b else (b, a)
+        parent[drop] = keep
+        members[keep] |= members.pop(drop)
+    return {rid: _root(parent, rid) for rid in record_ids}
+
+
+def links_from_roots(roots: Mapping[str, str]) -> pd.DataFrame:
+    """The links frame (LINK_COLUMNS): lead id from the cluster's smallest record id, which is its root."""
+    if not roots:
+        return pd.DataFrame(columns=LINK_COLUMNS)
+    frame = pd.DataFrame({"record_id": list(roots), "root": list(roots.values())}, dtype=object)
+    frame["lead_id"] = [lead_id_for([r]) for r in frame["root"]]
+    frame["cluster_size"] = frame.groupby("root")["record_id"].transform("size").astype("int64")
+    return frame.sort_values("record_id", kind="stable").reset_index(drop=True)[LINK_COLUMNS]
