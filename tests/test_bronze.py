@@ -8,7 +8,7 @@ from pathlib import Path
 from leadlake.connectors.sources import build_adapter
 from leadlake.core.campaign import Area, CampaignSpec
 from leadlake.lakehouse import Lakehouse
-from leadlake.runtime.resources import SANDBOX_KEYS
+from leadlake.connectors.registry import connector
 from leadlake.sandbox.server import SandboxServer
 from leadlake.sandbox.world import World
 from leadlake.stages.bronze.landing import content_hash, ingest
@@ -40,7 +40,7 @@ def test_overlapping_queries_land_each_business_once(tmp_path: Path) -> None:
     )
     lake = Lakehouse(str(tmp_path / "lake"))
     with SandboxServer(world) as sb:
-        yelp = build_adapter("yelp", api_key=SANDBOX_KEYS["yelp"], base_url=sb.url)
+        yelp = build_adapter("yelp", api_key=connector("yelp").sandbox_key, base_url=sb.url)
         report = ingest(spec, [yelp], lake, "r1")
     rows = lake.read("bronze.yelp_businesses_raw", columns=["provider_key", "payload"]).to_pylist()
     keys = [r["provider_key"] for r in rows]

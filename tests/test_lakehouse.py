@@ -2,48 +2,37 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import threading
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
+from support.lake import (
+    as_input,
+    assert_history_consistent,
+    check_race,
+    ids_of,
+    leads,
+    process_race,
+    race,
+    reader,
+    run_process_race,
+)
 
 from leadlake.lakehouse import (
     CommitConflict,
     Lakehouse,
     LakehouseUnreachable,
     MergeStats,
+    SparkLakehouse,
     TableInfo,
     TableNotFound,
-    _rs_conflict,
     publish,
     with_retries,
 )
+from leadlake.lakehouse.delta_rs import is_commit_conflict
 
-
-def leads(ids: list[int], city: str = "denver", score: float = 0.5) -> pa.Table:
-    """A small silver-like batch."""
-    return pa.table(
-        {
-            "lead_id": pa.array([f"L{i:04d}" for i in ids], pa.string()),
-            "name": pa.array([f"Business {i}" for i in ids], pa.string()),
-            "city": pa.array([city] * len(ids), pa.string()),
-            "score": pa.array([score + i / 1000 for i in ids], pa.float64()),
-        }
-    )
-
-
-def ids_of(table: pa.Table) -> list[str]:
-    return sorted(table.column("lead_id").to_pylist())
-
-
-def assert_history_consistent(lh: Lakehouse, name: str) -> None:
-    """Versions run 0..latest without gaps, newest first, and the latest is readable."""
-    versions = [h["version"] for h in lh.history(name)]
-    assert versions == list(range(lh.version(name), -1, -1))
-    lh.read(name)
+pytest_plugins = ["support.lake"]
 
 
 # -- names and paths -------------------------------------------------------------------------------------
@@ -167,10 +156,13 @@ def test_merge_delete_missing_syncs_the_table(lakehouse: Lakehouse) -> None:
     assert ids_of(lakehouse.read("gold.scored_leads")) == ["L0002", "L0004"]
 
 
-def test_publish_merges_through_either_backend(lakehouse: Lakehouse) -> None:
-    assert publish(lakehouse, "gold.scored_leads", leads([1, 2]), ["lead_id"]).inserted == 2
-    assert publish(lakehouse, "gold.scored_leads", leads([2, 3]), ["lead_id"]).inserted == 1
-    assert lakehouse.read("gold.scored_leads").num_rows == 3
+def test_publish_merges_through_either_backend(any_lake: Lakehouse | SparkLakehouse) -> None:
+    # Parametrized: once through delta-rs (Arrow in), once through delta-spark (DataFrame in).
+    name = "gold.scored_leads"
+    assert publish(any_lake, name, as_input(any_lake, leads([1, 2])), ["lead_id"]).inserted == 2
+    assert publish(any_lake, name, as_input(any_lake, leads([2, 3])), ["lead_id"]).inserted == 1
+    assert reader(any_lake).read(name).num_rows == 3
+    assert ids_of(reader(any_lake).read(name)) == ["L0001", "L0002", "L0003"]
 
 
 def test_delete_returns_rows_deleted(lakehouse: Lakehouse) -> None:
@@ -301,7 +293,7 @@ def test_conflict_is_retried_or_reported_cleanly(lakehouse: Lakehouse) -> None:
         )
 
     with pytest.raises(CommitConflict, match="gave up after 1 attempts"):
-        with_retries(stale_merge, _rs_conflict, "merge into silver.leads", attempts=1)
+        with_retries(stale_merge, is_commit_conflict, "merge into silver.leads", attempts=1)
 
     calls: list[int] = []
 
@@ -311,51 +303,18 @@ def test_conflict_is_retried_or_reported_cleanly(lakehouse: Lakehouse) -> None:
             stale.update_incremental()
         return stale_merge()
 
-    metrics = with_retries(reloading_merge, _rs_conflict, "merge into silver.leads", attempts=3, base_delay=0)
+    metrics = with_retries(
+        reloading_merge, is_commit_conflict, "merge into silver.leads", attempts=3, base_delay=0
+    )
     assert len(calls) == 2 and metrics["num_target_rows_updated"] == 1
     assert ids_of(lakehouse.read(name)) == ["L0001", "L0002", "L0003"]
-    assert_history_consistent(lakehouse, name)
-
-
-def _race(lakehouse: Lakehouse, name: str, batches: list[pa.Table], op: str) -> list[object]:
-    """Run one write per batch in its own thread, all released at once; return results or errors."""
-    barrier = threading.Barrier(len(batches))
-    results: list[object] = [None] * len(batches)
-
-    def run(i: int) -> None:
-        barrier.wait(timeout=30)
-        try:
-            if op == "merge":
-                results[i] = lakehouse.merge(name, batches[i], ["lead_id"])
-            else:
-                results[i] = lakehouse.append(name, batches[i])
-        except CommitConflict as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(batches))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads)
-    return results
-
-
-def check_race(lakehouse: Lakehouse, name: str, batches: list[pa.Table], results: list[object]) -> None:
-    """Winners' rows are all there exactly once, losers failed cleanly, the log has no gaps."""
-    assert all(isinstance(r, MergeStats | int | CommitConflict) for r in results), results
-    won = [b for b, r in zip(batches, results, strict=True) if not isinstance(r, CommitConflict)]
-    assert won, "at least one writer must commit"
-    table = lakehouse.read(name)
-    expected = sorted({k for b in won for k in b.column("lead_id").to_pylist()})
-    assert ids_of(table) == expected  # no duplicates, nothing lost
     assert_history_consistent(lakehouse, name)
 
 
 def test_concurrent_thread_merges_on_a_new_table(lakehouse: Lakehouse) -> None:
     # Neighbours overlap and every batch shares key 999, so a double creation would show duplicates.
     batches = [leads([*range(i * 5, i * 5 + 8), 999]) for i in range(4)]
-    results = _race(lakehouse, "silver.leads", batches, "merge")
+    results = race(lakehouse, "silver.leads", batches, "merge")
     check_race(lakehouse, "silver.leads", batches, results)
     committed = [r for r in results if isinstance(r, MergeStats)]
     assert sorted(r.version for r in committed) == list(range(len(committed)))
@@ -364,37 +323,29 @@ def test_concurrent_thread_merges_on_a_new_table(lakehouse: Lakehouse) -> None:
 def test_concurrent_thread_appends(lakehouse: Lakehouse) -> None:
     lakehouse.append("bronze.places_raw", leads([0]))
     batches = [leads([100 + i]) for i in range(4)]
-    results = _race(lakehouse, "bronze.places_raw", batches, "append")
+    results = race(lakehouse, "bronze.places_raw", batches, "append")
     check_race(lakehouse, "bronze.places_raw", [leads([0]), *batches], [0, *results])
     assert sorted(r for r in results if isinstance(r, int)) == [1, 2, 3, 4]
 
 
-def _process_merge(root: str, storage_options: dict[str, str], ids: list[int], barrier: object) -> str:
-    """One writer process: wait for the others, merge, report 'ok:<version>' or 'conflict'."""
-    lh = Lakehouse(root, storage_options)
-    barrier.wait(timeout=60)  # type: ignore[attr-defined]
-    try:
-        return f"ok:{lh.merge('silver.leads', leads(ids), ['lead_id']).version}"
-    except CommitConflict:
-        return "conflict"
-
-
-def run_process_race(lh: Lakehouse, n: int = 3) -> None:
-    """Merge overlapping batches from `n` separate processes into silver.leads and check the result."""
-    ctx = mp.get_context("spawn")  # delta-rs runs a tokio runtime; never fork it
-    batches = [[*range(i * 3, i * 3 + 5), 999] for i in range(n)]
-    with ctx.Manager() as manager, ctx.Pool(n) as pool:
-        barrier = manager.Barrier(n)
-        pending = pool.starmap_async(
-            _process_merge, [(lh.root_uri, lh.storage_options, ids, barrier) for ids in batches]
-        )
-        outcomes = pending.get(timeout=180)
-    assert all(o == "conflict" or o.startswith("ok:") for o in outcomes), outcomes
-    results: list[object] = [
-        CommitConflict(o) if o == "conflict" else MergeStats(0, 0, 0, int(o[3:])) for o in outcomes
-    ]
-    check_race(lh, "silver.leads", [leads(ids) for ids in batches], results)
-
-
 def test_concurrent_process_merges(lakehouse: Lakehouse) -> None:
     run_process_race(lakehouse)
+
+
+# -- creating a table is a commit race too ---------------------------------------------------------------
+
+
+def test_two_threads_create_and_append_the_same_new_table(lakehouse: Lakehouse) -> None:
+    batches = [leads([1, 2, 3]), leads([10, 11])]
+    results = race(lakehouse, "bronze.places_raw", batches, "append")
+    assert sorted(results) == [0, 1]  # both committed: one created the table, the other appended
+    assert lakehouse.read("bronze.places_raw").num_rows == 5
+    check_race(lakehouse, "bronze.places_raw", batches, results)
+
+
+def test_two_processes_create_and_append_the_same_new_table(lakehouse: Lakehouse) -> None:
+    ids = [[1, 2, 3], [10, 11]]
+    results = process_race(lakehouse, "bronze.places_raw", ids, "append")
+    assert sorted(results) == [0, 1]
+    assert lakehouse.read("bronze.places_raw").num_rows == 5
+    check_race(lakehouse, "bronze.places_raw", [leads(i) for i in ids], results)

@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
+from typing import Any
 from pathlib import Path
 
 import pytest
 
 from leadlake.connectors.sources import build_adapter
 from leadlake.core.campaign import load_campaign
-from leadlake.core.settings import get_settings, reset_settings
+from leadlake.connectors.registry import connector
+from leadlake.core.settings import get_settings
 from leadlake.lakehouse import Lakehouse
-from leadlake.runtime import resources as pipeline
+from leadlake.runtime.resources import Resources
+from leadlake.runtime.stages import get_stage, run_stage
 from leadlake.sandbox.server import Faults, SandboxServer
 from leadlake.sandbox.world import World
 from leadlake.stages.bronze.landing import ingest
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = ROOT / "campaigns" / "denver_home_services.yaml"
-KEYS = pipeline.SANDBOX_KEYS
+KEYS = {p: connector(p).sandbox_key for p in ("google_places", "yelp")}
+
+
+def stage(res: Resources, name: str, run_id: str = "r") -> Any:
+    """Run one registered stage on `res` and return the stage's own report."""
+    return run_stage(get_stage(name), res, run_id).details
+
+
+def resources_for(lake_root: str, sandbox_url: str = "http://127.0.0.1:9", campaigns: tuple = ()) -> Resources:
+    """Resources on a scratch lakehouse; nothing in os.environ changes."""
+    settings = get_settings().model_copy(update={"lakehouse_uri": lake_root})
+    return Resources.for_sandbox(sandbox_url, settings, campaigns)
 
 
 @pytest.fixture(scope="module")
@@ -70,19 +83,12 @@ def test_bronze_is_the_same_with_faults_and_reruns_add_nothing(clean_and_faulty:
 def test_faults_change_nothing_in_gold(clean_and_faulty: dict) -> None:
     """Silver and gold built from the clean and the faulty bronze hold the same leads and scores."""
     gold = {}
-    saved = dict(os.environ)
-    try:
-        for name in ("clean", "faulty"):
-            os.environ["LEADLAKE_LAKEHOUSE_URI"] = clean_and_faulty[name].root_uri
-            reset_settings()
-            pipeline.run_silver()
-            pipeline.run_gold()
-            rows = clean_and_faulty[name].read("gold.scored_leads").to_pylist()
-            gold[name] = {(r["lead_id"], r["lead_score"], r["priority_tier"]) for r in rows}
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        reset_settings()
+    for name in ("clean", "faulty"):
+        res = resources_for(clean_and_faulty[name].root_uri)
+        stage(res, "silver")
+        stage(res, "gold")
+        rows = clean_and_faulty[name].read("gold.scored_leads").to_pylist()
+        gold[name] = {(r["lead_id"], r["lead_score"], r["priority_tier"]) for r in rows}
     assert gold["clean"] and gold["clean"] == gold["faulty"]
 
 
@@ -116,33 +122,25 @@ def test_bad_key_stops_that_provider_only(world: World, tmp_path: Path) -> None:
 
 
 @pytest.fixture()
-def sandbox_env(world: World, tmp_path: Path) -> Iterator[SandboxServer]:
-    """Settings pointing at a scratch lakehouse and a sandbox serving `world`."""
-    saved = dict(os.environ)
+def sandbox_env(world: World) -> Iterator[SandboxServer]:
+    """A sandbox serving `world`."""
     with SandboxServer(world) as sb:
-        os.environ["LEADLAKE_LAKEHOUSE_URI"] = str(tmp_path / "lake")
-        os.environ["LEADLAKE_SANDBOX_URL"] = sb.url
-        reset_settings()
-        try:
-            yield sb
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-            reset_settings()
+        yield sb
 
 
-def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: World) -> None:
+def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: World, tmp_path: Path) -> None:
     spec = load_campaign(CAMPAIGN)
-    pipeline.run_ingest(spec, "r1")
-    silver = pipeline.run_silver()
-    enriched = pipeline.run_enrichment("e1")
-    gold = pipeline.run_gold()
-    lake = pipeline.lakehouse(get_settings())
+    res = resources_for(str(tmp_path / "lake"), sandbox_env.url, (spec,))
+    stage(res, "bronze", "r1")
+    silver = stage(res, "silver")
+    enriched = stage(res, "enrich", "e1")
+    gold = stage(res, "gold")
+    lake = res.lakehouse
 
     # The campaign asks for PDL, Hunter and OpenCorporates: each looked leads up and landed payloads once.
     assert set(enriched.providers) == {"pdl", "hunter", "opencorporates"}
     assert all(pr.landed > 0 and pr.failed_queries == 0 for pr in enriched.providers.values())
-    again = pipeline.run_enrichment("e2")
+    again = stage(res, "enrich", "e2")
     assert all(pr.landed == 0 for pr in again.providers.values()), "unchanged answers are not re-landed"
 
     # Every provider record is in exactly one lead, and duplicates across providers were merged.
@@ -167,7 +165,7 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     verified = [r for r in scored if r["email_verified_domain"]]
     assert verified and all(any("verified email" in x for x in r["score_reasons"]) for r in verified)
 
-    first = pipeline.run_delivery("d1")
+    (first,) = stage(res, "delivery", "d1")
     assert first.sent == len(scored) and first.failed == 0
     companies = sandbox_env.crm.companies()
     assert len(companies) == len(scored)
@@ -175,15 +173,15 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     ids = {c["properties"]["leadlake_id"] for c in companies}
     assert ids == {r["lead_id"] for r in scored}
 
-    second = pipeline.run_delivery("d2")
+    (second,) = stage(res, "delivery", "d2")
     assert second.sent == 0 and second.unchanged == len(scored)
     assert all(c["writes"] == 1 for c in sandbox_env.crm.companies())
 
     # Re-running silver and gold on unchanged bronze normalises nothing again and changes nothing downstream.
     assert silver.normalized == silver.bronze_records
-    rerun = pipeline.run_silver()
+    rerun = stage(res, "silver")
     assert rerun.normalized == rerun.quarantined, "only payloads that failed before are looked at again"
     assert rerun.source_records == silver.source_records and rerun.leads == silver.leads
-    pipeline.run_gold()
+    stage(res, "gold")
     assert sorted(r["lead_id"] for r in lake.read("gold.scored_leads").to_pylist()) == sorted(ids)
-    assert pipeline.run_delivery("d3").sent == 0
+    assert stage(res, "delivery", "d3")[0].sent == 0

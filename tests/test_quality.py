@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pandas as pd
 import pytest
 
-from leadlake import quality
+from leadlake.quality import gates as quality
 from leadlake.quality.gates import QUARANTINE_COLUMN, TABLES, QualityGateFailed
 
 

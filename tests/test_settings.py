@@ -9,7 +9,10 @@ from leadlake.core.settings import SettingsError, get_settings, reset_settings
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch: pytest.MonkeyPatch):
-    for var in ("LEADLAKE_LAKEHOUSE_URI", "LEADLAKE_SANDBOX_URL", "LEADLAKE_GOOGLE_PLACES_API_KEY"):
+    # A user's own LEADLAKE_* settings (and Airflow connections) must not change what these tests see.
+    import os
+
+    for var in [v for v in os.environ if v.startswith(("LEADLAKE_", "AIRFLOW_CONN_LEADLAKE_"))]:
         monkeypatch.delenv(var, raising=False)
     reset_settings()
     yield
@@ -18,8 +21,10 @@ def _fresh(monkeypatch: pytest.MonkeyPatch):
 
 def test_defaults_use_the_sandbox_and_a_local_lakehouse(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("LEADLAKE_LAKEHOUSE_URI", str(tmp_path / "lake"))
+    from leadlake.runtime.resources import uses_sandbox
+
     s = get_settings()
-    assert s.uses_sandbox
+    assert uses_sandbox(s)
     assert s.lakehouse_root == str(tmp_path / "lake")
     assert s.storage_options() == {}
     assert s.tracking_uri.startswith("sqlite:///")
@@ -52,8 +57,10 @@ def test_wrong_setting_names_the_variable(monkeypatch, var: str, value: str, nee
 
 def test_a_provider_key_turns_the_sandbox_off(monkeypatch) -> None:
     monkeypatch.setenv("LEADLAKE_GOOGLE_PLACES_API_KEY", "real-key")
+    from leadlake.runtime.resources import uses_sandbox
+
     s = get_settings()
-    assert not s.uses_sandbox
+    assert not uses_sandbox(s)
     assert "real-key" not in repr(s)
 
 
@@ -73,15 +80,18 @@ def test_provider_key_from_an_airflow_connection(monkeypatch) -> None:
 
 
 def test_rate_limits_sandbox_and_override(monkeypatch) -> None:
-    from leadlake.runtime.resources import adapter
+    from leadlake.runtime.resources import Resources
+
+    def rate() -> float:
+        return Resources.from_settings(get_settings()).connector("yelp").rate_limit().rate_per_s
 
     monkeypatch.setenv("LEADLAKE_SANDBOX_URL", "http://127.0.0.1:9")
-    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == get_settings().sandbox_rate_per_s
+    assert rate() == get_settings().sandbox_rate_per_s
     monkeypatch.setenv("LEADLAKE_RATE_LIMITS", '{"yelp": 3.5}')
     reset_settings()
-    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == 3.5
+    assert rate() == 3.5
     monkeypatch.delenv("LEADLAKE_SANDBOX_URL")
     monkeypatch.delenv("LEADLAKE_RATE_LIMITS")
     monkeypatch.setenv("LEADLAKE_YELP_API_KEY", "live")
     reset_settings()
-    assert adapter("yelp", get_settings()).rate_limit().rate_per_s == 5.0  # Yelp's documented QPS
+    assert rate() == 5.0  # Yelp's documented QPS

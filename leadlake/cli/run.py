@@ -146,12 +146,12 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
             highlight=False,
         )
     delivered = [r for r in reports if r.stage == "delivery" and r.details is not None]
-    for r in delivered:
-        d = r.details
-        d = d if isinstance(d, dict) else d.__dict__
+    from leadlake.observe.reports import plain
+
+    for d in (d for r in delivered for d in plain(r.details)):
         console.print(
-            f"delivered to {d['destination']}: {d['sent']} sent ({d['created']} created, {d['updated']} updated), "
-            f"{d['unchanged']} unchanged, {d['failed']} failed",
+            f"delivered to {d['destination']}: {d['sent']} sent ({d['created']} created, "
+            f"{d['updated']} updated), {d['unchanged']} unchanged, {d['failed']} failed",
             highlight=False,
         )
     if not delivered:

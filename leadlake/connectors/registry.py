@@ -34,6 +34,7 @@ class ConnectorSpec:
     burst: int = 1
     price_per_call_usd: float = 0.0
     pool_slots: int = 1  # concurrent Airflow tasks allowed against this provider
+    features: tuple[str, ...] = ()  # enrichment: the lead features its answers supply, in priority order
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -153,6 +154,7 @@ register(
         base_url="https://api.opencorporates.com",
         sandbox_key="sandbox-opencorporates-token",
         bronze_table="bronze.opencorporates_companies_raw",
+        features=("legal_name", "registration_id", "jurisdiction", "company_status"),
         rate_per_s=2.0,
         burst=2,
         price_per_call_usd=0.01,
@@ -170,6 +172,7 @@ register(
         base_url="https://api.peopledatalabs.com",
         sandbox_key="sandbox-pdl-key",
         bronze_table="bronze.pdl_companies_raw",
+        features=("employees_range", "employee_count", "industry", "founded_year", "tech_signals"),
         rate_per_s=1.6,
         burst=5,
         price_per_call_usd=0.10,
@@ -187,6 +190,7 @@ register(
         base_url="https://api.hunter.io",
         sandbox_key="sandbox-hunter-key",
         bronze_table="bronze.hunter_domains_raw",
+        features=("email_verified_domain",),
         rate_per_s=7.5,
         burst=7,
         price_per_call_usd=0.0245,

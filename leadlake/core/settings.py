@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     campaigns_dir: Path = Path("campaigns")
     rate_limits: dict[str, float] = Field(
         default_factory=dict,
-        description='Requests/s per provider, over its documented limit: {"yelp": 2}',
+        description="Requests/s per provider, over its documented limit: {\"<provider>\": 2}",
     )
     sandbox_rate_per_s: float = Field(200.0, gt=0, description="Requests/s per provider against the sandbox")
     bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     def _positive_rates(cls, v: dict[str, float]) -> dict[str, float]:
         bad = {k: r for k, r in v.items() if not r > 0}
         if bad:
-            raise ValueError(f'rates must be positive requests/s, got {bad}; e.g. {{"yelp": 2}}')
+            raise ValueError(f"rates must be positive requests/s per provider, got {bad}")
         return v
 
     @field_validator("lakehouse_uri")

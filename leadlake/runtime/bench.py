@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 
+from leadlake.connectors.registry import names
 from leadlake.core.campaign import Area, CampaignSpec
 
 
@@ -71,7 +72,7 @@ class RssSampler:
 
 
 def bench_campaign(world: Any) -> CampaignSpec:
-    """A campaign covering every city and category of the world, from both providers."""
+    """A campaign covering every city and category of the world, from every registered provider."""
     areas = [Area(city=c.name, region=c.state, lat=c.lat, lon=c.lon, radius_km=60) for c in world.cities()]
     keywords = [c.replace("_", " ") for c in world.categories()]
     return CampaignSpec(
@@ -80,8 +81,8 @@ def bench_campaign(world: Any) -> CampaignSpec:
         vertical="local_services",
         areas=areas,
         keywords=keywords,
-        sources=["google_places", "yelp"],
-        enrichment=["pdl", "hunter", "opencorporates"],
+        sources=names("discovery"),
+        enrichment=names("enrichment"),
     )
 
 

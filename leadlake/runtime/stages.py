@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leadlake.connectors.registry import Kind, connector, connectors
+from leadlake.connectors.registry import Kind, connector, connectors, names
 from leadlake.core.campaign import CampaignSpec
 from leadlake.lakehouse import catalog
 from leadlake.observe.reports import Outcome, StageReport, failed_report, from_outcome, now, record
@@ -158,20 +158,23 @@ def _gold_outcome(r: Any) -> Outcome:
 
 
 # ---- delivery ---------------------------------------------------------------------------------------------
-def _run_delivery(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> Any:
-    """Push new or changed gold leads to the CRM exactly once."""
+def _run_delivery(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> list[Any]:
+    """Push new or changed gold leads to each destination (or just `only`) exactly once."""
     from leadlake.stages.delivery.deliver import deliver
 
-    return deliver(resources.lakehouse, resources.destination(only or "hubspot"), run_id, min_tier="C")
+    dests = [only] if only else names("destination")
+    return [deliver(resources.lakehouse, resources.destination(d), run_id, min_tier="C") for d in dests]
 
 
-def _delivery_outcome(r: Any) -> Outcome:
-    out = Outcome(rows_in=r.eligible, rows_out=r.sent)
-    if r.failed:
-        out.failures.append(
-            f"{r.destination}: {r.failed} leads not delivered: {r.errors[0] if r.errors else ''}"
-        )
-        out.failed = r.sent == 0
+def _delivery_outcome(reports: list[Any]) -> Outcome:
+    out = Outcome()
+    for r in reports:
+        out.rows_in += r.eligible
+        out.rows_out += r.sent
+        if r.failed:
+            why = r.errors[0] if r.errors else "no detail"
+            out.failures.append(f"{r.destination}: {r.failed} leads not delivered: {why}")
+    out.failed = bool(reports) and all(r.failed and not r.sent for r in reports)
     return out
 
 
@@ -234,6 +237,7 @@ STAGES: tuple[Stage, ...] = (
         writes=lambda: (catalog.GOLD_CRM_DELIVERIES,),
         run=_run_delivery,
         outcome=_delivery_outcome,
+        fan_out="destination",
     ),
 )
 

@@ -1,8 +1,16 @@
-"""Local stand-in for provider APIs and CRMs, speaking their real protocols over a synthetic world."""
+"""Local stand-in for provider APIs and CRMs, speaking their real protocols over a synthetic world.
+
+Layers (imports point down): server -> admin, registry -> routes/* -> state, protocol -> enrichment,
+index, crm -> world. Only this package and the CLI import the server.
+"""
 
 from leadlake.sandbox.crm import CrmStore
 from leadlake.sandbox.enrichment import PDL_NO_CREDITS_KEY, EnrichmentData
-from leadlake.sandbox.server import Faults, SandboxKeys, SandboxServer, serve
+from leadlake.sandbox.faults import Faults
+from leadlake.sandbox.protocol import Provider, Request, Response, Route, route
+from leadlake.sandbox.registry import Registry, SandboxKeys
+from leadlake.sandbox.server import SandboxServer, serve
+from leadlake.sandbox.state import SandboxState
 from leadlake.sandbox.world import Business, City, World
 
 __all__ = [
@@ -12,8 +20,15 @@ __all__ = [
     "CrmStore",
     "EnrichmentData",
     "Faults",
+    "Provider",
+    "Registry",
+    "Request",
+    "Response",
+    "Route",
     "SandboxKeys",
     "SandboxServer",
+    "SandboxState",
     "World",
+    "route",
     "serve",
 ]

@@ -1,4 +1,4 @@
-"""The small request/response model the sandbox's provider routes are written against."""
+"""The small request/response model provider routes are written against, and what a route module registers."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from leadlake.sandbox.server import SandboxServer
+from leadlake.sandbox.state import SandboxState
 
 
 @dataclass
@@ -29,6 +28,16 @@ class Request:
         """The first value of a query parameter."""
         values = self.query.get(name)
         return values[0] if values else default
+
+    def int_arg(self, name: str, default: int) -> int | None:
+        """An integer query parameter; `default` when absent or empty, None when it is not an integer."""
+        raw = self.arg(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            return None
 
     def arg_list(self, name: str) -> list[str]:
         """A list parameter given repeated (`a=1&a=2`) or comma-separated (`a=1,2`)."""
@@ -60,7 +69,7 @@ class Response:
         return json.dumps(self.body, separators=(",", ":")).encode()
 
 
-Handler = Callable[["SandboxServer", Request], Response]
+Handler = Callable[[SandboxState, Request], Response]
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,7 @@ class Route:
     pattern: re.Pattern[str]
     name: str
     handler: Handler
-    mutating: bool = False
+    mutating: bool = False  # a faulted (malformed) answer must then skip the handler: no side effect
     paged: bool = False
 
 
@@ -84,3 +93,39 @@ def route(provider: str, method: str, pattern: str, name: str, handler: Handler,
 def correlation_id() -> str:
     """A fresh HubSpot-style correlation id."""
     return str(uuid.uuid4())
+
+
+def generic_error(status: int, message: str) -> Response:
+    """A plain `{"error": {"code", "message"}}` body, for providers without an error shape of their own."""
+    return Response(status, {"error": {"code": status, "message": message}})
+
+
+def _rate_limited() -> Response:
+    return generic_error(429, "Too many requests.")
+
+
+def _unavailable(code: int) -> Response:
+    return generic_error(code, "The service is temporarily unavailable.")
+
+
+def _not_found(req: Request) -> Response:
+    return generic_error(404, f"Unknown path {req.method} {req.path}")
+
+
+@dataclass(frozen=True)
+class Provider:
+    """What a route module registers as `PROVIDER`: name, path prefix, sandbox key, routes and error shapes.
+
+    Every route's path must start with `prefix`; the sandbox answers faults and unknown paths under the
+    prefix in this provider's own error shapes, so clients see what the real API would send.
+    """
+
+    name: str  # also the SandboxKeys attribute holding its key, e.g. SandboxKeys().yelp
+    prefix: str
+    routes: tuple[Route, ...]
+    key: str | None = None  # the credential the sandbox accepts by default (fake; printing it is fine)
+    max_results: int | None = None  # the real API's cap on one search's results, when it has one
+    rate_limited: Callable[[], Response] = _rate_limited
+    unavailable: Callable[[int], Response] = _unavailable
+    error_codes: tuple[int, ...] = (500, 503)  # the 5xx statuses a fault draws from
+    not_found: Callable[[Request], Response] = _not_found

@@ -87,11 +87,7 @@ def _add_stage_tasks(stage: Stage, campaign: CampaignSpec | None, campaign_file:
     tasks = []
     for provider in names:
         task_id = f"{stage.name}_{provider}" if provider else stage.name
-        pool = (
-            connector(provider).pool
-            if provider
-            else (connector("hubspot").pool if stage.name == "delivery" else None)
-        )
+        pool = connector(provider).pool if provider else None
         fn = task(
             task_id=task_id,
             pool=pool or "default_pool",

@@ -64,7 +64,8 @@ def choice(seed: int, options: tuple, *parts: str) -> Any:
 
 def day(seed: int, year: int, *parts: str) -> str:
     """An ISO date in `year`, fixed by seed and parts (days 1-28 so every month has it)."""
-    return f"{year:04d}-{integer(seed, *parts, 'm', lo=1, hi=12):02d}-{integer(seed, *parts, 'd', lo=1, hi=28):02d}"
+    month, dom = integer(seed, *parts, "m", lo=1, hi=12), integer(seed, *parts, "d", lo=1, hi=28)
+    return f"{year:04d}-{month:02d}-{dom:02d}"
 
 
 def name_tokens(text: str) -> tuple[str, ...]:

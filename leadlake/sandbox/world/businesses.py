@@ -29,7 +29,7 @@ _SUFFIX_WORDS = tuple(STREET_SUFFIXES)
 
 
 class BusinessMaker:
-    """Draws businesses and phone numbers; shares its stream with the provider views, so call order matters."""
+    """Draws businesses and phone numbers; it shares its stream with the provider views: order matters."""
 
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng

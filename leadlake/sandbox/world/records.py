@@ -1,4 +1,4 @@
-"""The shapes the world is made of: a ground-truth business and the clean index values of a provider record."""
+"""The world's shapes: a ground-truth business and the clean index values of a provider record."""
 
 from __future__ import annotations
 

@@ -28,9 +28,7 @@ class ProviderViews:
         self.maker = maker  # a stale provider phone is a fresh number that nobody else holds
         self.rng = maker.rng
 
-    def google(
-        self, i: int, biz: Business, unit: str | None, city: City, ci: int
-    ) -> tuple[dict, RecordMeta]:
+    def google(self, i: int, biz: Business, unit: str | None, city: City, ci: int) -> tuple[dict, RecordMeta]:
         """A Place (New) record for business `i` and its clean index values."""
         rng = self.rng
         pid = google_place_id(self.seed, biz.business_id)

@@ -7,25 +7,24 @@ import logging
 import pandas as pd
 import pyarrow as pa
 
+from leadlake.connectors.registry import connectors
 from leadlake.connectors.sources import ENRICHMENT_ADAPTERS
 from leadlake.connectors.sources.enrichment_base import lead_domain, name_key
 from leadlake.lakehouse import Lakehouse
 
 log = logging.getLogger("leadlake.stages.gold.features")
 
-# Enrichment columns gold carries, and which providers' records supply them (first non-empty wins).
-FEATURES: dict[str, tuple[str, ...]] = {
-    "employees_range": ("pdl",),
-    "employee_count": ("pdl",),
-    "industry": ("pdl",),
-    "founded_year": ("pdl",),
-    "tech_signals": ("pdl",),
-    "email_verified_domain": ("hunter",),
-    "legal_name": ("opencorporates",),
-    "registration_id": ("opencorporates",),
-    "jurisdiction": ("opencorporates",),
-    "company_status": ("opencorporates",),
-}
+
+def feature_sources() -> dict[str, tuple[str, ...]]:
+    """Each enrichment feature and the providers that supply it (first non-empty wins), from the registry."""
+    out: dict[str, tuple[str, ...]] = {}
+    for spec in connectors("enrichment"):
+        for feature in spec.features:
+            out[feature] = (*out.get(feature, ()), spec.name)
+    return out
+
+
+# The enrichment columns gold carries, with their types.
 FEATURE_TYPES: dict[str, pa.DataType] = {
     "employees_range": pa.string(),
     "employee_count": pa.int64(),
@@ -38,6 +37,8 @@ FEATURE_TYPES: dict[str, pa.DataType] = {
     "jurisdiction": pa.string(),
     "company_status": pa.string(),
 }
+# Which providers supply each column, in the column order above.
+FEATURES: dict[str, tuple[str, ...]] = {f: feature_sources().get(f, ()) for f in FEATURE_TYPES}
 STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
 
 

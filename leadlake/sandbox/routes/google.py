@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leadlake.sandbox.index import (
     Rectangle,
@@ -15,11 +15,9 @@ from leadlake.sandbox.index import (
     cities_in,
     cities_near,
 )
-from leadlake.sandbox.protocol import Request, Response, route
+from leadlake.sandbox.protocol import Provider, Request, Response, route
+from leadlake.sandbox.state import SandboxState
 from leadlake.sandbox.world import CITIES, GOOGLE, haversine_m
-
-if TYPE_CHECKING:
-    from leadlake.sandbox.server import SandboxServer
 
 MAX_PAGE_SIZE = 20
 MAX_BIAS_RADIUS_M = 50_000.0
@@ -61,12 +59,12 @@ def unavailable(code: int) -> Response:
     return error(500, "INTERNAL", "Internal error encountered.")
 
 
-def check_key(app: SandboxServer, req: Request) -> Response | None:
+def check_key(state: SandboxState, req: Request) -> Response | None:
     """Key from `X-Goog-Api-Key` (or `?key=`): missing is 403, wrong is 400 API_KEY_INVALID."""
     key = req.headers.get("X-Goog-Api-Key") or req.arg("key")
     if not key:
         return error(403, "PERMISSION_DENIED", "The request is missing a valid API key.")
-    if key != app.keys.google_places:
+    if key != state.keys[GOOGLE]:
         details = [
             {
                 "@type": "type.googleapis.com/google.rpc.ErrorInfo",
@@ -172,9 +170,11 @@ def _geometry(body: dict) -> tuple[tuple[float, float, float] | None, Rectangle 
     return circle, rect
 
 
-def _matches(app: SandboxServer, body: dict, circle: tuple | None, rect: Rectangle | None) -> tuple[int, ...]:
+def _matches(
+    state: SandboxState, body: dict, circle: tuple | None, rect: Rectangle | None
+) -> tuple[int, ...]:
     """Positions of matching places, best first, before the result cap."""
-    idx = app.index.providers[GOOGLE]
+    idx = state.index.providers[GOOGLE]
     text: str = body["textQuery"]
     included = body.get("includedType")
     cats = categories_in(text)
@@ -205,9 +205,9 @@ def _matches(app: SandboxServer, body: dict, circle: tuple | None, rect: Rectang
     return tuple(out)
 
 
-def search_text(app: SandboxServer, req: Request) -> Response:
+def search_text(state: SandboxState, req: Request) -> Response:
     """POST /v1/places:searchText."""
-    denied = check_key(app, req)
+    denied = check_key(state, req)
     if denied:
         return denied
     mask = parse_mask(
@@ -238,16 +238,16 @@ def search_text(app: SandboxServer, req: Request) -> Response:
         if decoded is None or decoded[0] != query_hash or decoded[1] < 0:
             return invalid("Invalid page token: it does not belong to this request.")
         offset = decoded[1]
-    matches = app.index.cached((GOOGLE, query_hash), lambda: _matches(app, body, *geometry))
-    matches = matches[: app.max_results[GOOGLE]]
+    matches = state.index.cached((GOOGLE, query_hash), lambda: _matches(state, body, *geometry))
+    matches = matches[: state.max_results[GOOGLE]]
     take = page_size
-    if app.draw_truncation() and take > 1:
+    if state.draw_truncation() and take > 1:
         take = max(1, take // 2)
     page = matches[offset : offset + take]
     # Assembled from per-place JSON memoised in the index: serialising places dominates a page's cost.
     parts = []
     if page and (mask is None or "places" in mask):
-        idx = app.index.providers[GOOGLE]
+        idx = state.index.providers[GOOGLE]
         place_mask = None if mask is None else mask["places"]
         parts.append(b'"places":[' + b",".join(idx.encoded(p, place_mask) for p in page) + b"]")
     if offset + len(page) < len(matches) and (mask is None or "nextPageToken" in mask):
@@ -255,22 +255,38 @@ def search_text(app: SandboxServer, req: Request) -> Response:
     return Response(200, b"{" + b",".join(parts) + b"}")
 
 
-def place_details(app: SandboxServer, req: Request) -> Response:
+def place_details(state: SandboxState, req: Request) -> Response:
     """GET /v1/places/{place_id}."""
-    denied = check_key(app, req)
+    denied = check_key(state, req)
     if denied:
         return denied
     mask = parse_mask(req.headers.get("X-Goog-FieldMask") or req.arg("fields") or req.arg("$fields"), "")
     if isinstance(mask, Response):
         return mask
     place_id = req.params["place_id"]
-    pos = app.index.providers[GOOGLE].by_key.get(place_id)
+    pos = state.index.providers[GOOGLE].by_key.get(place_id)
     if pos is None:
         return error(404, "NOT_FOUND", f"Place ID '{place_id}' not found.")
-    return Response(200, apply_mask(app.world.google_places[pos], mask))
+    return Response(200, apply_mask(state.world.google_places[pos], mask))
 
 
-ROUTES = [
+def not_found(req: Request) -> Response:
+    """What Google answers for a method it does not serve."""
+    return error(404, "NOT_FOUND", f"Method not found: {req.method} {req.path}")
+
+
+ROUTES = (
     route(GOOGLE, "POST", r"/v1/places:searchText", "google.searchText", search_text, paged=True),
     route(GOOGLE, "GET", r"/v1/places/(?P<place_id>[^/:]+)", "google.placeDetails", place_details),
-]
+)
+PROVIDER = Provider(
+    GOOGLE,
+    "/v1/places",
+    ROUTES,
+    key="sandbox-google-places-key",
+    max_results=60,  # Text Search stops after three pages of 20
+    rate_limited=rate_limited,
+    unavailable=unavailable,
+    error_codes=(500, 503),
+    not_found=not_found,
+)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 from leadlake.sandbox.crm import CrmError, hubspot_timestamp
-from leadlake.sandbox.protocol import Request, Response, correlation_id, route
-
-if TYPE_CHECKING:
-    from leadlake.sandbox.server import SandboxServer
+from leadlake.sandbox.protocol import Provider, Request, Response, correlation_id, route
+from leadlake.sandbox.state import SandboxState
 
 HUBSPOT = "hubspot"
 DEFAULT_LIMIT = 10
@@ -44,9 +42,9 @@ def unavailable(code: int) -> Response:
     return error(code, "INTERNAL_ERROR", "An internal error occurred; please retry the request.")
 
 
-def check_token(app: SandboxServer, req: Request) -> Response | None:
+def check_token(state: SandboxState, req: Request) -> Response | None:
     """Private-app / OAuth bearer token."""
-    if req.bearer() != app.keys.hubspot:
+    if req.bearer() != state.keys[HUBSPOT]:
         return error(
             401,
             "INVALID_AUTHENTICATION",
@@ -64,9 +62,9 @@ def _body(req: Request) -> dict | Response:
     return body if isinstance(body, dict) else validation("Invalid input JSON: expected an object.")
 
 
-def batch_upsert(app: SandboxServer, req: Request) -> Response:
+def batch_upsert(state: SandboxState, req: Request) -> Response:
     """POST /crm/v3/objects/companies/batch/upsert."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     body = _body(req)
@@ -74,7 +72,7 @@ def batch_upsert(app: SandboxServer, req: Request) -> Response:
         return body
     started = hubspot_timestamp()
     try:
-        results = app.crm.upsert(body.get("inputs"))  # validates the whole batch before any write
+        results = state.crm.upsert(body.get("inputs"))  # validates the whole batch before any write
     except CrmError as exc:
         return validation(str(exc))
     return Response(
@@ -83,9 +81,9 @@ def batch_upsert(app: SandboxServer, req: Request) -> Response:
     )
 
 
-def batch_read(app: SandboxServer, req: Request) -> Response:
+def batch_read(state: SandboxState, req: Request) -> Response:
     """POST /crm/v3/objects/companies/batch/read; 207 with errors when some ids are unknown."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     body = _body(req)
@@ -100,7 +98,7 @@ def batch_read(app: SandboxServer, req: Request) -> Response:
     props = body.get("properties") or None
     results, missing = [], []
     for item in inputs:
-        obj = app.crm.get(str(item["id"]), body.get("idProperty"), props)
+        obj = state.crm.get(str(item["id"]), body.get("idProperty"), props)
         if obj is None:
             missing.append(str(item["id"]))
         else:
@@ -124,9 +122,9 @@ def batch_read(app: SandboxServer, req: Request) -> Response:
     return Response(207, {**out, "numErrors": 1, "errors": [err]})
 
 
-def list_page(app: SandboxServer, req: Request) -> Response:
+def list_page(state: SandboxState, req: Request) -> Response:
     """GET /crm/v3/objects/companies?limit=&after=&properties=."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     try:
@@ -139,33 +137,48 @@ def list_page(app: SandboxServer, req: Request) -> Response:
     if after and not after.isdigit():
         return validation(f"Invalid paging cursor after={after}")
     props = req.arg_list("properties") or None
-    take = max(1, limit // 2) if app.draw_truncation() and limit > 1 else limit
+    take = max(1, limit // 2) if state.draw_truncation() and limit > 1 else limit
     archived = (req.arg("archived") or "false").lower() == "true"
-    results, following = ([], None) if archived else app.crm.page(after, take, props)
+    results, following = ([], None) if archived else state.crm.page(after, take, props)
     out: dict = {"results": results}
     if following:
         query = {"after": following, "limit": limit}
         if props:
             query["properties"] = ",".join(props)
-        out["paging"] = {"next": {"after": following, "link": f"{app.url}{BASE}?{urlencode(query)}"}}
+        out["paging"] = {"next": {"after": following, "link": f"{state.url}{BASE}?{urlencode(query)}"}}
     return Response(200, out)
 
 
-def get_one(app: SandboxServer, req: Request) -> Response:
+def get_one(state: SandboxState, req: Request) -> Response:
     """GET /crm/v3/objects/companies/{id}[?idProperty=...]."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     object_id = req.params["object_id"]
-    obj = app.crm.get(object_id, req.arg("idProperty"), req.arg_list("properties") or None)
+    obj = state.crm.get(object_id, req.arg("idProperty"), req.arg_list("properties") or None)
     if obj is None:
         return error(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [object_id]})
     return Response(200, obj)
 
 
-ROUTES = [
+def not_found(req: Request) -> Response:
+    """What HubSpot answers for a path it cannot route."""
+    return error(404, "OBJECT_NOT_FOUND", f"Unable to route {req.method} {req.path}")
+
+
+ROUTES = (
     route(HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", batch_upsert, mutating=True),
     route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", batch_read),
     route(HUBSPOT, "GET", BASE, "hubspot.list", list_page, paged=True),
     route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", get_one),
-]
+)
+PROVIDER = Provider(
+    HUBSPOT,
+    "/crm/",
+    ROUTES,
+    key="sandbox-hubspot-token",
+    rate_limited=rate_limited,
+    unavailable=unavailable,
+    error_codes=(500, 502, 503),
+    not_found=not_found,
+)

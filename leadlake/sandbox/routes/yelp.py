@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from leadlake.sandbox.index import (
     ALL_CATEGORIES,
     YELP_ALIAS_TO_CATEGORY,
@@ -12,11 +10,9 @@ from leadlake.sandbox.index import (
     cities_near,
     dumps,
 )
-from leadlake.sandbox.protocol import Request, Response, route
+from leadlake.sandbox.protocol import Provider, Request, Response, route
+from leadlake.sandbox.state import SandboxState
 from leadlake.sandbox.world import CATEGORIES, CITIES, YELP, haversine_m
-
-if TYPE_CHECKING:
-    from leadlake.sandbox.server import SandboxServer
 
 MAX_LIMIT = 50
 DEFAULT_LIMIT = 20
@@ -49,12 +45,12 @@ def unavailable(code: int) -> Response:
     return error(code, "INTERNAL_ERROR", "Something went wrong internally, please try your request again")
 
 
-def check_token(app: SandboxServer, req: Request) -> Response | None:
+def check_token(state: SandboxState, req: Request) -> Response | None:
     """Bearer API key: missing is TOKEN_MISSING, wrong is TOKEN_INVALID (both 401)."""
     token = req.bearer()
     if token is None:
         return error(401, "TOKEN_MISSING", "An access token must be supplied in order to use this endpoint.")
-    if token != app.keys.yelp:
+    if token != state.keys[YELP]:
         return error(401, "TOKEN_INVALID", "Invalid access token or authorization header.")
     return None
 
@@ -79,9 +75,9 @@ def _float(req: Request, name: str) -> float | None | Response:
         return validation(f"'{raw}' is not of type 'number' ({name})")
 
 
-def search(app: SandboxServer, req: Request) -> Response:
+def search(state: SandboxState, req: Request) -> Response:
     """GET /v3/businesses/search."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     values = {
@@ -96,7 +92,7 @@ def search(app: SandboxServer, req: Request) -> Response:
             return value
     limit, offset, radius = values["limit"], values["offset"], values["radius"]
     lat, lon = values["latitude"], values["longitude"]
-    cap = app.max_results[YELP]
+    cap = state.max_results[YELP]
     if limit > MAX_LIMIT:
         return validation(f"{limit} is greater than the maximum of {MAX_LIMIT} (limit)")
     if limit < 0 or offset < 0:
@@ -126,11 +122,13 @@ def search(app: SandboxServer, req: Request) -> Response:
         return validation("Please specify a location or a latitude and longitude")
     cats, name_filter = _categories(req)
     key = (YELP, tuple(sorted(cats)), name_filter, tuple(cities), centre, radius, sort_by)
-    matches = app.index.cached(key, lambda: _matches(app, cats, name_filter, cities, centre, radius, sort_by))
+    matches = state.index.cached(
+        key, lambda: _matches(state, cats, name_filter, cities, centre, radius, sort_by)
+    )
     take = limit
-    if app.draw_truncation() and take > 1:
+    if state.draw_truncation() and take > 1:
         take = max(1, take // 2)
-    idx = app.index.providers[YELP]
+    idx = state.index.providers[YELP]
     page = []
     for p in matches[offset : offset + take]:
         m = idx.metas[p]
@@ -158,7 +156,7 @@ def _categories(req: Request) -> tuple[set[str], str | None]:
 
 
 def _matches(
-    app: SandboxServer,
+    state: SandboxState,
     cats: set[str],
     name_filter: str | None,
     cities: list[int],
@@ -166,7 +164,7 @@ def _matches(
     radius: int | None,
     sort_by: str,
 ) -> tuple[int, ...]:
-    idx = app.index.providers[YELP]
+    idx = state.index.providers[YELP]
     out: list[int] = []
     dist: dict[int, float] = {}
     for p in idx.candidates(cats, cities):
@@ -187,20 +185,36 @@ def _matches(
     return tuple(out)
 
 
-def business(app: SandboxServer, req: Request) -> Response:
+def business(state: SandboxState, req: Request) -> Response:
     """GET /v3/businesses/{id or alias}."""
-    denied = check_token(app, req)
+    denied = check_token(state, req)
     if denied:
         return denied
     key = req.params["business_id"]
-    pos = app.index.providers[YELP].by_key.get(key)
+    pos = state.index.providers[YELP].by_key.get(key)
     if pos is None:
         return error(404, "BUSINESS_NOT_FOUND", "The requested business could not be found.")
-    record = app.world.yelp_businesses[pos]
+    record = state.world.yelp_businesses[pos]
     return Response(200, {**record, "is_claimed": True, "photos": [record["image_url"]]})
 
 
-ROUTES = [
+def not_found(req: Request) -> Response:
+    """What Yelp answers for a path it does not serve."""
+    return error(404, "NOT_FOUND", f"Resource could not be found: {req.path}")
+
+
+ROUTES = (
     route(YELP, "GET", r"/v3/businesses/search", "yelp.search", search, paged=True),
     route(YELP, "GET", r"/v3/businesses/(?P<business_id>[^/]+)", "yelp.business", business),
-]
+)
+PROVIDER = Provider(
+    YELP,
+    "/v3/businesses",
+    ROUTES,
+    key="sandbox-yelp-key",
+    max_results=240,  # limit + offset may not pass 240, however many businesses match
+    rate_limited=rate_limited,
+    unavailable=unavailable,
+    error_codes=(500, 503),
+    not_found=not_found,
+)

@@ -1,0 +1,87 @@
+"""cluster: transitive closure, singletons, one record per provider, strongest link first; lead ids."""
+
+from __future__ import annotations
+
+import uuid
+
+import pandas as pd
+import pytest
+
+from leadlake.stages.silver.resolve import (
+    LINK_COLUMNS,
+    PAIR_COLUMNS,
+    best_pairs,
+    cluster,
+    lead_id_for,
+    links_from_roots,
+)
+
+# The lead-id recipe, spelled out with the standard library: uuid5 in the project's namespace.
+NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/leadlake/leadlake/lead")
+ACE_LEAD = "11a7eb8e-0e93-5d73-80ba-91ae8fe29812"  # uuid5(NAMESPACE, "google_places:g1")
+
+
+def _pairs(*rows: tuple[str, str, float]) -> pd.DataFrame:
+    return pd.DataFrame(list(rows), columns=PAIR_COLUMNS)
+
+
+def test_links_are_transitive_a_b_and_b_c_make_one_cluster() -> None:
+    ids, providers = ["g:a", "p:c", "y:b"], ["google", "pdl", "yelp"]
+    roots = cluster(ids, providers, _pairs(("g:a", "y:b", 0.99), ("p:c", "y:b", 0.95)))
+    assert roots == {"g:a": "g:a", "p:c": "g:a", "y:b": "g:a"}
+
+
+def test_a_record_without_pairs_is_its_own_cluster() -> None:
+    roots = cluster(["g:a", "y:b", "y:z"], ["google", "yelp", "yelp"], _pairs(("g:a", "y:b", 0.99)))
+    assert roots == {"g:a": "g:a", "y:b": "g:a", "y:z": "y:z"}
+    assert cluster(["y:z"], ["yelp"], _pairs()) == {"y:z": "y:z"}
+
+
+def test_one_record_per_provider_and_the_strongest_link_wins() -> None:
+    ids, providers = ["g:1", "g:2", "y:1"], ["google", "google", "yelp"]
+    g2_stronger = _pairs(("g:1", "y:1", 0.95), ("g:2", "y:1", 0.99))
+    assert cluster(ids, providers, g2_stronger) == {"g:1": "g:1", "g:2": "g:2", "y:1": "g:2"}
+    g1_stronger = _pairs(("g:1", "y:1", 0.99), ("g:2", "y:1", 0.95))
+    assert cluster(ids, providers, g1_stronger) == {"g:1": "g:1", "g:2": "g:2", "y:1": "g:1"}
+    # Without the rule the two Google records end up together through Yelp.
+    assert cluster(ids, providers, g1_stronger, one_per_provider=False) == {
+        "g:1": "g:1",
+        "g:2": "g:1",
+        "y:1": "g:1",
+    }
+
+
+def test_pairs_naming_unknown_records_are_ignored() -> None:
+    assert cluster(["g:a"], ["google"], _pairs(("g:a", "y:gone", 1.0))) == {"g:a": "g:a"}
+
+
+def test_lead_id_is_uuid5_of_the_smallest_record_id_in_the_lead_namespace() -> None:
+    # Persisted in silver and the CRM: this literal must never change.
+    assert lead_id_for(["yelp:y1", "google_places:g1"]) == ACE_LEAD
+    assert ACE_LEAD == str(uuid.uuid5(NAMESPACE, "google_places:g1"))
+    with pytest.raises(ValueError, match="at least one"):
+        lead_id_for([])
+
+
+def test_links_from_roots_numbers_clusters_and_sorts_by_record_id() -> None:
+    links = links_from_roots(
+        {"yelp:y1": "google_places:g1", "google_places:g1": "google_places:g1", "yelp:z": "yelp:z"}
+    )
+    assert list(links.columns) == LINK_COLUMNS
+    assert links.to_dict("records") == [
+        {"record_id": "google_places:g1", "lead_id": ACE_LEAD, "cluster_size": 2},
+        {"record_id": "yelp:y1", "lead_id": ACE_LEAD, "cluster_size": 2},
+        {"record_id": "yelp:z", "lead_id": str(uuid.uuid5(NAMESPACE, "yelp:z")), "cluster_size": 1},
+    ]
+    assert links_from_roots({}).empty
+
+
+def test_best_pairs_keeps_each_pair_once_at_its_highest_probability() -> None:
+    exact = _pairs(("g:1", "y:1", 1.0))
+    scored = _pairs(("g:2", "y:2", 0.97), ("g:1", "y:1", 0.93))
+    assert best_pairs(exact, scored).to_dict("records") == [
+        {"record_id_l": "g:1", "record_id_r": "y:1", "match_probability": 1.0},
+        {"record_id_l": "g:2", "record_id_r": "y:2", "match_probability": 0.97},
+    ]
+    empty = best_pairs(_pairs(), _pairs())
+    assert empty.empty and list(empty.columns) == PAIR_COLUMNS and empty["match_probability"].dtype == float
