@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-import socket
-import time
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pytest
-from conftest import MotoS3
-from test_lakehouse import _race, check_race, ids_of, leads, run_process_race
+from support.lake import (
+    check_race,
+    closed_port,
+    hanging_up_server,
+    ids_of,
+    leads,
+    process_race,
+    race,
+    run_process_race,
+    s3_options,
+)
 
 from leadlake.lakehouse import Lakehouse, LakehouseUnreachable, MergeStats, TableNotFound
 
+if TYPE_CHECKING:
+    from conftest import MotoS3
 
-@pytest.fixture
-def s3_lake(moto_server: MotoS3, s3_bucket: str) -> Lakehouse:
-    return Lakehouse(f"s3://{s3_bucket}/lake", moto_server.storage_options)
+pytest_plugins = ["support.lake"]
 
 
 def keys_in(moto_server: MotoS3, bucket: str, prefix: str) -> list[str]:
@@ -86,35 +94,51 @@ def test_s3_missing_table_and_reachability(moto_server: MotoS3, s3_lake: Lakehou
 
 
 def test_s3_unreachable_endpoint_fails_fast_with_one_line() -> None:
-    with socket.socket() as sock:  # a loopback port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    options = {
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "x",
-        "AWS_SECRET_ACCESS_KEY": "x",
-    }
-    started = time.monotonic()
+    endpoint = f"http://127.0.0.1:{closed_port()}"  # a loopback port nobody listens on
+    lake = Lakehouse("s3://bucket/lake", s3_options(endpoint))
     with pytest.raises(LakehouseUnreachable) as err:
-        Lakehouse("s3://bucket/lake", options).check_reachable()
-    assert time.monotonic() - started < 30
-    assert "s3://bucket/lake" in str(err.value) and "\n" not in str(err.value)
+        lake.check_reachable()
+    message = str(err.value)
+    assert "s3://bucket/lake" in message and endpoint in message and "\n" not in message
+
+
+def test_s3_reachability_probe_connects_once() -> None:
+    # Failing fast means one connection attempt, not a retry loop: count what the probe did.
+    with hanging_up_server() as (endpoint, accepted):
+        with pytest.raises(LakehouseUnreachable, match="s3://bucket/lake") as err:
+            Lakehouse("s3://bucket/lake", s3_options(endpoint)).check_reachable()
+        assert accepted[0] == 1
+    assert endpoint in str(err.value) and "\n" not in str(err.value)
 
 
 def test_s3_concurrent_thread_merges(s3_lake: Lakehouse) -> None:
     batches = [leads([*range(i * 5, i * 5 + 8), 999]) for i in range(3)]
-    results = _race(s3_lake, "silver.leads", batches, "merge")
+    results = race(s3_lake, "silver.leads", batches, "merge")
     check_race(s3_lake, "silver.leads", batches, results)
 
 
 def test_s3_concurrent_thread_appends(s3_lake: Lakehouse) -> None:
     batches = [leads([100 + i]) for i in range(3)]
-    results = _race(s3_lake, "bronze.places_raw", batches, "append")
+    results = race(s3_lake, "bronze.places_raw", batches, "append")
     check_race(s3_lake, "bronze.places_raw", batches, results)
     assert sorted(r for r in results if isinstance(r, int)) == list(range(len(batches)))
 
 
 def test_s3_concurrent_process_merges(s3_lake: Lakehouse) -> None:
     run_process_race(s3_lake)
+
+
+def test_s3_two_threads_create_and_append_the_same_new_table(s3_lake: Lakehouse) -> None:
+    batches = [leads([1, 2, 3]), leads([10, 11])]
+    results = race(s3_lake, "bronze.places_raw", batches, "append")
+    assert sorted(results) == [0, 1]  # both committed: one created the table, the other appended
+    assert s3_lake.read("bronze.places_raw").num_rows == 5
+    check_race(s3_lake, "bronze.places_raw", batches, results)
+
+
+def test_s3_two_processes_create_and_append_the_same_new_table(s3_lake: Lakehouse) -> None:
+    ids = [[1, 2, 3], [10, 11]]
+    results = process_race(s3_lake, "bronze.places_raw", ids, "append")
+    assert sorted(results) == [0, 1]
+    assert s3_lake.read("bronze.places_raw").num_rows == 5
+    check_race(s3_lake, "bronze.places_raw", [leads(i) for i in ids], results)

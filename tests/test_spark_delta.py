@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from test_lakehouse import ids_of, leads
+from support.lake import check_race, ids_of, leads, race, sdf, spark_ids, spark_process_race
 
 from leadlake.lakehouse import Lakehouse, MergeStats, SparkLakehouse, TableNotFound, publish
 from leadlake.lakehouse.spark import delta_jars, delta_unavailable_reason, splink_jar
@@ -19,15 +19,6 @@ pytestmark = [pytest.mark.spark, pytest.mark.skipif(_REASON is not None, reason=
 def both(spark, tmp_path: Path) -> tuple[SparkLakehouse, Lakehouse]:
     root = str(tmp_path / "lakehouse")
     return SparkLakehouse(spark, root), Lakehouse(root)
-
-
-def sdf(spark, table: pa.Table):
-    """An Arrow table as a Spark DataFrame."""
-    return spark.createDataFrame(table.to_pandas())
-
-
-def spark_ids(frame) -> list[str]:
-    return sorted(r["lead_id"] for r in frame.select("lead_id").collect())
 
 
 def test_session_is_local_utc_with_delta_and_splink(spark) -> None:
@@ -147,3 +138,29 @@ def test_spark_missing_table_and_bad_name(spark, both) -> None:
         SparkLakehouse(spark, "s3://bucket/lake").spark_path("silver.leads")
         == "s3a://bucket/lake/silver/leads"
     )
+
+
+# -- creating a table is a commit race too (DELTA_PATH_EXISTS, version-0 conflicts) ----------------------
+
+
+@pytest.mark.parametrize("op", ["append", "merge"])
+def test_two_spark_threads_create_and_write_the_same_new_table(spark, both, op: str) -> None:
+    slh, lh = both
+    batches = [leads([1, 2, 3]), leads([10, 11])]
+    frames = [sdf(spark, b).cache() for b in batches]
+    for frame in frames:
+        frame.count()  # built before the race starts
+    results = race(slh, "silver.leads", frames, op)
+    versions = sorted(r if isinstance(r, int) else r.version for r in results)
+    assert versions == [0, 1]  # both committed: one created the table, the other wrote into it
+    assert lh.read("silver.leads").num_rows == 5
+    check_race(lh, "silver.leads", batches, results)
+
+
+def test_two_spark_drivers_create_and_append_the_same_new_table(spark, both) -> None:
+    slh, lh = both
+    name = "bronze.places_raw"
+    own, other = spark_process_race(slh, name, [1, 2, 3], [10, 11], lambda frame: slh.append(name, frame))
+    assert sorted([own, other]) == [0, 1]
+    assert lh.read(name).num_rows == 5
+    check_race(lh, name, [leads([1, 2, 3]), leads([10, 11])], [own, other])

@@ -1,4 +1,9 @@
-"""The resilience layer under every adapter: pooled httpx client, token bucket, retries, circuit breaker."""
+"""The resilience layer under every adapter: pooled httpx client, rate limit, retries, circuit breaker, and a
+spend meter that pays for each request before it is sent.
+
+Every wait (rate limit, backoff, Retry-After) goes through one injectable `Clock`, so tests assert on the
+waits requested rather than on the wall clock.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,10 @@ import email.utils
 import logging
 import math
 import threading
-import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 from tenacity import (
@@ -21,17 +25,38 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from leadlake.connectors.ratelimit import (
+    SYSTEM_CLOCK,
+    Clock,
+    RateLimiter,
+    RateLimitPolicy,
+    SharedTokenBucket,
+    TokenBucket,
+    limiter_for,
+)
 from leadlake.core.normalize import mask_pii
 
+__all__ = [
+    "AUTH_CODES",
+    "RETRYABLE_STATUS",
+    "BudgetExhausted",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "Clock",
+    "MalformedResponse",
+    "Meter",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderHttp",
+    "RateLimitPolicy",
+    "RateLimiter",
+    "SharedTokenBucket",
+    "TokenBucket",
+    "parse_error_body",
+    "parse_retry_after",
+]
+
 log = logging.getLogger("leadlake.connectors.sources")
-
-
-@dataclass(frozen=True)
-class RateLimitPolicy:
-    """Client-side token bucket settings for one provider."""
-
-    rate_per_s: float
-    burst: int
 
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
@@ -75,6 +100,21 @@ class MalformedResponse(ProviderError):
         super().__init__(provider, status, message, code="MALFORMED")
 
 
+class BudgetExhausted(ProviderError):
+    """The campaign budget cannot pay for the next request: this provider stops; nothing was sent."""
+
+    def __init__(self, provider: str, message: str) -> None:
+        super().__init__(provider, None, f"budget exhausted: {message}", code="BUDGET_EXHAUSTED")
+
+
+class Meter(Protocol):
+    """Pays for each request before it is sent (every attempt, retries included)."""
+
+    def charge(self, provider: str) -> None:
+        """Record one paid request; raise BudgetExhausted when the budget cannot pay for it."""
+        ...
+
+
 class _Transient(Exception):
     """A retryable failure of one attempt; turned into a ProviderError when the retries run out."""
 
@@ -91,39 +131,18 @@ class _Transient(Exception):
         self.body: str | None = None
 
 
-class TokenBucket:
-    """Client-side rate limiter: `rate_per_s` tokens a second, at most `burst` saved up; thread-safe."""
-
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        if rate_per_s <= 0 or burst < 1:
-            raise ValueError(f"a token bucket needs rate_per_s > 0 and burst >= 1, got {rate_per_s}, {burst}")
-        self.rate, self.burst = float(rate_per_s), int(burst)
-        self._tokens = float(burst)
-        self._stamp = time.monotonic()
-        self._lock = threading.Lock()
-
-    def _take(self) -> float:
-        """Take a token if one is there (0.0), else how long until one will be."""
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return 0.0
-            return (1.0 - self._tokens) / self.rate
-
-    def acquire(self) -> None:
-        """Block until a token is available, then take it."""
-        while (wait := self._take()) > 0:
-            time.sleep(wait)
-
-
 class CircuitBreaker:
     """Opens after `failure_threshold` consecutive failed calls; admits one trial call after the reset."""
 
-    def __init__(self, provider: str, failure_threshold: int = 5, reset_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        provider: str,
+        failure_threshold: int = 5,
+        reset_after_s: float = 30.0,
+        clock: Clock | None = None,
+    ) -> None:
         self.provider, self.failure_threshold, self.reset_after_s = provider, failure_threshold, reset_after_s
+        self.clock = clock or SYSTEM_CLOCK
         self._failures = 0
         self._opened_at: float | None = None
         self._trial_running = False
@@ -136,7 +155,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return "closed"
-            return "half_open" if time.monotonic() - self._opened_at >= self.reset_after_s else "open"
+            return "half_open" if self.clock.monotonic() - self._opened_at >= self.reset_after_s else "open"
 
     def _open_error(self) -> CircuitOpenError:
         return CircuitOpenError(
@@ -151,7 +170,7 @@ class CircuitBreaker:
         with self._lock:
             if self._opened_at is None:
                 return
-            if time.monotonic() - self._opened_at < self.reset_after_s or self._trial_running:
+            if self.clock.monotonic() - self._opened_at < self.reset_after_s or self._trial_running:
                 raise self._open_error()
             self._trial_running = True
 
@@ -171,7 +190,7 @@ class CircuitBreaker:
             self._last_error = error
             was_trial, self._trial_running = self._trial_running, False
             if was_trial or self._failures >= self.failure_threshold:
-                self._opened_at = time.monotonic()
+                self._opened_at = self.clock.monotonic()
                 return self._open_error()
             return None
 
@@ -211,7 +230,14 @@ def parse_error_body(body: Any) -> tuple[str | None, str | None]:
 
 
 class ProviderHttp:
-    """One provider's HTTP client: pooled connections, rate limited, retried with backoff, circuit-broken."""
+    """One provider's HTTP client: pooled connections, rate limited, metered, retried with backoff,
+    circuit-broken.
+
+    The rate limit is shared by every process on the machine unless the policy's scope is "process"
+    (see `leadlake.connectors.ratelimit`); `limiter` overrides it outright. `meter`, when set, pays for
+    each attempt before it is sent and stops the provider with BudgetExhausted when it cannot. `clock`
+    serves every wait: rate limit, backoff and Retry-After.
+    """
 
     def __init__(
         self,
@@ -227,12 +253,20 @@ class ProviderHttp:
         key_env: str | None = None,
         failure_threshold: int = 5,
         reset_after_s: float = 30.0,
+        clock: Clock | None = None,
+        limiter: RateLimiter | None = None,
+        state_dir: str | Path | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.provider, self.key_env = provider, key_env
         self.max_attempts, self.backoff_max_s = max(1, max_attempts), backoff_max_s
         self.timeout_s = timeout_s
-        self.bucket = TokenBucket(rate.rate_per_s, rate.burst)
-        self.breaker = CircuitBreaker(provider, failure_threshold, reset_after_s)
+        self.clock = clock or SYSTEM_CLOCK
+        self.bucket: RateLimiter = limiter or limiter_for(
+            provider, base_url, rate, state_dir=state_dir, clock=self.clock
+        )
+        self.breaker = CircuitBreaker(provider, failure_threshold, reset_after_s, self.clock)
+        self.meter = meter
         self._jitter = wait_random_exponential(multiplier=backoff_base_s, max=backoff_max_s)
         # httpx.Client is thread-safe and pools connections; one per adapter instance.
         self._client = httpx.Client(
@@ -245,6 +279,9 @@ class ProviderHttp:
 
     def close(self) -> None:
         self._client.close()
+        close = getattr(self.bucket, "close", None)
+        if close is not None:
+            close()
 
     def request_json(
         self,
@@ -265,6 +302,8 @@ class ProviderHttp:
 
         def attempt() -> dict[str, Any]:
             nonlocal attempts
+            if self.meter is not None:
+                self.meter.charge(self.provider)  # paid before it is sent; BudgetExhausted stops here
             attempts += 1
             self.bucket.acquire()
             return self._attempt(method, path, params, json, headers, validate)
@@ -274,10 +313,14 @@ class ProviderHttp:
             wait=self._wait,
             retry=retry_if_exception_type(_Transient),
             before_sleep=lambda rs: self._log_retry(method, path, rs),
+            sleep=self.clock.sleep,
             reraise=True,
         )
         try:
             body = retrying(attempt)
+        except BudgetExhausted:
+            self.breaker.release_trial()  # nothing was sent: says nothing about the provider's health
+            raise
         except _Transient as exc:
             error = self._final_error(exc, attempts)
             opened = self.breaker.record_failure(error)

@@ -35,6 +35,8 @@ class ConnectorSpec:
     price_per_call_usd: float = 0.0
     pool_slots: int = 1  # concurrent Airflow tasks allowed against this provider
     features: tuple[str, ...] = ()  # enrichment: the lead features its answers supply, in priority order
+    # discovery: how much a golden record trusts this provider per field group (higher wins)
+    field_confidence: dict[str, float] = field(default_factory=dict, compare=False, hash=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -107,7 +109,7 @@ def describe_known() -> str:
 # Rates and prices are the providers' documented figures (tech spec section 5 and each API's docs).
 # Price: Google Maps Platform list price, US, 0-100k calls/month (developers.google.com/maps/
 # billing-and-pricing/pricing): Text Search Pro is $32/1000, but our field mask asks for phone, website,
-# rating and userRatingCount, Text Search Enterprise fields at $35/1000. Rate: 600 requests/minute default quota.
+# rating and userRatingCount, Text Search Enterprise fields at $35/1000. Rate: 600 requests/minute.
 register(
     ConnectorSpec(
         name="google_places",
@@ -118,6 +120,16 @@ register(
         base_url="https://places.googleapis.com",
         sandbox_key="sandbox-google-places-key",
         bronze_table="bronze.places_raw",
+        field_confidence={
+            "name": 0.95,
+            "website": 0.95,
+            "phone": 0.98,
+            "address": 0.97,
+            "geo": 0.98,
+            "rating": 0.90,
+            "review_count": 0.90,
+            "categories": 0.85,
+        },
         rate_per_s=10.0,
         burst=10,
         price_per_call_usd=0.035,
@@ -136,6 +148,16 @@ register(
         base_url="https://api.yelp.com",
         sandbox_key="sandbox-yelp-key",
         bronze_table="bronze.yelp_businesses_raw",
+        field_confidence={
+            "name": 0.90,
+            "website": 0.85,
+            "phone": 0.90,
+            "address": 0.90,
+            "geo": 0.90,
+            "rating": 0.90,
+            "review_count": 0.90,
+            "categories": 0.90,
+        },
         rate_per_s=5.0,
         burst=5,
         price_per_call_usd=0.00999,

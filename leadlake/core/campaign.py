@@ -1,4 +1,9 @@
-"""Campaign specs: YAML files validated against `schemas/campaign.schema.json`, loaded as typed models."""
+"""Campaign specs: YAML files validated against `schemas/campaign.schema.json`, loaded as typed models.
+
+`load_campaign` is the one way in: whatever is wrong with a file (not UTF-8, not YAML, a schema violation,
+a name that gives no id, a cron Airflow cannot schedule) becomes one CampaignError line naming the file,
+the field and the fix. A file without a budget gets DEFAULT_MAX_COST_USD, flagged so the plan shows it.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,23 @@ import yaml
 from pydantic import BaseModel, Field
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "campaign.schema.json"
+DEFAULT_CRON = "0 2 * * *"
+# The cap a campaign file without `budget` runs under: a cap can only limit spend, so a forgotten budget
+# costs at most this much per run, and `leadlake campaign plan` says it applies.
+DEFAULT_MAX_COST_USD = 10.0
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_]{1,62}$")  # the schema's `id` pattern
+# Airflow 3.3 maps these presets to cron expressions before croniter parses them (CRON_PRESETS in
+# airflow/sdk/definitions/timetables/_cron.py); "@once" is a schedule of its own. Importing Airflow costs
+# seconds, so the table is repeated here and a test keeps it equal to Airflow's.
+CRON_PRESETS: dict[str, str] = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@quarterly": "0 0 1 */3 *",
+    "@yearly": "0 0 1 1 *",
+}
+NON_CRON_SCHEDULES = frozenset({"@once"})
 
 
 class CampaignError(ValueError):
@@ -49,8 +71,10 @@ class CampaignSpec(BaseModel):
     min_reviews: int | None = None
     sources: list[str]
     enrichment: list[str] = Field(default_factory=list)
+    # None only for specs built in code (bench, tests): no cap. Campaign files always carry one.
     max_cost_usd: float | None = None
-    cron: str | None = "0 2 * * *"
+    budget_is_default: bool = False  # the file set no budget: DEFAULT_MAX_COST_USD applies
+    cron: str | None = DEFAULT_CRON
     destinations: list[Destination] = Field(default_factory=list)
 
 
@@ -89,13 +113,63 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
     raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {err.message}")
 
 
+def check_cron(cron: str | None, source: str = "<campaign>") -> None:
+    """Raise CampaignError unless Airflow 3.3 can schedule `cron`: parsed by croniter, the parser Airflow's
+    CronTriggerTimetable validates with, after Airflow's presets; five fields; a next run that exists."""
+    if cron is None or cron in NON_CRON_SCHEDULES:
+        return
+    from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+
+    fix = (
+        "use five fields 'minute hour day-of-month month day-of-week' such as \"0 2 * * *\", "
+        f"a preset ({', '.join(CRON_PRESETS)}, @once), or null for manual runs only"
+    )
+    expression = CRON_PRESETS.get(cron, cron)
+    try:
+        parsed = croniter(expression)
+    except (CroniterBadCronError, CroniterBadDateError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CampaignError(
+            f"{source}: field 'schedule.cron' is {cron!r}, which Airflow cannot parse ({reason}); {fix}"
+        ) from None
+    if len(parsed.expanded) != 5:
+        raise CampaignError(
+            f"{source}: field 'schedule.cron' is {cron!r}: {len(parsed.expanded)} fields; Airflow schedules "
+            f"five-field crons (no seconds or year field); {fix}"
+        )
+    try:
+        parsed.get_next(float)
+    except CroniterBadDateError:
+        raise CampaignError(
+            f"{source}: field 'schedule.cron' is {cron!r}, a date that never comes (e.g. 30 February); {fix}"
+        ) from None
+
+
+def campaign_id_of(doc: dict[str, Any], source: str = "<campaign>") -> str:
+    """The campaign's `id`, else one derived from its name; CampaignError when the name gives none."""
+    if doc.get("id"):
+        return str(doc["id"])
+    derived = slugify(str(doc["name"]))
+    if not ID_PATTERN.match(derived):
+        raise CampaignError(
+            f"{source}: field 'name' is {doc['name']!r}, which gives the campaign id {derived!r}; "
+            "an id needs at least two letters or digits: put letters or digits in 'name', or set 'id' "
+            "(lowercase letters, digits and _, e.g. id: denver_plumbers)"
+        )
+    return derived
+
+
 def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
     """Validate a parsed campaign document and turn it into a CampaignSpec."""
     validate_document(doc, source)
+    campaign_id = campaign_id_of(doc, source)
+    cron = doc.get("schedule", {}).get("cron", DEFAULT_CRON)
+    check_cron(cron, source)
     geo = doc["geo"] if isinstance(doc["geo"], list) else [doc["geo"]]
     filters = doc.get("filters", {})
+    budget = doc.get("budget", {}).get("max_cost_usd")
     return CampaignSpec(
-        campaign_id=doc.get("id") or slugify(doc["name"]),
+        campaign_id=campaign_id,
         name=doc["name"],
         vertical=doc["vertical"],
         areas=[Area(**a) for a in geo],
@@ -104,21 +178,36 @@ def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSp
         min_reviews=filters.get("min_reviews"),
         sources=doc["sources"],
         enrichment=doc.get("enrichment", []),
-        max_cost_usd=doc.get("budget", {}).get("max_cost_usd"),
-        cron=doc.get("schedule", {}).get("cron", "0 2 * * *"),
+        max_cost_usd=DEFAULT_MAX_COST_USD if budget is None else float(budget),
+        budget_is_default=budget is None,
+        cron=cron,
         destinations=[Destination(**d) for d in doc.get("destinations", [])],
     )
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
-    """Read and validate a campaign YAML file."""
+    """Read and validate a campaign YAML file; every problem is one CampaignError line naming the fix.
+
+    The Airflow DAG file calls this per campaign, so a bad file is reported for that campaign alone.
+    """
     p = Path(path)
     if not p.is_file():
         raise CampaignError(f"campaign file not found: {p}")
     try:
-        doc = yaml.safe_load(p.read_text())
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise CampaignError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise CampaignError(
+            f"{p}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); save the file as UTF-8"
+        ) from None
+    try:
+        doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise CampaignError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from exc
+        raise CampaignError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(doc, dict):
         raise CampaignError(f"{p}: expected a mapping of campaign fields at the top level")
     return from_document(doc, str(p))

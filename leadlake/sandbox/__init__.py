@@ -1,7 +1,6 @@
 """Local stand-in for provider APIs and CRMs, speaking their real protocols over a synthetic world.
 
-Layers (imports point down): server -> admin, registry -> routes/* -> state, protocol -> enrichment,
-index, crm -> world. Only this package and the CLI import the server.
+Imports point down: server -> admin, registry -> routes -> protocol, state -> enrichment, index, crm -> world.
 """
 
 from leadlake.sandbox.crm import CrmStore

@@ -116,8 +116,7 @@ def _not_found(req: Request) -> Response:
 class Provider:
     """What a route module registers as `PROVIDER`: name, path prefix, sandbox key, routes and error shapes.
 
-    Every route's path must start with `prefix`; the sandbox answers faults and unknown paths under the
-    prefix in this provider's own error shapes, so clients see what the real API would send.
+    Routes live under `prefix`; faults and unknown paths there get this provider's shapes, as the real API's.
     """
 
     name: str  # also the SandboxKeys attribute holding its key, e.g. SandboxKeys().yelp

@@ -1,7 +1,6 @@
 """A toy sandbox provider for registry tests: GET /toy/v1/search?q=... over the World, with a bearer key.
 
-It is what a new provider's route module looks like: handlers written against SandboxState, a Route per
-endpoint, and one `PROVIDER` the sandbox registers (here at runtime, via `extra_routes`).
+It is what a new provider's route module looks like; tests register it at runtime via `extra_routes`.
 """
 
 from __future__ import annotations

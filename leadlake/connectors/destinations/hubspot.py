@@ -49,10 +49,12 @@ def to_properties(lead: Mapping[str, Any]) -> dict[str, str]:
     props = {}
     for field, prop in FIELD_MAP.items():
         value = lead.get(field)
+        if hasattr(value, "tolist"):  # numpy arrays and scalars (np.int64 too) as plain Python values
+            value = value.tolist()
         if value is None or (isinstance(value, float) and value != value):
             continue
-        if isinstance(value, list | tuple) or hasattr(value, "tolist"):
-            value = "; ".join(str(v) for v in list(value))
+        if isinstance(value, list | tuple):
+            value = "; ".join(str(v) for v in value)
         props[prop] = str(value)
     return props
 
@@ -101,8 +103,13 @@ class HubSpotDestination:
             ) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
             raise DeliveryError(f"hubspot batch upsert failed: {type(exc).__name__}: {exc}") from None
+        # A 200 whose body is not the documented batch reply (truncated JSON, no results list) fails this
+        # batch only: the caller keeps it out of the ledger and the next run sends it again.
+        results = getattr(resp, "results", None)
+        if not isinstance(results, list):
+            raise DeliveryError("hubspot batch upsert failed: malformed reply (a 200 without a results list)")
         crm_ids, created = {}, 0
-        for result in resp.results:
+        for result in results:
             props = result.properties or {}
             lead_id = props.get(ID_PROPERTY)
             if lead_id:

@@ -1,23 +1,41 @@
-"""Run the leadlake DAGs in-process with Airflow 3 (`airflow db migrate`, then `dag.test()`)."""
+"""Run the leadlake DAGs with Airflow 3 on this machine: one Airflow home per lakehouse, its `airflow.cfg`
+pointing at the project's DAGs, the DAGs synced to its metadata DB, and in-process runs with `dag.test()`.
+
+`prepare()` writes what matters into the home's `airflow.cfg` (not only into this process's environment),
+so any later `airflow ...` command run with `AIRFLOW_HOME=<home>` sees the project's DAGs, no examples, the
+same sqlite DB and the same execution API URL as `leadlake demo` and `leadlake airflow` do.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
+import secrets
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from leadlake.core.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger("leadlake.runtime.airflow.local")
 
 DAGS_FOLDER = PROJECT_ROOT / "dags"
+DEFAULT_API_PORT = 8080
+ADMIN_USER = "admin"
+LEADLAKE_SECTION = "leadlake"  # our own section of airflow.cfg: which lakehouse this home describes
+SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
 
 class DagRunFailed(RuntimeError):
     """A DAG run that did not succeed; the message names the DAG, the failed task and where its log is."""
+
+
+class AirflowSetupError(RuntimeError):
+    """Airflow could not be prepared (migration, config, a clash with an already imported Airflow)."""
 
 
 def pools() -> dict[str, int]:
@@ -27,37 +45,196 @@ def pools() -> dict[str, int]:
     return {spec.pool: spec.pool_slots for spec in connectors()}
 
 
-def airflow_env(settings: Settings) -> dict[str, str]:
-    """Environment that points Airflow at the project's DAGs and a local sqlite metadata DB."""
+# ---- configuration ----------------------------------------------------------------------------------------
+def execution_api_url(port: int) -> str:
+    """Where task runners reach the API server's execution API."""
+    return f"http://127.0.0.1:{port}/execution/"
+
+
+def sql_alchemy_conn(home: Path) -> str:
+    """The metadata DB: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN when set, else sqlite in the home."""
+    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
+
+
+def config_values(settings: Settings, api_port: int = DEFAULT_API_PORT) -> dict[str, dict[str, str]]:
+    """What leadlake fixes in the home's airflow.cfg, by section."""
     home = settings.resolved_airflow_home
+    values = {
+        "core": {
+            "dags_folder": str(DAGS_FOLDER),
+            "load_examples": "False",
+            "executor": "LocalExecutor",
+            "auth_manager": SIMPLE_AUTH_MANAGER,
+            "execution_api_server_url": execution_api_url(api_port),
+            "dagbag_import_timeout": "120",
+        },
+        "database": {"sql_alchemy_conn": sql_alchemy_conn(home)},
+        "api": {"host": "127.0.0.1", "port": str(api_port)},
+        LEADLAKE_SECTION: {
+            "lakehouse_uri": settings.lakehouse_root,
+            "project_dir": str(settings.project_dir),
+        },
+    }
+    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in os.environ:
+        del values["database"]  # a DB given in the environment stays there (it may carry a password)
+    return values
+
+
+def airflow_env(settings: Settings, api_port: int | None = None) -> dict[str, str]:
+    """Environment for Airflow in this project: the same values prepare() writes to airflow.cfg."""
+    home = settings.resolved_airflow_home
+    port = api_port or configured_api_port(home)
     return {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": os.environ.get(
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{home / 'airflow.db'}"
-        ),
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": execution_api_url(port),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_alchemy_conn(home),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
     }
 
 
-def prepare(settings: Settings) -> Path:
-    """Export the Airflow environment, migrate its metadata DB when needed and create the provider pools."""
-    env = airflow_env(settings)
-    home = Path(env["AIRFLOW_HOME"])
+def configured_api_port(home: Path) -> int:
+    """The API port the home's airflow.cfg names (what `leadlake airflow --port` last wrote), else 8080."""
+    value = read_config(home).get("api", {}).get("port", "")
+    return int(value) if value.isdigit() else DEFAULT_API_PORT
+
+
+def read_config(home: Path) -> dict[str, dict[str, str]]:
+    """The home's airflow.cfg as plain strings (no interpolation); empty when it does not exist."""
+    import configparser
+
+    cfg = configparser.RawConfigParser(strict=False)
+    path = home / "airflow.cfg"
+    if path.is_file():
+        cfg.read(path)
+    return {s: dict(cfg.items(s)) for s in cfg.sections()}
+
+
+_SECTION = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_]+)\s*=")
+
+
+def patch_config(path: Path, values: dict[str, dict[str, str]]) -> bool:
+    """Set `values` in an ini file in place, keeping everything else (comments included); True if changed.
+
+    A key that is present is rewritten on its line, a missing one is added under its section's header,
+    a missing section is appended. `%` is escaped as Airflow's parser interpolates values.
+    """
+    text = path.read_text() if path.is_file() else ""
+    lines = text.splitlines()
+    present: set[tuple[str, str]] = set()
+    section = None
+    for line in lines:
+        if m := _SECTION.match(line):
+            section = m.group(1)
+        elif (k := _KEY.match(line)) and section is not None:
+            present.add((section, k.group(1)))
+
+    def render(key: str, value: str) -> str:
+        return f"{key} = {value.replace('%', '%%')}"
+
+    out: list[str] = []
+    seen_sections: set[str] = set()
+    section = None
+    for line in lines:
+        if m := _SECTION.match(line):
+            section = m.group(1)
+            out.append(line)
+            if section in values and section not in seen_sections:
+                out += [render(k, v) for k, v in values[section].items() if (section, k) not in present]
+            seen_sections.add(section)
+            continue
+        k = _KEY.match(line)
+        if k and section in values and k.group(1) in values[section]:
+            out.append(render(k.group(1), values[section][k.group(1)]))
+            continue
+        out.append(line)
+    for name, items in values.items():
+        if name not in seen_sections:
+            out += ["", f"[{name}]", *(render(k, v) for k, v in items.items())]
+    new = "\n".join(out) + "\n"
+    if new == text:
+        return False
+    path.write_text(new)
+    return True
+
+
+# ---- preparation ------------------------------------------------------------------------------------------
+def _check_not_imported_elsewhere(home: Path) -> None:
+    """Airflow reads AIRFLOW_HOME once, when first imported: refuse to work on another home silently."""
+    loaded = sys.modules.get("airflow.configuration")
+    if loaded is None:
+        return
+    current = Path(getattr(loaded, "AIRFLOW_HOME", str(home))).expanduser().resolve()
+    if current != home.resolve():
+        raise AirflowSetupError(
+            f"Airflow was already imported in this process with AIRFLOW_HOME={current}; "
+            f"leadlake needs {home} (import Airflow only after prepare(), or set AIRFLOW_HOME first)"
+        )
+
+
+def _airflow_bin() -> Path:
+    """The `airflow` executable next to this interpreter (the project's venv)."""
+    return Path(sys.executable).with_name("airflow")
+
+
+def _write_default_config(home: Path, env: dict[str, str]) -> None:
+    """Let Airflow write its own default airflow.cfg (with a fernet key and JWT secret) in a child process."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import airflow.configuration"],
+        env=os.environ | env,
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 or not (home / "airflow.cfg").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
+        raise AirflowSetupError(f"could not write {home / 'airflow.cfg'}: {' '.join(tail)}")
+
+
+def _migrated_marker(home: Path) -> Path:
+    return home / ".leadlake-migrated"
+
+
+def _needs_migration(home: Path, env: dict[str, str]) -> bool:
+    """True unless this home's DB was migrated by this Airflow version (and, for sqlite, still exists)."""
+    from importlib.metadata import version
+
+    marker = _migrated_marker(home)
+    conn = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if conn.startswith("sqlite:///") and not Path(conn.removeprefix("sqlite:///")).is_file():
+        return True
+    return not marker.is_file() or marker.read_text().strip() != f"{version('apache-airflow')} {conn}"
+
+
+def prepare(settings: Settings, api_port: int | None = None) -> Path:
+    """Make the settings' Airflow home ready: airflow.cfg with the project's values, a migrated metadata DB,
+    one pool per connector; exports the same values to this process. Returns the home.
+
+    `api_port` is where `leadlake airflow` serves the API (task runners reach its execution API there); when
+    not given, the port the home's airflow.cfg already names is kept.
+    """
+    from importlib.metadata import version
+
+    home = settings.resolved_airflow_home
     home.mkdir(parents=True, exist_ok=True)
+    _check_not_imported_elsewhere(home)
+    port = api_port or configured_api_port(home)
+    env = airflow_env(settings, port)
     os.environ.update(env)
-    marker = home / ".migrated"
-    if not marker.exists():
-        airflow = Path(sys.executable).with_name("airflow")
+    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    cfg = home / "airflow.cfg"
+    if not cfg.is_file():
+        _write_default_config(home, env)
+    patch_config(cfg, config_values(settings, port))
+    if _needs_migration(home, env):
         done = subprocess.run(
-            [str(airflow), "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True
+            [str(_airflow_bin()), "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True
         )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-            raise RuntimeError(f"airflow db migrate failed in {home}: {' '.join(tail)}")
-        marker.touch()
+            raise AirflowSetupError(f"airflow db migrate failed in {home}: {' '.join(tail)}")
+        _migrated_marker(home).write_text(f"{version('apache-airflow')} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}")
     _ensure_pools()
     return home
 
@@ -71,17 +248,114 @@ def _ensure_pools() -> None:
         )
 
 
-def load_dags(settings: Settings | None = None) -> dict:
-    """Import every DAG file; raise with the file and error when one does not import."""
-    from airflow.dag_processing.dagbag import DagBag
+def login(home: Path) -> tuple[str, str, Path]:
+    """(user, password, file) for the Airflow UI of this home.
 
-    bag = DagBag(dag_folder=str(DAGS_FOLDER), include_examples=False)
+    Airflow 3's simple auth manager keeps its users' passwords in
+    `<home>/simple_auth_manager_passwords.json.generated` and generates one for each configured user
+    (`[core] simple_auth_manager_users`, default `admin:admin`) missing from it. We write the admin's there
+    first, so that we can print it; an existing password is kept.
+    """
+    path = home / "simple_auth_manager_passwords.json.generated"
+    passwords: dict[str, str] = {}
+    if path.is_file() and path.read_text().strip():
+        passwords = json.loads(path.read_text())
+    if ADMIN_USER not in passwords:
+        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+        path.write_text(json.dumps(passwords) + "\n")
+        path.chmod(0o600)
+    return ADMIN_USER, passwords[ADMIN_USER], path
+
+
+# ---- DAGs in the metadata DB ------------------------------------------------------------------------------
+def load_dags(settings: Settings | None = None) -> dict:
+    """Parse the project's DAG files, sync them to the metadata DB and bring their assets up to date.
+
+    Raises DagRunFailed naming the file and error when one does not import.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
+
+    manager = DagBundlesManager()
+    manager.sync_bundles_to_db()
+    bundle = next(
+        (b for b in manager.get_all_dag_bundles() if Path(b.path).resolve() == DAGS_FOLDER.resolve()), None
+    )
+    if bundle is None:
+        raise AirflowSetupError(
+            f"no Airflow DAG bundle serves {DAGS_FOLDER}; is [core] dags_folder overridden? "
+            f"(AIRFLOW_HOME={os.environ.get('AIRFLOW_HOME')})"
+        )
+    if not bundle.is_initialized:
+        bundle.initialize()
+    bag = BundleDagBag(dag_folder=str(DAGS_FOLDER), bundle_path=bundle.path, bundle_name=bundle.name)
     if bag.import_errors:
-        path, err = next(iter(bag.import_errors.items()))
+        path, err = next(iter(sorted(bag.import_errors.items())))
         raise DagRunFailed(f"DAG import error in {path}: {err.strip().splitlines()[-1]}")
+    sync_bag_to_db(bag, bundle.name, bundle.version)
+    activate_assets(bag.dags.values())
     return bag.dags
 
 
+def dag_assets(dags: Iterable[Any]) -> set[tuple[str, str]]:
+    """(name, uri) of every asset the DAGs schedule on, read or write."""
+    from airflow.sdk import Asset
+
+    found: set[tuple[str, str]] = set()
+    for dag in dags:
+        for t in dag.tasks:
+            for a in [*t.inlets, *t.outlets]:
+                if isinstance(a, Asset):
+                    found.add((a.name, a.uri))
+        condition = getattr(dag.timetable, "asset_condition", None)
+        if condition is not None:
+            found.update((a.name, a.uri) for _, a in condition.iter_assets())
+    return found
+
+
+def activate_assets(dags: Iterable[Any]) -> list[tuple[str, str]]:
+    """Make the DAGs' assets the active ones for their names and URIs; returns the ones switched on.
+
+    Airflow keeps one active asset per name and per URI. When the lakehouse moves (another
+    LEADLAKE_LAKEHOUSE_URI in a shared AIRFLOW_HOME) our assets keep their names but get new URIs: the
+    old row stays active until a scheduler notices it is orphaned, and until then every task that reads or
+    writes the table fails with AirflowInactiveAssetInInletOrOutletException. `dag.test()` runs no
+    scheduler, so do its part here for our own names and URIs.
+    """
+    from airflow.models.asset import AssetActive, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import delete, or_, select, tuple_
+
+    wanted = dag_assets(dags)
+    if not wanted:
+        return []
+    names = {n for n, _ in wanted}
+    uris = {u for _, u in wanted}
+    with create_session() as session:
+        active = set(
+            session.execute(
+                select(AssetActive.name, AssetActive.uri).where(
+                    or_(AssetActive.name.in_(names), AssetActive.uri.in_(uris))
+                )
+            ).all()
+        )
+        stale = {row for row in active if tuple(row) not in wanted}
+        if stale:
+            session.execute(delete(AssetActive).where(tuple_(AssetActive.name, AssetActive.uri).in_(stale)))
+        known = {
+            tuple(r)
+            for r in session.execute(
+                select(AssetModel.name, AssetModel.uri).where(tuple_(AssetModel.name, AssetModel.uri).in_(wanted))
+            ).all()
+        }
+        missing = sorted((wanted & known) - {tuple(r) for r in active})
+        session.add_all(AssetActive(name=n, uri=u) for n, u in missing)
+    if stale:
+        log.info("re-pointed %d assets to %s", len(stale), ", ".join(sorted(uris))[:200])
+    return missing
+
+
+# ---- in-process runs --------------------------------------------------------------------------------------
 def pipeline_dag_ids(dags: dict) -> list[str]:
     """The project's DAG ids in pipeline order: each stage's DAG, the ingest DAG once per campaign."""
     from leadlake.runtime.stages import dag_ids
@@ -92,31 +366,103 @@ def pipeline_dag_ids(dags: dict) -> list[str]:
     return ordered
 
 
-def run_dag(dag_id: str, dags: dict, sandbox_url: str | None = None) -> str:
-    """Run one DAG to completion in this process; returns its run id, or raises DagRunFailed."""
+def task_log_dir(dag_id: str, run_id: str, task_id: str) -> Path:
+    """Where a task's log of one run is written (Airflow's layout under <home>/logs)."""
+    home = Path(os.environ.get("AIRFLOW_HOME", "."))
+    return home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+
+
+def run_dag(dag_id: str, dags: dict, sandbox_url: str | None = None, *, retries: int | None = 0) -> str:
+    """Run one DAG to completion in this process with `dag.test()`; returns its run id.
+
+    Raises DagRunFailed naming the DAG, the first failed task and its log file. `retries` overrides the
+    tasks' retries for this in-process run (default 0: a local run fails fast rather than sleeping through
+    retry delays); None keeps the DAG's own.
+    """
     if dag_id not in dags:
         raise DagRunFailed(f"no DAG '{dag_id}' in {DAGS_FOLDER}; known: {', '.join(sorted(dags))}")
+    dag = dags[dag_id]
+    if retries is not None:
+        for t in dag.tasks:
+            t.retries = retries
+    activate_assets([dag])
     conf = {"sandbox_url": sandbox_url} if sandbox_url else None
-    run = dags[dag_id].test(run_conf=conf)
+    with _TaskLogFiles(dag_id) as logs:
+        run = dag.test(run_conf=conf)
     state = str(getattr(run.state, "value", run.state))
     if state != "success":
-        raise DagRunFailed(_failure_message(dag_id, run))
+        raise DagRunFailed(_failure_message(dag_id, run, logs))
     return run.run_id
 
 
-def _failure_message(dag_id: str, run: object) -> str:
-    """'DAG x failed at task y (log: path)' from the run's task instances."""
-    home = Path(os.environ.get("AIRFLOW_HOME", "."))
-    failed = []
+class _TaskLogFiles(logging.Handler):
+    """Copies the log records of an in-process DAG run into one file per task, in Airflow's log layout.
+
+    `dag.test()` runs tasks in this process and writes no task log files of its own; records come through
+    the stdlib logging of the `task` logger tree (structlog forwards there).
+    """
+
+    def __init__(self, dag_id: str) -> None:
+        super().__init__(logging.INFO)
+        self.dag_id = dag_id
+        self.files: dict[str, Path] = {}
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self._current: tuple[str, str] | None = None
+
+    def __enter__(self) -> _TaskLogFiles:
+        logging.getLogger().addHandler(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger().removeHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - exercised via dag.test()
+        try:
+            ti = _current_task_instance()
+            if ti is None:
+                return
+            path = task_log_dir(self.dag_id, ti[0], ti[1]) / "attempt=local.log"
+            if ti[1] not in self.files:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.files[ti[1]] = path
+            with open(path, "a") as fh:
+                fh.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never break the run
+            self.handleError(record)
+
+
+def _current_task_instance() -> tuple[str, str] | None:
+    """(run_id, task_id) of the task running in this process, when one is."""
     try:
-        for ti in run.get_task_instances():  # type: ignore[attr-defined]
-            if str(getattr(ti.state, "value", ti.state)) in ("failed", "upstream_failed"):
-                failed.append(ti.task_id)
+        from airflow.sdk.execution_time.task_runner import get_current_context  # noqa: F401
+        from airflow.sdk.execution_time.context import _CURRENT_CONTEXT
+    except Exception:  # noqa: BLE001
+        return None
+    if not _CURRENT_CONTEXT:
+        return None
+    ctx = _CURRENT_CONTEXT[-1]
+    ti = ctx.get("ti") if hasattr(ctx, "get") else None
+    if ti is None:
+        return None
+    return ti.run_id, ti.task_id
+
+
+def _failure_message(dag_id: str, run: Any, logs: _TaskLogFiles | None = None) -> str:
+    """'DAG x failed at task y (log: path)' from the run's task instances."""
+    failed: list[str] = []
+    try:
+        tis = sorted(run.get_task_instances(), key=lambda ti: (ti.end_date is None, ti.end_date or 0))
+        failed = [ti.task_id for ti in tis if str(getattr(ti.state, "value", ti.state)) == "failed"]
+        failed += [
+            ti.task_id for ti in tis if str(getattr(ti.state, "value", ti.state)) == "upstream_failed"
+        ]
     except Exception:  # noqa: BLE001 - the message is best effort; the state is what matters
         pass
     task = failed[0] if failed else "?"
-    log_dir = home / "logs" / f"dag_id={dag_id}" / f"run_id={getattr(run, 'run_id', '?')}" / f"task_id={task}"
-    return f"DAG {dag_id} failed at task {task} (log: {log_dir})"
+    run_id = getattr(run, "run_id", "?")
+    path = (logs.files.get(task) if logs else None) or task_log_dir(dag_id, run_id, task)
+    state = str(getattr(run.state, "value", run.state))
+    return f"DAG {dag_id} {state} at task {task} (run {run_id}; log: {path})"
 
 
 def stage_reports(lake: object, run_ids: list[str]) -> list:

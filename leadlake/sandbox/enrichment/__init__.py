@@ -1,9 +1,6 @@
 """OpenCorporates, People Data Labs and Hunter data derived deterministically from a World.
 
-Each business gets a legal entity (plus dissolved predecessors and look-alike decoys), a PDL company
-profile and a Hunter email set, all from hashes of the world seed and business id: the World's own
-random stream is untouched, so adding these providers changes no Google or Yelp record. One module per
-provider (opencorporates, pdl, hunter); their protocols live in leadlake.sandbox.routes.
+One module per provider (opencorporates, pdl, hunter); their HTTP protocols live in leadlake.sandbox.routes.
 """
 
 from leadlake.sandbox.enrichment.common import (

@@ -1,7 +1,6 @@
-"""What the enrichment providers' data shares: provider names, hash draws and company-name helpers.
+"""What the enrichment datasets share: provider names, company-name helpers and hash draws.
 
-Every draw hashes the world seed with fixed parts instead of consuming the World's random stream, so
-adding or changing an enrichment provider changes no Google or Yelp record.
+Draws hash the seed with fixed parts, never the World's random stream, so no Google or Yelp record changes.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """Provider protocols, one module each; a module joins by exporting `PROVIDER` and being listed here.
 
-A route module depends only on leadlake.sandbox.protocol (Request, Response, route, Provider), the
-SandboxState protocol and the data it serves (world, index, crm, enrichment) - never on the server.
+Route modules import protocol, state and the data they serve (world, index, crm, enrichment), not the server.
 """
 
 # The one list of built-in providers, in dispatch order; SandboxKeys and the path prefixes derive from it.

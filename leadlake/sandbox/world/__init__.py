@@ -1,7 +1,6 @@
 """Deterministic synthetic world of local businesses, as seen by each provider with its own noise.
 
-geography (cities, distance) and vocabulary (words) feed businesses (ground truth), views (provider
-records) and drift (schema noise); model holds the World and the one seeded pass that builds it.
+geography, vocabulary -> businesses (truth) -> views (provider records) -> drift; model builds the World.
 """
 
 from leadlake.sandbox.world.businesses import BusinessMaker

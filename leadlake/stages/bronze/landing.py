@@ -18,6 +18,7 @@ from leadlake.connectors.sources.base import Page, ProviderQuery, SourceAdapter
 from leadlake.core.campaign import CampaignSpec
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import BRONZE_CAMPAIGNS, BRONZE_INGEST_LOG, BRONZE_QUARANTINE
+from leadlake.quality.quarantine import QUARANTINE_KEYS, quarantine_row, quarantine_table
 
 log = logging.getLogger("leadlake.stages.bronze.landing")
 
@@ -35,7 +36,6 @@ RAW_SCHEMA = pa.schema(
         ("content_hash", pa.string()),
     ]
 )
-QUARANTINE_SCHEMA = RAW_SCHEMA.append(pa.field("reason", pa.string()))
 LOG_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -134,13 +134,30 @@ class _Buffer:
             )
             self.landed += stats.inserted
         if self.quarantine:
-            q = pa.Table.from_pylist(_dedupe(self.quarantine), schema=QUARANTINE_SCHEMA)
+            rows = [_as_quarantine(r, self.table) for r in self.quarantine]
             self.lakehouse.merge(
-                BRONZE_QUARANTINE, q, keys=["provider", "campaign_id", "content_hash"], update=False
+                BRONZE_QUARANTINE, quarantine_table(rows), keys=QUARANTINE_KEYS, update=False
             )
         if self.log:
             self.lakehouse.append(BRONZE_INGEST_LOG, pa.Table.from_pylist(self.log, schema=LOG_SCHEMA))
         self.rows, self.quarantine, self.log = [], [], []
+
+
+def _as_quarantine(row: dict, table: str) -> dict:
+    """A raw row that failed validation, in the one quarantine shape."""
+    return quarantine_row(
+        stage="bronze",
+        target_table=table,
+        reason=row["reason"],
+        record_key=row.get("provider_key"),
+        provider=row["provider"],
+        provider_key=row.get("provider_key"),
+        campaign_id=row["campaign_id"],
+        run_id=row["run_id"],
+        payload=row["payload"],
+        content_hash=row["content_hash"],
+        at=row["fetched_at"],
+    )
 
 
 def _dedupe(rows: list[dict]) -> list[dict]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -15,7 +16,7 @@ from leadlake.lakehouse.catalog import BRONZE_CAMPAIGNS, GOLD_SCORED_LEADS, SILV
 from leadlake.lakehouse.stage_io import StageIO, to_spark
 from leadlake.quality.gates import enforce
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
-from leadlake.stages.gold.score import MODEL_VERSION, score_lead
+from leadlake.stages.gold.score import MODEL_VERSION, Score, score_lead
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,6 +43,7 @@ GOLD_COLUMNS = [
     "source_count",
     "campaign_ids",
     "vertical",
+    "scored_campaign_id",  # the campaign whose vertical and areas the score follows
     *FEATURES,
     "lead_score",
     "priority_tier",
@@ -69,25 +71,52 @@ def load_campaigns(io: StageIO) -> dict[str, CampaignSpec]:
     return {r["campaign_id"]: CampaignSpec.model_validate_json(r["spec"]) for r in rows}
 
 
+def best_campaign_score(
+    lead: Mapping[str, Any], specs: list[CampaignSpec]
+) -> tuple[CampaignSpec | None, Score]:
+    """The campaign a lead scores best under, and that score.
+
+    The rule for a lead several campaigns found: score it under each of them, each time with that
+    campaign's vertical *and* that campaign's own areas (a radius is only meaningful for the campaign that
+    drew it), and keep the highest score; a tie goes to the first campaign id in sorted order, so the
+    choice is stable from run to run. The winning campaign is recorded (`scored_campaign_id`, `vertical`)
+    so that sales ops can see which campaign's rules the score follows. A lead no recorded campaign found
+    scores with vertical "other" and no area.
+    """
+    best: tuple[CampaignSpec | None, Score] | None = None
+    for spec in sorted(specs, key=lambda s: s.campaign_id):
+        s = score_lead(lead, spec.vertical, spec.areas)
+        if best is None or s.lead_score > best[1].lead_score:
+            best = (spec, s)
+    return best if best is not None else (None, score_lead(lead, "other", ()))
+
+
 def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.DataFrame:
-    """Score each lead against the areas of the campaigns that found it."""
+    """Score each lead under the campaign that found it that it fits best (see best_campaign_score)."""
     rows = []
     for lead in leads.to_dict("records"):
         specs = [campaigns[c] for c in (lead.get("campaign_ids") or []) if c in campaigns]
-        vertical = specs[0].vertical if specs else "other"
-        areas = [a for s in specs for a in s.areas]
-        s = score_lead(lead, vertical, areas)
+        spec, s = best_campaign_score(lead, specs)
         rows.append(
             lead
             | {
-                "vertical": vertical,
+                "vertical": spec.vertical if spec else "other",
+                "scored_campaign_id": spec.campaign_id if spec else None,
                 "lead_score": s.lead_score,
                 "priority_tier": s.priority_tier,
                 "score_reasons": s.score_reasons,
             }
         )
     out = pd.DataFrame(
-        rows, columns=[*leads.columns, "vertical", "lead_score", "priority_tier", "score_reasons"]
+        rows,
+        columns=[
+            *leads.columns,
+            "vertical",
+            "scored_campaign_id",
+            "lead_score",
+            "priority_tier",
+            "score_reasons",
+        ],
     )
     out["model_version"] = MODEL_VERSION
     out["scored_at"] = pd.Timestamp.now(tz="UTC")

@@ -21,6 +21,7 @@ from leadlake.lakehouse.catalog import (
 )
 from leadlake.lakehouse.stage_io import StageIO, to_spark
 from leadlake.quality.gates import split_valid
+from leadlake.quality.quarantine import QUARANTINE_KEYS, quarantine_row, quarantine_table
 from leadlake.stages.silver.resolve import ResolveSettings, build_leads, resolve
 
 if TYPE_CHECKING:
@@ -165,27 +166,36 @@ def build_silver(
     if kept is not None:
         records = pd.concat([kept.select(*records.columns).toPandas(), records], ignore_index=True)
     latest.unpersist()
-    quarantine = pd.concat(
-        [
-            pd.DataFrame(
-                {
-                    "record_id": failed["record_id"],
-                    "provider": failed["provider"],
-                    "reason": failed["error"],
-                    "payload": failed["payload"],
-                }
+    quarantine = [
+        quarantine_row(
+            stage="silver",
+            target_table=SILVER_SOURCE_RECORDS,
+            reason=reason,
+            record_key=rid,
+            provider=provider,
+            provider_key=rid.split(":", 1)[1],
+            payload=payload,
+            content_hash=chash,
+        )
+        for rid, provider, reason, payload, chash in [
+            *zip(
+                failed["record_id"],
+                failed["provider"],
+                failed["error"],
+                failed["payload"],
+                failed["content_hash"],
+                strict=True,
             ),
-            pd.DataFrame(
-                {
-                    "record_id": bad["record_id"],
-                    "provider": bad["provider"],
-                    "reason": bad["quarantine_reason"],
-                    "payload": None,
-                }
+            *zip(
+                bad["record_id"],
+                bad["provider"],
+                bad["quarantine_reason"],
+                [None] * len(bad),
+                bad["content_hash"],
+                strict=True,
             ),
-        ],
-        ignore_index=True,
-    )
+        ]
+    ]
     report.quarantined = len(quarantine)
     report.source_records = len(records)
 
@@ -210,8 +220,7 @@ def build_silver(
     io.publish(SILVER_SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
     io.publish(SILVER_LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
     io.publish(SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
-    if len(quarantine):
-        quarantine["quarantined_at"] = pd.Timestamp.now(tz="UTC")
-        io.publish(SILVER_QUARANTINE, to_spark(spark, quarantine), ["record_id"])
+    if quarantine:
+        io.publish(SILVER_QUARANTINE, spark.createDataFrame(quarantine_table(quarantine)), QUARANTINE_KEYS)
     report.seconds["publish"] = time.perf_counter() - t2
     return report

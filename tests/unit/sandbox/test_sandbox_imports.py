@@ -1,7 +1,6 @@
-"""The sandbox's import graph: no cycles, and nothing below the package root imports the server.
+"""The sandbox import graph (every import, also under TYPE_CHECKING or in functions) has no cycle.
 
-Every import statement counts, including those under TYPE_CHECKING and inside functions. Run as a script
-(`python tests/unit/sandbox/test_sandbox_imports.py`) to print the graph.
+Nothing below the package root imports the server. Run as a script to print the graph.
 """
 
 from __future__ import annotations
@@ -18,16 +17,16 @@ SERVER = f"{PACKAGE}.server"
 MAY_IMPORT_SERVER = {PACKAGE}
 
 
-def _module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+def _module_name(root: Path, package: str, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
-    return ".".join([PACKAGE, *parts])
+    return ".".join([package, *parts])
 
 
-def import_graph() -> dict[str, set[str]]:
-    """leadlake.sandbox module -> the leadlake.sandbox modules it imports anywhere in its source."""
-    files = {_module_name(p): p for p in ROOT.rglob("*.py")}
+def import_graph(root: Path = ROOT, package: str = PACKAGE) -> dict[str, set[str]]:
+    """Module of `package` -> the modules of `package` it imports anywhere in its source."""
+    files = {_module_name(root, package, p): p for p in root.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     for name, path in files.items():
         is_package = path.name == "__init__.py"
@@ -93,18 +92,18 @@ def test_routes_depend_on_the_state_protocol_not_on_the_server() -> None:
         assert f"{PACKAGE}.state" in graph[module], module
 
 
-def test_the_finder_sees_type_checking_and_function_level_imports(tmp_path: Path) -> None:
-    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
-    assert find_cycle(graph) == ["a", "b", "c", "a"]
-    source = (
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import x\ndef f():\n    from y import z\n"
+def test_the_checker_sees_type_checking_function_level_and_relative_imports(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.b import B\n"
     )
-    names = {
-        n.names[0].name if isinstance(n, ast.Import) else n.module
-        for n in ast.walk(ast.parse(source))
-        if isinstance(n, ast.Import | ast.ImportFrom)
-    }
-    assert {"x", "y"} <= names
+    (pkg / "b.py").write_text("def f():\n    from pkg import c\n    return c\n")
+    (pkg / "c.py").write_text("from . import a\n")
+    graph = import_graph(pkg, "pkg")
+    assert graph == {"pkg": set(), "pkg.a": {"pkg.b"}, "pkg.b": {"pkg.c"}, "pkg.c": {"pkg.a"}}
+    assert find_cycle(graph) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
 
 
 if __name__ == "__main__":

@@ -19,11 +19,11 @@ from leadlake.stages.silver.resolve.cluster import (
 )
 from leadlake.stages.silver.resolve.evaluate import evaluate_links, within_pairs
 from leadlake.stages.silver.resolve.golden import (
-    DEFAULT_FIELD_CONFIDENCE,
     FIELD_GROUPS,
     LEAD_COLUMNS,
     UNKNOWN_PROVIDER_CONFIDENCE,
     build_leads,
+    default_field_confidence,
 )
 from leadlake.stages.silver.resolve.link import (
     db_api,
@@ -56,7 +56,7 @@ from leadlake.stages.silver.resolve.settings import (
 
 __all__ = [
     "DEFAULT_COMPARISONS",
-    "DEFAULT_FIELD_CONFIDENCE",
+    "default_field_confidence",
     "FIELD_GROUPS",
     "GENERIC_DOMAINS",
     "LEAD_COLUMNS",

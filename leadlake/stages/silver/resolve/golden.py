@@ -15,17 +15,18 @@ LEAD_COLUMNS = [
     "categories", "providers", "source_record_ids", "source_count", "provenance",
 ]  # fmt: skip
 
-# Per (golden field group, provider): how much we trust that provider for it. Order = precedence.
-DEFAULT_FIELD_CONFIDENCE: Mapping[str, Mapping[str, float]] = {
-    "name": {"google_places": 0.95, "yelp": 0.90},
-    "website": {"google_places": 0.95, "yelp": 0.85},
-    "phone": {"google_places": 0.98, "yelp": 0.90},
-    "address": {"google_places": 0.97, "yelp": 0.90},
-    "geo": {"google_places": 0.98, "yelp": 0.90},
-    "rating": {"google_places": 0.90, "yelp": 0.90},
-    "review_count": {"google_places": 0.90, "yelp": 0.90},
-    "categories": {"google_places": 0.85, "yelp": 0.90},
-}
+
+def default_field_confidence() -> dict[str, dict[str, float]]:
+    """Per golden field group and provider, how much a provider is trusted (its connector spec says)."""
+    from leadlake.connectors.registry import connectors
+
+    out: dict[str, dict[str, float]] = {}
+    for spec in connectors("discovery"):
+        for group, value in spec.field_confidence.items():
+            out.setdefault(group, {})[spec.name] = value
+    return out
+
+
 UNKNOWN_PROVIDER_CONFIDENCE = 0.5
 
 # Golden field groups: the fields of a group come from one record, so an address is never a mix.
@@ -147,11 +148,12 @@ def _golden(lead_id: str, members: list[Record], confidence: Confidence) -> Reco
 
 
 def build_leads(
-    records: pd.DataFrame, links: pd.DataFrame, confidence: Confidence = DEFAULT_FIELD_CONFIDENCE
+    records: pd.DataFrame, links: pd.DataFrame, confidence: Confidence | None = None
 ) -> pd.DataFrame:
     """One golden row per lead: per field group the most trusted non-null value, with provenance."""
     if records.empty:
         return pd.DataFrame(columns=LEAD_COLUMNS)
+    confidence = default_field_confidence() if confidence is None else confidence
     joined = records.merge(
         links[["record_id", "lead_id"]], on="record_id", how="inner", validate="one_to_one"
     )
