@@ -1,17 +1,55 @@
-"""Shared fixtures: one Spark session per test run, a moto S3 server on 127.0.0.1, a local lakehouse."""
+"""Shared fixtures and the suite's rules: one Spark session, isolated environments, honest skips, lanes.
+
+Rules every test gets without asking:
+
+* Skips. A test that needs something the machine may lack declares it (`@pytest.mark.requires_delta_spark`,
+  `@pytest.mark.requires_terraform`, `@pytest.mark.needs("java")`, or `needs(...)` from
+  tests/support/skips.py). A missing prerequisite FAILS the test, naming what is missing and how to get
+  it, unless LEADLAKE_TEST_ALLOW_SKIP lists it (`delta-spark,terraform`, or `all`). Every other skip
+  (pytest.skip, a skipif mark, importorskip) fails too unless LEADLAKE_TEST_ALLOW_SKIP lists `other`.
+  The run's last line lists the skipped tests grouped by reason, or says "no tests skipped".
+* Spark. The `spark` fixture owns the run's one SparkSession (local[2], Delta and Splink's jar, a scratch
+  warehouse), created on first use and stopped when the run ends. Code under test that calls
+  leadlake.lakehouse.spark.get_spark() during the run gets that same session on purpose (getOrCreate),
+  whichever test comes first; a test that reaches Spark must be marked `spark` (using the `spark` or
+  `spark_lake` fixture marks it automatically), otherwise it fails: the fast lane would run it. Marked
+  `spark` means needing Delta's jars: the silver/gold publish path is delta-spark.
+* Isolation. os.environ and the working directory are restored after every test, every module and the
+  run, and cached settings are reset; each test module gets its own LEADLAKE_STATE_DIR and
+  LEADLAKE_LAKEHOUSE_URI under pytest's tmp dir, so no test reads what another one (or a developer's
+  `make demo`) left behind.
+* Lanes. Tests are marked by what they need: `spark`, `s3` (moto server), `airflow`, `e2e` (whole
+  pipeline / subprocess), `slow`. `make test-fast` deselects all of those.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.skips import (
+    ALLOW_ENV,
+    MARKER_NEEDS,
+    OTHER,
+    PREREQUISITES,
+    MissingPrerequisite,
+    group_head,
+    judge_skip,
+    needs,
+    needs_of,
+    summary_head,
+    unknown_allowed,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -23,6 +61,131 @@ os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 S3_REGION = "us-east-1"
 S3_KEY_ID = "testing"
 S3_SECRET = "testing"
+
+# Fixtures that put a test in a lane, so nobody has to remember the marker (closures are followed, so a
+# fixture built on one of these carries its lane too; spark_lake reaches `spark` through getfixturevalue).
+FIXTURE_MARKS: dict[str, str] = {"spark": "spark", "spark_lake": "spark", "moto_server": "s3"}
+
+# -- isolation: environment, working directory, settings -----------------------------------------------
+
+
+def _reset_settings() -> None:
+    from leadlake.core.settings import reset_settings
+
+    reset_settings()
+
+
+def _restore(saved_env: dict[str, str], saved_cwd: str) -> None:
+    for key in [k for k in os.environ if k not in saved_env]:
+        del os.environ[key]
+    for key, value in saved_env.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
+    if os.getcwd() != saved_cwd:
+        os.chdir(saved_cwd)
+    _reset_settings()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _run_environment() -> Iterator[None]:
+    """What the whole run changed in os.environ (session fixtures included) is undone at the end."""
+    saved, cwd = dict(os.environ), os.getcwd()
+    yield
+    _restore(saved, cwd)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_environment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """A scratch state dir and default lakehouse per test module; module fixtures' env changes end with it."""
+    saved, cwd = dict(os.environ), os.getcwd()
+    scratch = tmp_path_factory.mktemp(f"env-{request.module.__name__.rsplit('.', 1)[-1]}")
+    os.environ["LEADLAKE_STATE_DIR"] = str(scratch / "state")
+    os.environ["LEADLAKE_LAKEHOUSE_URI"] = str(scratch / "lakehouse")
+    _reset_settings()
+    yield
+    _restore(saved, cwd)
+
+
+@pytest.fixture(autouse=True)
+def _test_environment() -> Iterator[None]:
+    """Each test starts from fresh settings and leaves os.environ and the cwd as it found them."""
+    saved, cwd = dict(os.environ), os.getcwd()
+    _reset_settings()
+    yield
+    _restore(saved, cwd)
+
+
+# -- Spark: one session per run, owned here -------------------------------------------------------------
+
+
+@dataclass
+class _SparkOwner:
+    """The run's one SparkSession and who reached for it through get_spark() without the `spark` marker."""
+
+    session: Any = None
+    warehouse: str | None = None
+    original_get_spark: Any = None
+    current: pytest.Item | None = None
+    unmarked: set[str] = field(default_factory=set)
+
+    def get(self) -> SparkSession:
+        """The session, created on first use (again if a test stopped it)."""
+        s = self.session
+        if s is not None and s.sparkContext._jsc is not None:
+            return s
+        self.warehouse = self.warehouse or tempfile.mkdtemp(prefix="leadlake-tests-warehouse-")
+        self.session = self.original_get_spark(
+            "leadlake-tests",
+            master="local[2]",
+            extra_conf={"spark.sql.warehouse.dir": self.warehouse},  # not ./spark-warehouse in the checkout
+        )
+        return self.session
+
+    def get_spark(
+        self, app_name: str = "leadlake", master: str | None = None, extra_conf: dict[str, str] | None = None
+    ) -> SparkSession:
+        """Stands in for leadlake.lakehouse.spark.get_spark during the run: the run's session, always."""
+        if self.current is not None and self.current.get_closest_marker("spark") is None:
+            self.unmarked.add(self.current.nodeid)
+        self.get()
+        return self.original_get_spark(app_name, master=master, extra_conf=extra_conf)  # getOrCreate
+
+    def stop(self) -> None:
+        if self.session is not None:
+            self.session.stop()
+            self.session = None
+        if self.warehouse:
+            shutil.rmtree(self.warehouse, ignore_errors=True)
+            self.warehouse = None
+
+
+_SPARK = _SparkOwner()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_spark_session() -> Iterator[None]:
+    """Route get_spark() to the run's session for the whole run; stop that session at the end."""
+    import leadlake.lakehouse.spark as spark_module
+
+    _SPARK.original_get_spark = spark_module.get_spark
+    spark_module.get_spark = _SPARK.get_spark
+    try:
+        yield
+    finally:
+        spark_module.get_spark = _SPARK.original_get_spark
+        _SPARK.stop()
+
+
+@pytest.fixture(scope="session")
+def spark() -> SparkSession:
+    """The run's one local Spark session with Delta (needs Delta's jars: `make jars`) and Splink's jar."""
+    needs(*MARKER_NEEDS["requires_delta_spark"])
+    return _SPARK.get()
+
+
+# -- S3: a moto server -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -117,14 +280,141 @@ def lakehouse(tmp_path: Path) -> Lakehouse:
     return Lakehouse(str(tmp_path / "lakehouse"))
 
 
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    """One local Spark session for the run (Delta configured when `make jars` fetched its jars)."""
-    pytest.importorskip("pyspark")
-    from leadlake.lakehouse.spark import get_spark
+# -- hooks: lanes, prerequisites, the skip rule, the summary ---------------------------------------------
 
-    session = get_spark("leadlake-tests", master="local[2]")
+# Allowed skips and prerequisite failures, by reason -> node ids (filled on the xdist controller too).
+_SKIPPED: dict[str, list[str]] = defaultdict(list)
+_FAILED_NEEDS: dict[str, list[str]] = defaultdict(list)
+_SKIP_PROP, _FAILED_PROP = "leadlake_skip", "leadlake_missing_prerequisite"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    bad = unknown_allowed()
+    if bad:
+        known = sorted([*PREREQUISITES, OTHER, "all"])
+        raise pytest.UsageError(f"{ALLOW_ENV} names unknown prerequisites {bad}; known: {known}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Lanes by fixture use: a test using `spark` is marked spark, one using `moto_server` is marked s3."""
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            lane = FIXTURE_MARKS.get(fixture)
+            if lane and item.get_closest_marker(lane) is None:
+                item.add_marker(lane)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Declared prerequisites are checked before any fixture runs (no JVM start just to find no jars)."""
+    keys = needs_of(item.iter_markers())
+    if keys:
+        needs(*keys)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[object]:
+    _SPARK.current = item
     try:
-        yield session
+        return (yield)
     finally:
-        session.stop()
+        _SPARK.current = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    """Apply the skip rule to every report; fail a test that reached Spark without the `spark` marker."""
+    rep: pytest.TestReport = yield
+    if rep.skipped and not hasattr(rep, "wasxfail"):
+        _judge_skip_report(rep, item.path)
+    elif rep.failed and call.excinfo is not None and isinstance(call.excinfo.value, MissingPrerequisite):
+        rep.user_properties.append((_FAILED_PROP, summary_head(call.excinfo.value.key)))
+    if rep.when == "teardown" and item.nodeid in _SPARK.unmarked and not rep.failed:
+        rep.outcome = "failed"
+        rep.longrepr = (
+            "this test reached Spark through get_spark() but is not marked `spark`, so the fast lane would "
+            "run it and it cannot declare Delta's jars. Add `pytestmark = pytest.mark.spark` to its module "
+            "(or @pytest.mark.spark, or use the `spark` fixture)."
+        )
+    return rep
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+    """A module that skips itself (importorskip, pytest.skip(allow_module_level=True)) obeys the rule too."""
+    rep: pytest.CollectReport = yield
+    if rep.skipped:
+        _judge_skip_report(rep, collector.path)
+    return rep
+
+
+def _judge_skip_report(rep: pytest.TestReport | pytest.CollectReport, path: Path | None) -> None:
+    longrepr = rep.longrepr
+    reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
+    allowed, key, text = judge_skip(reason.removeprefix("Skipped: "))
+    if allowed:
+        where, lineno = (longrepr[0], longrepr[1]) if isinstance(longrepr, tuple) else (str(path), None)
+        rep.longrepr = (where, lineno, f"Skipped: {text}")
+        if isinstance(rep, pytest.TestReport):
+            rep.user_properties.append((_SKIP_PROP, text))
+        else:
+            _SKIPPED[group_head(text)].append(rep.nodeid)
+    else:
+        rep.outcome = "failed"
+        rep.longrepr = text
+        if isinstance(rep, pytest.TestReport):
+            rep.user_properties.append((_FAILED_PROP, summary_head(key)))
+        else:
+            _FAILED_NEEDS[summary_head(key)].append(rep.nodeid)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Collect allowed skips and prerequisite failures by reason (on the xdist controller too)."""
+    for name, value in report.user_properties:
+        if name == _SKIP_PROP and report.skipped:
+            _SKIPPED[group_head(value)].append(report.nodeid)
+        elif name == _FAILED_PROP and report.failed:
+            _FAILED_NEEDS[value].append(report.nodeid)
+
+
+def _by_file(nodeids: list[str]) -> str:
+    files: dict[str, int] = defaultdict(int)
+    for nodeid in sorted(set(nodeids)):
+        files[nodeid.split("::", 1)[0]] += 1
+    return ", ".join(f"{f} ({n})" for f, n in files.items())
+
+
+def _groups(found: dict[str, list[str]]) -> tuple[int, str]:
+    total = sum(len(set(ids)) for ids in found.values())
+    return total, "; ".join(f"{head}: {_by_file(ids)}" for head, ids in sorted(found.items()))
+
+
+def last_line() -> str:
+    """'no tests skipped', or 'skipped N: <reason>: <file> (count), ...', plus prerequisite failures."""
+    n, groups = _groups(_SKIPPED)
+    line = f"skipped {n}: {groups}" if n else "no tests skipped"
+    failed, fgroups = _groups(_FAILED_NEEDS)
+    if failed:
+        line += f" | failed {failed} for a missing prerequisite: {fgroups}"
+    return line
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Every skipped test by reason; the run's last line repeats the groups with a count per file."""
+    if not _SKIPPED:
+        return
+    terminalreporter.section("skipped tests, by reason")
+    for head, ids in sorted(_SKIPPED.items()):
+        terminalreporter.write_line(f"{head}:")
+        for nodeid in sorted(set(ids)):
+            terminalreporter.write_line(f"    {nodeid}")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> Iterator[None]:
+    """After pytest's own summary line, the run's last line: what was skipped and why."""
+    result = yield
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(last_line())
+    return result

@@ -303,10 +303,17 @@ def test_conflict_is_retried_or_reported_cleanly(lakehouse: Lakehouse) -> None:
             stale.update_incremental()
         return stale_merge()
 
+    retried: list[tuple[int, str]] = []
     metrics = with_retries(
-        reloading_merge, is_commit_conflict, "merge into silver.leads", attempts=3, base_delay=0
+        reloading_merge,
+        is_commit_conflict,
+        "merge into silver.leads",
+        attempts=3,
+        base_delay=0,
+        on_retry=lambda attempt, exc: retried.append((attempt, type(exc).__name__)),
     )
     assert len(calls) == 2 and metrics["num_target_rows_updated"] == 1
+    assert retried == [(1, "CommitFailedError")]  # one conflict, retried once
     assert ids_of(lakehouse.read(name)) == ["L0001", "L0002", "L0003"]
     assert_history_consistent(lakehouse, name)
 
@@ -333,6 +340,34 @@ def test_concurrent_process_merges(lakehouse: Lakehouse) -> None:
 
 
 # -- creating a table is a commit race too ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", ["append", "merge", "overwrite"])
+def test_a_write_that_loses_the_creation_race_is_retried(
+    lakehouse: Lakehouse, monkeypatch: pytest.MonkeyPatch, op: str
+) -> None:
+    # The exact interleaving: this writer saw no table, another created it before this one committed.
+    lakehouse.append("silver.leads", leads([1, 2]))
+    real_exists = lakehouse.exists
+    looked: list[str] = []
+
+    def stale_then_real(name: str) -> bool:
+        looked.append(name)
+        return False if len(looked) == 1 else real_exists(name)
+
+    monkeypatch.setattr(lakehouse, "exists", stale_then_real)
+    if op == "append":
+        assert lakehouse.append("silver.leads", leads([3])) == 1
+        expected = ["L0001", "L0002", "L0003"]
+    elif op == "merge":
+        assert lakehouse.merge("silver.leads", leads([2, 3]), ["lead_id"]).version == 1
+        expected = ["L0001", "L0002", "L0003"]
+    else:
+        assert lakehouse.overwrite("silver.leads", leads([3])) == 1
+        expected = ["L0003"]
+    assert len(looked) == 2  # the lost creation was retried once, against the winner's table
+    assert ids_of(lakehouse.read("silver.leads")) == expected
+    assert_history_consistent(lakehouse, "silver.leads")
 
 
 def test_two_threads_create_and_append_the_same_new_table(lakehouse: Lakehouse) -> None:

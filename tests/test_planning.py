@@ -1,41 +1,52 @@
-"""Campaign planning: tiles covering an area, worst-case cost per provider, the budget guard before calls."""
+"""Campaign planning: tiles covering an area, worst-case discovery cost per provider, the enrichment estimate
+it triggers, one budget for both, and the guard that refuses before any call."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.providers import GOOGLE, YELP, adapter, identity, offline, price
 
-from leadlake.connectors.sources import RateLimitPolicy, SourceAdapter, build_adapter
-from leadlake.core.campaign import Area, CampaignSpec, campaign_files, load_campaign
-from leadlake.sandbox.server import SandboxKeys, SandboxServer
-from leadlake.sandbox.world import CITIES, GOOGLE, YELP, World, haversine_m
+from leadlake.connectors.registry import connector
+from leadlake.connectors.sources import SourceAdapter
+from leadlake.core.campaign import DEFAULT_MAX_COST_USD, Area, CampaignSpec, campaign_files, load_campaign
+from leadlake.core.geo import Tile, tiles_for
+from leadlake.sandbox.server import SandboxServer
+from leadlake.sandbox.world import CITIES, World, haversine_m
 from leadlake.stages.bronze.planning import (
+    DEFAULT_LOOKUP_CALLS,
     BudgetExceeded,
-    Tile,
     enforce_budget,
     plan_campaign,
-    tiles_for,
+    plan_for_budget,
 )
 
-CAMPAIGNS = campaign_files(Path(__file__).resolve().parent.parent / "campaigns")
-KEYS = {GOOGLE: SandboxKeys().google_places, YELP: SandboxKeys().yelp}
+ROOT = Path(__file__).resolve().parent.parent
+CAMPAIGNS = campaign_files(ROOT / "campaigns")
+LEADLAKE = str(Path(sys.executable).with_name("leadlake"))
+# The providers' documented limits, written here from their docs (not copied from the adapters):
+# Google Places Text Search (New): locationBias circle radius <= 50,000 m; pageSize <= 20; at most 60
+# results a search (developers.google.com/maps/documentation/places/web-service/text-search).
+# Yelp Fusion /v3/businesses/search: radius <= 40,000 m; limit <= 50; offset + limit <= 240
+# (docs.developer.yelp.com/reference/v3_business_search).
 MAX_RADIUS_KM = {GOOGLE: 50.0, YELP: 40.0}
-WORST_PAGES = {GOOGLE: 3, YELP: 5}  # 60 results / 20 per page; ceil(240 / 50)
-UNLIMITED = RateLimitPolicy(rate_per_s=10_000.0, burst=10_000)
+MAX_RESULTS = {GOOGLE: 60, YELP: 240}
+PAGE_SIZE = {GOOGLE: 20, YELP: 50}
+WORST_PAGES = {p: math.ceil(MAX_RESULTS[p] / PAGE_SIZE[p]) for p in (GOOGLE, YELP)}  # 3 and 5
 
 
-def offline(name: str, **opts: Any) -> SourceAdapter:
-    """A real adapter pointed at a closed port: planning must never need it."""
-    return build_adapter(name, api_key="k", base_url="http://127.0.0.1:9", **opts)
-
-
-def spec(areas: list[Area], keywords: list[str], budget: float | None = None) -> CampaignSpec:
+def spec(
+    areas: list[Area], keywords: list[str], budget: float | None = None, enrichment: list[str] | None = None
+) -> CampaignSpec:
     return CampaignSpec(
         campaign_id="plan_test",
         name="plan test",
@@ -43,6 +54,7 @@ def spec(areas: list[Area], keywords: list[str], budget: float | None = None) ->
         areas=areas,
         keywords=keywords,
         sources=[GOOGLE, YELP],
+        enrichment=enrichment or [],
         max_cost_usd=budget,
     )
 
@@ -135,13 +147,28 @@ def test_shipped_campaigns_plan_what_the_adapters_run(path: Any, adapters: dict[
         assert p.queries == len(planned) == tiles * len(campaign.keywords) == p.tiles * len(campaign.keywords)
         assert p.max_pages == WORST_PAGES[p.provider]
         assert p.max_calls == p.queries * p.max_pages
-        assert p.price_per_call_usd == ad.price_per_call_usd
-        assert p.cost_usd == pytest.approx(p.max_calls * ad.price_per_call_usd)
-    assert plan.total_calls == sum(p.max_calls for p in plan.providers)
-    assert plan.total_cost_usd == pytest.approx(sum(p.cost_usd for p in plan.providers))
-    assert plan.budget_usd == campaign.max_cost_usd
-    assert plan.within_budget is (plan.total_cost_usd <= campaign.max_cost_usd)
-    enforce_budget(plan)  # the shipped campaigns fit their budgets
+        assert p.max_records == p.queries * MAX_RESULTS[p.provider]
+        assert p.price_per_call_usd == price(p.provider)
+        assert p.cost_usd == pytest.approx(p.max_calls * price(p.provider))
+    assert [e.provider for e in plan.enrichment] == campaign.enrichment
+    for e in plan.enrichment:
+        assert e.leads == plan.max_records == sum(p.max_records for p in plan.providers)
+        assert e.max_calls == e.leads * e.calls_per_lead
+        assert e.cost_usd == pytest.approx(e.max_calls * price(e.provider))
+    assert plan.discovery_calls == sum(p.max_calls for p in plan.providers)
+    assert plan.total_cost_usd == pytest.approx(plan.discovery_cost_usd + plan.enrichment_cost_usd)
+    assert plan.budget_usd == campaign.max_cost_usd and not plan.budget_is_default
+    enforce_budget(plan)  # the shipped campaigns' discovery worst case fits their budgets
+
+
+def test_a_task_passing_one_adapter_still_plans_the_whole_campaign(
+    adapters: dict[str, SourceAdapter],
+) -> None:
+    campaign = load_campaign(next(p for p in CAMPAIGNS if p.stem == "denver_home_services"))
+    whole = plan_campaign(campaign, [adapters[GOOGLE], adapters[YELP]])
+    one = plan_campaign(campaign, [adapters[YELP]])
+    assert [p.provider for p in one.providers] == [GOOGLE, YELP]
+    assert one.as_rows() == whole.as_rows() == plan_for_budget(campaign).as_rows()
 
 
 def test_denver_numbers(adapters: dict[str, SourceAdapter]) -> None:
@@ -149,12 +176,23 @@ def test_denver_numbers(adapters: dict[str, SourceAdapter]) -> None:
     plan = plan_campaign(campaign, [adapters[GOOGLE], adapters[YELP]])
     google, yelp = plan.providers
     # 1 area of 40 km fits both providers; 4 keywords.
-    assert (google.queries, google.max_calls) == (4, 12) and google.cost_usd == pytest.approx(12 * 0.035)
-    assert (yelp.queries, yelp.max_calls) == (4, 20) and yelp.cost_usd == pytest.approx(20 * 0.00999)
-    assert plan.total_calls == 32 and plan.total_cost_usd == pytest.approx(0.6198)
+    assert (google.queries, google.max_calls) == (4, 4 * 3) and google.max_records == 4 * 60
+    assert (yelp.queries, yelp.max_calls) == (4, 4 * 5) and yelp.max_records == 4 * 240
+    assert plan.discovery_calls == 32
+    assert plan.discovery_cost_usd == pytest.approx(12 * price(GOOGLE) + 20 * price(YELP))
+    # Enrichment: every worst-case record a lead, one call per lead at each of PDL, Hunter, OpenCorporates.
+    assert [(e.provider, e.leads, e.max_calls) for e in plan.enrichment] == [
+        ("pdl", 1200, 1200),
+        ("hunter", 1200, 1200),
+        ("opencorporates", 1200, 1200),
+    ]
+    per_lead = price("pdl") + price("hunter") + price("opencorporates")
+    assert plan.enrichment_cost_usd == pytest.approx(1200 * per_lead)
+    assert plan.discovery_within_budget and not plan.within_budget  # enrichment is capped at run time
 
 
 def test_wide_areas_are_tiled_per_provider(adapters: dict[str, SourceAdapter]) -> None:
+    """The planner's geometry and the queries the adapters build from it (owned here, not by adapters)."""
     campaign = spec(
         [
             Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=80),
@@ -165,46 +203,112 @@ def test_wide_areas_are_tiled_per_provider(adapters: dict[str, SourceAdapter]) -
     plan = plan_campaign(campaign, [adapters[GOOGLE], adapters[YELP]])
     google, yelp = plan.providers
     assert (google.tiles, yelp.tiles) == (5 + 1, 8 + 1)  # Google's circles may be wider than Yelp's
-    assert google.queries == len(adapters[GOOGLE].plan_queries(campaign)) == 12
-    assert yelp.queries == len(adapters[YELP].plan_queries(campaign)) == 18
+    gq, yq = adapters[GOOGLE].plan_queries(campaign), adapters[YELP].plan_queries(campaign)
+    assert google.queries == len(gq) == 12 and yelp.queries == len(yq) == 18
     assert any("5 tiles" in n for n in google.notes) and any("Austin" in n for n in yelp.notes)
-    planned = adapters[GOOGLE].plan_queries(campaign)
-    assert len({q.fingerprint for q in planned}) == len(planned)
-    assert all(q.params["locationBias"]["circle"]["radius"] <= 50_000 for q in planned[:10])
-    assert all(q.params["radius"] <= 40_000 for q in adapters[YELP].plan_queries(campaign)[:16])
+    assert len({q.fingerprint for q in gq + yq}) == len(gq) + len(yq) == 30
+    assert [q.fingerprint for q in adapters[GOOGLE].plan_queries(campaign)] == [q.fingerprint for q in gq]
+    assert gq[0].params["textQuery"] == "plumber in Denver, CO"
+    assert all(q.params["locationBias"]["circle"]["radius"] <= MAX_RADIUS_KM[GOOGLE] * 1000 for q in gq[:10])
+    assert "locationBias" not in gq[10].params  # Austin: a city search
+    assert all(q.params["radius"] <= MAX_RADIUS_KM[YELP] * 1000 for q in yq[:16])
+    assert yq[16].params["location"] == "Austin, TX" and "radius" not in yq[16].params
 
 
 def test_smaller_pages_mean_more_worst_case_calls() -> None:
     campaign = spec([Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=10)], ["plumber"])
     with offline(GOOGLE, page_size=7) as g, offline(YELP, page_size=20) as y:
         google, yelp = plan_campaign(campaign, [g, y]).providers
-    assert (google.max_pages, yelp.max_pages) == (9, 12)  # ceil(60 / 7), ceil(240 / 20)
+    assert (google.max_pages, yelp.max_pages) == (math.ceil(60 / 7), math.ceil(240 / 20))
 
 
-def test_rows_print_as_json(adapters: dict[str, SourceAdapter]) -> None:
+def test_rows_print_as_json_with_enrichment_and_one_total(adapters: dict[str, SourceAdapter]) -> None:
     campaign = spec(
-        [Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=10)], ["hvac"], 1.0
+        [Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=10)],
+        ["hvac"],
+        1.0,
+        enrichment=["pdl", "hunter"],
     )
     plan = plan_campaign(campaign, [adapters[GOOGLE], adapters[YELP]])
     rows = json.loads(json.dumps(plan.as_rows()))
-    assert [r["provider"] for r in rows] == [GOOGLE, YELP, "total"]
-    assert rows[-1]["max_calls"] == plan.total_calls == 8
-    assert rows[-1]["cost_usd"] == pytest.approx(3 * 0.035 + 5 * 0.00999)
-    assert rows[-1]["within_budget"] is True and rows[-1]["budget_usd"] == 1.0
+    assert [(r["kind"], r["provider"]) for r in rows] == [
+        ("discovery", GOOGLE),
+        ("discovery", YELP),
+        ("subtotal", "discovery"),
+        ("enrichment", "pdl"),
+        ("enrichment", "hunter"),
+        ("subtotal", "enrichment"),
+        ("total", "total"),
+    ]
+    assert len({tuple(r) for r in rows}) == 1, "every row has the same columns (a table, a CSV)"
+    discovery, total = rows[2], rows[-1]
+    assert discovery["max_calls"] == 3 + 5 and discovery["max_records"] == 60 + 240
+    assert discovery["cost_usd"] == pytest.approx(3 * price(GOOGLE) + 5 * price(YELP))
+    assert discovery["within_budget"] is True and discovery["budget_usd"] == 1.0
+    pdl = rows[3]
+    assert pdl["leads"] == 300 and pdl["calls_per_lead"] == DEFAULT_LOOKUP_CALLS[0] == 1
+    assert pdl["cost_usd"] == pytest.approx(300 * price("pdl"))
+    assert "worst-case discovered records" in pdl["notes"] and DEFAULT_LOOKUP_CALLS[1] in pdl["notes"]
+    assert total["cost_usd"] == pytest.approx(
+        plan.discovery_cost_usd + 300 * (price("pdl") + price("hunter"))
+    )
+    assert total["budget_usd"] == 1.0 and total["within_budget"] is False
+    assert "one budget per campaign run" in total["notes"] and "budget exhausted" in total["notes"]
+
+
+def test_a_spec_calls_per_lead_figure_wins(adapters: dict[str, SourceAdapter]) -> None:
+    from dataclasses import replace
+
+    from leadlake.connectors.registry import register
+
+    original = connector("hunter")
+    register(replace(original, extra={"calls_per_lead": 2, "calls_per_lead_note": "two pages"}), replace=True)
+    try:
+        campaign = spec([Area(city="Denver", region="CO")], ["hvac"], 5.0, enrichment=["hunter"])
+        (hunter,) = plan_campaign(campaign, [adapters[GOOGLE], adapters[YELP]]).enrichment
+    finally:
+        register(original, replace=True)
+    assert hunter.max_calls == 2 * hunter.leads and "two pages" in hunter.notes[0]
+
+
+def test_campaign_plan_prints_enrichment_and_the_default_budget(tmp_path: Path) -> None:
+    """What a user sees: `leadlake campaign plan` on a file without a budget."""
+    text = (ROOT / "campaigns" / "texas_dental.yaml").read_text()
+    doc = "\n".join(line for line in text.splitlines() if not line.startswith("budget:"))
+    path = tmp_path / "no_budget.yaml"
+    path.write_text(doc)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADLAKE_")} | {
+        "LEADLAKE_STATE_DIR": str(tmp_path / "state")
+    }
+    done = subprocess.run(
+        [LEADLAKE, "campaign", "plan", str(path), "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [r["provider"] for r in rows if r["kind"] == "enrichment"] == ["pdl", "hunter"]
+    total = rows[-1]
+    assert total["budget_usd"] == DEFAULT_MAX_COST_USD and "default cap" in total["notes"]
 
 
 # ---- the budget guard ----------------------------------------------------------------------------------
 def test_enforce_budget_raises_with_numbers_and_passes_under(adapters: dict[str, SourceAdapter]) -> None:
     area = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=10)
     pair = [adapters[GOOGLE], adapters[YELP]]
+    worst = 2 * 3 * price(GOOGLE) + 2 * 5 * price(YELP)  # 2 keywords: 6 Google pages, 10 Yelp pages
     over = plan_campaign(spec([area], ["plumber", "hvac"], budget=0.10), pair)
-    assert not over.within_budget and over.total_cost_usd == pytest.approx(6 * 0.035 + 10 * 0.00999)
+    assert not over.discovery_within_budget and over.discovery_cost_usd == pytest.approx(worst)
     with pytest.raises(BudgetExceeded) as caught:
         enforce_budget(over)
     msg = str(caught.value)
     for fragment in (
         "'plan_test'",
-        "$0.31",
+        f"${worst:.2f}",
         "$0.10",
         "google_places: 2 queries x 3 pages = 6 calls",
         "yelp: 2",
@@ -212,10 +316,19 @@ def test_enforce_budget_raises_with_numbers_and_passes_under(adapters: dict[str,
         assert fragment in msg
     assert "max_cost_usd" in msg and "fewer keywords, areas or sources" in msg
     assert caught.value.plan is over
-    enforce_budget(plan_campaign(spec([area], ["plumber", "hvac"], budget=0.31), pair))
+    enforce_budget(
+        plan_campaign(spec([area], ["plumber", "hvac"], budget=math.ceil(worst * 100) / 100), pair)
+    )
     enforce_budget(plan_campaign(spec([area], ["plumber", "hvac"], budget=None), pair))
-    exact = plan_campaign(spec([area], ["plumber", "hvac"], budget=over.total_cost_usd), pair)
-    assert exact.within_budget
+    exact = plan_campaign(spec([area], ["plumber", "hvac"], budget=over.discovery_cost_usd), pair)
+    assert exact.discovery_within_budget
+
+
+def test_enrichment_alone_does_not_refuse_a_campaign(adapters: dict[str, SourceAdapter]) -> None:
+    area = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=10)
+    plan = plan_campaign(spec([area], ["hvac"], budget=1.0, enrichment=["pdl"]), list(adapters.values()))
+    assert plan.discovery_within_budget and not plan.within_budget
+    enforce_budget(plan)  # the run-time ledger stops the lookups at the budget instead
 
 
 @pytest.fixture(scope="module")
@@ -224,16 +337,12 @@ def sandbox() -> Iterator[SandboxServer]:
         yield sb
 
 
-def sandbox_adapter(name: str, sb: SandboxServer) -> SourceAdapter:
-    return build_adapter(name, api_key=KEYS[name], base_url=sb.url, rate=UNLIMITED)
-
-
 def test_over_budget_is_refused_before_any_call(sandbox: SandboxServer) -> None:
     campaign = load_campaign(next(p for p in CAMPAIGNS if p.stem == "texas_dental"))
     campaign = campaign.model_copy(update={"max_cost_usd": 0.01})
     sandbox.reset()
     before = sandbox.stats()["requests"]
-    with sandbox_adapter(GOOGLE, sandbox) as g, sandbox_adapter(YELP, sandbox) as y:
+    with adapter(GOOGLE, sandbox) as g, adapter(YELP, sandbox) as y:
         plan = plan_campaign(campaign, [g, y])
         with pytest.raises(BudgetExceeded, match="texas_dental"):
             enforce_budget(plan)
@@ -241,11 +350,6 @@ def test_over_budget_is_refused_before_any_call(sandbox: SandboxServer) -> None:
 
 
 # ---- tiling reaches what one clamped circle cannot -----------------------------------------------------
-def identity(provider: str, record: dict[str, Any]) -> str:
-    # Yelp's drifted records may lose their id; the alias is unique too.
-    return record["id"] if provider == GOOGLE else record["alias"]
-
-
 def fetched(ad: SourceAdapter, campaign: CampaignSpec) -> set[str]:
     out = set()
     for q in ad.plan_queries(campaign):
@@ -279,7 +383,7 @@ def test_an_80_km_area_reaches_businesses_beyond_50_km(provider: str, sandbox: S
     # What the adapters did before tiling: one circle clamped to the provider's maximum.
     clamped = wide.areas[0].model_copy(update={"radius_km": MAX_RADIUS_KM[provider]})
     narrow = wide.model_copy(update={"areas": [clamped]})
-    with sandbox_adapter(provider, sandbox) as ad:
+    with adapter(provider, sandbox) as ad:
         got_wide, got_narrow = fetched(ad, wide), fetched(ad, narrow)
     assert got_wide == set(truth)  # every business of the city, the far ones included
     assert far <= got_wide and not far & got_narrow  # one 50 km circle cannot reach them

@@ -1,4 +1,9 @@
-"""The resilience layer against a scripted server on 127.0.0.1: retries, Retry-After, breaker, auth, rate."""
+"""The resilience layer against a scripted server on 127.0.0.1: retries, Retry-After, breaker, auth, rate,
+the spend meter.
+
+Waits are asserted as the waits the client asked of its injected clock (`FakeClock.sleeps`), never as
+elapsed wall time.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +19,20 @@ from typing import Any
 import pytest
 
 from leadlake.connectors.http import (
+    BudgetExhausted,
     CircuitOpenError,
     MalformedResponse,
     ProviderAuthError,
     ProviderError,
     ProviderHttp,
+    SharedTokenBucket,
     TokenBucket,
 )
+from leadlake.connectors.ratelimit import FakeClock
 from leadlake.connectors.sources.base import RateLimitPolicy
 
 SECRET_KEY = "sk-test-secret-value-123"
-FAST = RateLimitPolicy(rate_per_s=1000.0, burst=1000)
+FAST = RateLimitPolicy(rate_per_s=1000.0, burst=1000, scope="process")
 
 
 @dataclass
@@ -112,6 +120,7 @@ def serve() -> Iterator[Any]:
 
 
 def client(url: str, rate: RateLimitPolicy = FAST, **opts: Any) -> ProviderHttp:
+    """A client of the scripted server; pass `clock=FakeClock()` to see the waits it asks for."""
     opts = {"backoff_base_s": 0.01, "backoff_max_s": 0.05, "max_attempts": 4, **opts}
     return ProviderHttp(
         "testprov", url, {"Authorization": f"Bearer {SECRET_KEY}"}, rate, key_env="TEST_KEY", **opts
@@ -123,21 +132,31 @@ def ok(payload: dict[str, Any] | None = None) -> Reply:
 
 
 def test_429_retry_after_is_honoured(serve: Any) -> None:
-    srv = serve(Reply(429, '{"error": {"code": "TOO_MANY"}}', {"Retry-After": "1"}), ok())
-    http = client(srv.url, backoff_max_s=5.0)
+    srv = serve(Reply(429, '{"error": {"code": "TOO_MANY"}}', {"Retry-After": "7"}), ok())
+    clock = FakeClock()
+    http = client(srv.url, backoff_max_s=30.0, clock=clock)
     body, attempts = http.request_json("GET", "/search", params={"q": "x"})
     assert body == {"items": [1, 2]} and attempts == 2
     assert len(srv.seen) == 2
-    assert srv.seen[1].at - srv.seen[0].at >= 1.0
+    assert clock.sleeps == [7.0]  # the provider's Retry-After, not our backoff
     assert srv.seen[0].path == "/search?q=x"
 
 
 def test_retry_after_is_capped_by_backoff_max(serve: Any) -> None:
     srv = serve(Reply(503, "{}", {"Retry-After": "120"}), ok())
-    http = client(srv.url, backoff_max_s=0.2)
+    clock = FakeClock()
+    http = client(srv.url, backoff_max_s=0.2, clock=clock)
     _, attempts = http.request_json("GET", "/")
     assert attempts == 2
-    assert srv.seen[1].at - srv.seen[0].at < 5.0
+    assert clock.sleeps == [0.2]
+
+
+def test_backoff_without_retry_after_is_jittered_and_capped(serve: Any) -> None:
+    srv = serve(Reply(503), Reply(503), Reply(503), ok())
+    clock = FakeClock()
+    _, attempts = client(srv.url, backoff_base_s=0.5, backoff_max_s=0.8, clock=clock).request_json("GET", "/")
+    assert attempts == 4 and len(clock.sleeps) == 3
+    assert all(0.0 <= w <= 0.8 for w in clock.sleeps)
 
 
 def test_5xx_retried_until_success(serve: Any) -> None:
@@ -175,12 +194,13 @@ def test_shape_validator_retries_then_raises_malformed_with_body(serve: Any) -> 
     assert "missing 'items'" in str(info.value)
 
 
-def test_timeout_is_retried(serve: Any) -> None:
+def test_timeout_is_retried(serve: Any, caplog: pytest.LogCaptureFixture) -> None:
     srv = serve(Reply(200, '{"items": []}', delay_s=1.5), ok())
-    started = time.monotonic()
-    body, attempts = client(srv.url, timeout_s=0.3).request_json("GET", "/")
-    assert attempts == 2 and body == {"items": [1, 2]}
-    assert time.monotonic() - started < 1.4  # the stalled first attempt was abandoned, not waited out
+    with caplog.at_level(logging.WARNING, logger="leadlake.connectors.sources"):
+        body, attempts = client(srv.url, timeout_s=0.3).request_json("GET", "/")
+    # Had the client waited the stall out, the first attempt would have answered {"items": []}.
+    assert attempts == 2 and body == {"items": [1, 2]} and len(srv.seen) == 2
+    assert "timed out after 0.3s" in caplog.text
 
 
 def test_connection_refused_is_retried_then_reported(serve: Any) -> None:
@@ -274,30 +294,87 @@ def test_headers_sent_but_never_logged_and_pii_masked(serve: Any, caplog: pytest
 
 
 def test_token_bucket_limits_throughput_across_threads() -> None:
-    bucket = TokenBucket(rate_per_s=40.0, burst=2)
-    started = time.monotonic()
+    rate, burst = 40.0, 2
+    bucket = TokenBucket(rate_per_s=rate, burst=burst)
+    grants: list[float] = []
+    lock = threading.Lock()
 
     def take(n: int) -> None:
         for _ in range(n):
-            bucket.acquire()
+            at = bucket.acquire()
+            with lock:
+                grants.append(at)
 
     threads = [threading.Thread(target=take, args=(5,)) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.monotonic() - started
-    assert elapsed >= (20 - 2) / 40.0 * 0.98  # the burst is free, every further token costs 1/rate
-    assert elapsed < 2.0
+    # Over the recorded grant times, no window holds more than the burst plus rate x its length.
+    ts = sorted(grants)
+    assert len(ts) == 20
+    for i in range(len(ts)):
+        for j in range(i, len(ts)):
+            assert j - i + 1 <= burst + rate * (ts[j] - ts[i]) + 1e-9
 
 
 def test_provider_http_is_rate_limited(serve: Any) -> None:
     srv = serve(ok())
-    http = client(srv.url, rate=RateLimitPolicy(rate_per_s=10.0, burst=1))
+    clock = FakeClock()
+    http = client(srv.url, rate=RateLimitPolicy(rate_per_s=10.0, burst=1, scope="process"), clock=clock)
     for _ in range(6):
         http.request_json("GET", "/")
-    span = srv.seen[-1].at - srv.seen[0].at
-    assert span >= 5 / 10.0 * 0.95
+    assert len(srv.seen) == 6
+    assert clock.sleeps == pytest.approx([0.1] * 5)  # the first is the burst, then 1/rate before each
+
+
+def test_provider_http_shares_its_bucket_with_other_clients_on_the_machine(serve: Any, tmp_path: Any) -> None:
+    srv = serve(ok())
+    clock = FakeClock()
+    policy = RateLimitPolicy(rate_per_s=10.0, burst=2)  # scope "machine", the default
+    a = client(srv.url, rate=policy, clock=clock, state_dir=tmp_path)
+    b = client(srv.url, rate=policy, clock=clock, state_dir=tmp_path)
+    assert isinstance(a.bucket, SharedTokenBucket) and a.bucket.path == b.bucket.path
+    a.request_json("GET", "/")
+    b.request_json("GET", "/")
+    b.request_json("GET", "/")
+    assert clock.sleeps == pytest.approx([0.1])  # b found the burst half spent by a
+    a.close(), b.close()
+
+
+@dataclass
+class CountingMeter:
+    """Pays for `allowed` requests, then refuses."""
+
+    allowed: int
+    charged: list[str] = field(default_factory=list)
+
+    def charge(self, provider: str) -> None:
+        if len(self.charged) >= self.allowed:
+            raise BudgetExhausted(provider, f"{self.allowed} calls paid, none left")
+        self.charged.append(provider)
+
+
+def test_every_attempt_is_paid_before_it_is_sent(serve: Any) -> None:
+    srv = serve(Reply(503), Reply(503), ok())
+    meter = CountingMeter(allowed=10)
+    http = client(srv.url, meter=meter)
+    _, attempts = http.request_json("GET", "/")
+    assert attempts == 3 and meter.charged == ["testprov"] * 3 == ["testprov"] * len(srv.seen)
+
+
+def test_budget_exhausted_stops_without_sending(serve: Any) -> None:
+    srv = serve(Reply(503), ok())
+    meter = CountingMeter(allowed=1)
+    http = client(srv.url, meter=meter, failure_threshold=1)
+    with pytest.raises(BudgetExhausted) as info:
+        http.request_json("GET", "/")  # attempt 1 paid and sent (503); the retry cannot be paid
+    assert len(srv.seen) == 1 and info.value.code == "BUDGET_EXHAUSTED"
+    assert "budget exhausted" in str(info.value) and "testprov" in str(info.value)
+    assert http.breaker.state == "closed", "an unpaid request says nothing about the provider"
+    with pytest.raises(BudgetExhausted):
+        http.request_json("GET", "/")
+    assert len(srv.seen) == 1
 
 
 def test_token_bucket_rejects_nonsense() -> None:

@@ -143,6 +143,25 @@ def test_spark_missing_table_and_bad_name(spark, both) -> None:
 # -- creating a table is a commit race too (DELTA_PATH_EXISTS, version-0 conflicts) ----------------------
 
 
+def test_spark_merge_that_loses_the_creation_race_is_retried(spark, both, monkeypatch) -> None:
+    # The exact interleaving: this writer saw no table, another created it before this one wrote
+    # (Delta answers DELTA_PATH_EXISTS to the errorifexists write that creates a table on merge).
+    slh, lh = both
+    lh.append("silver.leads", leads([1, 2]))
+    real_exists = slh.exists
+    looked: list[str] = []
+
+    def stale_then_real(name: str) -> bool:
+        looked.append(name)
+        return False if len(looked) == 1 else real_exists(name)
+
+    monkeypatch.setattr(slh, "exists", stale_then_real)
+    stats = slh.merge("silver.leads", sdf(spark, leads([2, 3], score=0.9)), ["lead_id"])
+    assert len(looked) >= 2  # the lost creation was retried against the winner's table
+    assert (stats.inserted, stats.updated, stats.deleted, stats.version) == (1, 1, 0, 1)
+    assert ids_of(lh.read("silver.leads")) == ["L0001", "L0002", "L0003"]
+
+
 @pytest.mark.parametrize("op", ["append", "merge"])
 def test_two_spark_threads_create_and_write_the_same_new_table(spark, both, op: str) -> None:
     slh, lh = both

@@ -9,17 +9,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.skips import find_mirror
 
 TF_DIR = Path(__file__).resolve().parent.parent / "infra" / "terraform"
-# Places a provider filesystem mirror is usually found; LEADLAKE_TF_PLUGIN_MIRROR wins when set.
-MIRROR_CANDIDATES = [
-    os.environ.get("LEADLAKE_TF_PLUGIN_MIRROR", ""),
-    "/opt/tf-plugins",
-    str(Path.home() / ".terraform.d" / "plugins"),
-    "/usr/local/share/terraform/plugins",
-    "/usr/share/terraform/plugins",
-]
-AWS_PROVIDER = "registry.terraform.io/hashicorp/aws/5.100.0"
 PROVIDER_OVERRIDE = """\
 provider "aws" {
   access_key                  = "test"
@@ -45,30 +37,20 @@ MWAA_VARS = [
     '-var=mwaa_subnet_ids=["subnet-0aaa","subnet-0bbb"]',
     '-var=mwaa_security_group_ids=["sg-0ccc"]',
 ]
-
-
-def _find_mirror() -> str | None:
-    for cand in MIRROR_CANDIDATES:
-        if cand and (Path(cand) / AWS_PROVIDER).is_dir():
-            return cand
-    return None
-
-
-TERRAFORM = shutil.which("terraform")
-MIRROR = _find_mirror()
-pytestmark = [
-    pytest.mark.skipif(TERRAFORM is None, reason="terraform is not on PATH"),
-    pytest.mark.skipif(
-        MIRROR is None,
-        reason=f"no filesystem mirror with {AWS_PROVIDER} in {[c for c in MIRROR_CANDIDATES if c]}",
-    ),
-]
+# Only the tests that run terraform need it (and the provider mirror, found by support.skips.find_mirror);
+# without them they fail, or skip when LEADLAKE_TEST_ALLOW_SKIP lists `terraform`.
+needs_terraform = pytest.mark.requires_terraform
 
 
 def _tf(workdir: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run terraform in workdir; on failure the assertion shows terraform's own output."""
     proc = subprocess.run(
-        [TERRAFORM, *args], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+        [shutil.which("terraform") or "terraform", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if check:
         assert proc.returncode == 0, f"terraform {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
@@ -85,7 +67,7 @@ def tf(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     )
     (work / "test_provider_override.tf").write_text(PROVIDER_OVERRIDE)
     cli_config = root / "terraform.rc"
-    cli_config.write_text(CLI_CONFIG.replace("MIRROR", str(MIRROR)))
+    cli_config.write_text(CLI_CONFIG.replace("MIRROR", str(find_mirror())))
     env = {
         **os.environ,
         "TF_CLI_CONFIG_FILE": str(cli_config),
@@ -117,10 +99,12 @@ def _one(plan: dict, rtype: str) -> dict:
 
 
 def test_repo_has_no_terraform_state() -> None:
+    """Needs no terraform: a state file or .terraform folder must never be committed."""
     leftovers = [p for p in TF_DIR.rglob("*") if p.name == ".terraform" or ".tfstate" in p.name]
     assert not leftovers, f"state or .terraform left in the repo: {leftovers}"
 
 
+@needs_terraform
 def test_fmt_check_and_validate(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     fmt = _tf(work, env, "fmt", "-check", "-recursive", check=False)
@@ -129,6 +113,7 @@ def test_fmt_check_and_validate(tf: tuple[Path, dict[str, str]]) -> None:
     assert out["valid"] is True and out["warning_count"] == 0, out
 
 
+@needs_terraform
 def test_plan_dev_creates_the_lake(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     plan = _plan(work, env, "dev.plan", "-var-file=examples/dev.tfvars")
@@ -176,6 +161,7 @@ def test_plan_dev_creates_the_lake(tf: tuple[Path, dict[str, str]]) -> None:
     assert outputs["glue_databases"]["value"]["gold"] == "leadlake_dev_gold"
 
 
+@needs_terraform
 def test_plan_with_mwaa_enabled(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     plan = _plan(work, env, "mwaa.plan", "-var=env=staging", *MWAA_VARS)
@@ -184,6 +170,7 @@ def test_plan_with_mwaa_enabled(tf: tuple[Path, dict[str, str]]) -> None:
     assert mwaa["network_configuration"][0]["subnet_ids"] == ["subnet-0aaa", "subnet-0bbb"]
 
 
+@needs_terraform
 def test_invalid_inputs_are_rejected_before_any_api_call(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     bad_env = _tf(work, env, "plan", "-refresh=false", "-no-color", "-var=env=qa", check=False)

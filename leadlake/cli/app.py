@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from leadlake.cli import bench, lake, run
+from leadlake.cli import airflow, bench, lake, run
 from leadlake.cli.campaign import campaign_app
 from leadlake.cli.config import config_app
 from leadlake.cli.sandbox import sandbox_app
@@ -20,6 +20,7 @@ app.command()(run.run)
 app.command()(lake.tables)
 app.command()(lake.sql)
 app.command()(bench.bench)
+app.command()(airflow.airflow)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(config_app, name="config")
 app.add_typer(campaign_app, name="campaign")

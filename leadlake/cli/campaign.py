@@ -37,5 +37,62 @@ def campaign_plan(
 
         spec = load_campaign(file)
         plan = plan_for_budget(spec)
-        emit(plan.as_rows(), fmt, title=f"plan for {spec.campaign_id}")
+        rows = plan.as_rows()
+        if fmt is Format.table:
+            _print_plan(rows, f"plan for {spec.campaign_id}")
+        else:
+            emit(rows, fmt, title=f"plan for {spec.campaign_id}")
         enforce_budget(plan)
+
+
+# The plan's table view, narrow enough for 80 columns; csv and json carry every column.
+_PLAN_COLUMNS = {
+    "queries": "queries",
+    "leads": "leads",
+    "max_calls": "calls",
+    "cost_usd": "cost $",
+    "budget_usd": "budget $",
+    "within_budget": "fits",
+}
+
+
+def _what(row: dict) -> str:
+    """A provider's name, or what a subtotal or total sums."""
+    kind, provider = row.get("kind"), row.get("provider")
+    if kind == "subtotal":
+        return f"{provider} subtotal"
+    if kind == "total":
+        return "total"
+    return str(provider)
+
+
+def _cell(key: str, value: object) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "NO"
+    if key in ("cost_usd", "budget_usd") and isinstance(value, int | float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def _print_plan(rows: list[dict], title: str) -> None:
+    """The plan as a narrow table (one line per provider), then each row's note on its own wrapped lines."""
+    import textwrap
+
+    from rich.table import Table
+
+    table = Table(title=f"{title} (worst case)")
+    table.add_column("provider", overflow="ellipsis", no_wrap=True)
+    for key, header in _PLAN_COLUMNS.items():
+        table.add_column(header, justify="left" if key == "within_budget" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(_what(r), *[_cell(k, r.get(k)) for k in _PLAN_COLUMNS])
+    console.print(table)
+    width = max(console.width, 40)
+    for r in rows:
+        if r.get("notes"):
+            text = textwrap.fill(
+                f"{_what(r)}: {r['notes']}", width=width, initial_indent="  ", subsequent_indent="    "
+            )
+            console.print(text, highlight=False, markup=False, soft_wrap=True)

@@ -37,9 +37,19 @@ class Format(StrEnum):
     json = "json"
 
 
+def say_error(message: str, label: str = "error") -> None:
+    """One red line on stderr (never wrapped, so `grep` and `2>err; wc -l` see one line), PII masked."""
+    from rich.markup import escape
+
+    from leadlake.observe.logs import mask_text
+
+    line = " ".join(mask_text(message).split())
+    err_console.print(f"[bold red]{escape(label)}:[/] {escape(line)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     """Print one red line on stderr and exit with `code`."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    say_error(message)
     raise typer.Exit(code)
 
 
@@ -73,16 +83,57 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(types)
 
 
+def user_error(exc: BaseException) -> bool:
+    """True when the exception's message tells the user what to fix (it becomes one line, not a traceback)."""
+    return isinstance(exc, _user_errors())
+
+
+def _failure_errors() -> tuple[type[BaseException], ...]:
+    """User-error types that mean a run failed or a provider refused us (exit 1, not 2)."""
+    types: list[type[BaseException]] = []
+    if "leadlake.connectors.http" in sys.modules:
+        from leadlake.connectors.http import ProviderError
+
+        types.append(ProviderError)
+    if "leadlake.runtime.airflow.local" in sys.modules:
+        from leadlake.runtime.airflow.local import DagRunFailed
+
+        types.append(DagRunFailed)
+    return tuple(types)
+
+
+def _hint(exc: BaseException) -> str:
+    """What to change, for errors whose own text names the problem but not the setting."""
+    from leadlake.lakehouse.base import LakehouseUnreachable
+
+    if isinstance(exc, LakehouseUnreachable):
+        s = settings()
+        names = "LEADLAKE_LAKEHOUSE_URI" + (" or LEADLAKE_S3_ENDPOINT_URL" if s.s3_endpoint_url else "")
+        return f" (check {names})"
+    return ""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's text, else its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def errors() -> Iterator[None]:
-    """Turn the errors a user can fix into one line and a non-zero exit code."""
+    """Turn the errors a user can fix into one line and a non-zero exit code.
+
+    Exit 2 (EXIT_USAGE) for what the user can fix (a setting, a campaign, SQL, a budget); exit 1
+    (EXIT_FAILED) when a DAG run failed or a provider refused us.
+    """
     try:
         yield
     except typer.Exit:
         raise
     except Exception as exc:
         if isinstance(exc, _user_errors()):
-            fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            code = EXIT_FAILED if isinstance(exc, _failure_errors()) else EXIT_USAGE
+            fail(first_line(exc) + _hint(exc), code)
         raise
 
 

@@ -6,29 +6,39 @@ from typing import Annotated
 
 import typer
 
-from leadlake.cli.common import Format, console, emit, errors, fail, settings
+from leadlake.cli.common import EXIT_FAILED, Format, console, emit, errors, fail, settings
 
 
 def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
-    """Every table: layer, name, Delta version, row count (a broken table is named, not fatal)."""
+    """Every table: layer, name, Delta version, row count.
+
+    A table whose Delta log cannot be read is still listed, with an `error` column; the others are listed
+    as usual, stderr names the broken table(s) in one line and the exit code is 1 (as `ls` does).
+    """
     with errors():
         from leadlake.runtime.resources import lakehouse
 
         s = settings()
         infos = lakehouse(s).list_tables()
         rows = []
+        broken: list[tuple[str, str]] = []
         for t in infos:
             row = {"layer": t.layer, "table": t.name, "version": t.version, "rows": t.rows}
-            if getattr(t, "error", None):
-                row["error"] = t.error
+            error = getattr(t, "error", None)
+            if error:
+                broken.append((t.name, error))
+                # The table view stays narrow; csv and json carry the whole reason.
+                row["error"] = "unreadable" if fmt is Format.table else error
             rows.append(row)
-        if any("error" in r for r in rows):
+        if broken:
             for r in rows:
                 r.setdefault("error", None)
         if not rows and fmt is Format.table:
             console.print(f"no tables yet in {s.lakehouse_root}: run [bold]leadlake demo[/] first")
             return
         emit(rows, fmt, title=f"tables in {s.lakehouse_root}")
+        if broken:
+            fail("; ".join(e if name in e else f"{name}: {e}" for name, e in broken), EXIT_FAILED)
 
 
 def sql(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,13 +13,15 @@ from rich.table import Table
 from leadlake.cli.common import (
     EXIT_FAILED,
     console,
-    err_console,
     errors,
     fail,
     progress,
     quiet_logs,
+    say_error,
     settings,
 )
+
+log = logging.getLogger("leadlake.cli.run")
 
 
 def _stage_names() -> list[str]:
@@ -28,7 +31,14 @@ def _stage_names() -> list[str]:
 
 
 def run_stages(resources: Any, through: str, run_id: str) -> list[Any]:
-    """Run the registry's stages up to `through` directly (no Airflow) with progress bars."""
+    """Run the registry's stages up to `through` directly (no Airflow) with progress bars.
+
+    A stage that raises a user-fixable error (a setting, a budget, a key) stops the command with one line;
+    any other exception is a failed stage: it is recorded, later stages (which read its tables) are
+    skipped, and its report says what went wrong, so the summary still prints before the exit code 1.
+    """
+    from leadlake.cli.common import user_error
+    from leadlake.observe.reports import failed_report, now
     from leadlake.runtime.stages import run_stage
     from leadlake.runtime.stages import through as stages_through
 
@@ -40,10 +50,37 @@ def run_stages(resources: Any, through: str, run_id: str) -> list[Any]:
             def tick(_: str, task: int = task) -> None:
                 bar.advance(task)
 
-            reports.append(run_stage(stage, resources, run_id, progress=tick))
-            done = bar.tasks[task].completed or 1
-            bar.update(task, total=done, completed=done)
+            started, t0 = now(), time.perf_counter()
+            try:
+                reports.append(run_stage(stage, resources, run_id, progress=tick))
+            except Exception as exc:
+                if user_error(exc):
+                    raise
+                report = failed_report(stage.name, run_id, started, time.perf_counter() - t0, exc)
+                kept = _keep_traceback(run_id, stage.name, exc)
+                report.error = f"{report.error} (traceback: {kept})" if kept else report.error
+                reports.append(report)
+                break
+            finally:
+                done = bar.tasks[task].completed or 1
+                bar.update(task, total=done, completed=done)
     return reports
+
+
+def _keep_traceback(run_id: str, stage: str, exc: BaseException) -> Path | None:
+    """Write a crashed stage's traceback (masked) under the state dir; its path, or None if unwritable."""
+    import traceback
+
+    from leadlake.observe.logs import mask_text
+
+    path = settings().resolved_state_dir / "logs" / f"{run_id}.{stage}.traceback.txt"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(mask_text("".join(traceback.format_exception(exc))))
+    except OSError:
+        log.error("stage %s failed", stage, exc_info=exc)
+        return None
+    return path
 
 
 def run(
@@ -88,18 +125,27 @@ def demo(
             console.print(
                 f"sandbox: [bold]{res.sandbox_url or 'live APIs'}[/]  (fault rate {fault_rate:.0%})"
             )
+            dag_failure = None
             if airflow:
-                reports = _demo_airflow(res)
+                reports, dag_failure = _demo_airflow(res)
             else:
                 reports = run_stages(res, "delivery", new_run_id("demo"))
         print_summary(res.lakehouse, reports, started=started)
+    if dag_failure:
+        say_error(dag_failure, label="failed")
+        raise typer.Exit(EXIT_FAILED)
     exit_for(reports)
 
 
-def _demo_airflow(resources: Any) -> list[Any]:
-    """Run every DAG once with dag.test(), in pipeline order; returns the stage reports they recorded."""
+def _demo_airflow(resources: Any) -> tuple[list[Any], str | None]:
+    """Run every DAG once with dag.test(), in pipeline order.
+
+    Returns the stage reports the runs recorded and, when a DAG run failed, why (later DAGs, which read
+    its tables, are not run); the caller prints the summary before exiting 1.
+    """
     from leadlake.runtime.airflow import local
 
+    failure = None
     with progress() as bar:
         t = bar.add_task("airflow db migrate + DagBag", total=1)
         local.prepare(resources.settings)
@@ -108,17 +154,25 @@ def _demo_airflow(resources: Any) -> list[Any]:
         run_ids = []
         for dag_id in local.pipeline_dag_ids(dags):
             t = bar.add_task(f"dag {dag_id}", total=1)
-            run_ids.append(local.run_dag(dag_id, dags, sandbox_url=resources.sandbox_url))
+            try:
+                run_ids.append(local.run_dag(dag_id, dags, sandbox_url=resources.sandbox_url))
+            except local.DagRunFailed as exc:
+                failure = str(exc).strip().splitlines()[0] if str(exc).strip() else f"DAG {dag_id} failed"
+                break
             bar.advance(t)
-    return local.stage_reports(resources.lakehouse, run_ids)
+    return local.stage_reports(resources.lakehouse, run_ids), failure
 
 
 def exit_for(reports: list[Any]) -> None:
-    """Exit 1 after the summary when a stage failed or a provider refused us; say what failed."""
+    """Exit 1 after the summary when a stage failed or a provider refused us; say what failed.
+
+    One line per stage that did not succeed, naming the stage and each failure (a refusing provider is
+    named in its failure); a partial success exits 1 too, as something the user asked for is missing.
+    """
     bad = [r for r in reports if not r.ok]
     for r in bad:
         what = r.error or "; ".join(r.failures) or r.status
-        err_console.print(f"[bold red]{r.status}:[/] {r.stage}{f' ({r.scope})' if r.scope else ''}: {what}")
+        say_error(f"{r.stage}{f' ({r.scope})' if r.scope else ''}: {what}", label=r.status)
     if any(r.status == "failed" or r.failures for r in bad):
         raise typer.Exit(EXIT_FAILED)
 
@@ -126,18 +180,28 @@ def exit_for(reports: list[Any]) -> None:
 def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
     """Rows per table, duplicates merged, the top 10 leads, where things are and what to try next.
 
-    Laid out for an 80-column terminal: reasons go on their own lines under the top-10 table.
+    Laid out for an 80-column terminal: the top-10 table keeps one line per lead (long names and cities
+    are cut with an ellipsis) and the score reasons follow on their own, wrapped, numbered lines. Sections
+    about tables a run did not reach (a `run --through bronze` has no silver or gold) are left out.
     """
-    from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES
+    from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS, SILVER_LEADS
+    from leadlake.observe.reports import plain
     from leadlake.observe.summary import summarize
 
     s = settings()
     summary = summarize(lake)
+    present = {t.name for t in summary.tables if getattr(t, "error", None) is None}
     table = Table(title="lakehouse tables")
     for c in ("layer", "table", "version", "rows"):
         table.add_column(c, justify="right" if c in ("version", "rows") else "left")
     for t in summary.tables:
-        table.add_row(t.layer, t.name, str(t.version), str(t.rows))
+        unreadable = getattr(t, "error", None) is not None
+        table.add_row(
+            t.layer,
+            t.name,
+            "-" if t.version is None else str(t.version),
+            "unreadable" if unreadable else str(t.rows),
+        )
     console.print(table)
     if reports:
         console.print(
@@ -146,46 +210,83 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
             highlight=False,
         )
     delivered = [r for r in reports if r.stage == "delivery" and r.details is not None]
-    from leadlake.observe.reports import plain
-
     for d in (d for r in delivered for d in plain(r.details)):
         console.print(
             f"delivered to {d['destination']}: {d['sent']} sent ({d['created']} created, "
             f"{d['updated']} updated), {d['unchanged']} unchanged, {d['failed']} failed",
             highlight=False,
         )
-    if not delivered:
-        ledger = next((t.rows for t in summary.tables if t.name == GOLD_CRM_DELIVERIES), 0)
-        console.print(f"delivered: {ledger} leads recorded in {GOLD_CRM_DELIVERIES}")
-    console.print(f"duplicates merged across providers: [bold]{summary.duplicates_merged}[/]")
-    top = Table(title="top 10 leads")
-    top.add_column("#", justify="right")
-    top.add_column("name", overflow="ellipsis", no_wrap=True, max_width=32)
-    top.add_column("city", overflow="ellipsis", no_wrap=True, max_width=18)
-    top.add_column("score", justify="right")
-    top.add_column("tier")
-    top.add_column("src", justify="right")
-    for i, r in enumerate(summary.top, 1):
-        top.add_row(
-            str(i),
-            r["name"],
-            f"{r['city']}, {r['region']}",
-            str(r["lead_score"]),
-            r["priority_tier"],
-            str(r["source_count"]),
-        )
-    console.print(top)
-    for i, r in enumerate(summary.top, 1):
-        reasons = "; ".join(r["score_reasons"] or []) or "-"
-        console.print(f"  {i:>2}. {reasons}", highlight=False, overflow="fold")
+    if not delivered and GOLD_CRM_DELIVERIES in present:
+        ledger = next(t.rows for t in summary.tables if t.name == GOLD_CRM_DELIVERIES)
+        console.print(f"delivered: {ledger} leads recorded in {GOLD_CRM_DELIVERIES}", highlight=False)
+    if SILVER_LEADS in present:
+        console.print(f"duplicates merged across providers: [bold]{summary.duplicates_merged}[/]")
+    if GOLD_SCORED_LEADS in present:
+        _print_top(summary.top)
     if started is not None:
         console.print(f"pipeline finished in {time.perf_counter() - started:.0f} s")
     console.print(f"tables: [bold]{s.lakehouse_root}[/]", highlight=False)
     console.print(f"airflow home: {s.resolved_airflow_home}", highlight=False)
+    _print_next(GOLD_SCORED_LEADS in present)
+
+
+def _print_top(top: list[dict[str, Any]]) -> None:
+    """The top leads, one table line each, then each lead's score reasons on their own wrapped lines."""
+    import textwrap
+
+    if not top:
+        console.print("top 10 leads: none scored yet", highlight=False)
+        return
+    table = Table(title=f"top {len(top)} leads")
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("name", overflow="ellipsis", no_wrap=True, max_width=32)
+    table.add_column("city", overflow="ellipsis", no_wrap=True, max_width=18)
+    table.add_column("score", justify="right", no_wrap=True)
+    table.add_column("tier", no_wrap=True)
+    table.add_column("src", justify="right", no_wrap=True)
+    for i, r in enumerate(top, 1):
+        place = ", ".join(str(p) for p in (r.get("city"), r.get("region")) if p)
+        table.add_row(
+            str(i),
+            str(r["name"]),
+            place,
+            str(r["lead_score"]),
+            str(r["priority_tier"]),
+            str(r["source_count"]),
+        )
+    console.print(table)
+    console.print("why they score high:", highlight=False)
+    width = max(console.width, 40)
+    for i, r in enumerate(top, 1):
+        reasons = "; ".join(r.get("score_reasons") or []) or "-"
+        text = textwrap.fill(
+            reasons,
+            width=width,
+            initial_indent=f"  {i:>2}. ",
+            subsequent_indent=" " * 6,
+            break_on_hyphens=False,
+        )
+        console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_next(has_gold: bool) -> None:
+    """Commands to try next, spelled the way this command was started."""
+    import os
+    import sys
+
+    import click
+
+    exe = sys.argv[0] if Path(sys.argv[0]).name == "leadlake" else "leadlake"
+    if os.path.isabs(exe):
+        rel = os.path.relpath(exe)
+        exe = rel if not rel.startswith("..") and len(rel) < len(exe) else exe
+    ctx = click.get_current_context(silent=True)
+    commands = set(getattr(ctx.find_root().command, "commands", {})) if ctx else set()
+    lines = [f"{exe} tables"]
+    if has_gold:
+        lines.append(f'{exe} sql "select count(*) from gold.scored_leads"')
+    if "airflow" in commands:
+        lines.append(f"{exe} airflow --port 8080   (Airflow UI on the demo's runs)")
     console.print("next:", highlight=False)
-    for line in (
-        ".venv/bin/leadlake tables",
-        '.venv/bin/leadlake sql "select count(*) from gold.scored_leads"',
-        ".venv/bin/leadlake airflow --port 8080   (Airflow UI on the demo's runs)",
-    ):
+    for line in lines:
         console.print(f"  {line}", highlight=False, markup=False)

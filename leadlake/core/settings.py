@@ -18,8 +18,13 @@ _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` (default: cwd) holding leadlake_project.yml, as dbt finds its
-    project; else LEADLAKE_PROJECT_DIR; else the checkout the package runs from; else the cwd."""
+    """The project root, looked up each time settings are built (not once at import).
+
+    LEADLAKE_PROJECT_DIR when set (an explicit choice wins, as DBT_PROJECT_DIR does in dbt); else the
+    nearest folder at or above `start` (default: the cwd) holding leadlake_project.yml, as dbt finds
+    dbt_project.yml, so a command or a notebook kernel started in any subfolder finds it; else the checkout
+    the package runs from (an editable install); else `start` itself.
+    """
     explicit = os.environ.get("LEADLAKE_PROJECT_DIR")
     if explicit:
         return Path(explicit).expanduser().resolve()
@@ -32,6 +37,7 @@ def find_project_root(start: Path | None = None) -> Path:
     return here
 
 
+# The root found when this module was imported; Settings look it up again each time they are built.
 PROJECT_ROOT = find_project_root()
 
 
@@ -46,7 +52,9 @@ class Settings(BaseSettings):
         env_file=str(PROJECT_ROOT / ".env"), env_prefix="LEADLAKE_", extra="ignore"
     )
 
-    project_dir: Path = Field(PROJECT_ROOT, description="Project root; relative defaults are anchored here")
+    project_dir: Path = Field(
+        default_factory=find_project_root, description="Project root; relative defaults are anchored here"
+    )
     lakehouse_uri: str = Field("lakehouse", description="Local path or s3://bucket/prefix of the lakehouse")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto)")
     s3_region: str = "us-east-1"
@@ -62,11 +70,16 @@ class Settings(BaseSettings):
     campaigns_dir: Path = Path("campaigns")
     rate_limits: dict[str, float] = Field(
         default_factory=dict,
-        description="Requests/s per provider, over its documented limit: {\"<provider>\": 2}",
+        description='Requests/s per provider, over its documented limit: {"<provider>": 2}',
     )
     sandbox_rate_per_s: float = Field(200.0, gt=0, description="Requests/s per provider against the sandbox")
     bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
     sql_timeout_s: float = Field(60.0, gt=0, description="Statement timeout of `leadlake sql`")
+
+    @field_validator("project_dir")
+    @classmethod
+    def _absolute_project_dir(cls, v: Path) -> Path:
+        return Path(v).expanduser().resolve()
 
     @field_validator("rate_limits")
     @classmethod
@@ -176,7 +189,8 @@ def _dotenv(project_dir: Path) -> dict[str, str | None]:
 def get_settings() -> Settings:
     """The process-wide settings; raises SettingsError naming the bad variable."""
     try:
-        return Settings()
+        # `.env` is read from the project root found now (cwd may differ from the one at import time).
+        return Settings(_env_file=find_project_root() / ".env")
     except ValidationError as exc:
         err = exc.errors()[0]
         raise SettingsError(f"{_env_name(err['loc'])}={err.get('input')!r}: {err['msg']}") from None

@@ -159,6 +159,7 @@ def key_predicate(keys: list[str], target: str = "t", source: str = "s") -> str:
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")
+_AWS_ERROR_RE = re.compile(r"AWS Error \S+ during (?P<op>\S+) operation: (?P<cause>[^;]+)")
 
 
 def first_line(exc: BaseException) -> str:
@@ -181,6 +182,11 @@ def root_cause(exc: BaseException, limit: int = 240) -> str:
         reason = parts[-1] if parts else first_line(exc)
     else:
         reason = first_line(exc)
+        # pyarrow's S3 errors: "When listing ...: AWS Error NETWORK_CONNECTION during ListObjectsV2
+        # operation: curlCode: 7, Could not connect to server; Details: ..." -> the operation and the cause.
+        aws = _AWS_ERROR_RE.search(reason)
+        if aws:
+            reason = f"{aws.group('op')} failed: {aws.group('cause').strip()}"
     reason = " ".join(reason.split())
     return reason if len(reason) <= limit else reason[: limit - 3] + "..."
 

@@ -16,20 +16,6 @@ SILVER_QUARANTINE = "silver.quarantine"
 GOLD_SCORED_LEADS = "gold.scored_leads"
 GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 
-# One row per stage per run, keyed by (run_id, stage).
+# One row per stage per run (run_id, stage, status, timings, rows in/out/quarantined, error, details):
+# the row shape and its schema belong to leadlake.observe.reports, which writes the table.
 OPS_STAGE_RUNS = "ops.stage_runs"
-OPS_STAGE_RUNS_KEYS: tuple[str, ...] = ("run_id", "stage")
-# Column -> Arrow type, in table order (timestamps in UTC; details_json is a JSON object as text).
-OPS_STAGE_RUNS_COLUMNS: dict[str, str] = {
-    "run_id": "string",
-    "stage": "string",
-    "status": "string",
-    "started_at": "timestamp[us, tz=UTC]",
-    "finished_at": "timestamp[us, tz=UTC]",
-    "seconds": "double",
-    "rows_in": "int64",
-    "rows_out": "int64",
-    "rows_quarantined": "int64",
-    "error": "string",
-    "details_json": "string",
-}

@@ -163,11 +163,15 @@ def run_read_only(query: str, tables: Mapping[str, Any], timeout_s: float) -> pa
 
 def select_where(dataset: Any, columns: list[str], predicate: str) -> pa.Table:
     """`SELECT columns FROM dataset WHERE predicate` with DuckDB, locked down like analysts' SQL."""
+    import duckdb
+
     con = connect()
     try:
         con.register("__t", dataset)
         lock_down(con)
         projection = ", ".join(f'"{c}"' for c in columns)
         return con.sql(f"SELECT {projection} FROM __t WHERE {predicate}").to_arrow_table()
+    except duckdb.PermissionException as exc:
+        raise _refuse(f"files and extensions are off limits ({first_line(exc)})") from exc
     finally:
         con.close()

@@ -111,8 +111,36 @@ def _context() -> AbstractDataContext:
     return ctx
 
 
-@cache
+REGISTRY_REF = "$connectors:"  # a value_set spelled "$connectors:discovery" is the registry's provider names
+
+
+def _resolve_refs(expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Value sets that name a connector kind become that kind's registered names (the one provider list)."""
+    from leadlake.connectors.registry import connector, names
+
+    out = []
+    for exp in expectations:
+        ref = exp.get("kwargs", {}).get("value_set")
+        if isinstance(ref, str) and ref.startswith(REGISTRY_REF):
+            what = ref.removeprefix(REGISTRY_REF)
+            # "$connectors:discovery" -> every discovery provider; "$connectors:yelp" -> just that one
+            values = (
+                names(what) if what in ("discovery", "enrichment", "destination") else [connector(what).name]
+            )
+            exp = {**exp, "kwargs": {**exp["kwargs"], "value_set": values}}
+        out.append(exp)
+    return out
+
+
 def _suite(table: str) -> ExpectationSuite:
+    """The table's suite, for the connectors registered now (a provider added at run time is valid)."""
+    from leadlake.connectors.registry import names
+
+    return _load_suite(table, tuple(names()))
+
+
+@cache
+def _load_suite(table: str, _registered: tuple[str, ...]) -> ExpectationSuite:
     """Load the table's suite file into the context; every expectation in it must be understood."""
     path = suite_path(table)
     if not path.is_file():
@@ -123,8 +151,9 @@ def _suite(table: str) -> ExpectationSuite:
     if spec.get("name") != table:
         raise ValueError(f"{path}: suite name {spec.get('name')!r} does not match the file name {table!r}")
     # ExpectationSuite logs and drops an invalid expectation instead of raising: count to catch it.
+    expectations = _resolve_refs(spec.get("expectations", []))
     suite = gx.ExpectationSuite(
-        name=table, expectations=spec.get("expectations", []), meta=spec.get("meta"), notes=spec.get("notes")
+        name=table, expectations=expectations, meta=spec.get("meta"), notes=spec.get("notes")
     )
     if len(suite.expectations) != len(spec.get("expectations", [])):
         loaded = {e.expectation_type for e in suite.expectations}
@@ -133,7 +162,8 @@ def _suite(table: str) -> ExpectationSuite:
     for exp in suite.expectations:
         if (exp.meta or {}).get("gate") not in ("row", "table"):
             raise ValueError(f"{path}: {exp.expectation_type} needs meta.gate 'row' or 'table'")
-    return _context().suites.add(suite)
+    # add_or_update: the registry may have grown since this table's suite was first loaded.
+    return _context().suites.add_or_update(suite)
 
 
 @cache

@@ -44,7 +44,7 @@ def uses_sandbox(settings: Settings) -> bool:
 def lakehouse(settings: Settings | None = None) -> Lakehouse:
     """The delta-rs lakehouse of the settings."""
     s = settings or get_settings()
-    return Lakehouse(s.lakehouse_root, s.storage_options())
+    return Lakehouse(s.lakehouse_root, s.storage_options(), sql_timeout_s=s.sql_timeout_s)
 
 
 def airflow_connection(conn_id: str) -> tuple[str, str | None] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,10 +31,13 @@ def stage(res: Resources, name: str, run_id: str = "r") -> Any:
     return run_stage(get_stage(name), res, run_id).details
 
 
-def resources_for(lake_root: str, sandbox_url: str = UNREACHABLE, campaigns: tuple = ()) -> Resources:
-    """Resources on a scratch lakehouse; nothing in os.environ changes."""
+def resources_for(
+    lake_root: str, sandbox_url: str = UNREACHABLE, campaigns: tuple = (), spark: Any = None
+) -> Resources:
+    """Resources on a scratch lakehouse; nothing in os.environ changes. `spark`: share this session."""
     settings = get_settings().model_copy(update={"lakehouse_uri": lake_root})
-    return Resources.for_sandbox(sandbox_url, settings, campaigns)
+    res = Resources.for_sandbox(sandbox_url, settings, campaigns)
+    return replace(res, _spark=spark) if spark is not None else res
 
 
 # ---- campaigns --------------------------------------------------------------------------------------------

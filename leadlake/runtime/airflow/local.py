@@ -8,6 +8,7 @@ same sqlite DB and the same execution API URL as `leadlake demo` and `leadlake a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,11 +16,12 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from leadlake.core.settings import PROJECT_ROOT, Settings
+from leadlake.runtime.resources import ConfigError
 
 log = logging.getLogger("leadlake.runtime.airflow.local")
 
@@ -34,7 +36,7 @@ class DagRunFailed(RuntimeError):
     """A DAG run that did not succeed; the message names the DAG, the failed task and where its log is."""
 
 
-class AirflowSetupError(RuntimeError):
+class AirflowSetupError(ConfigError):
     """Airflow could not be prepared (migration, config, a clash with an already imported Airflow)."""
 
 
@@ -179,19 +181,6 @@ def _airflow_bin() -> Path:
     return Path(sys.executable).with_name("airflow")
 
 
-def _write_default_config(home: Path, env: dict[str, str]) -> None:
-    """Let Airflow write its own default airflow.cfg (with a fernet key and JWT secret) in a child process."""
-    done = subprocess.run(
-        [sys.executable, "-c", "import airflow.configuration"],
-        env=os.environ | env,
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode != 0 or not (home / "airflow.cfg").is_file():
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
-        raise AirflowSetupError(f"could not write {home / 'airflow.cfg'}: {' '.join(tail)}")
-
-
 def _migrated_marker(home: Path) -> Path:
     return home / ".leadlake-migrated"
 
@@ -224,17 +213,19 @@ def prepare(settings: Settings, api_port: int | None = None) -> Path:
     os.environ.update(env)
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
     cfg = home / "airflow.cfg"
-    if not cfg.is_file():
-        _write_default_config(home, env)
-    patch_config(cfg, config_values(settings, port))
-    if _needs_migration(home, env):
+    if not cfg.is_file() or _needs_migration(home, env):
+        # The airflow CLI writes its default airflow.cfg (fernet key, JWT secret) on first use: migrate
+        # first, then put the project's values into that file.
         done = subprocess.run(
             [str(_airflow_bin()), "db", "migrate"], env=os.environ.copy(), capture_output=True, text=True
         )
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:]
             raise AirflowSetupError(f"airflow db migrate failed in {home}: {' '.join(tail)}")
-        _migrated_marker(home).write_text(f"{version('apache-airflow')} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}")
+        _migrated_marker(home).write_text(
+            f"{version('apache-airflow')} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}"
+        )
+    patch_config(cfg, config_values(settings, port))
     _ensure_pools()
     return home
 
@@ -307,10 +298,23 @@ def dag_assets(dags: Iterable[Any]) -> set[tuple[str, str]]:
             for a in [*t.inlets, *t.outlets]:
                 if isinstance(a, Asset):
                     found.add((a.name, a.uri))
-        condition = getattr(dag.timetable, "asset_condition", None)
-        if condition is not None:
-            found.update((a.name, a.uri) for _, a in condition.iter_assets())
+        found.update((a.name, a.uri) for a in schedule_assets(dag))
     return found
+
+
+def schedule_assets(dag: Any) -> list[Any]:
+    """The Assets a DAG's schedule waits on (through AssetAny / AssetAll), in order."""
+    from airflow.sdk import Asset
+
+    out: list[Any] = []
+    todo = [getattr(dag.timetable, "asset_condition", None)]
+    while todo:
+        cond = todo.pop(0)
+        if isinstance(cond, Asset):
+            out.append(cond)
+        elif cond is not None:
+            todo = [*getattr(cond, "objects", ()), *todo]
+    return out
 
 
 def activate_assets(dags: Iterable[Any]) -> list[tuple[str, str]]:
@@ -345,7 +349,9 @@ def activate_assets(dags: Iterable[Any]) -> list[tuple[str, str]]:
         known = {
             tuple(r)
             for r in session.execute(
-                select(AssetModel.name, AssetModel.uri).where(tuple_(AssetModel.name, AssetModel.uri).in_(wanted))
+                select(AssetModel.name, AssetModel.uri).where(
+                    tuple_(AssetModel.name, AssetModel.uri).in_(wanted)
+                )
             ).all()
         }
         missing = sorted((wanted & known) - {tuple(r) for r in active})
@@ -366,18 +372,15 @@ def pipeline_dag_ids(dags: dict) -> list[str]:
     return ordered
 
 
-def task_log_dir(dag_id: str, run_id: str, task_id: str) -> Path:
-    """Where a task's log of one run is written (Airflow's layout under <home>/logs)."""
-    home = Path(os.environ.get("AIRFLOW_HOME", "."))
-    return home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-
-
-def run_dag(dag_id: str, dags: dict, sandbox_url: str | None = None, *, retries: int | None = 0) -> str:
+def run_dag(
+    dag_id: str, dags: dict, sandbox_url: str | None = None, *, retries: int | None = 0, quiet: bool = True
+) -> str:
     """Run one DAG to completion in this process with `dag.test()`; returns its run id.
 
     Raises DagRunFailed naming the DAG, the first failed task and its log file. `retries` overrides the
     tasks' retries for this in-process run (default 0: a local run fails fast rather than sleeping through
-    retry delays); None keeps the DAG's own.
+    retry delays); None keeps the DAG's own. `quiet` keeps the tasks' log lines off the console: each
+    task's log is written to its file under <AIRFLOW_HOME>/logs (see tasklog.py).
     """
     if dag_id not in dags:
         raise DagRunFailed(f"no DAG '{dag_id}' in {DAGS_FOLDER}; known: {', '.join(sorted(dags))}")
@@ -387,82 +390,69 @@ def run_dag(dag_id: str, dags: dict, sandbox_url: str | None = None, *, retries:
             t.retries = retries
     activate_assets([dag])
     conf = {"sandbox_url": sandbox_url} if sandbox_url else None
-    with _TaskLogFiles(dag_id) as logs:
+    with quiet_console() if quiet else contextlib.nullcontext():
         run = dag.test(run_conf=conf)
     state = str(getattr(run.state, "value", run.state))
     if state != "success":
-        raise DagRunFailed(_failure_message(dag_id, run, logs))
+        raise DagRunFailed(failure_message(dag_id, run))
     return run.run_id
 
 
-class _TaskLogFiles(logging.Handler):
-    """Copies the log records of an in-process DAG run into one file per task, in Airflow's log layout.
-
-    `dag.test()` runs tasks in this process and writes no task log files of its own; records come through
-    the stdlib logging of the `task` logger tree (structlog forwards there).
-    """
-
-    def __init__(self, dag_id: str) -> None:
-        super().__init__(logging.INFO)
-        self.dag_id = dag_id
-        self.files: dict[str, Path] = {}
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self._current: tuple[str, str] | None = None
-
-    def __enter__(self) -> _TaskLogFiles:
-        logging.getLogger().addHandler(self)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        logging.getLogger().removeHandler(self)
-
-    def emit(self, record: logging.LogRecord) -> None:  # pragma: no cover - exercised via dag.test()
-        try:
-            ti = _current_task_instance()
-            if ti is None:
-                return
-            path = task_log_dir(self.dag_id, ti[0], ti[1]) / "attempt=local.log"
-            if ti[1] not in self.files:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self.files[ti[1]] = path
-            with open(path, "a") as fh:
-                fh.write(self.format(record) + "\n")
-        except Exception:  # noqa: BLE001 - logging must never break the run
-            self.handleError(record)
-
-
-def _current_task_instance() -> tuple[str, str] | None:
-    """(run_id, task_id) of the task running in this process, when one is."""
+@contextlib.contextmanager
+def quiet_console() -> Iterator[None]:
+    """Keep in-process task logs off the console (they go to each task's log file): Airflow's console
+    handler on the root logger and its structlog `task` logger are raised to CRITICAL for the block."""
+    tries = []
+    for name in ("airflow._shared.logging.structlog", "airflow.sdk._shared.logging.structlog"):
+        trie = getattr(sys.modules.get(name), "PER_LOGGER_LEVELS", None)
+        if trie is not None:
+            tries.append((trie, trie.get("task")))
+            trie["task"] = logging.CRITICAL
+    handlers = [
+        (h, h.level)
+        for h in logging.getLogger().handlers
+        if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)
+    ]
+    for h, _ in handlers:
+        h.setLevel(logging.CRITICAL)
     try:
-        from airflow.sdk.execution_time.task_runner import get_current_context  # noqa: F401
-        from airflow.sdk.execution_time.context import _CURRENT_CONTEXT
-    except Exception:  # noqa: BLE001
-        return None
-    if not _CURRENT_CONTEXT:
-        return None
-    ctx = _CURRENT_CONTEXT[-1]
-    ti = ctx.get("ti") if hasattr(ctx, "get") else None
-    if ti is None:
-        return None
-    return ti.run_id, ti.task_id
+        yield
+    finally:
+        for h, level in handlers:
+            h.setLevel(level)
+        for trie, level in tries:
+            if level is None:
+                trie.pop("task", None)
+            else:
+                trie["task"] = level
 
 
-def _failure_message(dag_id: str, run: Any, logs: _TaskLogFiles | None = None) -> str:
-    """'DAG x failed at task y (log: path)' from the run's task instances."""
-    failed: list[str] = []
-    try:
-        tis = sorted(run.get_task_instances(), key=lambda ti: (ti.end_date is None, ti.end_date or 0))
-        failed = [ti.task_id for ti in tis if str(getattr(ti.state, "value", ti.state)) == "failed"]
-        failed += [
-            ti.task_id for ti in tis if str(getattr(ti.state, "value", ti.state)) == "upstream_failed"
-        ]
-    except Exception:  # noqa: BLE001 - the message is best effort; the state is what matters
-        pass
-    task = failed[0] if failed else "?"
-    run_id = getattr(run, "run_id", "?")
-    path = (logs.files.get(task) if logs else None) or task_log_dir(dag_id, run_id, task)
+def failure_message(dag_id: str, run: Any) -> str:
+    """'DAG x failed at task y (run r; log: path)' from the run's task instances."""
+    from leadlake.runtime.airflow.tasklog import task_log_path
+
     state = str(getattr(run.state, "value", run.state))
-    return f"DAG {dag_id} {state} at task {task} (run {run_id}; log: {path})"
+    run_id = getattr(run, "run_id", "?")
+    try:
+        tis = list(run.get_task_instances())
+    except Exception:  # noqa: BLE001 - the message is best effort; the state is what matters
+        tis = []
+
+    def state_of(ti: Any) -> str:
+        return str(getattr(ti.state, "value", ti.state))
+
+    failed = [ti for ti in tis if state_of(ti) == "failed"] or [
+        ti for ti in tis if state_of(ti) not in ("success", "skipped")
+    ]
+    if not failed:
+        return f"DAG {dag_id} {state} (run {run_id}); no failed task recorded"
+    ti = failed[0]
+    path = task_log_path(dag_id, run_id, ti.task_id, int(ti.try_number or 1), ti.map_index)
+    where = (
+        f"log: {path}" if path.is_file() else f"no task log was written, see the output above; {path.parent}"
+    )
+    more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"DAG {dag_id} {state} at task {ti.task_id}{more} (run {run_id}; {where})"
 
 
 def stage_reports(lake: object, run_ids: list[str]) -> list:

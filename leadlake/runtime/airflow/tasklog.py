@@ -72,7 +72,12 @@ class TaskLog:
         """One line in the task log (a no-op under a supervisor, whose log has the task's output)."""
         if self._handler is None:
             return
-        line = {"timestamp": datetime.now(UTC).isoformat(), "level": level, "logger": "leadlake", "event": event}
+        line = {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "level": level,
+            "logger": "leadlake",
+            "event": event,
+        }
         self._handler.stream.write(json.dumps(line | extra, default=str) + "\n")
         self._handler.stream.flush()
 

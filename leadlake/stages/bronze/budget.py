@@ -241,13 +241,15 @@ class SpendLedger:
                 if len(fits) == len(able):
                     break
                 able = fits
-            if not able:
+            if not able:  # the refusal is recorded (committed), then raised
                 for p in unique:
                     self._record(db, p, provider, calls=0, micro=0, refused=1)
-                raise BudgetExhausted(provider, self._exhausted_message(unique, remaining, provider, price))
-            share = math.ceil(price / len(able))
-            for p in able:
-                self._record(db, p, provider, calls=1, micro=share, refused=0)
+            else:
+                share = math.ceil(price / len(able))
+                for p in able:
+                    self._record(db, p, provider, calls=1, micro=share, refused=0)
+        if not able:
+            raise BudgetExhausted(provider, self._exhausted_message(unique, remaining, provider, price))
         return {p: _usd(share) for p in able}
 
     @staticmethod

@@ -23,21 +23,14 @@ if TYPE_CHECKING:
 
 ASSUMED_RECORDS_PER_PAGE = 50  # for an adapter that documents no limits: an assumption, said so in notes
 
-# Requests one lead causes at each enrichment provider, as the adapters make them. A ConnectorSpec may
-# override it with `extra={"calls_per_lead": n, "calls_per_lead_note": "..."}`.
-LOOKUP_CALLS: dict[str, tuple[float, str]] = {
-    "pdl": (1, "one /v5/company/enrich call per distinct domain or name; no paging"),
-    "hunter": (
-        1,
-        "one /v2/domain-search page (up to 100 emails) per distinct domain; leads without a domain or on "
-        "webmail are skipped; a domain with over 100 emails pages further",
-    ),
-    "opencorporates": (
-        1,
-        "one /v0.4/companies/search page (up to 100 companies) per distinct name and state; more only for "
-        "names with over 100 matches",
-    ),
-}
+# Requests one lead causes at an enrichment provider. Every enrichment adapter makes one lookup request per
+# distinct lead key (website domain, or name and state) and pages only when an answer overflows one page
+# (over 100 emails or companies); a provider that differs declares it in its ConnectorSpec:
+# `extra={"calls_per_lead": 2, "calls_per_lead_note": "why"}`.
+DEFAULT_LOOKUP_CALLS: tuple[float, str] = (
+    1,
+    "one lookup request per distinct domain or name; paging only when an answer overflows a page",
+)
 
 
 @dataclass(frozen=True)
@@ -331,9 +324,7 @@ def lookup_calls_per_lead(provider: str) -> tuple[float, str]:
         return float(extra["calls_per_lead"]), str(
             extra.get("calls_per_lead_note", "from the connector spec")
         )
-    if provider in LOOKUP_CALLS:
-        return LOOKUP_CALLS[provider]
-    return 1, f"no lookup figure for {provider}: assumed one call per lead"
+    return DEFAULT_LOOKUP_CALLS
 
 
 def _plan_enrichment(provider: str, leads: int) -> EnrichmentPlan:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +76,36 @@ class SilverReport:
     seconds: dict[str, float] | None = None
 
 
-def _normalize_one(provider: str, payload: str) -> dict[str, Any]:
-    record = ADAPTERS[provider].normalize(json.loads(payload))
+Normalizer = Callable[[Any], Any]
+
+
+def normalizers() -> dict[str, Normalizer]:
+    """Each discovery provider's pure `normalize`, taken in the driver and shipped to the Spark workers.
+
+    A connector registered at run time (not by importing leadlake) is unknown in a worker process, so its
+    module is pickled by value; built-in ones are imported there by reference.
+    """
+    from pyspark import cloudpickle
+
+    out: dict[str, Normalizer] = {}
+    for name, cls in ADAPTERS.items():
+        module = sys.modules[cls.__module__]
+        if not cls.__module__.startswith("leadlake."):
+            cloudpickle.register_pickle_by_value(module)
+        out[name] = cls.normalize
+    return out
+
+
+def _normalize_one(normalize: Normalizer, payload: str) -> dict[str, Any]:
+    record = normalize(json.loads(payload))
     return asdict(record) if is_dataclass(record) else dict(record)
 
 
-def normalize_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def normalize_partition(
+    batches: Iterator[pd.DataFrame], by_provider: dict[str, Normalizer] | None = None
+) -> Iterator[pd.DataFrame]:
     """mapInPandas body: payload JSON -> source record columns; failures carry the reason in `error`."""
+    by_provider = by_provider if by_provider is not None else {n: c.normalize for n, c in ADAPTERS.items()}
     for pdf in batches:
         out = []
         for row in pdf.itertuples(index=False):
@@ -93,7 +117,9 @@ def normalize_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFram
                 "error": None,
             }
             try:
-                rec = _normalize_one(row.provider, row.payload)
+                if row.provider not in by_provider:
+                    raise ValueError(f"no normaliser for provider {row.provider!r}")
+                rec = _normalize_one(by_provider[row.provider], row.payload)
                 out.append({c: rec.get(c) for c in RECORD_COLUMNS} | base)
             except Exception as exc:  # noqa: BLE001 - any bad payload goes to quarantine with its reason
                 empty = {c: None for c in RECORD_COLUMNS}
@@ -156,7 +182,8 @@ def build_silver(
     latest = latest.persist()
     report.bronze_records = latest.count()
     todo, kept = split_unchanged(latest, io.read(SILVER_SOURCE_RECORDS))
-    normalized = todo.mapInPandas(normalize_partition, schema=RECORD_DDL).toPandas()
+    shipped = normalizers()
+    normalized = todo.mapInPandas(lambda b: normalize_partition(b, shipped), schema=RECORD_DDL).toPandas()
     report.normalized = len(normalized)
     report.seconds["normalize"] = time.perf_counter() - t0
 

@@ -7,8 +7,8 @@ what was missing and lands nothing twice (bronze ends up equal to a clean run's)
 from __future__ import annotations
 
 import threading
-from concurrent.futures import CancelledError
 from collections.abc import Iterator, Mapping
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 import pytest
