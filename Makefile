@@ -9,8 +9,9 @@ export LEADLAKE_JARS_DIR := $(abspath $(JARS_DIR))
 MVN ?= mvn
 export SPARK_LOCAL_IP ?= 127.0.0.1
 # Tests: see "## Tests" in README.md. The fast lane is every test not marked by what it needs.
-PYTEST := $(PY) -m pytest -p no:cacheprovider
-FAST_LANE := not spark and not airflow and not e2e and not s3 and not slow
+# Without PYTHONDONTWRITEBYTECODE pytest keeps its rewritten test modules in __pycache__ (collection ~2x faster).
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -p no:cacheprovider
+FAST_LANE := not spark and not airflow and not e2e and not s3 and not slow and not integration
 FAST_WORKERS ?= 2
 RANDOM_SEEDS ?= 1 12345 987654321
 

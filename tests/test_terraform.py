@@ -37,9 +37,9 @@ MWAA_VARS = [
     '-var=mwaa_subnet_ids=["subnet-0aaa","subnet-0bbb"]',
     '-var=mwaa_security_group_ids=["sg-0ccc"]',
 ]
-# Only the tests that run terraform need it (and the provider mirror, found by support.skips.find_mirror);
-# without them they fail, or skip when LEADLAKE_TEST_ALLOW_SKIP lists `terraform`.
-needs_terraform = pytest.mark.requires_terraform
+# Only the tests marked requires_terraform need terraform and the provider mirror (support.skips.find_mirror);
+# without them they fail, or skip when LEADLAKE_TEST_ALLOW_SKIP lists `terraform`. They run terraform
+# init/plan in subprocesses (tens of seconds each), so they are also marked slow: out of the fast lane.
 
 
 def _tf(workdir: Path, env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -104,7 +104,8 @@ def test_repo_has_no_terraform_state() -> None:
     assert not leftovers, f"state or .terraform left in the repo: {leftovers}"
 
 
-@needs_terraform
+@pytest.mark.requires_terraform
+@pytest.mark.slow
 def test_fmt_check_and_validate(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     fmt = _tf(work, env, "fmt", "-check", "-recursive", check=False)
@@ -113,7 +114,8 @@ def test_fmt_check_and_validate(tf: tuple[Path, dict[str, str]]) -> None:
     assert out["valid"] is True and out["warning_count"] == 0, out
 
 
-@needs_terraform
+@pytest.mark.requires_terraform
+@pytest.mark.slow
 def test_plan_dev_creates_the_lake(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     plan = _plan(work, env, "dev.plan", "-var-file=examples/dev.tfvars")
@@ -161,7 +163,8 @@ def test_plan_dev_creates_the_lake(tf: tuple[Path, dict[str, str]]) -> None:
     assert outputs["glue_databases"]["value"]["gold"] == "leadlake_dev_gold"
 
 
-@needs_terraform
+@pytest.mark.requires_terraform
+@pytest.mark.slow
 def test_plan_with_mwaa_enabled(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     plan = _plan(work, env, "mwaa.plan", "-var=env=staging", *MWAA_VARS)
@@ -170,7 +173,8 @@ def test_plan_with_mwaa_enabled(tf: tuple[Path, dict[str, str]]) -> None:
     assert mwaa["network_configuration"][0]["subnet_ids"] == ["subnet-0aaa", "subnet-0bbb"]
 
 
-@needs_terraform
+@pytest.mark.requires_terraform
+@pytest.mark.slow
 def test_invalid_inputs_are_rejected_before_any_api_call(tf: tuple[Path, dict[str, str]]) -> None:
     work, env = tf
     bad_env = _tf(work, env, "plan", "-refresh=false", "-no-color", "-var=env=qa", check=False)

@@ -68,7 +68,7 @@ def airflow(
         with _providers(s) as sandbox_url:
             home = local.prepare(s, api_port=port)
             dags = local.load_dags(s)
-            user, password, pw_file = local.login(home)
+            credentials = local.login(home)
             env = component_env(s, port, sandbox_url)
             env.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)  # prepare() quietened this process, not them
             server = Airflow(port=port, home=home)
@@ -78,7 +78,7 @@ def airflow(
                 server.start(env, cwd=s.project_dir)
                 console.print(f"starting Airflow on {server.url} (home {home}) ...", highlight=False)
                 server.wait_ready(timeout)
-                _banner(server, s, dags, sandbox_url, user, password, pw_file)
+                _banner(server, s, dags, sandbox_url, credentials)
                 while (dead := server.exited()) is None:
                     time.sleep(0.5)
                 raise ComponentExited(server.describe_exit(dead))
@@ -88,17 +88,24 @@ def airflow(
             except (KeyboardInterrupt, _Stop):
                 console.print("stopping Airflow ...", highlight=False)
             finally:
-                server.stop()
-                for sig, handler in previous.items():
-                    signal.signal(sig, handler)
+                # A second Ctrl-C or SIGTERM must not cut the shutdown short and orphan the components.
+                previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+                for sig in previous:
+                    signal.signal(sig, signal.SIG_IGN)
+                try:
+                    server.stop()
+                finally:
+                    signal.signal(signal.SIGINT, previous_int)
+                    for sig, handler in previous.items():
+                        signal.signal(sig, handler)
         if code:
             raise typer.Exit(code)
 
 
-def _banner(
-    server: Any, s: Any, dags: dict, sandbox_url: str | None, user: str, password: str, pw: Any
-) -> None:
+def _banner(server: Any, s: Any, dags: dict, sandbox_url: str | None, credentials: Any) -> None:
     from rich.markup import escape
+
+    from leadlake.runtime.airflow.local import DAGS_FOLDER
 
     providers = (
         f"the sandbox at {sandbox_url}"
@@ -106,10 +113,15 @@ def _banner(
         else "the live provider APIs (keys from the environment)"
     )
     console.print(f"[bold green]Airflow is ready:[/] [bold]{server.url}[/]", highlight=False)
-    console.print(f"  log in as [bold]{escape(user)}[/] / [bold]{escape(password)}[/]", highlight=False)
+    if credentials is None:
+        login = ["  no login needed ([core] simple_auth_manager_all_admins = True)"]
+    else:
+        user, password, pw_file = credentials
+        console.print(f"  log in as [bold]{escape(user)}[/] / [bold]{escape(password)}[/]", highlight=False)
+        login = [f"  (Airflow's simple auth manager; passwords of its users are in {pw_file})"]
     for line in (
-        f"  (Airflow's simple auth manager; its passwords file is {pw})",
-        f"  {len(dags)} DAGs from {s.project_dir / 'dags'} (paused until you trigger or unpause one)",
+        *login,
+        f"  {len(dags)} DAGs from {DAGS_FOLDER} (paused until you trigger or unpause one)",
         f"  lakehouse {s.lakehouse_root}; tasks call {providers}",
         f"  AIRFLOW_HOME={server.home}  (any `airflow` command with it sees the same DAGs and runs)",
         f"  component logs: {server.log_dir}",

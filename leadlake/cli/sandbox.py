@@ -2,19 +2,43 @@
 
 from __future__ import annotations
 
+import errno
+
 import typer
+
+from leadlake.cli.common import errors, fail, settings
 
 sandbox_app = typer.Typer(help="The local provider/CRM sandbox.", no_args_is_help=True)
 
 
 @sandbox_app.command("serve")
 def sandbox_serve(
-    port: int = typer.Option(8765, help="Port on 127.0.0.1"),
-    seed: int = typer.Option(42, help="World seed"),
-    businesses: int = typer.Option(5000, help="Businesses in the world"),
+    port: int = typer.Option(8765, min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)"),
+    seed: int = typer.Option(None, help="World seed [default: LEADLAKE_SANDBOX_SEED, 42]"),
+    businesses: int = typer.Option(
+        None, min=10, help="Businesses in the world [default: LEADLAKE_SANDBOX_BUSINESSES, 5000]"
+    ),
     fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=0.9, help="Share of faulty responses"),
 ) -> None:
-    """Serve the sandbox until Ctrl-C; export LEADLAKE_SANDBOX_URL so other commands use it."""
-    from leadlake.sandbox.server import serve
+    """Serve the sandbox until Ctrl-C; export LEADLAKE_SANDBOX_URL so other commands use it.
 
-    serve(port=port, seed=seed, businesses=businesses, fault_rate=fault_rate)
+    The world defaults to the one `leadlake run` and `demo` would start (the same seed and size settings),
+    so a run against this server lands the same records as one that starts its own sandbox.
+    """
+    with errors():
+        from leadlake.sandbox.server import serve
+
+        s = settings()
+        try:
+            serve(
+                port=port,
+                seed=s.sandbox_seed if seed is None else seed,
+                businesses=s.sandbox_businesses if businesses is None else businesses,
+                fault_rate=fault_rate,
+            )
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                fail(
+                    f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): choose another --port, or --port 0"
+                )
+            raise

@@ -155,7 +155,11 @@ class Resources:
         rate = self.settings.rate_limits.get(name) or (
             self.settings.sandbox_rate_per_s if self.sandbox_url else None
         )
-        opts = {"rate": RateLimitPolicy(rate_per_s=rate, burst=max(1, int(rate)))} if rate else {}
+        opts: dict[str, Any] = {"state_dir": self.settings.resolved_state_dir}
+        if rate:
+            # Against the sandbox the per-process bucket is enough; live providers share one per machine.
+            scope = "process" if self.sandbox_url else "machine"
+            opts["rate"] = RateLimitPolicy(rate_per_s=rate, burst=max(1, int(rate)), scope=scope)
         return build_adapter(name, api_key=key, base_url=base, **opts)
 
     def destination(self, name: str) -> Any:

@@ -47,6 +47,13 @@ def _enrichment_tables() -> tuple[str, ...]:
     return tuple(s.bronze_table for s in connectors("enrichment") if s.bronze_table)
 
 
+def spend_ledger(resources: Resources) -> Any:
+    """The one spend ledger of this lakehouse on this machine (every paid call draws from it)."""
+    from leadlake.stages.bronze.budget import SpendLedger
+
+    return SpendLedger.for_lakehouse(resources.settings.resolved_state_dir, resources.lakehouse.root_uri)
+
+
 def ingest_campaign(
     resources: Resources,
     campaign: CampaignSpec,
@@ -56,15 +63,16 @@ def ingest_campaign(
     progress: Progress | None = None,
 ) -> Any:
     """Land one campaign's provider payloads in bronze (delta-rs, no JVM), after the budget guard."""
+    from leadlake.stages.bronze.budget import guard_ingest
     from leadlake.stages.bronze.landing import ingest
-    from leadlake.stages.bronze.planning import enforce_budget, plan_campaign
 
     resources.lakehouse.check_reachable()
     names = [p for p in campaign.sources if only in (None, p)]
     adapters = [resources.connector(name) for name in names]
     try:
-        # A plan over budget is refused here, before any provider call is made.
-        enforce_budget(plan_campaign(campaign, adapters))
+        # The whole campaign's plan (every source and its enrichment) against its one budget, before any
+        # call; then every request of this task pays from that budget in the ledger.
+        guard_ingest(campaign, adapters, run_id, spend_ledger(resources))
         return ingest(
             campaign,
             adapters,
@@ -93,13 +101,15 @@ def _providers_outcome(providers: dict[str, Any]) -> Outcome:
         out.rows_out += pr.landed
         out.rows_quarantined += pr.quarantined
         if pr.failed_queries:
+            skipped = getattr(pr, "skipped_queries", 0)  # enrichment reports have no skipped count
+            stopped = pr.failed_queries + skipped >= pr.queries
             what = (
-                "every query failed"
-                if pr.failed_queries == pr.queries
-                else (f"{pr.failed_queries} of {pr.queries} queries failed")
+                "every query failed or was stopped"
+                if stopped
+                else f"{pr.failed_queries} of {pr.queries} queries failed"
             )
             out.failures.append(f"{name}: {what}: {pr.errors[0] if pr.errors else 'no detail'}")
-            refused += pr.failed_queries == pr.queries
+            refused += stopped
     out.failed = bool(providers) and refused == len(providers)
     return out
 
@@ -136,7 +146,13 @@ def _run_enrich(resources: Resources, run_id: str, *, only: str | None = None, *
     names = [n for n in requested_providers(lake) if only in (None, n)]
     adapters = [resources.connector(name) for name in names]
     try:
-        return enrich_leads(lake, adapters, run_id, flush_rows=resources.settings.bronze_flush_rows)
+        return enrich_leads(
+            lake,
+            adapters,
+            run_id,
+            flush_rows=resources.settings.bronze_flush_rows,
+            ledger=spend_ledger(resources),
+        )
     finally:
         for a in adapters:
             a.close()

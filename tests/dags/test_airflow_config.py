@@ -84,15 +84,22 @@ def test_configured_api_port_is_kept(tmp_path: Path) -> None:
     assert configured_api_port(tmp_path) == 9123
 
 
-def test_login_writes_the_admin_password_once(tmp_path: Path) -> None:
+def test_login_writes_the_admin_password_once(tmp_path: Path, monkeypatch) -> None:
     from leadlake.runtime.airflow.local import login
 
+    for key in ("USERS", "ALL_ADMINS", "PASSWORDS_FILE"):
+        monkeypatch.delenv(f"AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_{key}", raising=False)
     user, password, path = login(tmp_path)
     assert user == "admin" and len(password) >= 12
     assert path == tmp_path / "simple_auth_manager_passwords.json.generated"
     assert json.loads(path.read_text()) == {"admin": password}
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert login(tmp_path)[1] == password
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "ann:viewer,bob:admin")
+    user, other, _ = login(tmp_path)
+    assert user == "bob" and set(json.loads(path.read_text())) == {"admin", "ann", "bob"}
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+    assert login(tmp_path) is None
 
 
 @pytest.mark.airflow

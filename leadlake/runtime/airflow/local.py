@@ -16,6 +16,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ log = logging.getLogger("leadlake.runtime.airflow.local")
 DAGS_FOLDER = PROJECT_ROOT / "dags"
 DEFAULT_API_PORT = 8080
 ADMIN_USER = "admin"
+_PASSWORDS_FILE = "simple_auth_manager_passwords.json.generated"
 LEADLAKE_SECTION = "leadlake"  # our own section of airflow.cfg: which lakehouse this home describes
 SIMPLE_AUTH_MANAGER = "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
 
@@ -212,6 +214,9 @@ def prepare(settings: Settings, api_port: int | None = None) -> Path:
     env = airflow_env(settings, port)
     os.environ.update(env)
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    # This process syncs the DAGs it runs (load_dags, dag.test): when the lakehouse changed, the new asset
+    # URIs must reach the metadata DB now, not after Airflow's 30 s "recently written" window.
+    os.environ["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
     cfg = home / "airflow.cfg"
     if not cfg.is_file() or _needs_migration(home, env):
         # The airflow CLI writes its default airflow.cfg (fernet key, JWT secret) on first use: migrate
@@ -239,23 +244,38 @@ def _ensure_pools() -> None:
         )
 
 
-def login(home: Path) -> tuple[str, str, Path]:
-    """(user, password, file) for the Airflow UI of this home.
+def _core_option(home: Path, key: str, default: str) -> str:
+    """A [core] option as Airflow resolves it: AIRFLOW__CORE__<KEY>, else airflow.cfg, else the default."""
+    env = os.environ.get(f"AIRFLOW__CORE__{key.upper()}")
+    return env if env is not None else read_config(home).get("core", {}).get(key, default)
+
+
+def login(home: Path) -> tuple[str, str, Path] | None:
+    """(user, password, file) to log in to the Airflow UI of this home; None when no login is needed
+    (`[core] simple_auth_manager_all_admins = True`).
 
     Airflow 3's simple auth manager keeps its users' passwords in
     `<home>/simple_auth_manager_passwords.json.generated` and generates one for each configured user
-    (`[core] simple_auth_manager_users`, default `admin:admin`) missing from it. We write the admin's there
-    first, so that we can print it; an existing password is kept.
+    (`[core] simple_auth_manager_users`, default `admin:admin`) missing from it, printing it once in the API
+    server's log. We add the missing ones first, so that we can print them; existing passwords are kept.
     """
-    path = home / "simple_auth_manager_passwords.json.generated"
+    if _core_option(home, "simple_auth_manager_all_admins", "False").strip().lower() == "true":
+        return None
+    users = [u.split(":") for u in _core_option(home, "simple_auth_manager_users", "admin:admin").split(",")]
+    users = [u for u in users if u and u[0].strip()]
+    path = Path(_core_option(home, "simple_auth_manager_passwords_file", "") or home / _PASSWORDS_FILE)
     passwords: dict[str, str] = {}
     if path.is_file() and path.read_text().strip():
         passwords = json.loads(path.read_text())
-    if ADMIN_USER not in passwords:
-        passwords[ADMIN_USER] = secrets.token_urlsafe(12)
+    missing = [u[0].strip() for u in users if u[0].strip() not in passwords]
+    if missing:
+        passwords |= {name: secrets.token_urlsafe(12) for name in missing}
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(passwords) + "\n")
         path.chmod(0o600)
-    return ADMIN_USER, passwords[ADMIN_USER], path
+    admins = [u[0].strip() for u in users if len(u) > 1 and u[1].strip().lower() == "admin"]
+    user = (admins or [u[0].strip() for u in users] or [ADMIN_USER])[0]
+    return user, passwords[user], path
 
 
 # ---- DAGs in the metadata DB ------------------------------------------------------------------------------
@@ -379,8 +399,9 @@ def run_dag(
 
     Raises DagRunFailed naming the DAG, the first failed task and its log file. `retries` overrides the
     tasks' retries for this in-process run (default 0: a local run fails fast rather than sleeping through
-    retry delays); None keeps the DAG's own. `quiet` keeps the tasks' log lines off the console: each
-    task's log is written to its file under <AIRFLOW_HOME>/logs (see tasklog.py).
+    retry delays); None keeps the DAG's own. `quiet` keeps Airflow's log lines off the console: each
+    task's log goes to its file under <AIRFLOW_HOME>/logs (tasklog.py), what Airflow itself printed to
+    <AIRFLOW_HOME>/logs/dag_id=<dag>/run_id=<run>/dag_test.log.
     """
     if dag_id not in dags:
         raise DagRunFailed(f"no DAG '{dag_id}' in {DAGS_FOLDER}; known: {', '.join(sorted(dags))}")
@@ -390,45 +411,56 @@ def run_dag(
             t.retries = retries
     activate_assets([dag])
     conf = {"sandbox_url": sandbox_url} if sandbox_url else None
-    with quiet_console() if quiet else contextlib.nullcontext():
+    logs = Path(os.environ.get("AIRFLOW_HOME", ".")) / "logs" / f"dag_id={dag_id}"
+    console_log = logs / f"dag_test.{os.getpid()}.{time.time_ns()}.log"
+    with console_to(console_log) if quiet else contextlib.nullcontext():
         run = dag.test(run_conf=conf)
+    run_log = None
+    if quiet and console_log.is_file():
+        run_log = logs / f"run_id={run.run_id}" / "dag_test.log"
+        run_log.parent.mkdir(parents=True, exist_ok=True)
+        console_log.replace(run_log)
     state = str(getattr(run.state, "value", run.state))
     if state != "success":
-        raise DagRunFailed(failure_message(dag_id, run))
+        raise DagRunFailed(failure_message(dag_id, run, run_log))
     return run.run_id
 
 
 @contextlib.contextmanager
-def quiet_console() -> Iterator[None]:
-    """Keep in-process task logs off the console (they go to each task's log file): Airflow's console
-    handler on the root logger and its structlog `task` logger are raised to CRITICAL for the block."""
-    tries = []
-    for name in ("airflow._shared.logging.structlog", "airflow.sdk._shared.logging.structlog"):
-        trie = getattr(sys.modules.get(name), "PER_LOGGER_LEVELS", None)
-        if trie is not None:
-            tries.append((trie, trie.get("task")))
-            trie["task"] = logging.CRITICAL
-    handlers = [
-        (h, h.level)
-        for h in logging.getLogger().handlers
-        if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)
-    ]
-    for h, _ in handlers:
-        h.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        for h, level in handlers:
-            h.setLevel(level)
-        for trie, level in tries:
-            if level is None:
-                trie.pop("task", None)
-            else:
-                trie["task"] = level
+def console_to(path: Path) -> Iterator[Path]:
+    """Send what Airflow would print on the console during the block to `path` instead: its stdlib
+    console handler and its structlog loggers created in the block (the in-process task logger among
+    them: "Task failed with exception" and the traceback). The CLI's own output is untouched."""
+    import structlog
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    factory = structlog.get_config().get("logger_factory")
+    binary = getattr(getattr(factory, "cls", None), "__name__", "") == "NamedBytesLogger"
+    with contextlib.ExitStack() as stack:
+        text = stack.enter_context(open(path, "a", buffering=1))
+        out = stack.enter_context(open(path, "ab", buffering=0)) if binary else text
+        handlers = [
+            h
+            for h in logging.getLogger().handlers
+            if isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stdout, sys.stderr)
+        ]
+        streams = [h.setStream(text) for h in handlers]
+        has_io = hasattr(factory, "io")
+        io = getattr(factory, "io", None)
+        if has_io:
+            factory.io = out
+        try:
+            yield path
+        finally:
+            if has_io:
+                factory.io = io
+            for h, stream in zip(handlers, streams, strict=True):
+                h.setStream(stream)
 
 
-def failure_message(dag_id: str, run: Any) -> str:
-    """'DAG x failed at task y (run r; log: path)' from the run's task instances."""
+def failure_message(dag_id: str, run: Any, run_log: Path | None = None) -> str:
+    """'DAG x failed at task y (run r; log: path)' from the run's task instances: the task's own log when
+    it was written, else `run_log` (what the run printed: a task that failed before it started)."""
     from leadlake.runtime.airflow.tasklog import task_log_path
 
     state = str(getattr(run.state, "value", run.state))
@@ -448,9 +480,12 @@ def failure_message(dag_id: str, run: Any) -> str:
         return f"DAG {dag_id} {state} (run {run_id}); no failed task recorded"
     ti = failed[0]
     path = task_log_path(dag_id, run_id, ti.task_id, int(ti.try_number or 1), ti.map_index)
-    where = (
-        f"log: {path}" if path.is_file() else f"no task log was written, see the output above; {path.parent}"
-    )
+    if path.is_file():
+        where = f"log: {path}"
+    elif run_log is not None and run_log.is_file():
+        where = f"log: {run_log}"
+    else:
+        where = f"no log was written; task logs go to {path.parent}"
     more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
     return f"DAG {dag_id} {state} at task {ti.task_id}{more} (run {run_id}; {where})"
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from leadlake.stages.bronze.planning import CampaignPlan
 
 MICRO = 1_000_000  # amounts are kept in micro-dollars: integer sums, no float drift
+STALE_LEDGER_S = 90 * 24 * 3600.0  # a ledger nobody wrote to for this long (a scratch lakehouse) is removed
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -115,6 +116,18 @@ class RunSpend:
         }
 
 
+def _prune(folder: Path) -> None:
+    """Remove ledgers (and their WAL files) untouched for STALE_LEDGER_S: tests' scratch lakehouses leave
+    one each, and a run that old has no budget left to guard."""
+    now = time.time()
+    try:
+        for f in folder.glob("*.sqlite*"):
+            if now - f.stat().st_mtime > STALE_LEDGER_S:
+                f.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
 class SpendLedger:
     """Budgets and spend per (campaign, run) in one SQLite file; safe across threads and processes."""
 
@@ -129,7 +142,10 @@ class SpendLedger:
     def for_lakehouse(cls, state_dir: str | Path, lakehouse_root: str) -> SpendLedger:
         """The ledger of one lakehouse on this machine: `<state_dir>/spend/<sha12 of the root>.sqlite`."""
         digest = hashlib.sha256(lakehouse_root.rstrip("/").encode()).hexdigest()[:12]
-        return cls(Path(state_dir) / "spend" / f"{digest}.sqlite")
+        path = Path(state_dir) / "spend" / f"{digest}.sqlite"
+        if not path.exists():
+            _prune(path.parent)
+        return cls(path)
 
     # ---- connections ---------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:

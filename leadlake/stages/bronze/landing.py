@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from leadlake.connectors.http import CircuitOpenError, MalformedResponse, ProviderAuthError, ProviderError
+from leadlake.connectors.http import (
+    BudgetExhausted,
+    CircuitOpenError,
+    MalformedResponse,
+    ProviderAuthError,
+    ProviderError,
+)
 from leadlake.connectors.sources.base import Page, ProviderQuery, SourceAdapter
 from leadlake.core.campaign import CampaignSpec
 from leadlake.lakehouse import Lakehouse
@@ -80,6 +86,7 @@ class ProviderReport:
     already_seen: int = 0
     quarantined: int = 0
     failed_queries: int = 0
+    skipped_queries: int = 0  # not sent: the provider was stopped (bad key, open breaker, spent budget)
     errors: list[str] = field(default_factory=list)
 
 
@@ -229,6 +236,9 @@ def _run_query(
         )
     except (ProviderAuthError, CircuitOpenError):
         raise
+    except BudgetExhausted as exc:
+        # Nothing was sent for the refused call; pages fetched before it are kept and landed.
+        status, error = "budget_exhausted", str(exc)
     except ProviderError as exc:
         status, error = "failed", str(exc)
     log_row = {
@@ -282,6 +292,9 @@ def ingest_queries(
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"ingest-{adapter.name}") as pool:
         futures = [pool.submit(_run_query, adapter, q, campaign_id, run_id) for q in queries]
         for fut in as_completed(futures):
+            if fut.cancelled():  # stopped by a bad key, an open breaker or a spent budget above
+                pr.skipped_queries += 1
+                continue
             try:
                 rows, bad, log_row = fut.result()
             except (ProviderAuthError, CircuitOpenError) as exc:
@@ -298,6 +311,13 @@ def ingest_queries(
             if log_row["status"] == "failed":
                 pr.failed_queries += 1
                 pr.errors.append(log_row["error"])
+            elif log_row["status"] == "budget_exhausted":
+                # The campaign's budget is spent: stop this provider's remaining queries, keep what landed.
+                for other in futures:
+                    other.cancel()
+                pr.failed_queries += 1
+                if not any("budget exhausted" in e for e in pr.errors):
+                    pr.errors.append(log_row["error"])
             buf.add(rows, bad, log_row)
             if on_query_done:
                 on_query_done(adapter.name)

@@ -95,7 +95,10 @@ def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.D
     """Score each lead under the campaign that found it that it fits best (see best_campaign_score)."""
     rows = []
     for lead in leads.to_dict("records"):
-        specs = [campaigns[c] for c in (lead.get("campaign_ids") or []) if c in campaigns]
+        ids = lead.get("campaign_ids")
+        # A list from Arrow, a numpy array from Spark's toPandas (whose truth value is ambiguous), or missing.
+        ids = [] if ids is None or isinstance(ids, float | str) else list(ids)
+        specs = [campaigns[c] for c in ids if c in campaigns]
         spec, s = best_campaign_score(lead, specs)
         rows.append(
             lead

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
-from cli_support import CAMPAIGN, ServedSandbox, cli, free_port, scratch_env, write_campaign
+from cli_support import (
+    CAMPAIGN,
+    LEADLAKE,
+    ServedSandbox,
+    cli,
+    free_port,
+    one_line_error,
+    scratch_env,
+    write_campaign,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -81,6 +93,36 @@ def test_run_through_bronze_against_a_served_sandbox(tmp_path: Path, served_sand
     assert "top 10" not in out and "delivered" not in out and "duplicates merged" not in out
     assert "gold.scored_leads" not in out, "no `sql` hint on a table that does not exist"
     assert all(len(line) <= 80 for line in out.splitlines()), out
+
+
+def test_sandbox_serve_on_port_0_says_where_it_listens_and_stops_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [LEADLAKE, "sandbox", "serve", "--port", "0", "--businesses", "50"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=scratch_env(tmp_path),
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # blocks until the server listens, or returns "" if serve exited
+        url = re.search(r"listening on (http://127\.0\.0\.1:\d+)", first)
+        assert url, first + (proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        stats = httpx.get(f"{url.group(1)}/_sandbox/stats", timeout=30)
+        assert stats.status_code == 200 and stats.json()["requests"] == 0
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "leadlake sandbox stopped" in err, err
+
+
+def test_sandbox_serve_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = cli("sandbox", "serve", "--port", str(port), "--businesses", "50", env=scratch_env(tmp_path))
+    one_line_error(done, f"127.0.0.1:{port}", "--port")
 
 
 # ---- run --through silver / gold outside the demo ----------------------------------------------------------
@@ -189,3 +231,17 @@ def test_a_partial_run_exits_1_and_names_the_refusing_provider(
     rows = _tables(env)
     assert rows["bronze.places_raw"] > 0, "the provider that answered landed its records"
     assert not rows.get("bronze.yelp_businesses_raw"), rows
+
+
+# ---- bench ----------------------------------------------------------------------------------------------
+def test_bench_prints_every_stage_it_ran(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    done = cli(
+        "bench", "--businesses", "400", "--through", "bronze", "--out", str(out), env=scratch_env(tmp_path)
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert [s["stage"] for s in figures["stages"]] == ["world", "bronze"]
+    bronze = figures["stages"][1]
+    assert bronze["records"] > 0 and bronze["seconds"] > 0 and bronze["peak_rss_mb"] > 0
+    assert "HTTP calls" in bronze["notes"] and "bronze" in done.stdout

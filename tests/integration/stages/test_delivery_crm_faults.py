@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from support.pipeline import gold_leads, resources_for, stage, write_gold_leads
 
 from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES
 from leadlake.sandbox.server import Faults, SandboxServer
+
+pytestmark = pytest.mark.slow  # retried 5xx answers back off for real (urllib3), a few seconds in all
 
 LEADS = 1200  # 12 batches of 100
 

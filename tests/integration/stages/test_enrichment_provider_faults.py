@@ -21,6 +21,8 @@ from leadlake.runtime.stages import get_stage, run_stage
 from leadlake.sandbox.server import Faults, SandboxServer
 from leadlake.sandbox.world import World
 
+pytestmark = pytest.mark.slow  # three enrichment runs against the sandbox, with retried faults
+
 PROVIDERS = ("pdl", "hunter", "opencorporates")
 TABLES = {p: connector(p).bronze_table for p in PROVIDERS}
 

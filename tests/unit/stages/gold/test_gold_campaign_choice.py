@@ -7,6 +7,7 @@ Expected scores are added up by hand from the appendix 19.1 rules:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from support.pipeline import DENVER, SEATTLE, campaign, silver_lead
 
@@ -90,3 +91,11 @@ def test_one_campaign_or_none() -> None:
     # No recorded campaign: vertical "other", no area, so no radius rule: 15 + 10.
     assert rows["L4"]["lead_score"] == 25
     assert rows["L4"]["vertical"] == "other" and rows["L4"]["scored_campaign_id"] is None
+
+
+def test_campaign_ids_as_spark_hands_them_over() -> None:
+    """Spark's toPandas gives array columns as numpy arrays (before the fix: "truth value ... ambiguous")."""
+    lead = silver_lead("L5", "Acme Shop", lat=39.74, lon=-104.99)
+    lead["campaign_ids"] = np.array(["denver_home_services", "denver_shops"], dtype=object)
+    row = scored(lead | SHOP)["L5"]
+    assert (row["lead_score"], row["scored_campaign_id"]) == (45, "denver_shops")
