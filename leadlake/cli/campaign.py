@@ -16,6 +16,7 @@ campaign_app = typer.Typer(help="Campaign specs.", no_args_is_help=True)
 def campaign_validate(file: Path) -> None:
     """Validate a campaign file against schemas/campaign.schema.json (and its cron against Airflow's)."""
     with errors():
+        from leadlake.connectors.registry import check_campaign  # noqa: F401 - registers the provider check
         from leadlake.core.campaign import load_campaign
 
         spec = load_campaign(file)
@@ -32,6 +33,7 @@ def campaign_plan(
 ) -> None:
     """The query plan (tiles, queries, worst-case calls) and its cost against the campaign's budget."""
     with errors():
+        from leadlake.connectors.registry import check_campaign  # noqa: F401 - registers the provider check
         from leadlake.core.campaign import load_campaign
         from leadlake.stages.bronze.planning import enforce_budget, plan_for_budget
 

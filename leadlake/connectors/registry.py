@@ -10,6 +10,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from leadlake.core.campaign import CampaignError, CampaignSpec, add_check
+
 Kind = Literal["discovery", "enrichment", "destination"]
 KINDS: tuple[Kind, ...] = ("discovery", "enrichment", "destination")
 
@@ -103,6 +105,26 @@ def names(kind: Kind | None = None) -> list[str]:
 def describe_known() -> str:
     """The known names by kind, for error messages."""
     return "; ".join(f"{kind} providers: {', '.join(names(kind)) or '-'}" for kind in KINDS)
+
+
+def check_campaign(spec: CampaignSpec, source: str = "<campaign>") -> None:
+    """A campaign may name only registered providers of the right kind; CampaignError names the field."""
+    fields: tuple[tuple[str, Kind, list[str]], ...] = (
+        ("sources", "discovery", list(spec.sources)),
+        ("enrichment", "enrichment", list(spec.enrichment)),
+        ("destinations[].type", "destination", [d.type for d in spec.destinations]),
+    )
+    for field_name, kind, values in fields:
+        known = names(kind)
+        for value in values:
+            if value not in known:
+                raise CampaignError(
+                    f"{source}: field '{field_name}' names {value!r}, which is not a registered {kind} "
+                    f"provider; use one of: {', '.join(known) or '(none registered)'}"
+                )
+
+
+add_check(check_campaign)
 
 
 # ---- the built-in connectors ---------------------------------------------------------------------------

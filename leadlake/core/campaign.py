@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,16 @@ def campaign_id_of(doc: dict[str, Any], source: str = "<campaign>") -> str:
     return derived
 
 
+# Checks other layers add (the connector registry checks provider names): core cannot import them.
+_CHECKS: list[Callable[[CampaignSpec, str], None]] = []
+
+
+def add_check(check: Callable[[CampaignSpec, str], None]) -> None:
+    """Run `check(spec, source)` on every campaign loaded from now on; it raises CampaignError."""
+    if check not in _CHECKS:
+        _CHECKS.append(check)
+
+
 def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
     """Validate a parsed campaign document and turn it into a CampaignSpec."""
     validate_document(doc, source)
@@ -168,7 +179,7 @@ def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSp
     geo = doc["geo"] if isinstance(doc["geo"], list) else [doc["geo"]]
     filters = doc.get("filters", {})
     budget = doc.get("budget", {}).get("max_cost_usd")
-    return CampaignSpec(
+    spec = CampaignSpec(
         campaign_id=campaign_id,
         name=doc["name"],
         vertical=doc["vertical"],
@@ -183,6 +194,9 @@ def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSp
         cron=cron,
         destinations=[Destination(**d) for d in doc.get("destinations", [])],
     )
+    for check in _CHECKS:
+        check(spec, source)
+    return spec
 
 
 def load_campaign(path: str | Path) -> CampaignSpec:
