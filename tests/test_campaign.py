@@ -57,7 +57,10 @@ def test_unknown_field_is_named(tmp_path: Path) -> None:
 
 
 def test_unknown_provider_is_named(tmp_path: Path) -> None:
-    with pytest.raises(CampaignError, match=r"sources\.1.*'foursquare'.*google_places"):
+    """The connector registry (imported by every command) checks provider names: there is no other list."""
+    import leadlake.connectors.registry  # noqa: F401 - registers its campaign check
+
+    with pytest.raises(CampaignError, match=r"sources.*'foursquare'.*google_places"):
         load_campaign(write(tmp_path, base_doc() | {"sources": ["yelp", "foursquare"]}))
 
 
