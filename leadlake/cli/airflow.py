@@ -70,7 +70,9 @@ def airflow(
             dags = local.load_dags(s)
             credentials = local.login(home)
             env = component_env(s, port, sandbox_url)
-            env.pop("AIRFLOW__LOGGING__LOGGING_LEVEL", None)  # prepare() quietened this process, not them
+            for name, value in local.exported_env().items():  # prepare() tuned this process, not them
+                if name not in local.airflow_env(s, port) and env.get(name) == value:
+                    env.pop(name)
             server = Airflow(port=port, home=home)
             previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
             code = 0

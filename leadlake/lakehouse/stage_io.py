@@ -17,14 +17,20 @@ log = logging.getLogger("leadlake.lakehouse.stage_io")
 
 
 def use_delta_spark(settings: Settings) -> bool:
-    """delta-spark when asked for or when its jars are present ('auto'); local Spark on S3 uses delta-rs."""
+    """delta-spark when asked for, on a cluster, or locally when its jars are present ('auto').
+
+    Local Spark on S3 uses delta-rs (no hadoop-aws locally)."""
     if settings.delta_backend == "delta-rs":
         return False
     reason = delta_unavailable_reason()
     if settings.delta_backend == "delta-spark" and reason:
         raise RuntimeError(f"LEADLAKE_DELTA_BACKEND=delta-spark but {reason}")
-    # Local Spark has no hadoop-aws on its classpath; a cluster (non-local master) brings its own.
-    if settings.is_s3 and settings.spark_master.startswith("local"):
+    local = settings.spark_master.startswith("local")
+    if not local:
+        # A cluster (EMR, Databricks, any Spark 4.2) has Delta on its classpath; session_conf relies on it.
+        return True
+    # Local Spark has no hadoop-aws on its classpath, so S3 goes through delta-rs unless forced.
+    if settings.is_s3:
         return settings.delta_backend == "delta-spark"
     return reason is None
 

@@ -55,9 +55,18 @@ def execution_api_url(port: int) -> str:
     return f"http://127.0.0.1:{port}/execution/"
 
 
+_EXPORTED: dict[str, str] = {}  # what prepare() put in os.environ (not the user's own settings)
+
+
+def _user_env(name: str) -> str | None:
+    """An environment variable the user set (not one prepare() exported)."""
+    value = os.environ.get(name)
+    return None if value is None or _EXPORTED.get(name) == value else value
+
+
 def sql_alchemy_conn(home: Path) -> str:
-    """The metadata DB: AIRFLOW__DATABASE__SQL_ALCHEMY_CONN when set, else sqlite in the home."""
-    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
+    """The metadata DB: the user's AIRFLOW__DATABASE__SQL_ALCHEMY_CONN when set, else sqlite in the home."""
+    return _user_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{home / 'airflow.db'}"
 
 
 def config_values(settings: Settings, api_port: int = DEFAULT_API_PORT) -> dict[str, dict[str, str]]:
@@ -79,7 +88,7 @@ def config_values(settings: Settings, api_port: int = DEFAULT_API_PORT) -> dict[
             "project_dir": str(settings.project_dir),
         },
     }
-    if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in os.environ:
+    if _user_env("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
         del values["database"]  # a DB given in the environment stays there (it may carry a password)
     return values
 
@@ -212,11 +221,14 @@ def prepare(settings: Settings, api_port: int | None = None) -> Path:
     _check_not_imported_elsewhere(home)
     port = api_port or configured_api_port(home)
     env = airflow_env(settings, port)
-    os.environ.update(env)
-    os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+    values = config_values(settings, port)
     # This process syncs the DAGs it runs (load_dags, dag.test): when the lakehouse changed, the new asset
     # URIs must reach the metadata DB now, not after Airflow's 30 s "recently written" window.
-    os.environ["AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL"] = "0"
+    exported = env | {"AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL": "0"}
+    if "AIRFLOW__LOGGING__LOGGING_LEVEL" not in os.environ:
+        exported["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    os.environ.update(exported)
+    _EXPORTED.update(exported)
     cfg = home / "airflow.cfg"
     if not cfg.is_file() or _needs_migration(home, env):
         # The airflow CLI writes its default airflow.cfg (fernet key, JWT secret) on first use: migrate
@@ -230,7 +242,7 @@ def prepare(settings: Settings, api_port: int | None = None) -> Path:
         _migrated_marker(home).write_text(
             f"{version('apache-airflow')} {env['AIRFLOW__DATABASE__SQL_ALCHEMY_CONN']}"
         )
-    patch_config(cfg, config_values(settings, port))
+    patch_config(cfg, values)
     _ensure_pools()
     return home
 
@@ -519,3 +531,8 @@ def stage_reports(lake: object, run_ids: list[str]) -> list:
         )
         for r in mine
     ]
+
+
+def exported_env() -> dict[str, str]:
+    """The variables prepare() set in this process's environment."""
+    return dict(_EXPORTED)

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from leadlake.connectors.registry import connectors
 from leadlake.connectors.sources import ENRICHMENT_ADAPTERS
-from leadlake.connectors.sources.enrichment_base import lead_domain, name_key
+from leadlake.connectors.sources.enrichment_base import lead_domain, merge_records, name_key
 from leadlake.lakehouse import Lakehouse
 
 log = logging.getLogger("leadlake.stages.gold.features")
@@ -43,21 +43,27 @@ STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
 
 
 def _records(lake: Lakehouse, provider: str) -> list[dict]:
-    """Normalised enrichment records of one provider from its bronze table (newest payload per key)."""
+    """Normalised enrichment records of one provider from its bronze table: per lookup key, every page of
+    its newest answer (the run that fetched it last), folded into one record."""
     cls = ENRICHMENT_ADAPTERS[provider]
     if not lake.exists(cls.bronze_table):
         return []
-    rows = lake.read(cls.bronze_table, columns=["provider_key", "payload", "fetched_at"]).to_pylist()
-    newest: dict[str, dict] = {}
-    for r in sorted(rows, key=lambda r: r["fetched_at"]):
-        newest[r["provider_key"]] = r
-    out = []
-    for r in newest.values():
+    rows = lake.read(
+        cls.bronze_table, columns=["provider_key", "run_id", "payload", "fetched_at"]
+    ).to_pylist()
+    newest_run: dict[str, tuple] = {}
+    for r in rows:
+        mark = (r["fetched_at"], r["run_id"])
+        if r["provider_key"] not in newest_run or mark > newest_run[r["provider_key"]]:
+            newest_run[r["provider_key"]] = mark
+    latest = [r for r in rows if r["run_id"] == newest_run[r["provider_key"]][1]]
+    parsed = []
+    for r in sorted(latest, key=lambda r: (r["provider_key"], r["fetched_at"])):
         try:
-            out.append(cls.normalize(r["payload"]).asdict())
+            parsed.append(cls.normalize(r["payload"]))
         except Exception as exc:  # noqa: BLE001 - a payload bronze kept but cannot use is skipped, not fatal
             log.warning("%s %s: cannot normalise: %s", provider, r["provider_key"], exc)
-    return out
+    return [rec.asdict() for rec in merge_records(parsed)]
 
 
 def _by_key(records: list[dict]) -> dict[str, dict]:

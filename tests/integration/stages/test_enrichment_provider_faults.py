@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
-from concurrent.futures import CancelledError
 from pathlib import Path
 
 import pytest
@@ -101,13 +100,6 @@ def clean(world: World, tmp_path_factory: pytest.TempPathFactory) -> dict[str, l
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CancelledError,
-    reason="known defect in leadlake/stages/bronze/landing.py ingest_queries: after a ProviderAuthError it "
-    "cancels the queued queries, then as_completed() yields them and fut.result() raises CancelledError, "
-    "ending the whole stage (the providers after the refused one never run); skip cancelled futures",
-)
 def test_a_key_refused_mid_run_stops_that_provider_only(world: World, clean: dict, tmp_path: Path) -> None:
     lake = prepare(tmp_path / "lake", world)
     hunter_queries = len({k.split("#")[0] for k, _ in clean["hunter"]})

@@ -88,10 +88,5 @@ def test_a_cluster_master_on_s3_uses_delta_spark_when_the_jars_are_there(jars: P
     assert use_delta_spark(settings("auto", "s3://bucket/lake", "yarn")) is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect: on a cluster master Delta is on the cluster's classpath (session_conf configures "
-    "it without local jars), yet 'auto' falls back to delta-rs on the driver when the driver has no .jars",
-)
 def test_a_cluster_master_uses_delta_spark_on_auto_without_local_jars(jars: Path) -> None:
     assert use_delta_spark(settings("auto", "s3://bucket/lake", "spark://cluster:7077")) is True

@@ -100,11 +100,6 @@ def test_no_verified_email_on_the_own_domain_scores_nothing(lake: Lakehouse, dom
     assert REASON not in reasons
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known defect in leadlake/stages/gold/features.py: Hunter pages of one domain are not merged; "
-    "the last page read replaces the first, so a verified email on page 1 is lost when page 2 has none",
-)
 def test_a_verified_email_on_any_page_of_the_answer_counts(tmp_path: Path) -> None:
     lake = Lakehouse(str(tmp_path / "lake"))
     land(
