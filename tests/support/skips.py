@@ -178,7 +178,7 @@ def is_allowed(key: str) -> bool:
 
 
 def skip_reason(label: str, key: str, detail: str) -> str:
-    """The one shape of an allowed skip's reason; summarise() groups by its head."""
+    """The one shape of an allowed skip's reason; group_head() cuts the part the summary groups by."""
     return f"{label} ({ALLOW_ENV}={key}): {detail}"
 
 
