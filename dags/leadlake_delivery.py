@@ -10,6 +10,4 @@ from __future__ import annotations
 
 from leadlake.runtime.airflow.dags import stage_dag
 
-stage_dag(
-    "leadlake_delivery", doc_md=__doc__, schedule="0 3 * * *", tags=["delivery", "reverse-etl", "crm"]
-)
+stage_dag("leadlake_delivery", doc_md=__doc__, schedule="0 3 * * *", tags=["delivery", "reverse-etl", "crm"])

@@ -208,6 +208,7 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
             "stage seconds: "
             + ", ".join(f"{r.stage}{f'[{r.scope}]' if r.scope else ''} {r.seconds:.1f}" for r in reports),
             highlight=False,
+            markup=False,  # "[yelp]" is a scope, not a rich style
         )
     delivered = [r for r in reports if r.stage == "delivery" and r.details is not None]
     for d in (d for r in delivered for d in plain(r.details)):
