@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from leadlake.connectors.registry import connector
 from leadlake.connectors.sources import build_adapter
 from leadlake.core.campaign import Area, CampaignSpec
 from leadlake.lakehouse import Lakehouse
-from leadlake.connectors.registry import connector
 from leadlake.sandbox.server import SandboxServer
 from leadlake.sandbox.world import World
 from leadlake.stages.bronze.landing import content_hash, ingest

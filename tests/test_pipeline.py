@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from leadlake.connectors.registry import connector
 from leadlake.connectors.sources import build_adapter
 from leadlake.core.campaign import load_campaign
-from leadlake.connectors.registry import connector
 from leadlake.core.settings import get_settings
 from leadlake.lakehouse import Lakehouse
 from leadlake.runtime.resources import Resources
@@ -29,7 +29,9 @@ def stage(res: Resources, name: str, run_id: str = "r") -> Any:
     return run_stage(get_stage(name), res, run_id).details
 
 
-def resources_for(lake_root: str, sandbox_url: str = "http://127.0.0.1:9", campaigns: tuple = ()) -> Resources:
+def resources_for(
+    lake_root: str, sandbox_url: str = "http://127.0.0.1:9", campaigns: tuple = ()
+) -> Resources:
     """Resources on a scratch lakehouse; nothing in os.environ changes."""
     settings = get_settings().model_copy(update={"lakehouse_uri": lake_root})
     return Resources.for_sandbox(sandbox_url, settings, campaigns)
