@@ -14,6 +14,8 @@ PYTEST := env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -p no:cacheprovider
 FAST_LANE := not spark and not airflow and not e2e and not s3 and not slow and not integration
 # Serial by default: on the 2-core box here `-n 2` measured slower (each worker imports the stack again).
 FAST_WORKERS ?= 0
+# The whole suite waits on JVMs, Airflow and subprocesses much of the time: two workers, one file each.
+TEST_WORKERS ?= 2
 RANDOM_SEEDS ?= 1 12345 987654321
 
 .PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink lock clean
@@ -70,7 +72,7 @@ lint: $(VENV)/.installed
 
 # The whole suite; a test whose prerequisite is missing fails unless LEADLAKE_TEST_ALLOW_SKIP names it.
 test: install lint
-	$(PYTEST) -q
+	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile
 
 # After every edit: unit tests of pure logic (no Spark, Airflow, S3, subprocess pipelines).
 test-fast: $(VENV)/.installed
