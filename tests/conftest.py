@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -459,15 +460,23 @@ def _judge_skip_report(rep: pytest.TestReport | pytest.CollectReport, path: Path
         rep.longrepr = (where, lineno, f"Skipped: {text}")
         if isinstance(rep, pytest.TestReport):
             rep.user_properties.append((_SKIP_PROP, text))
-        else:
-            _SKIPPED[group_head(text)].append(rep.nodeid)
     else:
         rep.outcome = "failed"
         rep.longrepr = text
         if isinstance(rep, pytest.TestReport):
             rep.user_properties.append((_FAILED_PROP, summary_head(key)))
-        else:
-            _FAILED_NEEDS[summary_head(key)].append(rep.nodeid)
+
+
+_ALLOW_HINT = re.compile(rf"set {ALLOW_ENV}=([\w-]+)")
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    """A module's own skip, judged above, in the summary (xdist hands these reports to the controller)."""
+    longrepr = report.longrepr
+    if report.skipped and isinstance(longrepr, tuple) and len(longrepr) == 3:
+        _SKIPPED[group_head(str(longrepr[2]).removeprefix("Skipped: "))].append(report.nodeid)
+    elif report.failed and (hint := _ALLOW_HINT.search(str(longrepr))):
+        _FAILED_NEEDS[summary_head(hint.group(1))].append(report.nodeid)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
