@@ -13,6 +13,11 @@ SILVER_SOURCE_RECORDS = "silver.source_records"
 SILVER_LEADS = "silver.leads"
 SILVER_LEAD_LINKS = "silver.lead_links"
 SILVER_QUARANTINE = "silver.quarantine"
+# Lead identity: the match graph, merges of existing leads, every id event, and each run's trained model.
+SILVER_LEAD_MATCHES = "silver.lead_matches"
+SILVER_LEAD_MERGES = "silver.lead_merges"
+SILVER_LEAD_ID_HISTORY = "silver.lead_id_history"
+SILVER_RESOLVE_MODELS = "silver.resolve_models"
 GOLD_SCORED_LEADS = "gold.scored_leads"
 GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,10 +127,11 @@ def _bronze_outcome(reports: list[Any]) -> Outcome:
 
 
 # ---- silver -----------------------------------------------------------------------------------------------
-def _run_silver(resources: Resources, run_id: str, **_: Any) -> Any:
+def _run_silver(resources: Resources, run_id: str, *, full: bool = False, **_: Any) -> Any:
+    """Resolve new records against the existing leads; `full` retrains and rescores every pair."""
     from leadlake.stages.silver.build import build_silver
 
-    return build_silver(resources.spark, resources.settings)
+    return build_silver(resources.spark, resources.settings, full=full, run_id=run_id)
 
 
 def _silver_outcome(r: Any) -> Outcome:
@@ -220,6 +221,10 @@ STAGES: tuple[Stage, ...] = (
             catalog.SILVER_LEAD_LINKS,
             catalog.SILVER_LEADS,
             catalog.SILVER_QUARANTINE,
+            catalog.SILVER_LEAD_MATCHES,
+            catalog.SILVER_LEAD_MERGES,
+            catalog.SILVER_LEAD_ID_HISTORY,
+            catalog.SILVER_RESOLVE_MODELS,
         ),
         run=_run_silver,
         outcome=_silver_outcome,
@@ -300,11 +305,12 @@ def run_stage(
     only: str | None = None,
     progress: Progress | None = None,
     scope: str = "",
+    options: Mapping[str, Any] | None = None,
 ) -> StageReport:
     """Run one stage, record its report in ops.stage_runs and return it; a raising stage is recorded too."""
     started, t0 = now(), time.perf_counter()
     try:
-        details = stage.run(resources, run_id, only=only, progress=progress)
+        details = stage.run(resources, run_id, only=only, progress=progress, **(options or {}))
     except Exception as exc:
         record(
             resources.lakehouse,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -15,15 +16,20 @@ import pandas as pd
 from leadlake.connectors.sources import ADAPTERS
 from leadlake.core.settings import Settings
 from leadlake.lakehouse.catalog import (
+    SILVER_LEAD_ID_HISTORY,
     SILVER_LEAD_LINKS,
+    SILVER_LEAD_MATCHES,
+    SILVER_LEAD_MERGES,
     SILVER_LEADS,
     SILVER_QUARANTINE,
+    SILVER_RESOLVE_MODELS,
     SILVER_SOURCE_RECORDS,
 )
 from leadlake.lakehouse.stage_io import StageIO, to_spark
 from leadlake.quality.gates import split_valid
 from leadlake.quality.quarantine import QUARANTINE_KEYS, quarantine_row, quarantine_table
 from leadlake.stages.silver.resolve import ResolveSettings, build_leads, resolve
+from leadlake.stages.silver.resolve.identity import assign_ids
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -71,6 +77,11 @@ class SilverReport:
     quarantined: int = 0
     leads: int = 0
     duplicates_merged: int = 0
+    resolution: str = ""  # "full" (model trained, every pair scored) or "incremental" (new records only)
+    new_records: int = 0  # records resolved against the existing leads this run
+    leads_minted: int = 0
+    leads_merged: int = 0
+    leads_split: int = 0
     resolve_backend: str = ""
     delta_backend: str = ""
     seconds: dict[str, float] | None = None
@@ -167,10 +178,104 @@ def split_unchanged(latest: DataFrame, existing: DataFrame | None) -> tuple[Data
     return todo, kept
 
 
+# Retrain the resolver when the records grew this much since its model was trained, or a source appeared.
+RETRAIN_GROWTH = 1.5
+MATCH_DDL = {"match_probability": "double"}
+
+
+@dataclass(frozen=True)
+class PriorIdentity:
+    """What earlier runs decided: lead per record, kept pairs, the stored model, lead ages, ids ever used."""
+
+    links: dict[str, str]
+    matches: pd.DataFrame
+    model: dict[str, Any] | None
+    model_records: int
+    model_sources: tuple[str, ...]
+    model_fingerprint: str
+    created: dict[str, Any]
+    used: set[str]
+
+
+def settings_fingerprint(cfg: ResolveSettings) -> str:
+    """A hash of the settings that shape the model; the backend and its tuning knobs are not among them."""
+    skip = {"backend", "spark_partitions", "spark_break_lineage", "splink_log_level"}
+    data = {k: v for k, v in asdict(cfg).items() if k not in skip}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _pandas(io: StageIO, name: str, columns: list[str]) -> pd.DataFrame | None:
+    df = io.read(name)
+    return None if df is None else df.select(*columns).toPandas()
+
+
+def prior_identity(io: StageIO) -> PriorIdentity:
+    """Read the identity state earlier runs left: empty on a new lakehouse."""
+    links = _pandas(io, SILVER_LEAD_LINKS, ["record_id", "lead_id"])
+    matches = io.read(SILVER_LEAD_MATCHES)
+    models = _pandas(
+        io, SILVER_RESOLVE_MODELS, ["trained_at", "model_json", "records", "sources", "fingerprint"]
+    )
+    leads = (
+        _pandas(io, SILVER_LEADS, ["lead_id", "created_at"]) if _has(io, SILVER_LEADS, "created_at") else None
+    )
+    history = _pandas(io, SILVER_LEAD_ID_HISTORY, ["lead_id"])
+    model, records, sources, fingerprint = None, 0, (), ""
+    if models is not None and len(models):
+        row = models.sort_values("trained_at").iloc[-1]
+        model, records = json.loads(row["model_json"]), int(row["records"])
+        sources, fingerprint = tuple(json.loads(row["sources"])), str(row["fingerprint"])
+    used = set(links["lead_id"]) if links is not None else set()
+    if history is not None:
+        used |= set(history["lead_id"])
+    return PriorIdentity(
+        links=dict(zip(links["record_id"], links["lead_id"], strict=True)) if links is not None else {},
+        matches=matches.toPandas() if matches is not None else pd.DataFrame(),
+        model=model,
+        model_records=records,
+        model_sources=sources,
+        model_fingerprint=fingerprint,
+        created=dict(zip(leads["lead_id"], leads["created_at"], strict=True)) if leads is not None else {},
+        used=used,
+    )
+
+
+def _has(io: StageIO, name: str, column: str) -> bool:
+    df = io.read(name)
+    return df is not None and column in df.columns
+
+
+def needs_training(
+    prior: PriorIdentity, records: pd.DataFrame, cfg: ResolveSettings, full: bool
+) -> str | None:
+    """Why the resolver must train and score every pair this run, or None to resolve incrementally."""
+    if full:
+        return "full re-resolution asked for"
+    if prior.model is None or not prior.links:
+        return "no stored model yet"
+    if prior.model_fingerprint != settings_fingerprint(cfg):
+        return "the resolve settings changed"
+    sources = set(records["provider"].dropna().unique())
+    if sources - set(prior.model_sources):
+        return f"new source(s) {sorted(sources - set(prior.model_sources))}"
+    if len(records) > RETRAIN_GROWTH * max(prior.model_records, 1):
+        return f"records grew from {prior.model_records} to {len(records)}"
+    return None
+
+
 def build_silver(
-    spark: SparkSession, settings: Settings, resolve_cfg: ResolveSettings | None = None
+    spark: SparkSession,
+    settings: Settings,
+    resolve_cfg: ResolveSettings | None = None,
+    *,
+    full: bool = False,
+    run_id: str = "",
 ) -> SilverReport:
-    """Normalise, validate, resolve and publish silver.source_records, silver.lead_links and silver.leads."""
+    """Normalise, validate, resolve and publish silver's records, leads, links, matches and id history.
+
+    New or changed records are resolved against the existing leads with the stored model; `full` (or a
+    reason to retrain) scores every pair again. Either way existing leads keep their ids.
+    """
     io = StageIO(spark, settings)
     cfg = resolve_cfg or ResolveSettings(backend=settings.resolve_backend)
     report = SilverReport(resolve_backend=cfg.backend, delta_backend=io.backend, seconds={})
@@ -190,6 +295,7 @@ def build_silver(
     failed = normalized[normalized["error"].notna()]
     records = normalized[normalized["error"].isna()].drop(columns=["error", "payload"])
     records, bad = split_valid(SILVER_SOURCE_RECORDS, records.reset_index(drop=True))
+    fresh_ids = set(records["record_id"])
     if kept is not None:
         records = pd.concat([kept.select(*records.columns).toPandas(), records], ignore_index=True)
     latest.unpersist()
@@ -227,27 +333,129 @@ def build_silver(
     report.source_records = len(records)
 
     t1 = time.perf_counter()
-    resolution = resolve(records, cfg, spark=spark if cfg.backend == "spark" else None)
-    leads = build_leads(records, resolution.links)
+    prior = prior_identity(io)
+    retrain = needs_training(prior, records, cfg, full)
+    now = pd.Timestamp.now(tz="UTC")
+    if retrain is None:
+        present = set(records["record_id"])
+        known = prior.matches
+        if len(known):
+            keep = known["record_id_l"].isin(present - fresh_ids) & known["record_id_r"].isin(
+                present - fresh_ids
+            )
+            known = known[keep]
+        report.resolution, report.new_records = "incremental", len(fresh_ids)
+        resolution = resolve(
+            records,
+            cfg,
+            spark=spark if cfg.backend == "spark" else None,
+            model=prior.model,
+            new_record_ids=fresh_ids,
+            known_pairs=known.drop(columns=["run_id", "matched_at"], errors="ignore") if len(known) else None,
+        )
+    else:
+        log.info("resolving every record: %s", retrain)
+        report.resolution, report.new_records = "full", len(records)
+        resolution = resolve(records, cfg, spark=spark if cfg.backend == "spark" else None)
+        known = prior.matches
+
+    clusters = dict(zip(resolution.links["record_id"], resolution.links["lead_id"], strict=True))
+    ids = assign_ids(
+        clusters,
+        prior.links,
+        created=prior.created,
+        used=prior.used,
+        pairs=resolution.pairs,
+        run_id=run_id,
+        at=now.to_pydatetime(),
+    )
+    links = resolution.links.copy()
+    links["lead_id"] = links["lead_id"].map(ids.lead_ids)
+    links["cluster_size"] = links.groupby("lead_id")["record_id"].transform("size").astype("int64")
+    leads = build_leads(records, links)
     campaigns = (
         records[["record_id", "campaign_ids"]]
-        .merge(resolution.links[["record_id", "lead_id"]], on="record_id")
+        .merge(links[["record_id", "lead_id"]], on="record_id")
         .explode("campaign_ids")
         .groupby("lead_id")["campaign_ids"]
         .agg(lambda s: sorted(set(s.dropna())))
     )
     leads["campaign_ids"] = leads["lead_id"].map(campaigns)
-    leads["updated_at"] = pd.Timestamp.now(tz="UTC")
+    leads["created_at"] = [prior.created.get(lid, now) for lid in leads["lead_id"]]
+    leads["created_at"] = pd.to_datetime(leads["created_at"], utc=True)
+    leads["updated_at"] = now
+    counts = ids.counts()
     report.leads = len(leads)
-    report.duplicates_merged = resolution.duplicates_merged
+    report.duplicates_merged = len(links) - len(leads)
+    report.leads_minted, report.leads_merged, report.leads_split = (
+        counts["minted"],
+        counts["merged"],
+        counts["split"],
+    )
+    matches = _matches(resolution.pairs, known, run_id, now)
     report.seconds["resolve"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    links = resolution.links.copy()
     io.publish(SILVER_SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
     io.publish(SILVER_LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
     io.publish(SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
+    if len(matches) or io.read(SILVER_LEAD_MATCHES) is not None:
+        io.publish(
+            SILVER_LEAD_MATCHES, to_spark(spark, matches), ["record_id_l", "record_id_r"], delete_missing=True
+        )
+    if len(ids.merges):
+        io.publish(SILVER_LEAD_MERGES, to_spark(spark, ids.merges), ["merged_lead_id"])
+    if len(ids.history):
+        io.publish(SILVER_LEAD_ID_HISTORY, to_spark(spark, ids.history), ["lead_id", "event", "run_id"])
+    if retrain is not None and resolution.model is not None:
+        io.publish(
+            SILVER_RESOLVE_MODELS,
+            to_spark(spark, _model_row(resolution, records, cfg, run_id, now, retrain)),
+            ["run_id"],
+        )
     if quarantine:
         io.publish(SILVER_QUARANTINE, spark.createDataFrame(quarantine_table(quarantine)), QUARANTINE_KEYS)
     report.seconds["publish"] = time.perf_counter() - t2
     return report
+
+
+def _matches(pairs: pd.DataFrame, known: pd.DataFrame, run_id: str, now: pd.Timestamp) -> pd.DataFrame:
+    """silver.lead_matches: every pair that linked, why, and the run that first scored it."""
+    out = pairs.copy()
+    if "match_rule" not in out:
+        out["match_rule"] = None
+    out = out[["record_id_l", "record_id_r", "match_probability", "match_rule"]]
+    first: dict[tuple[str, str], tuple[str, Any]] = {}
+    if len(known) and "run_id" in known:
+        first = {
+            (a, b): (r, t)
+            for a, b, r, t in zip(
+                known["record_id_l"], known["record_id_r"], known["run_id"], known["matched_at"], strict=True
+            )
+        }
+    keys = list(zip(out["record_id_l"], out["record_id_r"], strict=True))
+    out["run_id"] = [first.get(k, (run_id, now))[0] for k in keys]
+    out["matched_at"] = pd.to_datetime([first.get(k, (run_id, now))[1] for k in keys], utc=True)
+    out["match_probability"] = out["match_probability"].astype(float)
+    return out.reset_index(drop=True)
+
+
+def _model_row(
+    resolution: Any, records: pd.DataFrame, cfg: ResolveSettings, run_id: str, now: pd.Timestamp, why: str
+) -> pd.DataFrame:
+    """silver.resolve_models: the model a full run trained, saved so incremental runs score with it."""
+    sources = sorted(set(records["provider"].dropna()))
+    return pd.DataFrame(
+        [
+            {
+                "run_id": run_id or f"silver-{now.strftime('%Y%m%dT%H%M%S')}",
+                "trained_at": now,
+                "training": resolution.training,
+                "reason": why,
+                "records": len(records),
+                "sources": json.dumps(sources),
+                "fingerprint": settings_fingerprint(cfg),
+                "model_json": json.dumps(resolution.model, sort_keys=True),
+            }
+        ]
+    )
