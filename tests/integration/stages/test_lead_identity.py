@@ -1,0 +1,118 @@
+"""Lead ids for life, end to end on the sandbox (issue 13's scenario).
+
+One campaign runs with Yelp alone and is delivered to the sandbox HubSpot; the same campaign runs again
+with Google Places added; then a third time with nothing new. Every lead keeps its id (or is recorded
+as merged into the lead that absorbed it), and the CRM ends with one live company per gold lead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from support.pipeline import campaign, resources_for, stage
+
+from leadlake.lakehouse import Lakehouse
+from leadlake.lakehouse.catalog import (
+    GOLD_SCORED_LEADS,
+    SILVER_LEAD_ID_HISTORY,
+    SILVER_LEAD_LINKS,
+    SILVER_LEAD_MATCHES,
+    SILVER_LEAD_MERGES,
+    SILVER_RESOLVE_MODELS,
+)
+from leadlake.sandbox.server import SandboxServer
+
+pytestmark = pytest.mark.spark
+
+STAGES = ("bronze", "silver", "gold", "delivery")
+
+
+def _rows(lake: Lakehouse, table: str) -> list[dict[str, Any]]:
+    return lake.read(table).to_pylist() if lake.exists(table) else []
+
+
+def live_companies(sandbox: SandboxServer) -> list[dict[str, Any]]:
+    """Companies the CRM still shows (a merged-away company is archived)."""
+    return [c for c in sandbox.crm.companies() if not c.get("archived")]
+
+
+@pytest.fixture(scope="module")
+def rounds(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    root = str(tmp_path_factory.mktemp("identity") / "lake")
+    yelp_only = campaign("denver_identity", "local_services", sources=("yelp",))
+    both = campaign("denver_identity", "local_services", sources=("yelp", "google_places"))
+    out = []
+    with SandboxServer(seed=11, businesses=400) as sb:
+        for n, spec in enumerate((yelp_only, both, both), start=1):
+            res = resources_for(root, sb.url, campaigns=(spec,), spark=spark)
+            reports = {name: stage(res, name, f"run{n}") for name in STAGES}
+            lake = res.lakehouse
+            out.append(
+                {
+                    "silver": reports["silver"],
+                    "delivery": reports["delivery"],
+                    "links": {r["record_id"]: r["lead_id"] for r in _rows(lake, SILVER_LEAD_LINKS)},
+                    "gold": {r["lead_id"] for r in _rows(lake, GOLD_SCORED_LEADS)},
+                    "merges": _rows(lake, SILVER_LEAD_MERGES),
+                    "history": _rows(lake, SILVER_LEAD_ID_HISTORY),
+                    "matches": _rows(lake, SILVER_LEAD_MATCHES),
+                    "models": _rows(lake, SILVER_RESOLVE_MODELS),
+                    "crm": live_companies(sb),
+                    "crm_all": sb.crm.companies(),
+                }
+            )
+    return out
+
+
+def test_the_second_provider_joins_existing_leads_without_renaming_them(rounds: list[dict[str, Any]]) -> None:
+    first, second = rounds[0], rounds[1]
+    assert first["links"] and any(r.startswith("google_places:") for r in second["links"])
+    merged_into = {m["merged_lead_id"]: m["survivor_lead_id"] for m in second["merges"]}
+    for record_id, lead_id in first["links"].items():
+        now = second["links"][record_id]
+        assert now == lead_id or merged_into.get(lead_id) == now, (record_id, lead_id, now)
+    joined = [r for r, lid in second["links"].items() if r.startswith("google_places:") and lid in first["gold"]]
+    assert joined, "some Google records joined leads that Yelp found first"
+
+
+def test_the_crm_holds_one_live_company_per_gold_lead(rounds: list[dict[str, Any]]) -> None:
+    for n, snap in enumerate(rounds, start=1):
+        ids = [c["properties"].get("leadlake_id") for c in snap["crm"]]
+        assert len(ids) == len(set(ids)), f"round {n}: duplicate companies"
+        assert set(ids) == snap["gold"], f"round {n}: CRM and gold differ"
+
+
+def test_a_run_with_nothing_new_changes_no_id_and_sends_nothing(rounds: list[dict[str, Any]]) -> None:
+    second, third = rounds[1], rounds[2]
+    assert third["links"] == second["links"]
+    assert third["silver"].resolution == "incremental" and third["silver"].new_records == 0
+    assert third["silver"].leads_minted == third["silver"].leads_merged == 0
+    (delivery,) = third["delivery"]
+    assert delivery.sent == 0 and delivery.failed == 0
+
+
+def test_every_id_event_is_recorded(rounds: list[dict[str, Any]]) -> None:
+    last = rounds[-1]
+    minted = {h["lead_id"] for h in last["history"] if h["event"] in ("minted", "split")}
+    assert set(last["links"].values()) <= minted, "every live lead id has a minted (or split) event"
+    merged = {h["lead_id"]: h["related_lead_id"] for h in last["history"] if h["event"] == "merged"}
+    assert merged == {m["merged_lead_id"]: m["survivor_lead_id"] for m in last["merges"]}
+    assert all(lid not in last["gold"] for lid in merged)
+
+
+def test_the_match_graph_explains_every_multi_record_lead(rounds: list[dict[str, Any]]) -> None:
+    last = rounds[-1]
+    linked = {r for m in last["matches"] for r in (m["record_id_l"], m["record_id_r"])}
+    sizes: dict[str, int] = {}
+    for lead_id in last["links"].values():
+        sizes[lead_id] = sizes.get(lead_id, 0) + 1
+    for record_id, lead_id in last["links"].items():
+        if sizes[lead_id] > 1:
+            assert record_id in linked, f"{record_id} is in a {sizes[lead_id]}-record lead with no match row"
+    assert all(0.0 < m["match_probability"] <= 1.0 for m in last["matches"])
+
+
+def test_the_model_is_trained_when_a_source_appears_and_reused_otherwise(rounds: list[dict[str, Any]]) -> None:
+    assert [r["silver"].resolution for r in rounds] == ["full", "full", "incremental"]
+    assert len(rounds[-1]["models"]) == len(rounds[1]["models"])
