@@ -222,6 +222,14 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
         console.print(f"delivered: {ledger} leads recorded in {GOLD_CRM_DELIVERIES}", highlight=False)
     if SILVER_LEADS in present:
         console.print(f"duplicates merged across providers: [bold]{summary.duplicates_merged}[/]")
+    for r in (r for r in reports if r.stage == "silver" and r.details is not None):
+        d = plain(r.details)
+        if d.get("resolution"):
+            console.print(
+                f"lead ids ({d['resolution']}, {d['new_records']} records resolved): {d['leads_minted']} "
+                f"minted, {d['leads_merged']} merged, {d['leads_split']} split",
+                highlight=False,
+            )
     if GOLD_SCORED_LEADS in present:
         _print_top(summary.top)
     if started is not None:

@@ -24,3 +24,5 @@ GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 # One row per stage per run (run_id, stage, status, timings, rows in/out/quarantined, error, details):
 # the row shape and its schema belong to leadlake.observe.reports, which writes the table.
 OPS_STAGE_RUNS = "ops.stage_runs"
+# Emails, domains and phones never to deliver (leadlake.governance.suppression owns the shape).
+OPS_SUPPRESSIONS = "ops.suppressions"

@@ -1,0 +1,1 @@
+"""Governance: what must never be sent (suppression), and later erasure and retention."""
