@@ -1,9 +1,11 @@
-"""HubSpot CRM v3 companies through the official client: batch upsert on a unique leadlake id property."""
+"""HubSpot CRM v3 companies through the official client: batch upsert on a unique leadlake id property,
+merge of two companies (when two leads turn out to be one business) and re-keying a company to a lead."""
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +34,20 @@ FIELD_MAP: Mapping[str, str] = {
 
 
 class DeliveryError(RuntimeError):
-    """A CRM call that failed after retries; names the destination and the CRM's message."""
+    """A CRM call that failed after retries; names the destination and the CRM's message.
+
+    `status` is the CRM's HTTP status when it answered with an error (None for a malformed reply or no
+    answer at all); `refused` tells a definite no (a 4xx other than 408/429) from a failure worth retrying.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def refused(self) -> bool:
+        """The CRM answered and said no: sending the same request again will not change its mind."""
+        return self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
 
 
 @dataclass(frozen=True)
@@ -59,8 +74,22 @@ def to_properties(lead: Mapping[str, Any]) -> dict[str, str]:
     return props
 
 
+def _crm_message(body: object, reason: object) -> str:
+    """The `message` of a HubSpot error body, else the body (or reason) as given."""
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and parsed.get("message"):
+            return str(parsed["message"])
+    return str(body or reason)
+
+
 class HubSpotDestination:
-    """Batch upserts of companies, idempotent on the leadlake_id unique property."""
+    """Batch upserts of companies, idempotent on the leadlake_id unique property; merges and re-keys."""
 
     name = "hubspot"
 
@@ -73,7 +102,9 @@ class HubSpotDestination:
             total=max_retries,
             backoff_factor=0.3,
             status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=None,  # upsert is idempotent on the unique id, so POST may be retried
+            # Upsert is idempotent on the unique id, re-keying is a plain PATCH and merging an id that was
+            # already merged into the primary is harmless: every method may be retried.
+            allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,
         )
@@ -119,3 +150,41 @@ class HubSpotDestination:
         if missing:
             raise DeliveryError(f"hubspot did not return {len(missing)} of {len(leads)} upserted companies")
         return UpsertResult(crm_ids, created, len(crm_ids) - created)
+
+    def merge(self, primary_crm_id: str, merged_crm_id: str) -> str:
+        """Merge company `merged_crm_id` into `primary_crm_id` (HubSpot's own merge: the merged company is
+        archived and its id remembered in the primary's hs_merged_object_ids); returns the id of the company
+        that lives on, as HubSpot answers it."""
+        from hubspot.crm.companies import PublicMergeInput
+
+        what = f"hubspot merge of company {merged_crm_id} into {primary_crm_id}"
+        body = PublicMergeInput(primary_object_id=primary_crm_id, object_id_to_merge=merged_crm_id)
+        resp = self._call(what, lambda: self._client.crm.companies.basic_api.merge(body))
+        return str(resp.id)
+
+    def rekey(self, crm_id: str, lead_id: str) -> None:
+        """Point company `crm_id` at another lead: set its leadlake_id, so the next upsert of that lead
+        updates this company instead of creating a second one."""
+        from hubspot.crm.companies import SimplePublicObjectInput
+
+        what = f"hubspot re-key of company {crm_id} to {ID_PROPERTY}={lead_id}"
+        body = SimplePublicObjectInput(properties={ID_PROPERTY: lead_id})
+        resp = self._call(what, lambda: self._client.crm.companies.basic_api.update(crm_id, body))
+        if (resp.properties or {}).get(ID_PROPERTY) != lead_id:
+            raise DeliveryError(f"{what} failed: the reply does not carry the new {ID_PROPERTY}")
+
+    def _call(self, what: str, call: Callable[[], Any]) -> Any:
+        """One single-object call: CRM errors and exhausted retries as DeliveryError, reply shape checked."""
+        from hubspot.crm.companies import ApiException, SimplePublicObject
+
+        try:
+            resp = call()
+        except ApiException as exc:
+            message = _crm_message(exc.body, exc.reason)
+            raise DeliveryError(f"{what} failed: HTTP {exc.status}: {message}", exc.status) from None
+        except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
+            raise DeliveryError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        # A truncated 200 body deserialises to a plain string: the call may not have been applied.
+        if not isinstance(resp, SimplePublicObject) or not resp.id:
+            raise DeliveryError(f"{what} failed: malformed reply (a 200 without the company)")
+        return resp

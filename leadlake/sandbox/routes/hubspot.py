@@ -1,11 +1,12 @@
-"""HubSpot CRM v3 companies: batch upsert/read, list with `after` cursors, get by id or unique property."""
+"""HubSpot CRM v3 companies: batch upsert/read, list with `after` cursors, get/update/archive by id or unique
+property, and merge (POST /merge: the merged company is archived, a GET by its old id answers the primary)."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlencode
 
-from leadlake.sandbox.crm import CrmError, hubspot_timestamp
+from leadlake.sandbox.crm import CrmError, CrmNotFound, hubspot_timestamp
 from leadlake.sandbox.protocol import Provider, Request, Response, correlation_id, route
 from leadlake.sandbox.state import SandboxState
 
@@ -149,16 +150,64 @@ def list_page(state: SandboxState, req: Request) -> Response:
     return Response(200, out)
 
 
+def object_not_found(object_id: str) -> Response:
+    """404 OBJECT_NOT_FOUND for one id."""
+    return error(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [object_id]})
+
+
 def get_one(state: SandboxState, req: Request) -> Response:
-    """GET /crm/v3/objects/companies/{id}[?idProperty=...]."""
+    """GET /crm/v3/objects/companies/{id}[?idProperty=...]; a merged company's old id answers the primary."""
     denied = check_token(state, req)
     if denied:
         return denied
     object_id = req.params["object_id"]
-    obj = state.crm.get(object_id, req.arg("idProperty"), req.arg_list("properties") or None)
+    props = req.arg_list("properties") or None
+    obj = state.crm.get(object_id, req.arg("idProperty"), props, follow_merges=True)
     if obj is None:
-        return error(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [object_id]})
+        return object_not_found(object_id)
     return Response(200, obj)
+
+
+def update_one(state: SandboxState, req: Request) -> Response:
+    """PATCH /crm/v3/objects/companies/{id}[?idProperty=...] with {"properties": {...}}."""
+    denied = check_token(state, req)
+    if denied:
+        return denied
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
+    object_id = req.params["object_id"]
+    try:
+        return Response(200, state.crm.update(object_id, body.get("properties"), req.arg("idProperty")))
+    except CrmNotFound:
+        return object_not_found(object_id)
+    except CrmError as exc:
+        return validation(str(exc))
+
+
+def archive_one(state: SandboxState, req: Request) -> Response:
+    """DELETE /crm/v3/objects/companies/{id}: archive it; 204 whether or not it existed."""
+    denied = check_token(state, req)
+    if denied:
+        return denied
+    state.crm.archive(req.params["object_id"])
+    return Response(204, b"")
+
+
+def merge(state: SandboxState, req: Request) -> Response:
+    """POST /crm/v3/objects/companies/merge {"primaryObjectId", "objectIdToMerge"}; answers the primary."""
+    denied = check_token(state, req)
+    if denied:
+        return denied
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
+    try:
+        return Response(200, state.crm.merge(body.get("primaryObjectId"), body.get("objectIdToMerge")))
+    except CrmNotFound as exc:
+        return object_not_found(exc.object_id)
+    except CrmError as exc:
+        return validation(str(exc))
 
 
 def not_found(req: Request) -> Response:
@@ -169,8 +218,11 @@ def not_found(req: Request) -> Response:
 ROUTES = (
     route(HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", batch_upsert, mutating=True),
     route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", batch_read),
+    route(HUBSPOT, "POST", rf"{BASE}/merge", "hubspot.merge", merge, mutating=True),
     route(HUBSPOT, "GET", BASE, "hubspot.list", list_page, paged=True),
     route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", get_one),
+    route(HUBSPOT, "PATCH", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.update", update_one, mutating=True),
+    route(HUBSPOT, "DELETE", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.archive", archive_one, mutating=True),
 )
 PROVIDER = Provider(
     HUBSPOT,
