@@ -191,6 +191,8 @@ def _delivery_outcome(reports: list[Any]) -> Outcome:
         if r.failed:
             why = r.errors[0] if r.errors else "no detail"
             out.failures.append(f"{r.destination}: {r.failed} leads not delivered: {why}")
+        elif r.errors:  # e.g. a merge the CRM refused: the leads went, but the CRM holds a duplicate
+            out.failures.append(f"{r.destination}: {r.errors[0]}")
     out.failed = bool(reports) and all(r.failed and not r.sent for r in reports)
     return out
 
