@@ -9,6 +9,7 @@ LAYERS: tuple[str, ...] = ("bronze", "silver", "gold", "ops")
 BRONZE_QUARANTINE = "bronze.quarantine"
 BRONZE_INGEST_LOG = "bronze.ingest_log"
 BRONZE_CAMPAIGNS = "bronze.campaigns"
+BRONZE_CRM_OUTCOMES = "bronze.crm_outcomes"  # raw CRM company changes, exactly once by content hash
 SILVER_SOURCE_RECORDS = "silver.source_records"
 SILVER_LEADS = "silver.leads"
 SILVER_LEAD_LINKS = "silver.lead_links"
@@ -18,6 +19,7 @@ SILVER_LEAD_MATCHES = "silver.lead_matches"
 SILVER_LEAD_MERGES = "silver.lead_merges"
 SILVER_LEAD_ID_HISTORY = "silver.lead_id_history"
 SILVER_RESOLVE_MODELS = "silver.resolve_models"
+SILVER_LEAD_OUTCOMES = "silver.lead_outcomes"  # what sales did with each delivered lead, and its labels
 GOLD_SCORED_LEADS = "gold.scored_leads"
 GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 
@@ -26,3 +28,4 @@ GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 OPS_STAGE_RUNS = "ops.stage_runs"
 # Emails, domains and phones never to deliver (leadlake.governance.suppression owns the shape).
 OPS_SUPPRESSIONS = "ops.suppressions"
+OPS_WATERMARKS = "ops.watermarks"  # how far each incremental reader (CRM feedback, ...) has read
