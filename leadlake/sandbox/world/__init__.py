@@ -1,6 +1,7 @@
 """Deterministic synthetic world of local businesses, as seen by each provider with its own noise.
 
-geography, vocabulary -> businesses (truth) -> views (provider records) -> drift; model builds the World.
+geography, vocabulary -> businesses (truth) -> views (provider records) -> noise -> drift; model builds the
+World. `NoiseProfile` (off by default, realistic as `NoiseProfile()`) sets the rates of real provider overlap.
 """
 
 from leadlake.sandbox.world.businesses import BusinessMaker
@@ -15,6 +16,7 @@ from leadlake.sandbox.world.formats import (
 )
 from leadlake.sandbox.world.geography import CITIES, EARTH_RADIUS_M, City, haversine_m
 from leadlake.sandbox.world.model import World, gc_paused
+from leadlake.sandbox.world.noise import NoiseProfile
 from leadlake.sandbox.world.records import GOOGLE, PROVIDERS, YELP, Business, RecordMeta
 from leadlake.sandbox.world.views import ProviderViews
 from leadlake.sandbox.world.vocabulary import (
@@ -50,6 +52,7 @@ __all__ = [
     "GOOGLE",
     "GOOGLE_TYPES",
     "LEGAL_SUFFIXES",
+    "NoiseProfile",
     "PROVIDERS",
     "STREETS",
     "STREET_SUFFIXES",

@@ -54,7 +54,7 @@ class BusinessMaker:
             name = self._name(category, city)
             website = self._website(name, city) if rng.random() < 0.85 else None
         lat, lon = self._position(city)
-        street, unit = self._street()
+        street, unit = self.street()
         postal = city.zip_prefixes[0] + f"{int(rng.random() * 99) + 1:02d}"
         rating = min(5.0, max(1.0, round(rng.gauss(4.2, 0.6), 1)))
         review_count = min(25_000, int(math.exp(rng.gauss(3.4, 1.3))))
@@ -79,9 +79,10 @@ class BusinessMaker:
         )
         return biz, unit
 
-    def phone(self, city: City, toll_free_rate: float = 0.03) -> str:
-        """A valid, never-issued E.164 number in the city's area codes (or toll-free)."""
-        rng = self.rng
+    def phone(self, city: City, toll_free_rate: float = 0.03, rng: random.Random | None = None) -> str:
+        """A valid, never-issued E.164 number in the city's area codes (or toll-free); `rng` defaults to the
+        world's stream (the noise stream passes its own so that noise never shifts the base world)."""
+        rng = rng or self.rng
         while True:
             area = pick(rng, TOLL_FREE) if rng.random() < toll_free_rate else pick(rng, city.area_codes)
             exchange = int(rng.random() * 800) + 200
@@ -131,8 +132,9 @@ class BusinessMaker:
         lon = city.lon + (r_km * math.sin(bearing)) / (111.32 * math.cos(math.radians(city.lat)))
         return round(lat, 6), round(lon, 6)
 
-    def _street(self) -> tuple[str, str | None]:
-        rng = self.rng
+    def street(self, rng: random.Random | None = None) -> tuple[str, str | None]:
+        """A street line ("1234 N Oak Street") and a unit ("Suite 210") or None."""
+        rng = rng or self.rng
         number = int(rng.random() * 9900) + 100
         direction = pick(rng, _DIRECTION_WORDS) + " " if rng.random() < 0.2 else ""
         suffix = pick(rng, _SUFFIX_WORDS)

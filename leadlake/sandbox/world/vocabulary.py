@@ -130,3 +130,38 @@ CHAINS: dict[str, tuple[tuple[str, str], ...]] = {
 
 # Toll-free area codes: a business line may use one, so phone parsing must not assume a metro code.
 TOLL_FREE = ("800", "833", "844", "855", "866", "877", "888")
+
+# ---- provider-overlap noise (used only when a NoiseProfile turns it on) ---------------------------
+# Franchise brands: independently owned businesses under one brand name (own owner, phone and address).
+FRANCHISES: dict[str, tuple[tuple[str, str], ...]] = {
+    "plumber": (("Mr. Drain Plumbing", "mrdrain.com"), ("Roto-Star Plumbing", "rotostar.com")),
+    "electrician": (("Volt Pros Electric", "voltpros.com"),),
+    "dentist": (("Family Smiles Dental", "familysmiles.com"),),
+    "hvac": (("One Hour Comfort Heating & Air", "onehourcomfort.com"),),
+    "roofing": (("Top Notch Roofing", "topnotchroofing.com"),),
+    "landscaping": (("Weed Away Lawn Care", "weedaway.com"),),
+    "auto_repair": (("Midway Auto Care", "midwayauto.com"), ("Tune Time Auto Service", "tunetime.com")),
+    "bakery": (("Cinnamon Street Bakery", "cinnamonstreet.com"),),
+    "cafe": (("Bean There Coffee", "beanthere.coffee"),),
+    "law_firm": (("Injury Help Law", "injuryhelp.law"),),
+}
+# Words a provider may abbreviate in a name (and the abbreviation), and name patterns that carry them.
+NAME_ABBREVIATIONS: dict[str, str] = {
+    "Saint": "St.",
+    "Mount": "Mt.",
+    "Brothers": "Bros.",
+    "International": "Intl",
+    "Associates": "Assoc.",
+    "Center": "Ctr.",
+    "Company": "Co.",
+}
+ABBREVIABLE_PATTERNS: tuple[str, ...] = (
+    "Saint {surname} {noun}",
+    "Mount {street} {noun}",
+    "{surname} Brothers {noun}",
+    "{adjective} {noun} International",
+    "{surname} {noun} Associates",
+    "{adjective} {noun} Center",
+)
+# The owner behind a trade name, as a provider fed from business registries may show it ("... dba ...").
+OWNER_KINDS = ("Enterprises", "Holdings", "Ventures", "Group", "Partners", "Services")
