@@ -22,6 +22,7 @@ SILVER_RESOLVE_MODELS = "silver.resolve_models"
 SILVER_LEAD_OUTCOMES = "silver.lead_outcomes"  # what sales did with each delivered lead, and its labels
 GOLD_SCORED_LEADS = "gold.scored_leads"
 GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
+GOLD_DELIVERY_DEAD_LETTERS = "gold.delivery_dead_letters"  # leads a destination refused, with its message
 
 # One row per stage per run (run_id, stage, status, timings, rows in/out/quarantined, error, details):
 # the row shape and its schema belong to leadlake.observe.reports, which writes the table.
@@ -29,3 +30,4 @@ OPS_STAGE_RUNS = "ops.stage_runs"
 # Emails, domains and phones never to deliver (leadlake.governance.suppression owns the shape).
 OPS_SUPPRESSIONS = "ops.suppressions"
 OPS_WATERMARKS = "ops.watermarks"  # how far each incremental reader (CRM feedback, ...) has read
+OPS_SYNC_LOG = "ops.sync_log"  # one row per lead per delivery run per destination: what happened to it

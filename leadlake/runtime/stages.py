@@ -175,12 +175,51 @@ def _gold_outcome(r: Any) -> Outcome:
 
 
 # ---- delivery ---------------------------------------------------------------------------------------------
-def _run_delivery(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> list[Any]:
-    """Push new or changed gold leads to each destination (or just `only`) exactly once."""
+def destination_tiers(resources: Resources) -> dict[str, dict[str, str]] | None:
+    """destination -> {campaign id -> min tier}, from the campaign specs ingestion recorded.
+
+    None when no campaign was recorded (gold written by hand): every destination takes every lead at C."""
+    import json
+
+    lake = resources.lakehouse
+    if not lake.exists(catalog.BRONZE_CAMPAIGNS):
+        return None
+    out: dict[str, dict[str, str]] = {name: {} for name in names("destination")}
+    for row in lake.read(catalog.BRONZE_CAMPAIGNS, columns=["campaign_id", "spec"]).to_pylist():
+        for dest in json.loads(row["spec"]).get("destinations") or []:
+            out.setdefault(dest["type"], {})[row["campaign_id"]] = dest.get("min_tier") or "C"
+    return out
+
+
+def _run_delivery(
+    resources: Resources,
+    run_id: str,
+    *,
+    only: str | None = None,
+    dry_run: bool = False,
+    replay: bool = False,
+    **_: Any,
+) -> list[Any]:
+    """Push new or changed gold leads to each destination (or just `only`) exactly once: the leads of the
+    campaigns that name it, at the campaign's min tier, never a suppressed one."""
+    from leadlake.governance.suppression import entries
     from leadlake.stages.delivery.deliver import deliver
 
+    tiers = destination_tiers(resources)
+    listed = entries(resources.lakehouse)
     dests = [only] if only else names("destination")
-    return [deliver(resources.lakehouse, resources.destination(d), run_id, min_tier="C") for d in dests]
+    return [
+        deliver(
+            resources.lakehouse,
+            resources.destination(d),
+            run_id,
+            tiers=None if tiers is None else tiers.get(d, {}),
+            suppressions=listed,
+            dry_run=dry_run,
+            replay=replay,
+        )
+        for d in dests
+    ]
 
 
 def _delivery_outcome(reports: list[Any]) -> Outcome:
@@ -188,6 +227,7 @@ def _delivery_outcome(reports: list[Any]) -> Outcome:
     for r in reports:
         out.rows_in += r.eligible
         out.rows_out += r.sent
+        out.rows_quarantined += getattr(r, "dead_lettered", 0)
         if r.failed:
             why = r.errors[0] if r.errors else "no detail"
             out.failures.append(f"{r.destination}: {r.failed} leads not delivered: {why}")
@@ -256,8 +296,17 @@ STAGES: tuple[Stage, ...] = (
         name="delivery",
         title="CRM upsert",
         dag_id="leadlake_delivery",
-        reads=lambda: (catalog.GOLD_SCORED_LEADS, catalog.GOLD_CRM_DELIVERIES),
-        writes=lambda: (catalog.GOLD_CRM_DELIVERIES,),
+        reads=lambda: (
+            catalog.GOLD_SCORED_LEADS,
+            catalog.GOLD_CRM_DELIVERIES,
+            catalog.SILVER_LEAD_MERGES,
+            catalog.OPS_SUPPRESSIONS,
+        ),
+        writes=lambda: (
+            catalog.GOLD_CRM_DELIVERIES,
+            catalog.GOLD_DELIVERY_DEAD_LETTERS,
+            catalog.OPS_SYNC_LOG,
+        ),
         run=_run_delivery,
         outcome=_delivery_outcome,
         fan_out="destination",

@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from leadlake.core.campaign import Area, CampaignSpec
+from leadlake.core.campaign import Area, CampaignSpec, Destination
 from leadlake.core.settings import get_settings
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS, SILVER_LEADS
@@ -51,9 +51,11 @@ def campaign(
     areas: Sequence[Area] = (DENVER,),
     sources: Sequence[str] = (),
     enrichment: Sequence[str] = (),
+    destinations: Sequence[tuple[str, str]] = (("hubspot", "C"),),
 ) -> CampaignSpec:
-    """A campaign spec with only what a test cares about."""
+    """A campaign spec with only what a test cares about; its leads go to HubSpot at tier C unless told."""
     return CampaignSpec(
+        destinations=[Destination(type=t, min_tier=tier) for t, tier in destinations],
         campaign_id=campaign_id,
         name=campaign_id.replace("_", " "),
         vertical=vertical,
@@ -213,6 +215,7 @@ GOLD_LEAD_SCHEMA = pa.schema(
         ("priority_tier", pa.string()),
         ("score_reasons", pa.list_(pa.string())),
         ("providers", pa.list_(pa.string())),
+        ("campaign_ids", pa.list_(pa.string())),
     ]
 )
 

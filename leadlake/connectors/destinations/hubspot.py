@@ -33,6 +33,16 @@ FIELD_MAP: Mapping[str, str] = {
 }
 
 
+def _message(exc: Any) -> str:
+    """The CRM's own message from an ApiException body (JSON `message`), else the body or reason."""
+    import json
+
+    try:
+        return str(json.loads(exc.body)["message"])
+    except (TypeError, ValueError, KeyError):
+        return str(exc.body or exc.reason)
+
+
 class DeliveryError(RuntimeError):
     """A CRM call that failed after retries; names the destination and the CRM's message.
 
@@ -57,6 +67,7 @@ class UpsertResult:
     crm_ids: dict[str, str]
     created: int
     updated: int
+    created_ids: frozenset[str] = frozenset()  # the leads the CRM created (the rest it updated)
 
 
 def to_properties(lead: Mapping[str, Any]) -> dict[str, str]:
@@ -130,7 +141,7 @@ class HubSpotDestination:
             )
         except ApiException as exc:
             raise DeliveryError(
-                f"hubspot batch upsert failed: HTTP {exc.status}: {exc.body or exc.reason}"
+                f"hubspot batch upsert failed: HTTP {exc.status}: {_message(exc)}", exc.status
             ) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
             raise DeliveryError(f"hubspot batch upsert failed: {type(exc).__name__}: {exc}") from None
@@ -139,17 +150,18 @@ class HubSpotDestination:
         results = getattr(resp, "results", None)
         if not isinstance(results, list):
             raise DeliveryError("hubspot batch upsert failed: malformed reply (a 200 without a results list)")
-        crm_ids, created = {}, 0
+        crm_ids, new_ids = {}, set()
         for result in results:
             props = result.properties or {}
             lead_id = props.get(ID_PROPERTY)
             if lead_id:
                 crm_ids[lead_id] = result.id
-            created += bool(getattr(result, "new", False))
+                if getattr(result, "new", False):
+                    new_ids.add(lead_id)
         missing = {lead["lead_id"] for lead in leads} - set(crm_ids)
         if missing:
             raise DeliveryError(f"hubspot did not return {len(missing)} of {len(leads)} upserted companies")
-        return UpsertResult(crm_ids, created, len(crm_ids) - created)
+        return UpsertResult(crm_ids, len(new_ids), len(crm_ids) - len(new_ids), frozenset(new_ids))
 
     def merge(self, primary_crm_id: str, merged_crm_id: str) -> str:
         """Merge company `merged_crm_id` into `primary_crm_id` (HubSpot's own merge: the merged company is

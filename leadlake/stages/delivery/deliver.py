@@ -19,9 +19,10 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -31,8 +32,15 @@ from leadlake.connectors.destinations.hubspot import (
     HubSpotDestination,
     to_properties,
 )
+from leadlake.governance.suppression import Entry, suppressed
 from leadlake.lakehouse import Lakehouse
-from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS, SILVER_LEAD_MERGES
+from leadlake.lakehouse.catalog import (
+    GOLD_CRM_DELIVERIES,
+    GOLD_DELIVERY_DEAD_LETTERS,
+    GOLD_SCORED_LEADS,
+    OPS_SYNC_LOG,
+    SILVER_LEAD_MERGES,
+)
 
 log = logging.getLogger("leadlake.stages.delivery.deliver")
 
@@ -68,6 +76,9 @@ class DeliveryReport:
     failed: int = 0
     merged: int = 0  # lead merges applied as a CRM merge of two companies
     rekeyed: int = 0  # lead merges applied by re-keying the merged lead's company to the survivor
+    suppressed: int = 0  # qualifying leads never sent: on the suppression list
+    dead_lettered: int = 0  # leads the CRM refused as they are (gold.delivery_dead_letters)
+    would_send: list[dict] = field(default_factory=list)  # --dry-run: what a real run would send
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -77,30 +88,82 @@ def payload_hash(properties: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(properties, sort_keys=True).encode()).hexdigest()
 
 
+SYNC_LOG_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("destination", pa.string()),
+        ("lead_id", pa.string()),
+        ("action", pa.string()),  # created | updated | unchanged | skipped-suppressed | failed | dead-letter
+        ("crm_id", pa.string()),
+        ("message", pa.string()),  # the CRM's own message for a failure, the reason for a skip
+        ("logged_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("destination", pa.string()),
+        ("lead_id", pa.string()),
+        ("payload_hash", pa.string()),
+        ("error", pa.string()),
+        ("run_id", pa.string()),
+        ("failed_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+AUTH_STATUSES = (401, 403)
+
+
+class DestinationStopped(RuntimeError):
+    """The destination refused our credentials: nothing more is sent to it this run."""
+
+
+def qualifies(lead: Mapping[str, Any], min_tier: str, tiers: Mapping[str, str] | None) -> bool:
+    """At or above the tier its campaigns ask of this destination (`tiers`: campaign id -> min tier).
+
+    With `tiers`, a lead goes only where one of its campaigns sends it; without, `min_tier` holds for all."""
+    rank = TIER_ORDER.get(lead.get("priority_tier") or "", 9)
+    if tiers is None:
+        return rank <= TIER_ORDER[min_tier]
+    wanted = [tiers[c] for c in (lead.get("campaign_ids") or []) if c in tiers]
+    return any(rank <= TIER_ORDER.get(t, 2) for t in wanted)
+
+
 def pending(
-    lakehouse: Lakehouse, destination: str, min_tier: str = "C", exclude: Collection[str] = frozenset()
+    lakehouse: Lakehouse,
+    destination: str,
+    min_tier: str = "C",
+    exclude: Collection[str] = frozenset(),
+    tiers: Mapping[str, str] | None = None,
 ) -> tuple[list[dict], int]:
-    """Leads at or above min_tier whose CRM payload changed since last delivered, and how many qualified.
+    """Leads that qualify for the destination whose CRM payload changed since last delivered (and is not
+    a dead letter with that same payload), and how many qualified.
 
     Leads in `exclude` (merged away: their ids no longer live) are never delivered."""
     if not lakehouse.exists(GOLD_SCORED_LEADS):
         return [], 0
     leads = lakehouse.read(GOLD_SCORED_LEADS).to_pylist()
-    leads = [
-        r
-        for r in leads
-        if TIER_ORDER.get(r["priority_tier"], 9) <= TIER_ORDER[min_tier] and r["lead_id"] not in exclude
-    ]
+    leads = [r for r in leads if qualifies(r, min_tier, tiers) and r["lead_id"] not in exclude]
     delivered: dict[str, str] = {}
     if lakehouse.exists(GOLD_CRM_DELIVERIES):
         ledger = lakehouse.read(GOLD_CRM_DELIVERIES, filter=f"destination = '{destination}'").to_pylist()
         delivered = {r["lead_id"]: r["payload_hash"] for r in ledger}
+    dead = {(r["lead_id"], r["payload_hash"]) for r in dead_letters(lakehouse, destination)}
     out = []
     for lead in sorted(leads, key=lambda r: (-r["lead_score"], r["lead_id"])):
         lead["_payload_hash"] = payload_hash(to_properties(lead))
-        if delivered.get(lead["lead_id"]) != lead["_payload_hash"]:
-            out.append(lead)
+        if delivered.get(lead["lead_id"]) == lead["_payload_hash"]:
+            continue
+        if (lead["lead_id"], lead["_payload_hash"]) in dead:
+            continue  # refused as it is: `leadlake replay` sends it again after a fix
+        out.append(lead)
     return out, len(leads)
+
+
+def dead_letters(lakehouse: Lakehouse, destination: str | None = None) -> list[dict]:
+    """Leads a destination refused, with its message (all destinations when None)."""
+    if not lakehouse.exists(GOLD_DELIVERY_DEAD_LETTERS):
+        return []
+    where = f"destination = '{destination}'" if destination else None
+    return lakehouse.read(GOLD_DELIVERY_DEAD_LETTERS, filter=where).to_pylist()
 
 
 def deliver(
@@ -109,60 +172,178 @@ def deliver(
     run_id: str,
     *,
     min_tier: str = "C",
+    tiers: Mapping[str, str] | None = None,
+    suppressions: Iterable[Entry] = (),
+    dry_run: bool = False,
+    replay: bool = False,
     on_batch: Callable[[int], None] | None = None,
 ) -> DeliveryReport:
-    """Upsert pending leads in batches; a batch's ledger rows are committed right after the CRM accepts it."""
+    """Upsert pending leads in batches; a batch's ledger rows are committed right after the CRM accepts it.
+
+    A batch the CRM refuses is split until the refused leads are isolated: the others commit, those go to
+    the dead letters with the CRM's message. `replay` sends this destination's dead letters again.
+    """
     t0 = time.perf_counter()
     report = DeliveryReport(destination.name, run_id)
     merges = read_merges(lakehouse)
-    held = apply_merges(lakehouse, destination, run_id, merges, report) if merges else set()
-    todo, report.eligible = pending(
-        lakehouse, destination.name, min_tier, {m["merged_lead_id"] for m in merges}
-    )
-    report.unchanged = report.eligible - len(todo)
+    merged_ids = {m["merged_lead_id"] for m in merges}
+    held: set[str] = set()
+    if merges and not (dry_run or replay):
+        # Before choosing what to send: a re-keyed survivor must be sent (to update its new company).
+        held = apply_merges(lakehouse, destination, run_id, merges, report)
+    if replay:
+        todo, report.eligible = _replayable(lakehouse, destination.name, merged_ids)
+    else:
+        todo, report.eligible = pending(lakehouse, destination.name, min_tier, merged_ids, tiers)
+        report.unchanged = report.eligible - len(todo)
+    skipped = suppressed(todo, suppressions)
+    log_rows = [
+        _log(run_id, destination.name, lid, "skipped-suppressed", None, why) for lid, why in skipped.items()
+    ]
+    report.suppressed = len(skipped)
+    todo = [lead for lead in todo if lead["lead_id"] not in skipped]
+    if dry_run:
+        report.would_send = [
+            {"lead_id": lead["lead_id"], "name": lead.get("name"), "tier": lead.get("priority_tier")}
+            for lead in todo
+        ]
+        report.seconds = time.perf_counter() - t0
+        return report
     if held:
         # A survivor whose re-key failed waits for the next run: upserting it now would create a second
         # company next to the merged lead's.
         report.failed += sum(lead["lead_id"] in held for lead in todo)
         todo = [lead for lead in todo if lead["lead_id"] not in held]
-    for start in range(0, len(todo), BATCH_LIMIT):
-        batch = todo[start : start + BATCH_LIMIT]
-        try:
-            result = destination.upsert(batch)
-        except DeliveryError as exc:
-            # The batch is not in the ledger, so the next run sends it again; upsert on the unique id
-            # makes a resend harmless if the CRM did apply it.
-            report.failed += len(batch)
-            report.errors.append(str(exc))
-            log.error("%s", exc)
-            continue
-        now = datetime.now(UTC)
-        rows = [
-            {
-                "destination": destination.name,
-                "lead_id": lead["lead_id"],
-                "payload_hash": lead["_payload_hash"],
-                "crm_id": result.crm_ids[lead["lead_id"]],
-                "run_id": run_id,
-                "delivered_at": now,
-                "merged_into": None,
-                "merge_outcome": None,
-                "merge_applied_at": None,
-            }
-            for lead in batch
-        ]
-        lakehouse.merge(
-            GOLD_CRM_DELIVERIES,
-            pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA),
-            keys=["destination", "lead_id"],
-        )
-        report.sent += len(batch)
-        report.created += result.created
-        report.updated += result.updated
-        if on_batch:
-            on_batch(len(batch))
+    try:
+        for start in range(0, len(todo), BATCH_LIMIT):
+            batch = todo[start : start + BATCH_LIMIT]
+            _send(lakehouse, destination, run_id, batch, report, log_rows)
+            if on_batch:
+                on_batch(len(batch))
+    except DestinationStopped as exc:
+        report.errors.append(str(exc))
+        log.error("%s", exc)
+    finally:
+        if log_rows:
+            lakehouse.merge(
+                OPS_SYNC_LOG,
+                pa.Table.from_pylist(log_rows, schema=SYNC_LOG_SCHEMA),
+                keys=["run_id", "destination", "lead_id"],
+            )
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _replayable(lakehouse: Lakehouse, destination: str, merged: Collection[str]) -> tuple[list[dict], int]:
+    """The destination's dead-lettered leads as gold holds them now (a fixed lead carries its fix)."""
+    wanted = {r["lead_id"] for r in dead_letters(lakehouse, destination)} - set(merged)
+    if not wanted or not lakehouse.exists(GOLD_SCORED_LEADS):
+        return [], 0
+    leads = [r for r in lakehouse.read(GOLD_SCORED_LEADS).to_pylist() if r["lead_id"] in wanted]
+    for lead in leads:
+        lead["_payload_hash"] = payload_hash(to_properties(lead))
+    return sorted(leads, key=lambda r: r["lead_id"]), len(leads)
+
+
+def _log(run_id: str, dest: str, lead_id: str, action: str, crm_id: str | None, message: str | None) -> dict:
+    return {
+        "run_id": run_id,
+        "destination": dest,
+        "lead_id": lead_id,
+        "action": action,
+        "crm_id": crm_id,
+        "message": message,
+        "logged_at": datetime.now(UTC),
+    }
+
+
+def _send(
+    lakehouse: Lakehouse,
+    destination: HubSpotDestination,
+    run_id: str,
+    batch: list[dict],
+    report: DeliveryReport,
+    log_rows: list[dict],
+) -> None:
+    """Upsert one batch; a refused batch is halved until each refused lead stands alone (dead letter)."""
+    try:
+        result = destination.upsert(batch)
+    except DeliveryError as exc:
+        if exc.status in AUTH_STATUSES:
+            report.failed += len(batch)
+            raise DestinationStopped(
+                f"{destination.name} refused our credentials (HTTP {exc.status}): check its key; "
+                "nothing more is sent to it this run"
+            ) from None
+        if exc.refused and len(batch) > 1:
+            half = len(batch) // 2
+            _send(lakehouse, destination, run_id, batch[:half], report, log_rows)
+            _send(lakehouse, destination, run_id, batch[half:], report, log_rows)
+            return
+        report.failed += len(batch)
+        report.errors.append(str(exc))
+        log.error("%s", exc)
+        if exc.refused:  # one lead the CRM will not take as it is
+            lead = batch[0]
+            report.dead_lettered += 1
+            lakehouse.merge(
+                GOLD_DELIVERY_DEAD_LETTERS,
+                pa.Table.from_pylist(
+                    [
+                        {
+                            "destination": destination.name,
+                            "lead_id": lead["lead_id"],
+                            "payload_hash": lead["_payload_hash"],
+                            "error": str(exc),
+                            "run_id": run_id,
+                            "failed_at": datetime.now(UTC),
+                        }
+                    ],
+                    schema=DEAD_LETTER_SCHEMA,
+                ),
+                keys=["destination", "lead_id"],
+            )
+            log_rows.append(_log(run_id, destination.name, lead["lead_id"], "dead-letter", None, str(exc)))
+        else:
+            # Not in the ledger, so the next run sends it again; the upsert on the unique id makes a resend
+            # harmless if the CRM did apply it.
+            log_rows.extend(
+                _log(run_id, destination.name, x["lead_id"], "failed", None, str(exc)) for x in batch
+            )
+        return
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "destination": destination.name,
+            "lead_id": lead["lead_id"],
+            "payload_hash": lead["_payload_hash"],
+            "crm_id": result.crm_ids[lead["lead_id"]],
+            "run_id": run_id,
+            "delivered_at": now,
+            "merged_into": None,
+            "merge_outcome": None,
+            "merge_applied_at": None,
+        }
+        for lead in batch
+    ]
+    lakehouse.merge(
+        GOLD_CRM_DELIVERIES,
+        pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA),
+        keys=["destination", "lead_id"],
+    )
+    ids = [lead["lead_id"] for lead in batch]
+    if lakehouse.exists(GOLD_DELIVERY_DEAD_LETTERS):
+        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        lakehouse.delete(
+            GOLD_DELIVERY_DEAD_LETTERS, f"destination = '{destination.name}' AND lead_id IN ({quoted})"
+        )
+    created = set(getattr(result, "created_ids", ()) or ())
+    for lid in ids:
+        action = "created" if lid in created else "updated"
+        log_rows.append(_log(run_id, destination.name, lid, action, result.crm_ids[lid], None))
+    report.sent += len(batch)
+    report.created += result.created
+    report.updated += result.updated
 
 
 def read_merges(lakehouse: Lakehouse) -> list[dict]:
