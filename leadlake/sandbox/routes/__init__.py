@@ -11,4 +11,5 @@ ROUTE_MODULES: tuple[str, ...] = (
     "leadlake.sandbox.routes.opencorporates",
     "leadlake.sandbox.routes.pdl",
     "leadlake.sandbox.routes.hunter",
+    "leadlake.sandbox.routes.salesforce",
 )

@@ -23,6 +23,7 @@ LEGACY_KEYS = {
     "opencorporates": "sandbox-opencorporates-token",
     "pdl": "sandbox-pdl-key",
     "hunter": "sandbox-hunter-key",
+    "salesforce": "sandbox-salesforce-secret",
 }
 LEGACY_PREFIXES = {
     "/v1/places": "google_places",
@@ -31,6 +32,7 @@ LEGACY_PREFIXES = {
     "/v0.4/": "opencorporates",
     "/v5/": "pdl",
     "/v2/": "hunter",
+    "/services/": "salesforce",
 }
 TOY_HEADERS = {"Authorization": f"Bearer {toy.TOY_KEY}"}
 

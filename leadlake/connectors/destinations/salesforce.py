@@ -1,0 +1,497 @@
+"""Salesforce Leads through simple-salesforce: upsert on the `LeadLake_Id__c` external id, read back by SOQL.
+
+* Auth: OAuth 2.0 at `{base_url}/services/oauth2/token`, the password grant (username, password with the
+  security token appended, client id and secret) or client_credentials (client id and secret). The
+  session is `simple_salesforce.Salesforce(instance_url=..., session_id=...)`; a call answered 401
+  INVALID_SESSION_ID logs in again (refresh token first) and is repeated once.
+* Writes: up to `collections_max` leads go through sObject Collections upsert in chunks of 200
+  (`allOrNone: false`), more through one Bulk API 2.0 upsert job. Leads Salesforce refuses one by one
+  come back in `UpsertResult.failures` with Salesforce's own message; the rest of the batch commits.
+* Retries: 429 and 5xx with backoff honouring Retry-After (urllib3 Retry on the session), then malformed
+  replies and exhausted transport retries again at the call level (the writes are idempotent upserts).
+* The field mapping is data (`mappings/salesforce.yaml`); `validate_mapping()` checks it against the
+  Lead describe before the first write.
+
+A plain `http://` base URL (the local sandbox) is reached as is: simple-salesforce always builds
+`https://` URLs, so the session maps them back to http for that host.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+import yaml
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from leadlake.connectors.destinations.base import DeliveryError, MappingError, UpsertResult
+
+log = logging.getLogger("leadlake.connectors.destinations.salesforce")
+
+DEFAULT_MAPPING = Path(__file__).parent / "mappings" / "salesforce.yaml"
+DEFAULT_API_VERSION = "60.0"
+COLLECTION_LIMIT = 200  # sObject Collections' documented maximum per request
+COLLECTIONS_MAX = 2000  # above this many leads in one call, Bulk API 2.0
+READ_BACK_CHUNK = 200  # external ids per SOQL IN (...) list
+T = TypeVar("T")
+
+
+class _Transient(Exception):
+    """A reply that may change on a retry: malformed body, incomplete results, exhausted transport retries."""
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    """One mapped field: the Lead field, how the gold value is written and how lists are joined."""
+
+    field: str
+    type: str = "string"  # string | number
+    join: str = "; "
+
+
+@dataclass(frozen=True)
+class LeadMapping:
+    """Gold lead -> Salesforce record, loaded from YAML (or a dict of the same shape)."""
+
+    object: str
+    key_column: str
+    external_id: str
+    fields: dict[str, FieldRule]
+    constants: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, source: str | Path | Mapping[str, Any] | None = None) -> LeadMapping:
+        """From a YAML file, a mapping of the YAML's shape, or the default mapping."""
+        doc: Any = source
+        if source is None or isinstance(source, str | Path):
+            path = Path(source) if source is not None else DEFAULT_MAPPING
+            doc = yaml.safe_load(path.read_text())
+        if not isinstance(doc, Mapping):
+            raise MappingError("a Salesforce field mapping must be a mapping (object, external_id, fields)")
+        ext = doc.get("external_id") or {}
+        rules: dict[str, FieldRule] = {}
+        for column, spec in (doc.get("fields") or {}).items():
+            if isinstance(spec, str):
+                rules[str(column)] = FieldRule(spec)
+            elif isinstance(spec, Mapping) and isinstance(spec.get("field"), str):
+                kind = str(spec.get("type", "string"))
+                if kind not in ("string", "number"):
+                    raise MappingError(f"mapping of {column!r}: type must be string or number, got {kind!r}")
+                rules[str(column)] = FieldRule(spec["field"], kind, str(spec.get("join", "; ")))
+            else:
+                raise MappingError(f"mapping of {column!r}: expected a field name or {{field, type}}")
+        if not rules or not ext.get("field") or not ext.get("column"):
+            raise MappingError("a Salesforce field mapping needs fields and external_id {column, field}")
+        return cls(
+            object=str(doc.get("object", "Lead")),
+            key_column=str(ext["column"]),
+            external_id=str(ext["field"]),
+            fields=rules,
+            constants=dict(doc.get("constants") or {}),
+        )
+
+    def target_fields(self) -> list[str]:
+        """Every Lead field the mapping writes (the external id first)."""
+        names = [self.external_id, *(r.field for r in self.fields.values()), *self.constants]
+        return list(dict.fromkeys(names))
+
+    def to_record(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """One gold lead as Lead field values (empty values left out: an upsert then leaves them as is)."""
+        record: dict[str, Any] = {self.external_id: str(lead[self.key_column]), **self.constants}
+        for column, rule in self.fields.items():
+            value = _plain(lead.get(column))
+            if value is None or value == "" or value == []:
+                continue
+            if isinstance(value, list | tuple):
+                value = rule.join.join(str(v) for v in value)
+            if rule.type == "number":
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    continue
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            else:
+                value = str(value)
+            record[rule.field] = value
+        return record
+
+
+def _plain(value: Any) -> Any:
+    """numpy/pandas values as plain Python; NaN as None."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and value != value:
+        return None
+    return value
+
+
+class _PlainHttp(HTTPAdapter):
+    """Sends the https:// URLs simple-salesforce builds for an http:// instance over plain http."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if request.url and request.url.startswith("https://"):
+            request.url = "http://" + request.url[len("https://") :]
+        return super().send(request, *args, **kwargs)
+
+
+def _message(content: Any) -> str:
+    """Salesforce's message(s) from an error body: a list of {message, errorCode} or an OAuth error."""
+    if isinstance(content, list) and content and all(isinstance(c, Mapping) for c in content):
+        return "; ".join(f"{c.get('errorCode', '')}: {c.get('message', '')}".strip(": ") for c in content)
+    if isinstance(content, Mapping):
+        return str(content.get("error_description") or content.get("message") or content)
+    return str(content)
+
+
+def _record_error(errors: Any) -> str:
+    """A collections/bulk record's errors as one message: 'CODE: message (fields)'."""
+    parts = []
+    for err in errors if isinstance(errors, list) else [errors]:
+        if isinstance(err, Mapping):
+            fields = ", ".join(err.get("fields") or [])
+            text = f"{err.get('statusCode') or err.get('errorCode')}: {err.get('message')}"
+            parts.append(f"{text} ({fields})" if fields else text)
+        else:
+            parts.append(str(err))
+    return "; ".join(parts) or "refused without a message"
+
+
+class SalesforceDestination:
+    """Lead upserts on the LeadLake_Id__c external id; per-lead failures; read back by SOQL."""
+
+    name = "salesforce"
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        security_token: str = "",
+        base_url: str = "https://login.salesforce.com",
+        api_version: str = DEFAULT_API_VERSION,
+        mapping: str | Path | Mapping[str, Any] | LeadMapping | None = None,
+        collections_max: int = COLLECTIONS_MAX,
+        max_retries: int = 6,
+        backoff_factor: float = 0.3,
+        attempts: int = 6,
+        bulk_poll_s: float = 2.0,
+        timeout_s: float = 60.0,
+    ) -> None:
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self._username = username
+        self._password = None if password is None else password + security_token
+        self.base_url = base_url.rstrip("/")
+        self.api_version = api_version.lstrip("v")
+        self.mapping = mapping if isinstance(mapping, LeadMapping) else LeadMapping.load(mapping)
+        self.collections_max = collections_max
+        self.attempts = attempts
+        self.backoff_factor = backoff_factor
+        self.bulk_poll_s = bulk_poll_s
+        self.timeout_s = timeout_s
+        retry = Retry(
+            total=max_retries,
+            backoff_factor=backoff_factor,
+            status_forcelist=(429, 500, 502, 503, 504),
+            allowed_methods=None,  # every write here is an upsert on the external id: safe to repeat
+            respect_retry_after_header=True,
+            raise_on_status=False,
+        )
+        self._retry = retry
+        self._session = requests.Session()
+        for prefix in ("https://", "http://"):
+            self._session.mount(prefix, HTTPAdapter(max_retries=retry))
+        self._plain_http(self.base_url)
+        self._sf: Any = None
+        self._refresh_token: str | None = None
+        self._fields: set[str] | None = None
+        self._validated = False
+
+    # --- session ----------
+
+    def _plain_http(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "http":
+            self._session.mount(f"https://{parts.netloc}", _PlainHttp(max_retries=self._retry))
+
+    def _token(self, form: dict[str, str]) -> dict[str, Any]:
+        url = f"{self.base_url}/services/oauth2/token"
+        try:
+            resp = self._session.post(url, data=form, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise _Transient(f"token request failed: {type(exc).__name__}: {exc}") from None
+        try:
+            body = resp.json()
+        except ValueError:
+            raise _Transient(f"token request: malformed reply (HTTP {resp.status_code})") from None
+        if resp.status_code != 200:
+            if resp.status_code >= 500 or resp.status_code == 429:
+                raise _Transient(f"token request: HTTP {resp.status_code}: {_message(body)}")
+            raise DeliveryError(f"salesforce login failed: HTTP {resp.status_code}: {_message(body)}", 401)
+        if not isinstance(body, dict) or not body.get("access_token") or not body.get("instance_url"):
+            raise _Transient("token request: malformed reply (no access_token / instance_url)")
+        return body
+
+    def _login(self) -> None:
+        """A fresh session: the refresh token when there is one, else the configured grant."""
+        from simple_salesforce import Salesforce
+
+        base = {"client_id": self.client_id, "client_secret": self._client_secret}
+        body = None
+        if self._refresh_token:
+            try:
+                body = self._token(
+                    {**base, "grant_type": "refresh_token", "refresh_token": self._refresh_token}
+                )
+            except DeliveryError:
+                self._refresh_token = None
+        if body is None:
+            if self._username is not None:
+                grant = {
+                    "grant_type": "password",
+                    "username": self._username,
+                    "password": self._password or "",
+                }
+            else:
+                grant = {"grant_type": "client_credentials"}
+            body = self._token({**base, **grant})
+        self._refresh_token = body.get("refresh_token") or self._refresh_token
+        self._plain_http(body["instance_url"])
+        self._sf = Salesforce(
+            instance_url=body["instance_url"],
+            session_id=body["access_token"],
+            session=self._session,
+            version=self.api_version,
+        )
+
+    def _call(self, what: str, call: Callable[[Any], T]) -> T:
+        """One API call with session refresh (once), call-level retries and DeliveryError on failure."""
+        from simple_salesforce.exceptions import (
+            SalesforceError,
+            SalesforceExpiredSession,
+            SalesforceGeneralError,
+            SalesforceOperationError,
+        )
+
+        refreshed = False
+        last = ""
+        attempt = 0
+        while attempt < self.attempts:
+            try:
+                if self._sf is None:
+                    self._login()
+                return call(self._sf)
+            except SalesforceExpiredSession as exc:
+                if refreshed:
+                    raise DeliveryError(
+                        f"{what} failed: session still invalid after a fresh login: {_message(exc.content)}",
+                        401,
+                    ) from None
+                log.info("salesforce session expired; logging in again")
+                self._sf, refreshed = None, True
+                continue
+            except SalesforceGeneralError as exc:  # 429 / 5xx after the transport's retries, or an odd status
+                if exc.status < 500 and exc.status not in (408, 429):
+                    raise DeliveryError(
+                        f"{what} failed: HTTP {exc.status}: {_message(exc.content)}", exc.status
+                    ) from None
+                last = f"HTTP {exc.status}: {_message(exc.content)}"
+            except SalesforceError as exc:  # 300/400/403/404: a definite no
+                raise DeliveryError(
+                    f"{what} failed: HTTP {exc.status}: {_message(exc.content)}", exc.status
+                ) from None
+            except (_Transient, SalesforceOperationError, requests.RequestException, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"  # malformed JSON is a ValueError
+            attempt += 1
+            log.warning("%s: attempt %d/%d failed: %s", what, attempt, self.attempts, last)
+            if attempt < self.attempts:
+                time.sleep(min(10.0, self.backoff_factor * (2 ** (attempt - 1))))
+        raise DeliveryError(f"{what} failed after {self.attempts} attempts: {last}")
+
+    # --- Destination protocol ----------
+
+    def test_connection(self) -> None:
+        """Log in and describe Lead; raises DeliveryError when the external id field is missing."""
+        fields = self._describe()
+        if self.mapping.external_id not in fields:
+            raise DeliveryError(
+                f"salesforce {self.mapping.object} has no external id field {self.mapping.external_id}", 400
+            )
+
+    def describe_fields(self) -> set[str]:
+        """The Lead fields, from describe."""
+        return set(self._describe())
+
+    def _describe(self) -> dict[str, dict[str, Any]]:
+        obj = self.mapping.object
+        body = self._call(f"salesforce describe {obj}", lambda sf: getattr(sf, obj).describe())
+        if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
+            raise DeliveryError(f"salesforce describe {obj}: malformed reply")
+        described = {str(f["name"]): dict(f) for f in body["fields"] if isinstance(f, Mapping)}
+        self._fields = set(described)
+        return described
+
+    def validate_mapping(self) -> None:
+        """Every mapped field exists on the object (and the key is an external id); raises MappingError."""
+        described = self._describe()
+        m = self.mapping
+        sources = {r.field: f"gold column {c!r}" for c, r in m.fields.items()}
+        sources.update({f: "a constant" for f in m.constants})
+        sources[m.external_id] = f"the external id (gold column {m.key_column!r})"
+        missing = [f for f in m.target_fields() if f not in described]
+        if missing:
+            detail = ", ".join(f"{f} (from {sources[f]})" for f in missing)
+            raise MappingError(
+                f"salesforce mapping refers to field(s) that do not exist on {m.object}: {detail}; "
+                "nothing was written"
+            )
+        if not described[m.external_id].get("externalId"):
+            raise MappingError(f"salesforce field {m.object}.{m.external_id} is not an External ID field")
+        self._validated = True
+
+    def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
+        """Upsert leads on the external id; per-lead refusals in `failures`, the rest committed."""
+        if not self._validated:
+            self.validate_mapping()
+        records: dict[str, dict[str, Any]] = {}
+        for lead in leads:  # the same lead twice in one call: the last row wins
+            record = self.mapping.to_record(lead)
+            records[record[self.mapping.external_id]] = record
+        if not records:
+            return UpsertResult({}, 0, 0)
+        if len(records) <= self.collections_max:
+            outcomes = self._collections(list(records.values()))
+        else:
+            outcomes = self._bulk(list(records.values()))
+        crm_ids: dict[str, str] = {}
+        failures: dict[str, str] = {}
+        created = 0
+        for lead_id in records:
+            crm_id, was_created, error = outcomes[lead_id]
+            if error is not None or not crm_id:
+                failures[lead_id] = error or "no id returned"
+            else:
+                crm_ids[lead_id] = crm_id
+                created += was_created
+        if failures:
+            log.warning("salesforce refused %d of %d leads", len(failures), len(records))
+        return UpsertResult(crm_ids, created, len(crm_ids) - created, failures)
+
+    def read_back(self, lead_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """lead id -> the Lead's mapped fields (and Id), by SOQL on the external id."""
+        m = self.mapping
+        ids = list(dict.fromkeys(str(i) for i in lead_ids))
+        fields = ", ".join(["Id", *m.target_fields()])
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), READ_BACK_CHUNK):
+            chunk = ids[start : start + READ_BACK_CHUNK]
+            quoted = ", ".join(f"'{_soql_quote(i)}'" for i in chunk)
+            soql = f"SELECT {fields} FROM {m.object} WHERE {m.external_id} IN ({quoted})"
+            result = self._call("salesforce query", lambda sf, q=soql: sf.query_all(q))
+            for row in result.get("records", []):
+                values = {k: v for k, v in dict(row).items() if k != "attributes"}
+                out[str(values[m.external_id])] = values
+        return out
+
+    # --- writes ----------
+
+    def _collections(self, records: list[dict[str, Any]]) -> dict[str, tuple[str | None, bool, str | None]]:
+        m = self.mapping
+        path = f"composite/sobjects/{m.object}/{m.external_id}"
+        outcomes: dict[str, tuple[str | None, bool, str | None]] = {}
+        for start in range(0, len(records), COLLECTION_LIMIT):
+            chunk = records[start : start + COLLECTION_LIMIT]
+            body = json.dumps(
+                {"allOrNone": False, "records": [{"attributes": {"type": m.object}, **r} for r in chunk]}
+            )
+
+            def send(sf: Any, body: str = body, n: int = len(chunk)) -> list:
+                reply = sf.restful(path, method="PATCH", data=body, timeout=self.timeout_s)
+                if not isinstance(reply, list) or len(reply) != n:
+                    raise _Transient("malformed reply (not one result per record)")
+                return reply
+
+            what = f"salesforce collections upsert of {len(chunk)} leads"
+            for record, result in zip(chunk, self._call(what, send), strict=True):
+                lead_id = record[m.external_id]
+                if isinstance(result, Mapping) and result.get("success"):
+                    outcomes[lead_id] = (result.get("id"), bool(result.get("created")), None)
+                else:
+                    errors = result.get("errors") if isinstance(result, Mapping) else result
+                    outcomes[lead_id] = (None, False, _record_error(errors))
+        return outcomes
+
+    def _bulk(self, records: list[dict[str, Any]]) -> dict[str, tuple[str | None, bool, str | None]]:
+        m = self.mapping
+        rows = [{k: _csv_cell(v) for k, v in r.items()} for r in records]
+        total = len(rows)
+
+        def run(sf: Any) -> dict[str, tuple[str | None, bool, str | None]]:
+            bulk = getattr(sf.bulk2, m.object)
+            jobs = bulk.upsert(records=rows, external_id_field=m.external_id, wait=self.bulk_poll_s)
+            outcomes: dict[str, tuple[str | None, bool, str | None]] = {}
+            for job in jobs:
+                outcomes.update(self._job_results(job))
+            if len(outcomes) != total:
+                raise _Transient(f"bulk results cover {len(outcomes)} of {total} records")
+            return outcomes
+
+        return self._call(f"salesforce bulk upsert of {total} leads", run)
+
+    def _job_results(self, job: Mapping[str, Any]) -> dict[str, tuple[str | None, bool, str | None]]:
+        """One job's successful and failed rows, re-read until they add up to what the job processed."""
+        ext = self.mapping.external_id
+        job_id = str(job["job_id"])
+        processed = int(job["numberRecordsProcessed"])
+
+        def fetch(sf: Any) -> dict[str, tuple[str | None, bool, str | None]]:
+            bulk = getattr(sf.bulk2, self.mapping.object)
+            ok = list(csv.DictReader(io.StringIO(bulk.get_successful_records(job_id))))
+            bad = list(csv.DictReader(io.StringIO(bulk.get_failed_records(job_id))))
+            # A cut-off CSV parses without complaint: the counts and the key columns tell.
+            complete = all(
+                r.get("sf__Id") and r.get(ext) and r.get("sf__Created") in ("true", "false") for r in ok
+            )
+            complete = complete and all(r.get(ext) and r.get("sf__Error") is not None for r in bad)
+            if len(ok) + len(bad) != processed or not complete:
+                raise _Transient(f"bulk job {job_id}: incomplete results")
+            out: dict[str, tuple[str | None, bool, str | None]] = {
+                r[ext]: (r["sf__Id"], r["sf__Created"] == "true", None) for r in ok
+            }
+            out.update({r[ext]: (None, False, _bulk_error(r["sf__Error"])) for r in bad})
+            return out
+
+        return self._call(f"salesforce bulk job {job_id} results", fetch)
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value)) if abs(value) < 1e15 else repr(value)
+    return str(value)
+
+
+def _bulk_error(raw: str) -> str:
+    """`CODE:message:fields --` (Bulk API 2.0's sf__Error) as 'CODE: message (fields)'."""
+    text = raw.strip().removesuffix("--").strip()
+    code, _, rest = text.partition(":")
+    message, _, fields = rest.rpartition(":")
+    if not message:
+        message, fields = rest, ""
+    return f"{code}: {message} ({fields})" if fields else f"{code}: {message}"
+
+
+def _soql_quote(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
