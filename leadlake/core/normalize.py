@@ -11,26 +11,20 @@ import tldextract
 # Bundled Public Suffix List snapshot only: no network fetch and no disk cache, so results are reproducible.
 _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
+# Legal-form words, after punctuation is gone ("N.V." -> "nv", "S.r.l." -> "srl"): US, UK, EU, AU, LatAm.
+# Words that are also trades ("spa") or common words ("as", "ab") are left out on purpose.
 _LEGAL_SUFFIXES = frozenset(
     {
-        "llc",
-        "llp",
-        "lp",
-        "pllc",
-        "inc",
-        "incorporated",
-        "co",
-        "corp",
-        "corporation",
-        "company",
-        "ltd",
-        "limited",
-        "plc",
-        "pc",
-        "gmbh",
-        "sa",
+        "llc", "llp", "lp", "pllc", "inc", "incorporated", "co", "corp", "corporation", "company", "cos",
+        "ltd", "limited", "plc", "pc", "gmbh", "mbh", "sa", "sas", "sarl", "srl", "sro", "nv", "bv", "ag",
+        "kg", "ohg", "ug", "pty", "bhd", "sdn", "oy", "oyj", "aps", "asa", "kft", "zrt", "bvba", "cv", "sca",
+        "lda", "ltda", "spz", "sp", "zoo",
     }
-)
+)  # fmt: skip
+# Trailing family words that only go after "and": "Smith & Sons" -> "smith".
+_FAMILY_SUFFIXES = frozenset({"sons", "son", "brothers", "bros", "daughters"})
+# Words that say nothing about which business it is, dropped from the word-order-free key.
+_NAME_STOPWORDS = frozenset({"the", "and", "of", "a", "an", "de", "la", "le", "el", "der", "die", "das"})
 
 # USPS Publication 28: street suffixes (appendix C1), directionals, secondary unit designators (C2).
 _STREET_ABBREVIATIONS: dict[str, str] = {
@@ -126,16 +120,66 @@ def strip_accents(text: str) -> str:
 
 
 def normalize_name(name: str | None) -> str:
-    """Comparable business name: lowercase, no accents or punctuation, "&" -> "and", no legal suffix."""
+    """Comparable business name: lowercase, no accents or punctuation, "&" -> "and", no legal suffix.
+
+    Trailing legal forms go in any combination ("GmbH & Co. KG", "Pty Ltd", "& Sons"); a suffix that would
+    leave nothing stays ("Co" alone)."""
     if not name:
         return ""
-    text = strip_accents(name).lower().replace("&", " and ")
+    text = strip_accents(name).lower().replace("&", " and ").replace("+", " and ")
     text = re.sub(r"[.'’`]", "", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
     tokens = re.sub(r"[^a-z0-9]+", " ", text).split()
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
-    while len(tokens) > 1 and tokens[-1] in _LEGAL_SUFFIXES:
-        tokens.pop()
+    while len(tokens) > 1:
+        if tokens[-1] in _LEGAL_SUFFIXES:
+            tokens.pop()
+        elif tokens[-1] in _FAMILY_SUFFIXES and len(tokens) > 2 and tokens[-2] == "and":
+            del tokens[-2:]
+        elif tokens[-1] == "and" and len(tokens) > 1:
+            tokens.pop()  # left over from "Smith & Co"
+        else:
+            break
     return " ".join(tokens)
+
+
+def sorted_name_key(name_norm: str | None) -> str:
+    """A normalised name with its words sorted and stopwords dropped: "steak house the" and "the steak
+    house" are both "house steak". Falls back to all words when only stopwords are left."""
+    if not name_norm:
+        return ""
+    tokens = name_norm.split()
+    kept = [t for t in tokens if t not in _NAME_STOPWORDS] or tokens
+    return " ".join(sorted(kept))
+
+
+_SOUNDEX_CODES = {
+    **dict.fromkeys("bfpv", "1"), **dict.fromkeys("cgjkqsxz", "2"), **dict.fromkeys("dt", "3"), "l": "4",
+    **dict.fromkeys("mn", "5"), "r": "6",
+}  # fmt: skip
+
+
+def soundex(word: str | None) -> str:
+    """American Soundex of a word ("Robert" and "Rupert" -> "R163"); digits are kept as they are."""
+    letters = re.sub(r"[^a-z0-9]", "", strip_accents(word or "").lower())
+    if not letters:
+        return ""
+    if letters[0].isdigit():
+        return letters
+    code, previous = letters[0].upper(), _SOUNDEX_CODES.get(letters[0], "")
+    for char in letters[1:]:
+        digit = _SOUNDEX_CODES.get(char, "")
+        if digit and digit != previous:
+            code += digit
+            if len(code) == 4:
+                break
+        if char not in "hw":  # h and w do not separate letters with the same code
+            previous = digit
+    return code.ljust(4, "0")
+
+
+def phonetic_name_key(name_norm: str | None) -> str:
+    """Soundex of each word of the word-order-free name, sorted: tolerant to typos and word order."""
+    return " ".join(sorted(soundex(t) for t in sorted_name_key(name_norm).split()))
 
 
 def normalize_street(line: str | None) -> str:

@@ -1,8 +1,9 @@
 """Entity resolution: which source records are the same business (Splink 5), and their golden rows.
 
-Deterministic rules run first (exact identifying domain or phone), then a Splink model links records
-across providers. Clusters allow at most one record per provider, since a provider never lists a
-place twice; that is what keeps chain branches apart.
+Deterministic rules run first (a shared website, domain or local phone AND a similar name, with no
+distance or street number against them), then a Splink model links records within and across sources
+(link_and_dedupe; dedupe_only on one source). Chain branches are kept apart by evidence (address, geo,
+phone), and clustering joins two clusters only when enough of their cross pairs are links.
 
 Modules, in dependency order: settings (data) <- prepare, link, cluster, golden, evaluate <- resolution.
 """
@@ -28,7 +29,12 @@ from leadlake.stages.silver.resolve.golden import (
 from leadlake.stages.silver.resolve.link import (
     db_api,
     deterministic_pairs,
+    estimated_match_probability,
+    guard_model,
     haversine_km,
+    jaro_winkler,
+    link_type_for,
+    model_rules,
     prior_match_probability,
     regularize,
     splink_pairs,
@@ -39,23 +45,27 @@ from leadlake.stages.silver.resolve.prepare import (
     GENERIC_DOMAINS,
     address_key,
     domain_value,
+    extra_key,
     geo_cell,
     name_key,
     postal_key,
     prepare,
     website_key,
 )
-from leadlake.stages.silver.resolve.resolution import Resolution, resolve
+from leadlake.stages.silver.resolve.resolution import Resolution, check_columns, resolve
 from leadlake.stages.silver.resolve.settings import (
     DEFAULT_COMPARISONS,
+    KNOWN_COLUMNS,
     MODEL_COLUMNS,
     PAIR_COLUMNS,
     ComparisonSpec,
     ResolveSettings,
+    extra_comparison,
 )
 
 __all__ = [
     "DEFAULT_COMPARISONS",
+    "KNOWN_COLUMNS",
     "default_field_confidence",
     "FIELD_GROUPS",
     "GENERIC_DOMAINS",
@@ -71,10 +81,18 @@ __all__ = [
     "address_key",
     "best_pairs",
     "build_leads",
+    "check_columns",
     "cluster",
     "db_api",
     "deterministic_pairs",
     "domain_value",
+    "estimated_match_probability",
+    "extra_comparison",
+    "extra_key",
+    "guard_model",
+    "jaro_winkler",
+    "link_type_for",
+    "model_rules",
     "evaluate_links",
     "geo_cell",
     "haversine_km",

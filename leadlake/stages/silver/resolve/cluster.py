@@ -1,8 +1,9 @@
-"""Clustering: greedy best-first links, never two records of one provider in a lead; stable lead ids."""
+"""Clustering: greedy best-first links with an evidence check against chaining; stable lead ids."""
 
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
@@ -27,7 +28,8 @@ def best_pairs(*frames: pd.DataFrame) -> pd.DataFrame:
     usable = [f for f in frames if not f.empty]
     if not usable:
         return pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
-    pairs = pd.concat(usable, ignore_index=True)
+    pairs = pd.concat([f.reindex(columns=PAIR_COLUMNS) for f in usable], ignore_index=True)
+    pairs["match_rule"] = pairs["match_rule"].fillna("")
     pairs = pairs.sort_values("match_probability", ascending=False, kind="stable")
     pairs = pairs.drop_duplicates(["record_id_l", "record_id_r"])
     return pairs.sort_values(["record_id_l", "record_id_r"], kind="stable").reset_index(drop=True)
@@ -42,23 +44,47 @@ def _root(parent: dict[str, str], rid: str) -> str:
 
 
 def cluster(
-    record_ids: Sequence[str], providers: Sequence[str], pairs: pd.DataFrame, one_per_provider: bool = True
+    record_ids: Sequence[str],
+    providers: Sequence[str],
+    pairs: pd.DataFrame,
+    one_per_provider: bool = False,
+    min_link_share: float = 0.0,
 ) -> dict[str, str]:
-    """Map each record to its cluster's smallest record id; strongest links are taken first."""
+    """Map each record to its cluster's smallest record id; strongest links are taken first.
+
+    Two clusters join on a link only when at least `min_link_share` of the pairs between them are links
+    too: A-B and B-C without A-C is how a chain of look-alikes swallows different businesses. With
+    `one_per_provider`, a cluster also never holds two records of one provider."""
     parent = {rid: rid for rid in record_ids}
-    members: dict[str, set[str]] = {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True)}
+    members: dict[str, list[str]] = {rid: [rid] for rid in record_ids}
+    sources: dict[str, set[str]] = {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True)}
     ordered = pairs.sort_values(
         ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
     )
-    for left, right in zip(ordered["record_id_l"], ordered["record_id_r"], strict=True):
-        if left not in parent or right not in parent:
-            continue
+    edges = [
+        (a, b)
+        for a, b in zip(ordered["record_id_l"], ordered["record_id_r"], strict=True)
+        if a in parent and b in parent
+    ]
+    neighbours: dict[str, set[str]] = defaultdict(set)
+    for a, b in edges:
+        neighbours[a].add(b)
+        neighbours[b].add(a)
+    for left, right in edges:
         a, b = _root(parent, left), _root(parent, right)
-        if a == b or (one_per_provider and members[a] & members[b]):
+        if a == b or (one_per_provider and sources[a] & sources[b]):
             continue
+        small, large = (a, b) if len(members[a]) <= len(members[b]) else (b, a)
+        if min_link_share > 0 and len(members[small]) * len(members[large]) > 1:
+            links = sum(
+                1 for rid in members[small] for other in neighbours[rid] if _root(parent, other) == large
+            )
+            if links < min_link_share * len(members[small]) * len(members[large]):
+                continue
         keep, drop = (a, b) if a < b else (b, a)
         parent[drop] = keep
-        members[keep] |= members.pop(drop)
+        members[keep].extend(members.pop(drop))
+        sources[keep] |= sources.pop(drop)
     return {rid: _root(parent, rid) for rid in record_ids}
 
 

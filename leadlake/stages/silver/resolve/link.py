@@ -1,6 +1,8 @@
 """Linking: deterministic pairs, the geographic veto, and Splink 5 scoring on DuckDB or Spark.
 
-The Splink settings are built from ResolveSettings (data), the same for every backend.
+The Splink settings are built from ResolveSettings (data), the same for every backend. A record's keys
+never depend on the other records of its batch, so a model plus the same records always scores the
+same pairs, whether they come in one run or in increments.
 """
 
 from __future__ import annotations
@@ -8,20 +10,23 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
-from splink import Linker, SettingsCreator, block_on
+from splink import Linker, SettingsCreator
 from splink.internals.exceptions import EMTrainingException, SplinkException
 
 from leadlake.stages.silver.resolve.settings import (
+    FLOAT_COLUMNS,
     MODEL_COLUMNS,
     PAIR_COLUMNS,
     ComparisonSpec,
     ResolveSettings,
+    extra_comparison,
 )
 
 if TYPE_CHECKING:
@@ -29,14 +34,75 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+MODEL_KEY = "leadlake"  # our part of a saved model: term frequencies, format version
+BATCH_COLUMN = "batch_new"
+
+# ---------------------------------------------------------------------------------------------------
+# String similarity in Python (the deterministic pass), the same Jaro-Winkler the backends compute.
+
+
+def jaro_winkler(a: str | None, b: str | None, prefix_scale: float = 0.1) -> float:
+    """Jaro-Winkler similarity in [0, 1]; 0 when either side is missing."""
+    if not a or not b:
+        return 0.0
+    if a == b:
+        return 1.0
+    window = max(max(len(a), len(b)) // 2 - 1, 0)
+    used = [False] * len(b)
+    matches_a: list[str] = []
+    for i, char in enumerate(a):
+        for j in range(max(0, i - window), min(len(b), i + window + 1)):
+            if not used[j] and b[j] == char:
+                used[j] = True
+                matches_a.append(char)
+                break
+    if not matches_a:
+        return 0.0
+    matches_b = [b[j] for j in range(len(b)) if used[j]]
+    transpositions = sum(x != y for x, y in zip(matches_a, matches_b, strict=True)) / 2
+    m = len(matches_a)
+    jaro = (m / len(a) + m / len(b) + (m - transpositions) / m) / 3
+    prefix = 0
+    for x, y in zip(a[:4], b[:4], strict=False):
+        if x != y:
+            break
+        prefix += 1
+    return jaro + prefix * prefix_scale * (1 - jaro)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Splink settings: pure, from our data.
+
+_LEVEL_LABELS = {"exact": "exact", "same_words": "same words"}
+
+
+def level_labels(spec: ComparisonSpec) -> list[str]:
+    """Reviewer-facing labels of a comparison's non-null levels, most similar first, ELSE ("") last."""
+    if spec.kind == "exact":
+        return ["exact", ""]
+    if spec.kind == "exact_cascade":
+        return [f"exact {c.removesuffix('_key')}" for c in spec.columns] + [""]
+    if spec.kind == "jaro_winkler":
+        return ["exact", *(f"jw>={t:g}" for t in spec.thresholds), ""]
+    if spec.kind == "name":
+        return ["exact", "same words", *(f"jw>={t:g}" for t in spec.thresholds), ""]
+    if spec.kind == "distance_km":
+        return [f"<={t:g}km" for t in spec.thresholds] + [""]
+    raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
 
 
 def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator:
     """One comparison from its spec, its levels starting at the spec's m/u priors."""
+    tf = spec.term_frequency and term_frequency
     if spec.kind == "exact":
-        comparison: ComparisonCreator = cl.ExactMatch(spec.columns[0])
+        comparison: ComparisonCreator = cl.CustomComparison(
+            [
+                cll.NullLevel(spec.columns[0]),
+                cll.ExactMatchLevel(spec.columns[0], term_frequency_adjustments=tf),
+                cll.ElseLevel(),
+            ],
+            output_column_name=spec.name,
+        )
     elif spec.kind == "exact_cascade":
         levels = [
             cll.NullLevel(spec.columns[-1]),
@@ -45,46 +111,169 @@ def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator
         ]
         comparison = cl.CustomComparison(levels, output_column_name=spec.name)
     elif spec.kind == "jaro_winkler":
-        comparison = cl.JaroWinklerAtThresholds(spec.columns[0], list(spec.thresholds))
+        comparison = cl.CustomComparison(
+            [
+                cll.NullLevel(spec.columns[0]),
+                cll.ExactMatchLevel(spec.columns[0], term_frequency_adjustments=tf),
+                *(cll.JaroWinklerLevel(spec.columns[0], t) for t in spec.thresholds),
+                cll.ElseLevel(),
+            ],
+            output_column_name=spec.name,
+        )
+    elif spec.kind == "name":
+        first, words = spec.columns
+        comparison = cl.CustomComparison(
+            [
+                cll.NullLevel(first),
+                cll.ExactMatchLevel(first, term_frequency_adjustments=tf),
+                cll.ExactMatchLevel(words),
+                *(
+                    cll.Or(cll.JaroWinklerLevel(first, t), cll.JaroWinklerLevel(words, t))
+                    for t in spec.thresholds
+                ),
+                cll.ElseLevel(),
+            ],
+            output_column_name=spec.name,
+        )
     elif spec.kind == "distance_km":
-        comparison = cl.DistanceInKMAtThresholds(spec.columns[0], spec.columns[1], list(spec.thresholds))
+        levels = cl.DistanceInKMAtThresholds(
+            spec.columns[0], spec.columns[1], list(spec.thresholds)
+        ).create_comparison_levels()
+        comparison = cl.CustomComparison(levels, output_column_name=spec.name)
     else:
         raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
-    options: dict[str, Any] = {}
-    if spec.term_frequency and term_frequency:
-        options["term_frequency_adjustments"] = True
     if spec.m_priors:
-        options["m_probabilities"] = list(spec.m_priors)
-        options["u_probabilities"] = list(spec.u_priors)
-    return comparison.configure(**options) if options else comparison
+        comparison = comparison.configure(
+            m_probabilities=list(spec.m_priors), u_probabilities=list(spec.u_priors)
+        )
+    return comparison
+
+
+def all_comparisons(cfg: ResolveSettings) -> tuple[ComparisonSpec, ...]:
+    """The configured comparisons plus one per extra identifier column."""
+    return (*cfg.comparisons, *(extra_comparison(c) for c in cfg.extra_columns))
+
+
+def _informative(prep: pd.DataFrame | None, columns: Collection[str], min_records: int) -> bool:
+    """A column tells records apart unless it is empty, or constant over at least min_records values
+    (two records with one name are not "a constant name")."""
+    if prep is None:
+        return True
+    for column in columns:
+        values = prep[column].dropna() if column in prep else pd.Series(dtype=object)
+        if values.empty or (len(values) >= min_records and values.nunique() < 2):
+            return False
+    return True
+
+
+def active_comparisons(cfg: ResolveSettings, prep: pd.DataFrame | None = None) -> list[ComparisonSpec]:
+    """Comparisons whose columns carry information in this input: an empty or constant column would
+    only let EM fit noise (with no phones at all, EM learns "one agreeing field is a match")."""
+    return [spec for spec in all_comparisons(cfg) if _informative(prep, spec.columns, cfg.min_records_for_em)]
+
+
+def all_blocking_rules(cfg: ResolveSettings) -> list[tuple[str, ...]]:
+    """The configured blocking rules plus one per extra identifier column."""
+    return [*cfg.blocking_rules, *((c,) for c in cfg.extra_columns)]
+
+
+def blocking_sql(columns: Collection[str], incremental: bool = False) -> str:
+    """A blocking rule as SQL every backend reads; incremental rules also need a new record."""
+    sql = " and ".join(f"l.{c} = r.{c}" for c in columns)
+    return f"({sql}) and (l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)" if incremental else sql
+
+
+def active_blocking_rules(cfg: ResolveSettings, prep: pd.DataFrame | None = None) -> list[tuple[str, ...]]:
+    """Blocking rules whose columns all have values in this input."""
+    return [
+        cols
+        for cols in all_blocking_rules(cfg)
+        if prep is None or all(c in prep and prep[c].notna().any() for c in cols)
+    ]
+
+
+def link_type_for(prep: pd.DataFrame | None, cfg: ResolveSettings) -> str:
+    """cfg.link_type, or for "auto": dedupe_only on one source, link_and_dedupe on several."""
+    if cfg.link_type != "auto":
+        return cfg.link_type
+    if prep is not None and prep["provider"].nunique() < 2:
+        return "dedupe_only"
+    return "link_and_dedupe"
+
+
+def _prediction_rules(
+    cfg: ResolveSettings, prep: pd.DataFrame | None, incremental: bool
+) -> list[dict[str, str]]:
+    rules = active_blocking_rules(cfg, prep) or [("record_id",)]  # nothing to block on: no pairs
+    return [{"blocking_rule": blocking_sql(cols, incremental)} for cols in rules]
 
 
 def splink_settings(
-    cfg: ResolveSettings, probability_two_random_records_match: float = 1e-4, term_frequencies: bool = True
+    cfg: ResolveSettings,
+    probability_two_random_records_match: float = 1e-4,
+    term_frequencies: bool = True,
+    prep: pd.DataFrame | None = None,
+    incremental: bool = False,
 ) -> SettingsCreator:
     """The Splink settings for our data, the same for every backend; m/u start from the priors.
 
-    Term frequencies (chain names are common) only mean something on more than a handful of records."""
+    With `prep`, comparisons and blocking rules on columns this input leaves empty are left out."""
     return SettingsCreator(
-        link_type=cfg.link_type,  # type: ignore[arg-type]
+        link_type=link_type_for(prep, cfg),  # type: ignore[arg-type]
         unique_id_column_name="record_id",
         source_dataset_column_name="provider",
-        comparisons=[_comparison(spec, term_frequencies) for spec in cfg.comparisons],
-        blocking_rules_to_generate_predictions=[block_on(*cols) for cols in cfg.blocking_rules],
+        comparisons=[_comparison(spec, term_frequencies) for spec in active_comparisons(cfg, prep)],
+        blocking_rules_to_generate_predictions=_prediction_rules(cfg, prep, incremental),  # type: ignore[arg-type]
         probability_two_random_records_match=probability_two_random_records_match,
         retain_intermediate_calculation_columns=False,
-        retain_matching_columns=False,
+        retain_matching_columns=True,  # with them come the gamma_* columns: why a pair matched
     )
 
 
+def _pair_count(sizes: list[int], link_type: str) -> float:
+    n = sum(sizes)
+    if link_type == "link_only":
+        return (n * n - sum(s * s for s in sizes)) / 2
+    return n * (n - 1) / 2
+
+
 def prior_match_probability(prep: pd.DataFrame, cfg: ResolveSettings) -> float:
-    """Prior odds that two cross-provider records match, from sizes and the expected overlap."""
+    """Prior odds that two records match, from sizes, the expected overlap between providers and the
+    expected share of within-source duplicates."""
     sizes = prep["provider"].value_counts().tolist()
-    total_pairs = (sum(sizes) ** 2 - sum(s * s for s in sizes)) / 2
+    link_type = link_type_for(prep, cfg)
+    total_pairs = _pair_count(sizes, link_type)
     if total_pairs <= 0:
         return 1e-4
-    expected_matches = cfg.expected_overlap * min(sizes) * (len(sizes) - 1)
-    return min(max(expected_matches / total_pairs, 1e-9), 0.5)
+    expected = cfg.expected_overlap * min(sizes) * (len(sizes) - 1) if len(sizes) > 1 else 0.0
+    if link_type != "link_only":
+        expected += cfg.expected_duplicate_share * sum(sizes)
+    return min(max(expected / total_pairs, 1e-9), 0.5)
+
+
+def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall: float = 0.6) -> float:
+    """The prior from strict rules (same name and another identifier agreeing), assumed to find `recall`
+    of the matches, kept within cfg.prior_max_factor of prior_match_probability. EM never moves it."""
+    base = prior_match_probability(prep, cfg)
+    link_type = link_type_for(prep, cfg)
+    seconds = [c for c in ("phone_key", "address_norm", "website_key", *cfg.extra_columns) if c in prep]
+    found: set[tuple[str, str]] = set()
+    for col in seconds:
+        side = prep.dropna(subset=["name_norm", col])[["record_id", "provider", "name_norm", col]]
+        if side.empty:
+            continue
+        joined = side.merge(side, on=["name_norm", col], suffixes=("_l", "_r"))
+        keep = joined["record_id_l"] < joined["record_id_r"]
+        if link_type == "link_only":
+            keep &= joined["provider_l"] != joined["provider_r"]
+        elif link_type == "dedupe_only":
+            pass
+        found.update(zip(joined.loc[keep, "record_id_l"], joined.loc[keep, "record_id_r"], strict=True))
+    total = _pair_count(prep["provider"].value_counts().tolist(), link_type)
+    if not found or total <= 0:
+        return base
+    estimate = len(found) / recall / total
+    return min(max(estimate, base / cfg.prior_max_factor), base * cfg.prior_max_factor, 0.5)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -99,18 +288,98 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
 
 
-def deterministic_pairs(prep: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> pd.DataFrame:
-    """Cross-provider pairs sharing an identifying key (spec 9.3): exact website, domain, local phone."""
+_RULE_WORDS = {
+    "website_key": "website",
+    "domain_key": "domain",
+    "phone_local_key": "phone",
+    "phone_key": "phone",
+}
+
+
+def _rule_name(cols: Collection[str]) -> str:
+    return "exact " + " + ".join(_RULE_WORDS.get(c, c) for c in cols) + " + name"
+
+
+def _place_allows(joined: pd.DataFrame, cfg: ResolveSettings) -> pd.Series:
+    """Vectorised first cut of _confirmed: no distance beyond deterministic_max_km, no other street
+    number (a chain's shared website joins its branches; most are far apart)."""
+    keep = pd.Series(True, index=joined.index)
+    if {"lat_l", "lon_l", "lat_r", "lon_r"} <= set(joined.columns):
+        coords = joined[["lat_l", "lon_l", "lat_r", "lon_r"]].astype(float).to_numpy()
+        la, lo, ra, ro = (np.radians(coords[:, i]) for i in range(4))
+        a = np.sin((ra - la) / 2) ** 2 + np.cos(la) * np.cos(ra) * np.sin((ro - lo) / 2) ** 2
+        km = 2 * 6371.0088 * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+        keep &= ~(km > cfg.deterministic_max_km + 1e-9)  # NaN (no coordinates) compares False: kept
+    if {"address_number_l", "address_number_r"} <= set(joined.columns):
+        left, right = joined["address_number_l"], joined["address_number_r"]
+        keep &= ~(left.notna() & right.notna() & (left != right))
+    return keep
+
+
+def _confirmed(row: Mapping[str, Any], cfg: ResolveSettings) -> bool:
+    """A shared key links outright only with a similar name, and no place or street number against it."""
+    names = (row.get("name_norm_l"), row.get("name_norm_r"))
+    if not names[0] or not names[1]:
+        return False
+    similarity = max(
+        jaro_winkler(names[0], names[1]), jaro_winkler(row.get("name_sorted_l"), row.get("name_sorted_r"))
+    )
+    if similarity < cfg.deterministic_min_name_similarity:
+        return False
+    la, lo, ra, ro = row.get("lat_l"), row.get("lon_l"), row.get("lat_r"), row.get("lon_r")
+    if None not in (la, lo, ra, ro) and haversine_km(la, lo, ra, ro) > cfg.deterministic_max_km:  # type: ignore[arg-type]
+        return False
+    numbers = (row.get("address_number_l"), row.get("address_number_r"))
+    return not (numbers[0] and numbers[1] and numbers[0] != numbers[1])
+
+
+def deterministic_pairs(
+    prep: pd.DataFrame,
+    cfg: ResolveSettings = ResolveSettings(),
+    new_record_ids: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Pairs sharing an identifying key (exact website, domain or local phone) AND a similar name, with
+    no distance or street number against them. Records of one provider can pair (a source lists a place
+    twice); a key several businesses share is kept apart by the name and place checks, and is evidence
+    for the model either way. With new_record_ids, only pairs with a new record are built."""
+    detail = [c for c in ("name_norm", "name_sorted", "lat", "lon", "address_number") if c in prep]
+    new = set(new_record_ids) if new_record_ids is not None else None
     found: list[pd.DataFrame] = []
     for cols in cfg.deterministic_rules:
-        side = prep.dropna(subset=list(cols))[["record_id", "provider", *cols]]
-        joined = side.merge(side, on=list(cols), suffixes=("_l", "_r"))
-        keep = (joined["record_id_l"] < joined["record_id_r"]) & (
-            joined["provider_l"] != joined["provider_r"]
+        if not all(c in prep for c in cols):
+            continue
+        # Joined on the key and the name's first letters (sorted words): a name JW >= 0.88 nearly always
+        # shares them, and a chain's website no longer joins all its branches to each other.
+        on = [*cols, "name_prefix"] if "name_prefix" in prep else list(cols)
+        side = prep.dropna(subset=on)[["record_id", "provider", *on, *detail]]
+        left = side if new is None else side[side["record_id"].isin(new)]
+        joined = left.merge(side, on=on, suffixes=("_l", "_r"))
+        if new is None:
+            joined = joined[joined["record_id_l"] < joined["record_id_r"]]
+        else:  # new x all: order each pair, keep new-new pairs once
+            joined = joined[joined["record_id_l"] != joined["record_id_r"]]
+            both_new = joined["record_id_r"].isin(new)
+            joined = joined[~both_new | (joined["record_id_l"] < joined["record_id_r"])]
+        if link_type_for(prep, cfg) == "link_only":
+            joined = joined[joined["provider_l"] != joined["provider_r"]]
+        joined = joined[_place_allows(joined, cfg)]
+        if joined.empty:
+            continue
+        ok = [_confirmed(row, cfg) for row in joined.to_dict("records")]
+        kept = joined[ok]
+        left_ids, right_ids = kept["record_id_l"], kept["record_id_r"]
+        found.append(
+            pd.DataFrame(
+                {
+                    "record_id_l": left_ids.where(left_ids < right_ids, right_ids),
+                    "record_id_r": right_ids.where(left_ids < right_ids, left_ids),
+                    "match_probability": 1.0,
+                    "match_rule": _rule_name(cols),
+                }
+            )
         )
-        found.append(joined[keep])
-    pairs = pd.concat([pd.DataFrame(columns=["record_id_l", "record_id_r"]), *found], ignore_index=True)
-    pairs = pairs.drop_duplicates(["record_id_l", "record_id_r"]).assign(match_probability=1.0)
+    pairs = pd.concat([pd.DataFrame(columns=PAIR_COLUMNS), *found], ignore_index=True)
+    pairs = pairs.drop_duplicates(["record_id_l", "record_id_r"]).astype({"match_probability": float})
     return pairs[PAIR_COLUMNS].reset_index(drop=True)
 
 
@@ -122,7 +391,7 @@ def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None
     where = {rid: (la, lo) for rid, la, lo in zip(prep["record_id"], prep["lat"], prep["lon"], strict=True)}
 
     def near(left: str, right: str) -> bool:
-        (la, lo), (ra, ro) = where[left], where[right]
+        (la, lo), (ra, ro) = where.get(left, (None, None)), where.get(right, (None, None))
         return None in (la, lo, ra, ro) or haversine_km(la, lo, ra, ro) <= max_km
 
     keep = [near(a, b) for a, b in zip(pairs["record_id_l"], pairs["record_id_r"], strict=True)]
@@ -152,34 +421,69 @@ def db_api(cfg: ResolveSettings, spark: Any = None) -> Any:
     raise ValueError(f"unknown backend {cfg.backend!r}: use 'duckdb' or 'spark'")
 
 
-def _backend_table(prep: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any:
-    """The input as the backend wants it; Spark gets an explicit schema so all-null columns work."""
+def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any:
+    """A frame as the backend wants it; Spark gets an explicit schema so all-null columns work."""
     if cfg.backend != "spark":
-        return prep
+        return frame
     from pyspark.sql import types as T
 
-    schema = T.StructType(
-        [
-            T.StructField(c, T.DoubleType() if c in ("lat", "lon") else T.StringType(), c != "record_id")
-            for c in MODEL_COLUMNS
-        ]
-    )
-    rows = [tuple(r) for r in prep[MODEL_COLUMNS].itertuples(index=False, name=None)]
+    def kind(column: str) -> Any:
+        if column in FLOAT_COLUMNS or column.startswith("tf_"):
+            return T.DoubleType()
+        return T.IntegerType() if column == BATCH_COLUMN else T.StringType()
+
+    schema = T.StructType([T.StructField(c, kind(c), c != "record_id") for c in frame.columns])
+    rows = [tuple(r) for r in frame.itertuples(index=False, name=None)]
     return spark.createDataFrame(rows, schema=schema)
 
 
-def _train(linker: Linker, cfg: ResolveSettings) -> dict[str, Any] | None:
-    """u by seeded random sampling, then m by EM on each training rule that yields pairs.
+def model_columns(cfg: ResolveSettings) -> list[str]:
+    """The columns of the model input table."""
+    return [*MODEL_COLUMNS, *(c for c in cfg.extra_columns if c not in MODEL_COLUMNS), BATCH_COLUMN]
+
+
+def term_frequency_tables(prep: pd.DataFrame, cfg: ResolveSettings) -> dict[str, dict[str, float]]:
+    """Term frequencies (share of non-null values) of the columns with TF adjustments, for values used
+    at least cfg.tf_min_count times; rarer values take the level's base u. Kept in the model so that a
+    saved model scores a pair the same whatever else came in the batch."""
+    tables: dict[str, dict[str, float]] = {}
+    for spec in all_comparisons(cfg):
+        if not spec.term_frequency:
+            continue
+        column = spec.columns[0]
+        values = prep[column].dropna() if column in prep else pd.Series(dtype=object)
+        counts = values.value_counts()
+        common = counts[counts >= cfg.tf_min_count]
+        tables[column] = {str(k): float(v) / len(values) for k, v in sorted(common.items())}
+    return tables
+
+
+def _has_pairs(prep: pd.DataFrame, cols: Collection[str]) -> bool:
+    """Whether any two records share all these columns (in pandas, before asking Splink)."""
+    if not all(c in prep for c in cols):
+        return False
+    keys = prep.dropna(subset=list(cols))
+    return bool(keys.duplicated(subset=list(cols)).any())
+
+
+def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str, Any] | None:
+    """u by seeded random sampling, then m by EM on each training rule that yields pairs, with the
+    prior fixed (EM on blocked pairs drifts it to 0.3-0.7 and makes one agreeing field a match).
 
     Returns the trained model as a settings dict, or None when no EM rule could train."""
     linker.training.estimate_u_using_random_sampling(
         max_pairs=cfg.u_max_pairs, seed=cfg.seed, num_chunks=cfg.u_num_chunks, min_count_per_level=None
     )
     trained = 0
-    for cols in cfg.em_blocking_rules:
+    rules = [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
+    for cols in rules:
+        if not _has_pairs(prep, cols):  # an EM session that fails part-way leaves Splink's settings short
+            continue
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(*cols), estimate_without_term_frequencies=True
+                blocking_sql(cols),
+                estimate_without_term_frequencies=True,
+                fix_probability_two_random_records_match=True,
             )
             trained += 1
         except EMTrainingException as exc:  # e.g. no pairs share a phone: the other rules still train
@@ -202,7 +506,33 @@ def regularize(model: Mapping[str, Any], floor: float) -> dict[str, Any]:
     return out
 
 
-def _ordered_pairs(predictions: pd.DataFrame) -> pd.DataFrame:
+def guard_model(trained: Mapping[str, Any], priors: Mapping[str, Any]) -> dict[str, Any]:
+    """Undo EM where it learnt nonsense: a comparison whose best level ends up no evidence of a match
+    (m <= u), or whose ELSE level ends up evidence for one (m > u), takes its prior m values back."""
+    out = json.loads(json.dumps(trained))
+    prior_by_name = {c["output_column_name"]: c for c in priors["comparisons"]}
+    trained_by_name = {c["output_column_name"]: c for c in out["comparisons"]}
+    # A comparison EM lost (a failed session) comes back with its priors, in the priors' order.
+    out["comparisons"] = [trained_by_name.get(name, prior) for name, prior in prior_by_name.items()]
+    for comparison in out["comparisons"]:
+        levels = [lvl for lvl in comparison["comparison_levels"] if not lvl.get("is_null_level")]
+        m = [lvl.get("m_probability") for lvl in levels]
+        u = [lvl.get("u_probability") for lvl in levels]
+        if any(v is None for v in (*m, *u)):
+            continue
+        if m[0] > u[0] and m[-1] <= u[-1]:
+            continue
+        logger.info("EM made %s meaningless; its prior m values are kept", comparison["output_column_name"])
+        prior = prior_by_name.get(comparison["output_column_name"])
+        if prior is None:
+            continue
+        prior_levels = [lvl for lvl in prior["comparison_levels"] if not lvl.get("is_null_level")]
+        for lvl, plvl in zip(levels, prior_levels, strict=True):
+            lvl["m_probability"] = plvl.get("m_probability", lvl["m_probability"])
+    return out
+
+
+def _ordered_pairs(predictions: pd.DataFrame, rules: pd.Series) -> pd.DataFrame:
     """Splink's predictions as PAIR_COLUMNS with record_id_l < record_id_r."""
     left, right = predictions["record_id_l"].astype(str), predictions["record_id_r"].astype(str)
     return pd.DataFrame(
@@ -210,36 +540,98 @@ def _ordered_pairs(predictions: pd.DataFrame) -> pd.DataFrame:
             "record_id_l": left.where(left < right, right),
             "record_id_r": right.where(left < right, left),
             "match_probability": predictions["match_probability"].astype(float),
+            "match_rule": rules.values,
         }
     )
 
 
+def model_rules(predictions: pd.DataFrame, cfg: ResolveSettings) -> pd.Series:
+    """Why Splink matched each pair, from its gamma columns: the agreeing levels, e.g.
+    "model: name exact, address jw>=0.92, geo<=0.05km"."""
+    parts: list[pd.Series] = []
+    for spec in all_comparisons(cfg):
+        column = f"gamma_{spec.name}"
+        if column not in predictions:
+            continue
+        labels = level_labels(spec)
+        top = len(labels) - 1
+        mapping = {top - i: f"{spec.name} {label}" for i, label in enumerate(labels) if label}
+        parts.append(predictions[column].map(mapping).fillna(""))
+    if not parts:
+        return pd.Series(["model"] * len(predictions), index=predictions.index)
+    joined = pd.concat(parts, axis=1).apply(lambda row: ", ".join(p for p in row if p), axis=1)
+    return "model: " + joined.where(joined != "", "no field agrees")
+
+
+def _score_model(
+    model: Mapping[str, Any], prep: pd.DataFrame, cfg: ResolveSettings, incremental: bool
+) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
+    """A saved model made ready for this input: our blocking rules and link type, its term frequencies."""
+    settings = json.loads(json.dumps(dict(model)))
+    ours = settings.pop(MODEL_KEY, {}) or {}
+    settings["link_type"] = link_type_for(prep, cfg)
+    settings["blocking_rules_to_generate_predictions"] = _prediction_rules(cfg, prep, incremental)
+    settings["retain_intermediate_calculation_columns"] = False
+    settings["retain_matching_columns"] = True
+    return settings, ours.get("term_frequencies", {})
+
+
 def splink_pairs(
-    prep: pd.DataFrame, cfg: ResolveSettings = ResolveSettings(), spark: Any = None
-) -> tuple[pd.DataFrame, str]:
-    """Score candidate pairs with Splink; returns pairs above the threshold and how it was trained."""
-    if prep["provider"].nunique() < 2 and cfg.link_type == "link_only":
-        return pd.DataFrame(columns=PAIR_COLUMNS), "none"
-    trainable = cfg.training == "em" and len(prep) >= cfg.min_records_for_em
-    settings = splink_settings(cfg, prior_match_probability(prep, cfg), term_frequencies=trainable)
-    table = db_api(cfg, spark).register(_backend_table(prep[MODEL_COLUMNS], cfg, spark))
-    model: SettingsCreator | dict[str, Any] = settings
-    if trainable:
-        try:
-            trained = _train(Linker(table, settings, log_level=cfg.splink_log_level), cfg)
-        except SplinkException as exc:  # degenerate data (one value everywhere, say): the priors still hold
-            logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
-            trained = None
-        model = regularize(trained, cfg.m_floor) if trained else settings
-    linker = Linker(table, model, log_level=cfg.splink_log_level)
-    training = "em" if isinstance(model, dict) else "priors"
+    prep: pd.DataFrame,
+    cfg: ResolveSettings = ResolveSettings(),
+    spark: Any = None,
+    *,
+    model: Mapping[str, Any] | None = None,
+    new_record_ids: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, str, dict[str, Any] | None]:
+    """Score candidate pairs with Splink: pairs above the threshold, how the model came about ("em",
+    "priors", "model" when given one, "none") and the model as a JSON-ready dict (to pass back later)."""
+    empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
+    link_type = link_type_for(prep, cfg)
+    if len(prep) < 2 or (prep["provider"].nunique() < 2 and link_type == "link_only"):
+        return empty, "none", dict(model) if model is not None else None
+    incremental = new_record_ids is not None
+    new = set(new_record_ids or ())
+    frame = prep.reindex(columns=model_columns(cfg)).astype(object)
+    frame = frame.where(frame.notna(), None)
+    frame[BATCH_COLUMN] = [1 if (not incremental or r in new) else 0 for r in frame["record_id"]]
+    api = db_api(cfg, spark)
+    table = api.register(_backend_table(frame, cfg, spark))
+    if model is not None:
+        settings, tf_tables = _score_model(model, prep, cfg, incremental)
+        training = "model"
+    else:
+        trainable = cfg.training == "em" and len(prep) >= cfg.min_records_for_em
+        prior = estimated_match_probability(prep, cfg) if trainable else prior_match_probability(prep, cfg)
+        creator = splink_settings(cfg, prior, term_frequencies=True, prep=prep, incremental=incremental)
+        priors_dict = creator.create_settings_dict(api.sql_dialect.sql_dialect_str)
+        settings, training = priors_dict, "priors"
+        if trainable:
+            try:
+                trained = _train(Linker(table, creator, log_level=cfg.splink_log_level), cfg, prep)
+            except SplinkException as exc:  # degenerate data (one value everywhere): the priors still hold
+                logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
+                trained = None
+            if trained:
+                settings, training = guard_model(regularize(trained, cfg.m_floor), priors_dict), "em"
+        tf_tables = term_frequency_tables(prep, cfg)
+    linker = Linker(table, settings, log_level=cfg.splink_log_level)
+    for column, freqs in tf_tables.items():
+        tf_frame = pd.DataFrame({column: list(freqs), f"tf_{column}": list(freqs.values())})
+        if tf_frame.empty:
+            tf_frame = pd.DataFrame({column: ["\x00"], f"tf_{column}": [1.0]})
+        linker.table_management.register_term_frequency_lookup(
+            api.register(_backend_table(tf_frame, cfg, spark)), column
+        )
     try:
         predictions = linker.inference.predict(
             threshold_match_probability=cfg.match_threshold, warning_mode="never"
         ).as_pandas_dataframe()
+        saved = linker.misc.save_model_to_json()
     finally:
         # A long-lived Spark session would otherwise keep every intermediate view of every run.
         linker.table_management.delete_tables_created_by_splink_from_db()
+    saved[MODEL_KEY] = {"version": 1, "term_frequencies": tf_tables}
     if predictions.empty:
-        return pd.DataFrame(columns=PAIR_COLUMNS), training
-    return _ordered_pairs(predictions), training
+        return empty, training, saved
+    return _ordered_pairs(predictions, model_rules(predictions, cfg)), training, saved

@@ -7,7 +7,7 @@ import re
 
 import pandas as pd
 
-from leadlake.core.normalize import normalize_name, normalize_street
+from leadlake.core.normalize import normalize_name, normalize_street, phonetic_name_key, sorted_name_key
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
 # Hosting and social domains say nothing about which business a website belongs to.
@@ -82,12 +82,11 @@ def geo_cell(lat: float | None, lon: float | None, degrees: float) -> str | None
     return f"{math.floor(lat / degrees)}:{math.floor(lon / degrees)}"
 
 
-def _identifying(values: pd.Series, providers: pd.Series, excluded: pd.Series) -> pd.Series:
-    """Keep a value only where it names one business: used once per provider and not excluded."""
-    frame = pd.DataFrame({"v": values, "p": providers})
-    uses = frame.groupby(["p", "v"], dropna=True)["v"].transform("size")
-    keep = values.notna() & (uses == 1) & ~excluded
-    return values.where(keep, None)
+def _usable(values: pd.Series, excluded: pd.Series) -> pd.Series:
+    """Keep a value unless excluded (a hosting or social domain names no business). A value several
+    records share stays: term frequencies and the deterministic name check weigh it, not a count here,
+    so a record's keys never depend on which other records came in the same batch."""
+    return values.where(values.notna() & ~excluded, None)
 
 
 def _column(df: pd.DataFrame, name: str) -> list[object]:
@@ -95,14 +94,33 @@ def _column(df: pd.DataFrame, name: str) -> list[object]:
     return df[name].tolist() if name in df else [None] * len(df)
 
 
+def _name_token(sorted_name: str | None) -> str | None:
+    """The longest word of a name (the most telling one), ties to the alphabetically first."""
+    if not sorted_name:
+        return None
+    return max(sorted_name.split(), key=lambda t: (len(t), [-ord(c) for c in t]))
+
+
+def extra_key(value: object) -> str | None:
+    """An extra identifier as comparable text: stripped, lower case, inner spaces and dashes removed;
+    floats that are whole numbers lose their ".0" (a CSV column of ids read as floats)."""
+    if isinstance(value, float) and not math.isnan(value) and value.is_integer():
+        value = int(value)
+    text = _clean_str(value)
+    return re.sub(r"[\s\-/.]", "", text.lower()) or None if text else None
+
+
 def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> pd.DataFrame:
     """The model's input: sorted by record id, derived comparison keys, identical for every backend."""
     df = records.sort_values("record_id", kind="stable").reset_index(drop=True)
     out = pd.DataFrame({"record_id": df["record_id"].astype(str), "provider": df["provider"].astype(str)})
-    out["name_norm"] = [
-        name_key(n, raw) for n, raw in zip(_column(df, "name_norm"), _column(df, "name"), strict=True)
-    ]
-    providers = out["provider"]
+    names = [name_key(n, raw) for n, raw in zip(_column(df, "name_norm"), _column(df, "name"), strict=True)]
+    out["name_norm"] = names
+    sorted_names = [sorted_name_key(n) or None for n in names]
+    out["name_sorted"] = sorted_names
+    out["name_prefix"] = [n[:4] if n else None for n in sorted_names]
+    out["name_phonetic"] = [phonetic_name_key(n) or None for n in names]
+    out["name_token"] = [_name_token(n) for n in sorted_names]
     phone = pd.Series([_clean_str(v) for v in _column(df, "phone_e164")], dtype=object)
     toll_free = pd.Series(
         [bool(v) if _clean_str(v) is not None else False for v in _column(df, "phone_is_toll_free")]
@@ -110,14 +128,28 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     domain = pd.Series([domain_value(v) for v in _column(df, "domain")], dtype=object)
     website = pd.Series([website_key(v) for v in _column(df, "website")], dtype=object)
     generic = domain.isin(GENERIC_DOMAINS)
-    out["phone_key"] = _identifying(phone, providers, pd.Series(False, index=df.index))
+    out["phone_key"] = _usable(phone, pd.Series(False, index=df.index))
     # A call-centre number can front many businesses: evidence for the model, never proof on its own.
     out["phone_local_key"] = out["phone_key"].where(~toll_free, None)
-    out["domain_key"] = _identifying(domain, providers, generic)
-    out["website_key"] = _identifying(website, providers, generic)
+    out["domain_key"] = _usable(domain, generic)
+    out["website_key"] = _usable(website, generic)
     out["address_norm"] = [address_key(v) for v in _column(df, "address_line1")]
+    out["address_number"] = [_house_number(a) for a in out["address_norm"]]
+    out["city_key"] = [(normalize_name(_clean_str(v) or "") or None) for v in _column(df, "city")]
     out["postal"] = [postal_key(v) for v in _column(df, "postal")]
+    out["postal3"] = [p[:3] if p else None for p in out["postal"]]
     lats, lons = [_clean_float(v) for v in _column(df, "lat")], [_clean_float(v) for v in _column(df, "lon")]
     out["lat"], out["lon"] = pd.Series(lats, dtype=object), pd.Series(lons, dtype=object)
     out["geo_cell"] = [geo_cell(la, lo, cfg.geo_cell_degrees) for la, lo in zip(lats, lons, strict=True)]
+    out["geo_cell_coarse"] = [
+        geo_cell(la, lo, cfg.geo_cell_coarse_degrees) for la, lo in zip(lats, lons, strict=True)
+    ]
+    for column in cfg.extra_columns:
+        out[column] = [extra_key(v) for v in _column(df, column)]
     return out.astype(object).where(out.notna(), None)
+
+
+def _house_number(address: str | None) -> str | None:
+    """The leading house number of a street line, if any."""
+    match = re.match(r"^(\d+[a-z]?)\b", address or "")
+    return match.group(1) if match else None

@@ -1,8 +1,10 @@
-"""resolve(): prepare, link (deterministic, then Splink), veto far pairs, cluster one record per provider."""
+"""resolve(): prepare, link (deterministic, then Splink), veto far pairs, cluster with an evidence check."""
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +13,22 @@ import pandas as pd
 from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
 from leadlake.stages.silver.resolve.link import deterministic_pairs, splink_pairs, veto_far_pairs
 from leadlake.stages.silver.resolve.prepare import prepare
-from leadlake.stages.silver.resolve.settings import MODEL_COLUMNS, PAIR_COLUMNS, ResolveSettings
+from leadlake.stages.silver.resolve.settings import (
+    KNOWN_COLUMNS,
+    MODEL_COLUMNS,
+    PAIR_COLUMNS,
+    ResolveSettings,
+)
+
+logger = logging.getLogger(__name__)
+
+# Columns the golden record reads (build_leads) but resolve() does not: not "unknown".
+_PASS_THROUGH = frozenset(
+    {
+        "provider_key", "region", "country", "rating", "review_count", "categories", "address_line2",
+        "source", "fetched_at", "raw", "email", "hours", "price_level", "url", "status", "business_status",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -23,19 +40,80 @@ class Resolution:
     duplicates_merged: int
     seconds: float
     backend: str
-    training: str = "none"  # what actually trained the model: "em", "priors" or "none"
+    training: str = "none"  # "em", "priors", "model" (given one) or "none"
+    model: dict[str, Any] | None = None  # JSON-ready; pass back as resolve(..., model=) to score alike
 
 
-def resolve(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings(), spark: Any = None) -> Resolution:
-    """Resolve source records into leads: deterministic keys, then Splink, then one-per-provider clusters."""
+def check_columns(records: pd.DataFrame, cfg: ResolveSettings) -> None:
+    """Refuse records without record_id/provider or without an extra column asked for; warn, naming them,
+    about known columns that are absent (treated as empty) and columns resolve() does not know."""
+    missing = [c for c in ("record_id", "provider", *cfg.extra_columns) if c not in records.columns]
+    if missing:
+        raise ValueError(f"resolve() needs columns {missing}; the records have {list(records.columns)}")
+    absent = [c for c in KNOWN_COLUMNS if c not in records.columns and c not in ("name", "name_norm")]
+    if "name" not in records.columns and "name_norm" not in records.columns:
+        absent.insert(0, "name")
+    if absent:
+        logger.warning("resolve(): known columns absent, treated as empty: %s", ", ".join(absent))
+    unknown = [
+        c
+        for c in records.columns
+        if c not in KNOWN_COLUMNS and c not in cfg.extra_columns and c not in _PASS_THROUGH
+    ]
+    if unknown:
+        logger.warning(
+            "resolve(): columns not used for matching: %s (name them in ResolveSettings.extra_columns to "
+            "compare them)",
+            ", ".join(map(str, unknown)),
+        )
+
+
+def resolve(
+    records: pd.DataFrame,
+    cfg: ResolveSettings = ResolveSettings(),
+    spark: Any = None,
+    *,
+    model: dict[str, Any] | None = None,
+    new_record_ids: Collection[str] | None = None,
+    known_pairs: pd.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Resolution:
+    """Resolve source records into leads: deterministic keys, then Splink, then clusters.
+
+    model: a model from an earlier Resolution.model: score with it, do not train.
+    new_record_ids: resolve incrementally: only pairs with at least one of these records are generated;
+    known_pairs (PAIR_COLUMNS, pairs among the other records from an earlier run) join them before
+    clustering. With the same model, the clusters equal a full resolve() of all the records."""
     started = time.perf_counter()
+
+    def step(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    check_columns(records, cfg)
     if len(records) and records["record_id"].duplicated().any():
         raise ValueError("record_id must be unique")
+    step(f"preparing {len(records)} records")
     prep = prepare(records, cfg) if len(records) else pd.DataFrame(columns=MODEL_COLUMNS)
-    exact = deterministic_pairs(prep, cfg) if len(prep) > 1 else pd.DataFrame(columns=PAIR_COLUMNS)
-    scored, training = splink_pairs(prep, cfg, spark) if len(prep) > 1 else (exact.iloc[0:0], "none")
-    pairs = veto_far_pairs(best_pairs(exact, scored), prep, cfg.max_match_km)
-    roots = cluster(list(prep["record_id"]), list(prep["provider"]), pairs, cfg.one_record_per_provider)
+    new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
+    step("deterministic pairs")
+    exact = deterministic_pairs(prep, cfg, new) if len(prep) > 1 else pd.DataFrame(columns=PAIR_COLUMNS)
+    step("scoring with Splink" if model is not None else "training and scoring with Splink")
+    scored, training, used_model = splink_pairs(prep, cfg, spark, model=model, new_record_ids=new)
+    known = known_pairs if known_pairs is not None else pd.DataFrame(columns=PAIR_COLUMNS)
+    if len(known):
+        known = known.reindex(columns=PAIR_COLUMNS)
+        ids = set(prep["record_id"])
+        known = known[known["record_id_l"].isin(ids) & known["record_id_r"].isin(ids)]
+    pairs = veto_far_pairs(best_pairs(known, exact, scored), prep, cfg.max_match_km)
+    step(f"clustering {len(pairs)} pairs")
+    roots = cluster(
+        list(prep["record_id"]),
+        list(prep["provider"]),
+        pairs,
+        one_per_provider=cfg.one_record_per_provider,
+        min_link_share=cfg.cluster_min_link_share,
+    )
     links = links_from_roots(roots)
     leads = links["lead_id"].nunique() if len(links) else 0
     return Resolution(
@@ -45,4 +123,5 @@ def resolve(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings(), spa
         seconds=time.perf_counter() - started,
         backend=cfg.backend,
         training=training,
+        model=used_model,
     )

@@ -8,22 +8,35 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-# Columns the Splink model sees; everything else is pass-through for build_leads.
+# Columns the Splink model sees (plus ResolveSettings.extra_columns and batch_new); everything else is
+# pass-through for build_leads.
 MODEL_COLUMNS = [
-    "record_id", "provider", "name_norm", "phone_key", "domain_key", "website_key", "address_norm",
-    "postal", "lat", "lon", "geo_cell",
+    "record_id", "provider", "name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token",
+    "phone_key", "domain_key", "website_key", "address_norm", "address_number", "city_key", "postal",
+    "postal3", "lat", "lon", "geo_cell", "geo_cell_coarse",
 ]  # fmt: skip
+FLOAT_COLUMNS = ("lat", "lon")
 
-# A scored or deterministic link between two records, record_id_l < record_id_r.
-PAIR_COLUMNS = ["record_id_l", "record_id_r", "match_probability"]
+# The record columns resolve() reads; anything else is ignored unless named in extra_columns.
+KNOWN_COLUMNS = (
+    "record_id", "provider", "name", "name_norm", "phone_e164", "phone_is_toll_free", "website", "domain",
+    "address_line1", "city", "postal", "lat", "lon",
+)  # fmt: skip
+
+# A scored or deterministic link between two records, record_id_l < record_id_r, and why it matched.
+PAIR_COLUMNS = ["record_id_l", "record_id_r", "match_probability", "match_rule"]
 
 
 @dataclass(frozen=True)
 class ComparisonSpec:
-    """One Splink comparison as data: kind, columns, thresholds and the m/u priors of its levels."""
+    """One Splink comparison as data: kind, columns, thresholds and the m/u priors of its levels.
+
+    Kinds: "exact"; "exact_cascade" (exact on each column in turn); "jaro_winkler" (exact, then each
+    threshold); "name" (exact on the first column, exact on the second (word order ignored), then each
+    Jaro-Winkler threshold on either column); "distance_km" (lat, lon)."""
 
     name: str
-    kind: str  # "exact" | "exact_cascade" (exact on each column in turn) | "jaro_winkler" | "distance_km"
+    kind: str
     columns: tuple[str, ...]
     thresholds: tuple[float, ...] = ()
     m_priors: tuple[float, ...] = ()  # non-null levels, most similar first, ELSE last
@@ -35,10 +48,14 @@ class ComparisonSpec:
 # with a similar name > fuzzy name (Jaro-Winkler > 0.92). EM replaces the m values when it can train.
 DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
     ComparisonSpec(
-        "name", "jaro_winkler", ("name_norm",), (0.92, 0.80),
-        m_priors=(0.70, 0.17, 0.08, 0.05), u_priors=(0.001, 0.004, 0.03, 0.965), term_frequency=True,
+        "name", "name", ("name_norm", "name_sorted"), (0.92, 0.80),
+        m_priors=(0.62, 0.08, 0.17, 0.08, 0.05), u_priors=(0.001, 0.0002, 0.004, 0.03, 0.9648),
+        term_frequency=True,
     ),
-    ComparisonSpec("phone", "exact", ("phone_key",), m_priors=(0.80, 0.20), u_priors=(0.0002, 0.9998)),
+    ComparisonSpec(
+        "phone", "exact", ("phone_key",), m_priors=(0.80, 0.20), u_priors=(0.0002, 0.9998),
+        term_frequency=True,
+    ),
     ComparisonSpec(
         "website", "exact_cascade", ("website_key", "domain_key"),
         m_priors=(0.60, 0.30, 0.10), u_priors=(0.00005, 0.0001, 0.99985),
@@ -47,6 +64,8 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
         "address", "jaro_winkler", ("address_norm",), (0.92,),
         m_priors=(0.70, 0.22, 0.08), u_priors=(0.0005, 0.005, 0.9945),
     ),
+    ComparisonSpec("city", "jaro_winkler", ("city_key",), (0.92,),
+                   m_priors=(0.85, 0.08, 0.07), u_priors=(0.05, 0.01, 0.94)),
     ComparisonSpec("postal", "exact", ("postal",), m_priors=(0.95, 0.05), u_priors=(0.08, 0.92)),
     ComparisonSpec(
         "geo", "distance_km", ("lat", "lon"), (0.05, 0.15, 1.0),
@@ -55,37 +74,68 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
 )  # fmt: skip
 
 
+def extra_comparison(column: str) -> ComparisonSpec:
+    """The comparison an extra identifier column (date of birth, tax id) gets: exact, near, else."""
+    return ComparisonSpec(
+        column, "jaro_winkler", (column,), (0.92,), m_priors=(0.85, 0.10, 0.05), u_priors=(0.001, 0.01, 0.989)
+    )
+
+
 @dataclass(frozen=True)
 class ResolveSettings:
     """Entity-resolution settings as data; the backend is one of them, the model is the same on both."""
 
     match_threshold: float = 0.9
     backend: str = "duckdb"  # "duckdb" | "spark"
-    link_type: str = "link_only"  # records of one provider are distinct businesses
+    # "auto": dedupe_only with one provider, else link_and_dedupe (providers do list a place twice).
+    link_type: str = "auto"
     comparisons: tuple[ComparisonSpec, ...] = DEFAULT_COMPARISONS
-    # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules).
+    # Extra identifier columns of the records (date_of_birth, tax_id): each is compared (exact, then
+    # Jaro-Winkler) and blocked on.
+    extra_columns: tuple[str, ...] = ()
+    # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules). Exact keys,
+    # then near misses: word order, phonetic name, a name token within a postcode, a name near a place.
+    # A name or domain alone is not a block: a chain's 500 branches would make 125,000 pairs.
     blocking_rules: tuple[tuple[str, ...], ...] = (
-        ("phone_key",), ("domain_key",), ("name_norm",), ("postal", "address_norm"), ("geo_cell",),
+        ("phone_key",), ("domain_key", "postal3"), ("domain_key", "city_key"), ("name_norm", "postal3"),
+        ("name_norm", "city_key"), ("postal", "address_norm"), ("geo_cell",), ("name_sorted", "postal3"),
+        ("postal", "name_token"), ("name_phonetic", "postal3"), ("geo_cell_coarse", "name_prefix"),
+        ("address_norm", "name_phonetic"), ("address_number", "postal", "name_phonetic"),
     )  # fmt: skip
-    # Deterministic rules (spec 9.3): an exact identifying website, domain or local phone links outright.
+    # Deterministic rules: a shared key AND a similar name (and no address or place saying otherwise)
+    # links outright; a key without a name is only evidence for the model.
     deterministic_rules: tuple[tuple[str, ...], ...] = (
         ("website_key",),
         ("domain_key",),
         ("phone_local_key",),
     )
+    deterministic_min_name_similarity: float = 0.88  # Jaro-Winkler of the names (either word order)
+    deterministic_max_km: float = 0.25  # further apart than this: the model decides, not the key
     # No link, deterministic or scored, between records whose coordinates are further apart than this.
     max_match_km: float | None = 2.0
     training: str = "em"  # "em" (u by sampling, m by EM, priors as fallback) | "priors"
-    em_blocking_rules: tuple[tuple[str, ...], ...] = (("phone_key",), ("name_norm",))
+    em_blocking_rules: tuple[tuple[str, ...], ...] = (
+        ("phone_key",), ("name_norm", "postal3"), ("postal", "address_norm"),
+    )  # fmt: skip
     min_records_for_em: int = 200  # below this EM is noise: use the priors
     u_max_pairs: float = 5e5  # ~1 s on DuckDB for 7k records; u of rare levels is stable from here
     u_num_chunks: int = 1
     m_floor: float = 0.01  # see link.regularize()
     seed: int = 42
-    # Share of the smaller provider's records expected to have a twin in another: sets the prior odds.
+    # Prior odds: share of the smaller provider's records with a twin in another, and share of records
+    # that duplicate another record of the same source.
     expected_overlap: float = 0.6
+    expected_duplicate_share: float = 0.05
+    # The prior is estimated from strict rules (name + another identifier), then kept within this factor
+    # of the expected-overlap prior; EM never moves it.
+    prior_max_factor: float = 30.0
     geo_cell_degrees: float = 0.01
-    one_record_per_provider: bool = True
+    geo_cell_coarse_degrees: float = 0.05
+    one_record_per_provider: bool = False
+    # Clustering: a link joins two clusters only when at least this share of their cross pairs are links.
+    cluster_min_link_share: float = 0.3
+    # Term frequencies kept in the model: values used at least this often (rarer ones take the base u).
+    tf_min_count: int = 2
     spark_partitions: int = 4
     spark_break_lineage: str = "persist"
     splink_log_level: int = logging.ERROR  # EM warns about unobserved levels on small data: noise here

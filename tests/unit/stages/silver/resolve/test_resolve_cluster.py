@@ -1,4 +1,4 @@
-"""cluster: transitive closure, singletons, one record per provider, strongest link first; lead ids."""
+"""cluster: transitive closure, singletons, one record per provider (opt-in), evidence check; lead ids."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ ACE_LEAD = "11a7eb8e-0e93-5d73-80ba-91ae8fe29812"  # uuid5(NAMESPACE, "google_pl
 
 
 def _pairs(*rows: tuple[str, str, float]) -> pd.DataFrame:
-    return pd.DataFrame(list(rows), columns=PAIR_COLUMNS)
+    return pd.DataFrame([(*r, "test") for r in rows], columns=PAIR_COLUMNS)
 
 
 def test_links_are_transitive_a_b_and_b_c_make_one_cluster() -> None:
@@ -40,9 +40,17 @@ def test_a_record_without_pairs_is_its_own_cluster() -> None:
 def test_one_record_per_provider_and_the_strongest_link_wins() -> None:
     ids, providers = ["g:1", "g:2", "y:1"], ["google", "google", "yelp"]
     g2_stronger = _pairs(("g:1", "y:1", 0.95), ("g:2", "y:1", 0.99))
-    assert cluster(ids, providers, g2_stronger) == {"g:1": "g:1", "g:2": "g:2", "y:1": "g:2"}
+    assert cluster(ids, providers, g2_stronger, one_per_provider=True) == {
+        "g:1": "g:1",
+        "g:2": "g:2",
+        "y:1": "g:2",
+    }
     g1_stronger = _pairs(("g:1", "y:1", 0.99), ("g:2", "y:1", 0.95))
-    assert cluster(ids, providers, g1_stronger) == {"g:1": "g:1", "g:2": "g:2", "y:1": "g:1"}
+    assert cluster(ids, providers, g1_stronger, one_per_provider=True) == {
+        "g:1": "g:1",
+        "g:2": "g:2",
+        "y:1": "g:1",
+    }
     # Without the rule the two Google records end up together through Yelp.
     assert cluster(ids, providers, g1_stronger, one_per_provider=False) == {
         "g:1": "g:1",
@@ -80,8 +88,22 @@ def test_best_pairs_keeps_each_pair_once_at_its_highest_probability() -> None:
     exact = _pairs(("g:1", "y:1", 1.0))
     scored = _pairs(("g:2", "y:2", 0.97), ("g:1", "y:1", 0.93))
     assert best_pairs(exact, scored).to_dict("records") == [
-        {"record_id_l": "g:1", "record_id_r": "y:1", "match_probability": 1.0},
-        {"record_id_l": "g:2", "record_id_r": "y:2", "match_probability": 0.97},
+        {"record_id_l": "g:1", "record_id_r": "y:1", "match_probability": 1.0, "match_rule": "test"},
+        {"record_id_l": "g:2", "record_id_r": "y:2", "match_probability": 0.97, "match_rule": "test"},
     ]
     empty = best_pairs(_pairs(), _pairs())
     assert empty.empty and list(empty.columns) == PAIR_COLUMNS and empty["match_probability"].dtype == float
+
+
+def test_the_evidence_check_keeps_a_chain_of_look_alikes_apart() -> None:
+    """a-b and b-c are links, a-c is not, and c-d: with a share of 0.6 c does not join {a, b}."""
+    ids, providers = ["a", "b", "c", "d"], ["s"] * 4
+    pairs = _pairs(("a", "b", 0.99), ("b", "c", 0.98), ("c", "d", 0.97))
+    assert cluster(ids, providers, pairs, min_link_share=0.6) == {"a": "a", "b": "a", "c": "c", "d": "c"}
+    assert set(cluster(ids, providers, pairs).values()) == {"a"}  # no check: one chained cluster
+    closed = _pairs(("a", "b", 0.99), ("b", "c", 0.98), ("a", "c", 0.95))
+    assert set(cluster(ids[:3], providers[:3], closed, min_link_share=0.6).values()) == {"a"}
+
+
+def test_within_one_provider_records_cluster_by_default() -> None:
+    assert cluster(["g:1", "g:2"], ["g", "g"], _pairs(("g:1", "g:2", 0.99))) == {"g:1": "g:1", "g:2": "g:1"}

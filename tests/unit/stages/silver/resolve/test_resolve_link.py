@@ -13,36 +13,74 @@ from leadlake.stages.silver.resolve import (
     db_api,
     deterministic_pairs,
     haversine_km,
+    jaro_winkler,
     regularize,
     veto_far_pairs,
 )
 
 KEYS = ["record_id", "provider", "website_key", "domain_key", "phone_local_key", "lat", "lon"]
+NAMED = [*KEYS, "name_norm", "name_sorted", "address_number"]
 
 
 def _prep(rows: list[tuple[object, ...]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=KEYS, dtype=object).where(lambda f: f.notna(), None)
 
 
-def test_deterministic_pairs_link_only_across_providers_on_a_shared_key() -> None:
-    prep = _prep(
+def _named(rows: list[tuple[object, ...]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=NAMED, dtype=object).where(lambda f: f.notna(), None)
+
+
+def test_deterministic_pairs_need_a_shared_key_and_a_similar_name() -> None:
+    prep = _named(
         [
-            ("google_places:1", "google_places", None, "example.com", None, None, None),
-            ("google_places:2", "google_places", "shop.com/a", "shop.com", "+13035550123", None, None),
-            ("google_places:3", "google_places", None, None, "+13035550123", None, None),
-            ("yelp:1", "yelp", None, "example.com", None, None, None),
-            ("yelp:2", "yelp", "shop.com/a", "shop.com", None, None, None),
-            ("yelp:3", "yelp", None, None, None, None, None),
+            ("google_places:1", "google_places", None, "example.com", None, None, None, "ace", "ace", None),
+            ("google_places:2", "google_places", "shop.com/a", "shop.com", "+13035550123", None, None,
+             "oak bakery", "bakery oak", "12"),
+            ("google_places:3", "google_places", None, None, "+13035550123", None, None, "oak bakery",
+             "bakery oak", "12"),
+            ("yelp:1", "yelp", None, "example.com", None, None, None, "ace", "ace", None),
+            ("yelp:2", "yelp", "shop.com/a", "shop.com", None, None, None, "bakery oak", "bakery oak", None),
+            ("yelp:3", "yelp", None, None, "+13035550123", None, None, "golden dragon", "dragon golden",
+             None),
         ]
-    )
+    )  # fmt: skip
     pairs = deterministic_pairs(prep, ResolveSettings())
     assert list(pairs.columns) == PAIR_COLUMNS
-    # google 2 and 3 share a phone but one provider never links to itself; google 2 - yelp 2 share a
-    # website and a domain and appear once.
+    # google 2 and 3 (one provider listing a place twice) share a phone and a name; google 2 - yelp 2
+    # share a website and a domain (word order aside) and appear once; yelp 3 shares the phone only.
     assert pairs.to_dict("records") == [
-        {"record_id_l": "google_places:2", "record_id_r": "yelp:2", "match_probability": 1.0},
-        {"record_id_l": "google_places:1", "record_id_r": "yelp:1", "match_probability": 1.0},
-    ]
+        {"record_id_l": "google_places:2", "record_id_r": "yelp:2", "match_probability": 1.0,
+         "match_rule": "exact website + name"},
+        {"record_id_l": "google_places:1", "record_id_r": "yelp:1", "match_probability": 1.0,
+         "match_rule": "exact domain + name"},
+        {"record_id_l": "google_places:2", "record_id_r": "google_places:3", "match_probability": 1.0,
+         "match_rule": "exact phone + name"},
+    ]  # fmt: skip
+
+
+def test_deterministic_pairs_leave_far_apart_or_other_street_numbers_to_the_model() -> None:
+    prep = _named(
+        [
+            ("g:1", "g", None, "chain.com", None, 39.70, -104.99, "chain", "chain", "10"),
+            ("g:2", "g", None, "chain.com", None, 39.72, -104.99, "chain", "chain", "10"),  # 2 km away
+            ("y:1", "y", None, "chain.com", None, None, None, "chain", "chain", "99"),  # other number
+        ]
+    )
+    assert deterministic_pairs(prep).empty
+
+
+def test_deterministic_pairs_incremental_only_pairs_with_a_new_record() -> None:
+    prep = _named(
+        [
+            ("a", "g", None, "x.com", None, None, None, "x", "x", None),
+            ("b", "y", None, "x.com", None, None, None, "x", "x", None),
+            ("c", "y", None, "x.com", None, None, None, "x", "x", None),
+        ]
+    )
+    full = deterministic_pairs(prep)
+    assert len(full) == 3
+    new = deterministic_pairs(prep, new_record_ids={"c"})
+    assert sorted(zip(new["record_id_l"], new["record_id_r"], strict=True)) == [("a", "c"), ("b", "c")]
 
 
 def test_deterministic_pairs_of_nothing_shared_is_an_empty_frame() -> None:
@@ -67,13 +105,13 @@ def test_veto_drops_pairs_far_apart_and_keeps_pairs_without_coordinates() -> Non
         ]
     )
     pairs = pd.DataFrame(
-        [("g:near", "y:near", 0.99), ("g:far", "y:far", 1.0), ("g:far", "y:nowhere", 0.95)],
+        [("g:near", "y:near", 0.99, "r"), ("g:far", "y:far", 1.0, "r"), ("g:far", "y:nowhere", 0.95, "r")],
         columns=PAIR_COLUMNS,
     )
     kept = veto_far_pairs(pairs, prep, max_km=2.0)
     assert kept.to_dict("records") == [
-        {"record_id_l": "g:near", "record_id_r": "y:near", "match_probability": 0.99},
-        {"record_id_l": "g:far", "record_id_r": "y:nowhere", "match_probability": 0.95},
+        {"record_id_l": "g:near", "record_id_r": "y:near", "match_probability": 0.99, "match_rule": "r"},
+        {"record_id_l": "g:far", "record_id_r": "y:nowhere", "match_probability": 0.95, "match_rule": "r"},
     ]
     assert len(veto_far_pairs(pairs, prep, max_km=None)) == 3
 
@@ -102,3 +140,27 @@ def test_db_api_refuses_unknown_backends_and_spark_without_a_session() -> None:
         db_api(replace(ResolveSettings(), backend="sqlite"))
     with pytest.raises(ValueError, match="SparkSession"):
         db_api(replace(ResolveSettings(), backend="spark"), spark=None)
+
+
+def test_jaro_winkler_matches_the_textbook_values() -> None:
+    assert jaro_winkler("martha", "marhta") == pytest.approx(0.9611, abs=1e-4)
+    assert jaro_winkler("dwayne", "duane") == pytest.approx(0.84, abs=1e-4)
+    assert (
+        jaro_winkler("abc", "abc") == 1.0
+        and jaro_winkler("", "abc") == 0.0
+        and jaro_winkler("ab", "xy") == 0.0
+    )
+
+
+def test_guard_model_restores_priors_where_em_learnt_nonsense() -> None:
+    from leadlake.stages.silver.resolve import guard_model
+
+    def comp(name: str, m: list[float], u: list[float]) -> dict[str, object]:
+        levels = [{"m_probability": a, "u_probability": b} for a, b in zip(m, u, strict=True)]
+        return {"output_column_name": name, "comparison_levels": [{"is_null_level": True}, *levels]}
+
+    priors = {"comparisons": [comp("a", [0.9, 0.1], [0.01, 0.99]), comp("b", [0.8, 0.2], [0.1, 0.9])]}
+    trained = {"comparisons": [comp("a", [0.005, 0.995], [0.01, 0.99])]}  # a inverted, b lost
+    out = guard_model(trained, priors)
+    assert [lvl["m_probability"] for lvl in out["comparisons"][0]["comparison_levels"][1:]] == [0.9, 0.1]
+    assert out["comparisons"][1] == priors["comparisons"][1]

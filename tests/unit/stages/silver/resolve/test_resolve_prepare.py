@@ -78,62 +78,73 @@ def test_prepare_keys_on_literal_records() -> None:
         [
             # Given out of order: prepare sorts by record_id.
             _record("yelp:y1", "yelp", name="Ace Plumbing Co.", phone_e164="+13035550123",
-                    phone_is_toll_free=False, domain="EXAMPLE.COM", website=None,
+                    phone_is_toll_free=False, domain="EXAMPLE.COM", website=None, city="Denver",
                     address_line1="1200 Main St Ste 200", postal="80202-1234", lat=39.7392, lon=-104.9903),
             _record("google_places:g1", "google_places", name="Ace Plumbing Company",
                     phone_e164="+13035550123", phone_is_toll_free=False, domain="example.com",
-                    website="https://www.example.com/", address_line1="1200 Main Street",
+                    website="https://www.example.com/", address_line1="1200 Main Street", city="Denver",
                     postal="80202", lat=39.7393, lon=-104.9904),
-            # One toll-free number fronting two Google listings: not identifying for either.
-            _record("google_places:g2", "google_places", name="Call Center A", phone_e164="+18005550199",
+            # A toll-free number: a key for the model, but no deterministic link; a social domain: none.
+            _record("google_places:g2", "google_places", name="The Steak House", phone_e164="+18005550199",
                     phone_is_toll_free=True, domain="facebook.com", website="https://facebook.com/acme",
                     address_line1=None, postal=None, lat=None, lon=None),
-            _record("google_places:g3", "google_places", name="Call Center B", phone_e164="+18005550199",
-                    phone_is_toll_free=True, domain=None, website=None, address_line1=None, postal=None,
-                    lat=None, lon=None),
-            # A toll-free number used once: a key for the model, but no deterministic link.
-            _record("yelp:y2", "yelp", name="Free Call Co", phone_e164="+18885550100",
-                    phone_is_toll_free=True, domain=None, website=None, address_line1=None, postal=None,
-                    lat=None, lon=None),
         ]
     )  # fmt: skip
-    prep = prepare(records, ResolveSettings())
-    assert prep.to_dict("records") == [
-        {"record_id": "google_places:g1", "provider": "google_places", "name_norm": "ace plumbing",
-         "phone_key": "+13035550123", "phone_local_key": "+13035550123", "domain_key": "example.com",
-         "website_key": "example.com", "address_norm": "1200 main st", "postal": "80202",
-         "lat": 39.7393, "lon": -104.9904, "geo_cell": "3973:-10500"},
-        {"record_id": "google_places:g2", "provider": "google_places", "name_norm": "call center a",
-         "phone_key": None, "phone_local_key": None, "domain_key": None, "website_key": None,
-         "address_norm": None, "postal": None, "lat": None, "lon": None, "geo_cell": None},
-        {"record_id": "google_places:g3", "provider": "google_places", "name_norm": "call center b",
-         "phone_key": None, "phone_local_key": None, "domain_key": None, "website_key": None,
-         "address_norm": None, "postal": None, "lat": None, "lon": None, "geo_cell": None},
-        {"record_id": "yelp:y1", "provider": "yelp", "name_norm": "ace plumbing",
-         "phone_key": "+13035550123", "phone_local_key": "+13035550123", "domain_key": "example.com",
-         "website_key": None, "address_norm": "1200 main st", "postal": "80202",
-         "lat": 39.7392, "lon": -104.9903, "geo_cell": "3973:-10500"},
-        {"record_id": "yelp:y2", "provider": "yelp", "name_norm": "free call",
-         "phone_key": "+18885550100", "phone_local_key": None, "domain_key": None, "website_key": None,
-         "address_norm": None, "postal": None, "lat": None, "lon": None, "geo_cell": None},
-    ]  # fmt: skip
+    rows = prepare(records, ResolveSettings()).to_dict("records")
+    assert [r["record_id"] for r in rows] == ["google_places:g1", "google_places:g2", "yelp:y1"]
+    g1, g2, y1 = rows
+    assert {k: g1[k] for k in ("name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token")} == {
+        "name_norm": "ace plumbing", "name_sorted": "ace plumbing", "name_prefix": "ace ",
+        "name_phonetic": "A200 P451", "name_token": "plumbing",
+    }  # fmt: skip
+    assert (g1["phone_key"], g1["phone_local_key"], g1["domain_key"], g1["website_key"]) == (
+        "+13035550123",
+        "+13035550123",
+        "example.com",
+        "example.com",
+    )
+    assert (g1["address_norm"], g1["address_number"], g1["postal"], g1["postal3"], g1["city_key"]) == (
+        "1200 main st",
+        "1200",
+        "80202",
+        "802",
+        "denver",
+    )
+    assert (g1["geo_cell"], g1["geo_cell_coarse"]) == ("3973:-10500", "794:-2100")
+    assert (y1["name_norm"], y1["address_norm"], y1["postal"], y1["website_key"]) == (
+        "ace plumbing",
+        "1200 main st",
+        "80202",
+        None,
+    )
+    assert (g2["name_sorted"], g2["phone_key"], g2["phone_local_key"], g2["domain_key"]) == (
+        "house steak",
+        "+18005550199",
+        None,
+        None,
+    )
 
 
-def test_prepare_keeps_a_domain_only_where_it_names_one_business_of_a_provider() -> None:
-    """Two Google branches on one domain: the domain names neither; Yelp's single use still counts."""
+def test_prepare_keeps_a_shared_domain_as_evidence_and_extra_columns() -> None:
+    """Two branches on one domain keep it (term frequencies and the name/place checks weigh it): a
+    record's keys never depend on the rest of its batch. Extra identifiers are normalised text."""
     records = pd.DataFrame(
         [
-            _record("google_places:a", "google_places", name="Rapid Rooter", domain="rapidrooter.com"),
-            _record("google_places:b", "google_places", name="Rapid Rooter", domain="rapidrooter.com"),
-            _record("yelp:a", "yelp", name="Rapid Rooter", domain="rapidrooter.com"),
+            _record("google_places:a", "google_places", name="Rapid Rooter", domain="rapidrooter.com",
+                    tax_id="12-345 678"),
+            _record("google_places:b", "google_places", name="Rapid Rooter", domain="rapidrooter.com",
+                    tax_id=12345678.0),
+            _record("yelp:a", "yelp", name="Rapid Rooter", domain="rapidrooter.com", tax_id=None),
         ]
-    )
-    assert prepare(records)["domain_key"].tolist() == [None, None, "rapidrooter.com"]
+    )  # fmt: skip
+    prep = prepare(records, ResolveSettings(extra_columns=("tax_id",)))
+    assert prep["domain_key"].tolist() == ["rapidrooter.com"] * 3
+    assert prep["tax_id"].tolist() == ["12345678", "12345678", None]
 
 
 def test_prepare_tolerates_missing_optional_columns() -> None:
     records = pd.DataFrame([_record("yelp:1", "yelp", name="Oak Bakery")])
     (row,) = prepare(records).to_dict("records")
     assert row["name_norm"] == "oak bakery"
-    keys = ("phone_key", "domain_key", "website_key", "postal", "lat", "geo_cell")
+    keys = ("phone_key", "domain_key", "website_key", "postal", "lat", "geo_cell", "city_key", "postal3")
     assert {c: row[c] for c in keys} == dict.fromkeys(keys)
