@@ -18,7 +18,7 @@ FAST_WORKERS ?= 0
 TEST_WORKERS ?= 2
 RANDOM_SEEDS ?= 1 12345 987654321
 
-.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink lock clean
+.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink bench-er lock clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ bench: install
 
 bench-bronze: install
 	$(VENV)/bin/leadlake bench --businesses 100000 --through bronze
+
+# Entity resolution end to end (`leadlake resolve`, CSV in, CSV out): FEBRL 3/4, the sandbox world, and
+# ~180k records against a plain Splink script (speed, memory, F1). Options: benchmarks/bench_er.py --help.
+bench-er: install
+	$(PY) benchmarks/bench_er.py
 
 lock: $(VENV)/.installed
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full pinned set resolved together on Python 3.11 (pip freeze). Regenerate with: make lock' > constraints.txt

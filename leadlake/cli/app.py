@@ -7,10 +7,11 @@ from typing import Any
 
 import typer
 
-from leadlake.cli import airflow, bench, lake, run
+from leadlake.cli import airflow, bench, delivery, lake, resolve, run
 from leadlake.cli.campaign import campaign_app
 from leadlake.cli.config import config_app
 from leadlake.cli.sandbox import sandbox_app
+from leadlake.cli.suppress import suppress_app
 
 app = typer.Typer(
     help="leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM.", no_args_is_help=True
@@ -19,11 +20,15 @@ app.command()(run.demo)
 app.command()(run.run)
 app.command()(lake.tables)
 app.command()(lake.sql)
+app.command()(resolve.resolve)
+app.command()(delivery.deliver)
+app.command()(delivery.replay)
 app.command()(bench.bench)
 app.command()(airflow.airflow)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(config_app, name="config")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(suppress_app, name="suppress")
 
 
 def main(argv: list[str] | None = None) -> Callable[..., Any]:

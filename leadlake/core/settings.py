@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     sandbox_url: str | None = Field(None, description="Use this running sandbox instead of starting one")
     sandbox_seed: int = 42
     sandbox_businesses: int = Field(5000, ge=10)
+    sandbox_noise: float = Field(
+        1.0, ge=0, description="Scale of the sandbox's provider overlap noise: 0 clean, 1 realistic"
+    )
     campaigns_dir: Path = Path("campaigns")
     rate_limits: dict[str, float] = Field(
         default_factory=dict,

@@ -174,6 +174,17 @@ class Resources:
         """Nothing to close today: the Spark session outlives one run on purpose (it costs ~8 s to start)."""
 
 
+def sandbox_world(settings: Settings, businesses: int | None = None) -> Any:
+    """The world a sandbox started for a command serves: seed, size and noise from the settings."""
+    from leadlake.sandbox.world import NoiseProfile, World
+
+    return World.generate(
+        seed=settings.sandbox_seed,
+        businesses=businesses or settings.sandbox_businesses,
+        noise=NoiseProfile().scaled(settings.sandbox_noise),
+    )
+
+
 @contextmanager
 def sandboxed(
     settings: Settings | None = None,
@@ -194,8 +205,7 @@ def sandboxed(
     from leadlake.sandbox import Faults, SandboxServer
 
     server = SandboxServer(
-        seed=s.sandbox_seed,
-        businesses=businesses or s.sandbox_businesses,
+        sandbox_world(s, businesses),
         faults=Faults.from_rate(fault_rate, retry_after_s=1),
     ).start()
     try:

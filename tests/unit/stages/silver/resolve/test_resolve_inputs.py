@@ -1,0 +1,227 @@
+"""inputs: a user's CSV as the resolver's record frame, normalised as the pipeline; bad input named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
+from leadlake.stages.silver.resolve import ResolveSettings
+from leadlake.stages.silver.resolve.inputs import (
+    DEFAULT_SOURCE,
+    OUTPUT_COLUMNS,
+    InputError,
+    clusters_frame,
+    load_records,
+    read_records_csv,
+    records_from_frame,
+    settings_for,
+    supports_extra_columns,
+    write_clusters_csv,
+)
+
+
+def frame(**columns: list[object]) -> pd.DataFrame:
+    return pd.DataFrame(columns)
+
+
+def one(records: pd.DataFrame, rid: str, column: str) -> object:
+    return records.set_index("record_id").loc[rid, column]
+
+
+def test_phones_to_e164_in_the_rows_country_default_us_and_toll_free() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b", "c", "d", "e"],
+            phone=["(303) 555-0142", "020 7946 0958", "1-800-555-0199", "not a phone", ""],
+            country=["US", "GB", "", "US", "US"],
+        )
+    )
+    r = got.records
+    assert one(r, "a", "phone_e164") == "+13035550142"
+    assert one(r, "b", "phone_e164") == "+442079460958"  # parsed as a UK number
+    assert one(r, "c", "phone_e164") == "+18005550199"  # no country: US
+    assert one(r, "c", "phone_is_toll_free") is True
+    assert one(r, "a", "phone_is_toll_free") is False
+    assert one(r, "d", "phone_e164") is None
+    assert one(r, "e", "phone_e164") is None
+    assert "1 phone(s) not valid numbers" in got.describe()
+
+
+def test_websites_to_registered_domains_names_and_addresses() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b", "c"],
+            name=["Joe's Plumbing, L.L.C.", "  Café Rouge & Co ", ""],
+            website=["https://www.shop.example.co.uk/about", "joesplumbing.com", "localhost"],
+            address=[" 1200 Main Street ", "", "9 Pine Rd"],
+            postal=["80202-1234", "SW1A 1AA", ""],
+            country=["US", "gb", "usa"],
+            lat=["39.7392", "", "nan"],
+            lon=["-104.99", "", ""],
+            region=["co", "", ""],
+            category=["Plumber", "", ""],
+        )
+    )
+    r = got.records
+    assert one(r, "a", "domain") == "example.co.uk"
+    assert one(r, "a", "website") == "https://www.shop.example.co.uk/about"
+    assert one(r, "b", "domain") == "joesplumbing.com"
+    assert one(r, "c", "domain") is None
+    assert one(r, "a", "name_norm") == "joes plumbing"
+    assert one(r, "b", "name_norm").startswith("cafe rouge")
+    assert one(r, "c", "name") is None
+    assert one(r, "a", "address_line1") == "1200 Main Street"
+    assert one(r, "a", "postal") == "80202"  # US ZIP+4 to ZIP5, as the adapters do
+    assert one(r, "b", "postal") == "SW1A 1AA"
+    assert one(r, "b", "country") == "GB"
+    assert one(r, "c", "country") == "US"
+    assert one(r, "a", "lat") == pytest.approx(39.7392)
+    assert one(r, "b", "lat") is None and one(r, "c", "lat") is None
+    assert one(r, "a", "region") == "CO"
+    assert one(r, "a", "categories") == ["plumber"]
+    assert one(r, "b", "categories") == []
+
+
+def test_the_frame_has_the_record_columns_one_source_when_absent() -> None:
+    got = records_from_frame(frame(record_id=[" x1 ", "x2"], name=["A", "B"]))
+    assert list(got.records.columns) == list(SOURCE_RECORD_FIELDS)
+    assert list(got.records["record_id"]) == ["x1", "x2"]  # stripped
+    assert set(got.records["provider"]) == {DEFAULT_SOURCE}
+    assert got.sources == (DEFAULT_SOURCE,)
+
+
+def test_used_empty_and_absent_columns_are_reported() -> None:
+    got = records_from_frame(
+        frame(record_id=["a", "b"], Name=["A", "B"], phone=["", " "], Source=["crm", "crm"], notes=["", ""])
+    )
+    assert got.used == ("record_id", "source", "name")  # headers matched case-insensitively
+    assert got.empty == ("phone", "notes")
+    assert "website" in got.absent and "lat" in got.absent
+    assert got.extra == ()
+    line = got.describe()
+    assert "\n" not in line
+    assert "used: record_id, source, name" in line
+    assert "empty: phone, notes" in line
+
+
+def test_extra_columns_become_identifier_columns() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b"],
+            **{"Date of Birth": ["19560409", ""], "tax_id": [" 12-345 ", "98-765"]},
+            email=["Joe@Example.COM", ""],
+            domain=["x", "y"],  # a record field's name: kept apart from the record's own domain
+        )
+    )
+    assert got.extra == ("email", "date_of_birth", "tax_id", "extra_domain")
+    r = got.records
+    assert one(r, "a", "date_of_birth") == "19560409"
+    assert one(r, "b", "date_of_birth") is None
+    assert one(r, "a", "tax_id") == "12-345"
+    assert one(r, "a", "email") == "joe@example.com"
+    assert one(r, "a", "extra_domain") == "x"
+    assert one(r, "a", "domain") is None
+
+
+def test_settings_for_user_records_dedupe_inside_a_source() -> None:
+    inputs = records_from_frame(frame(record_id=["a"], tax_id=["1"]))
+    cfg = settings_for(inputs, ResolveSettings(link_type="link_only", one_record_per_provider=True))
+    assert cfg.link_type == "link_and_dedupe"
+    assert cfg.one_record_per_provider is False
+    if supports_extra_columns(cfg):
+        assert cfg.extra_columns == ("tax_id",)
+
+
+@pytest.mark.parametrize(
+    ("columns", "needles"),
+    [
+        (
+            {"id": ["a"], "name": ["A"]},
+            ["no record_id column", "columns: id, name", "add a record_id column"],
+        ),
+        ({"record_id": ["a", " ", "c"]}, ["record_id is empty on line 3", "give every row"]),
+        (
+            {"record_id": ["a", "b", "a"]},
+            ["record_id 'a' appears 2 times", "lines 2, 4", "make record_id unique"],
+        ),
+        ({"record_id": ["a"], "lat": ["north"]}, ["column lat on line 2", "'north'", "not a number"]),
+        ({"record_id": ["a"], "lon": ["200"]}, ["column lon on line 2", "from -180 to 180"]),
+        ({"record_id": ["a"], "Name": ["x"], "name": ["y"]}, ["column name appears 2 times"]),
+    ],
+)
+def test_bad_input_names_the_column_and_the_fix(columns: dict[str, list[str]], needles: list[str]) -> None:
+    with pytest.raises(InputError) as err:
+        records_from_frame(pd.DataFrame(columns), where="f.csv")
+    message = str(err.value)
+    assert message.startswith("f.csv: ")
+    assert "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+def test_unreadable_files_name_the_problem(tmp_path: Path) -> None:
+    cases = {
+        "missing.csv": (None, "no such file"),
+        "dir.csv": ("dir", "is a directory"),
+        "empty.csv": (b"", "is empty"),
+        "binary.csv": (b"PK\x03\x04\x00\x00\x08\x00record_id", "not a CSV file"),
+        "latin1.csv": ("record_id,name\na,Caf\xe9\n".encode("latin-1"), "not UTF-8"),
+        "ragged.csv": (b'record_id,name\na,"unclosed\n', "not a valid CSV"),
+    }
+    for name, (content, needle) in cases.items():
+        path = tmp_path / name
+        if content == "dir":
+            path.mkdir()
+        elif content is not None:
+            path.write_bytes(content)
+        with pytest.raises(InputError, match=needle):
+            read_records_csv(path)
+
+
+def test_load_records_reads_text_as_text(tmp_path: Path) -> None:
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "\ufeffrecord_id,postal,phone,soc_sec_id\n001,02139,,0042\nNA,00501,,\n", encoding="utf-8"
+    )
+    got = load_records(path)
+    r = got.records
+    assert list(r["record_id"]) == ["001", "NA"]  # leading zeros and "NA" survive: ids are text
+    assert one(r, "001", "postal") == "02139"
+    assert one(r, "001", "soc_sec_id") == "0042"
+    assert got.empty == ("phone",)
+
+
+def test_clusters_frame_keeps_input_order_and_best_in_cluster_probability() -> None:
+    links = pd.DataFrame(
+        {"record_id": ["a", "b", "c", "d"], "lead_id": ["L1", "L1", "L1", "L2"], "cluster_size": [3, 3, 3, 1]}
+    )
+    pairs = pd.DataFrame(
+        {
+            "record_id_l": ["a", "b", "a", "c"],
+            "record_id_r": ["b", "c", "c", "d"],
+            "match_probability": [0.95, 0.99, 0.91, 0.999],  # c-d: scored, not taken by the clustering
+        }
+    )
+    got = clusters_frame(["d", "c", "b", "a"], links, pairs)
+    assert list(got.columns) == list(OUTPUT_COLUMNS)
+    assert got.to_dict("records") == [
+        {"record_id": "d", "cluster_id": "L2", "match_probability": None},
+        {"record_id": "c", "cluster_id": "L1", "match_probability": 0.99},
+        {"record_id": "b", "cluster_id": "L1", "match_probability": 0.99},
+        {"record_id": "a", "cluster_id": "L1", "match_probability": 0.95},
+    ]
+
+
+def test_write_clusters_csv_lf_and_atomic(tmp_path: Path) -> None:
+    clusters = pd.DataFrame(
+        {"record_id": ["a", "b"], "cluster_id": ["L1", "L2"], "match_probability": [1.0, None]}
+    )
+    out = write_clusters_csv(clusters, tmp_path / "out.csv")
+    assert out.read_bytes() == b"record_id,cluster_id,match_probability\na,L1,1\nb,L2,\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]  # no temp file left behind
+    with pytest.raises(FileNotFoundError):
+        write_clusters_csv(clusters, tmp_path / "nowhere" / "out.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
