@@ -22,6 +22,7 @@ from leadlake.lakehouse.catalog import (
     SILVER_RESOLVE_MODELS,
 )
 from leadlake.sandbox.server import SandboxServer
+from leadlake.sandbox.world import NoiseProfile, World
 
 pytestmark = pytest.mark.spark
 
@@ -40,10 +41,14 @@ def live_companies(sandbox: SandboxServer) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def rounds(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     root = str(tmp_path_factory.mktemp("identity") / "lake")
-    yelp_only = campaign("denver_identity", "local_services", sources=("yelp",))
-    both = campaign("denver_identity", "local_services", sources=("yelp", "google_places"))
+    trades = {"keywords": ["plumber", "electrician", "hvac", "roofing"]}
+    yelp_only = campaign("denver_identity", "local_services", sources=("yelp",)).model_copy(update=trades)
+    both = campaign("denver_identity", "local_services", sources=("yelp", "google_places")).model_copy(
+        update=trades
+    )
     out = []
-    with SandboxServer(seed=11, businesses=400) as sb:
+    # Realistic provider overlap: name variants, moves, duplicate listings, shared phones.
+    with SandboxServer(World.generate(seed=11, businesses=3000, noise=NoiseProfile())) as sb:
         for n, spec in enumerate((yelp_only, both, both), start=1):
             res = resources_for(root, sb.url, campaigns=(spec,), spark=spark)
             reports = {name: stage(res, name, f"run{n}") for name in STAGES}
@@ -72,7 +77,9 @@ def test_the_second_provider_joins_existing_leads_without_renaming_them(rounds: 
     for record_id, lead_id in first["links"].items():
         now = second["links"][record_id]
         assert now == lead_id or merged_into.get(lead_id) == now, (record_id, lead_id, now)
-    joined = [r for r, lid in second["links"].items() if r.startswith("google_places:") and lid in first["gold"]]
+    joined = [
+        r for r, lid in second["links"].items() if r.startswith("google_places:") and lid in first["gold"]
+    ]
     assert joined, "some Google records joined leads that Yelp found first"
 
 
@@ -113,6 +120,20 @@ def test_the_match_graph_explains_every_multi_record_lead(rounds: list[dict[str,
     assert all(0.0 < m["match_probability"] <= 1.0 for m in last["matches"])
 
 
-def test_the_model_is_trained_when_a_source_appears_and_reused_otherwise(rounds: list[dict[str, Any]]) -> None:
+def test_the_model_is_trained_when_a_source_appears_and_reused_otherwise(
+    rounds: list[dict[str, Any]],
+) -> None:
     assert [r["silver"].resolution for r in rounds] == ["full", "full", "incremental"]
     assert len(rounds[-1]["models"]) == len(rounds[1]["models"])
+
+
+def test_figures(rounds: list[dict[str, Any]]) -> None:
+    """Not an assertion of accuracy: the scenario's figures, printed for the issue note (-s)."""
+    for n, snap in enumerate(rounds, start=1):
+        s = snap["silver"]
+        print(
+            f"round {n}: {len(snap['links'])} records, {len(snap['gold'])} leads, {s.resolution}, "
+            f"minted {s.leads_minted}, merged {s.leads_merged}, split {s.leads_split}, "
+            f"crm live {len(snap['crm'])} of {len(snap['crm_all'])}"
+        )
+    assert len(rounds) == 3
