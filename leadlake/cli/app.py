@@ -10,6 +10,7 @@ import typer
 from leadlake.cli import airflow, bench, delivery, lake, resolve, run
 from leadlake.cli.campaign import campaign_app
 from leadlake.cli.config import config_app
+from leadlake.cli.feedback import feedback_app
 from leadlake.cli.sandbox import sandbox_app
 from leadlake.cli.suppress import suppress_app
 
@@ -29,6 +30,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(config_app, name="config")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(suppress_app, name="suppress")
+app.add_typer(feedback_app, name="feedback")
 
 
 def main(argv: list[str] | None = None) -> Callable[..., Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 import typer
 
@@ -19,6 +20,12 @@ def sandbox_serve(
         None, min=10, help="Businesses in the world [default: LEADLAKE_SANDBOX_BUSINESSES, 5000]"
     ),
     fault_rate: float = typer.Option(0.0, "--fault-rate", min=0.0, max=0.9, help="Share of faulty responses"),
+    state: Path = typer.Option(
+        None,
+        "--state",
+        dir_okay=False,
+        help="JSON file the CRM loads on start and saves after each write (companies, their lives, clock)",
+    ),
 ) -> None:
     """Serve the sandbox until Ctrl-C; export LEADLAKE_SANDBOX_URL so other commands use it.
 
@@ -35,6 +42,7 @@ def sandbox_serve(
                 seed=s.sandbox_seed if seed is None else seed,
                 businesses=s.sandbox_businesses if businesses is None else businesses,
                 fault_rate=fault_rate,
+                state_path=state,
             )
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):
@@ -42,3 +50,5 @@ def sandbox_serve(
                     f"cannot listen on 127.0.0.1:{port} ({exc.strerror}): choose another --port, or --port 0"
                 )
             raise
+        except ValueError as exc:  # an unreadable --state file
+            fail(str(exc))

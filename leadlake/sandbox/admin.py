@@ -1,4 +1,8 @@
-"""/_sandbox/* routes: health, stats, truth, drifted records, CRM contents, reset; no auth, no faults."""
+"""/_sandbox/* routes: health, stats, truth, drifted records, CRM contents, reset; no auth, no faults.
+
+The CRM's simulated time is admin too: POST /_sandbox/crm/advance {"days": N} lets N days of sales work
+pass (deterministic per seed), GET /_sandbox/crm/propensity answers the hidden propensity of every live
+company and the ceiling AUC. Neither is part of any provider's protocol."""
 
 from __future__ import annotations
 
@@ -45,6 +49,15 @@ def handle(state: AdminState, req: Request) -> tuple[str, Response]:
         return "admin.malformed", Response(200, body)
     if req.method == "GET" and path == "/_sandbox/crm/companies":
         return "admin.crm", Response(200, state.crm.companies())
+    if req.method == "POST" and path == "/_sandbox/crm/advance":
+        try:
+            body = req.json() if req.body else {}
+            days = body.get("days", 1) if isinstance(body, dict) else None
+            return "admin.crm.advance", Response(200, state.crm.advance(days))
+        except ValueError as exc:  # bad JSON, or CrmError: days out of range
+            return "admin.crm.advance", Response(400, {"error": str(exc)})
+    if req.method == "GET" and path == "/_sandbox/crm/propensity":
+        return "admin.crm.propensity", Response(200, state.crm.propensities())
     if req.method == "POST" and path == "/_sandbox/reset":
         state.reset()
         return "admin.reset", Response(200, {"ok": True})

@@ -12,15 +12,28 @@ from __future__ import annotations
 
 import bisect
 import copy
+import json
+import os
 import threading
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from leadlake.sandbox.outcomes import DATE_ENTERED, Life, OutcomeSimulator, auc
 
 FIRST_OBJECT_ID = 9_000_000_001
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
 DEFAULT_PROPERTIES = ("name", "domain", *SYSTEM_PROPERTIES)
 MERGED_IDS = "hs_merged_object_ids"  # read-only: ids of the companies merged into this one
 READ_ONLY_PROPERTIES = (*SYSTEM_PROPERTIES, MERGED_IDS)
+SEARCH_DEFAULT_LIMIT = 10
+SEARCH_MAX_LIMIT = 200  # HubSpot's documented maximum page size for the CRM search endpoints
+SEARCH_CAP = 10_000  # a search pages through at most this many results, whatever its total
+MAX_FILTER_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
+OPERATORS = ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
+             "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")  # fmt: skip
+DATE_PROPERTIES = ("createdate", "hs_lastmodifieddate", "closedate")
 
 
 class CrmError(ValueError):
@@ -53,7 +66,9 @@ def property_value(value: object) -> str:
 class CrmStore:
     """Companies upserted so far; thread-safe and readable in-process."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, simulator: OutcomeSimulator | None = None, state_path: str | Path | None = None
+    ) -> None:
         self._lock = threading.Lock()
         self._objects: dict[str, dict] = {}
         self._unique: dict[tuple[str, str], str] = {}
@@ -61,11 +76,24 @@ class CrmStore:
         self._merged_into: dict[str, str] = {}  # merged object id -> the object it was merged into
         self._id_properties: set[str] = set()  # properties used as upsert idProperty: values are unique
         self._next_id = FIRST_OBJECT_ID
+        self._simulator = simulator or OutcomeSimulator()
+        self._lives: dict[str, Life] = {}  # object id -> what sales does with it (outcomes.py)
+        self._offset = timedelta(0)  # how far the simulated clock runs ahead of the wall clock
+        self._state_path = Path(state_path) if state_path else None
+        if self._state_path is not None and self._state_path.exists():
+            self._load(self._state_path)
+
+    def now(self) -> datetime:
+        """The CRM's clock: the wall clock plus every simulated day advanced so far."""
+        return datetime.now(UTC) + self._offset
+
+    def _stamp(self) -> str:
+        return hubspot_timestamp(self.now())
 
     def upsert(self, inputs: list[dict]) -> list[dict]:
         """Validate the whole batch, then create or update each input; returns HubSpot result objects."""
         validate_upsert(inputs)
-        now = hubspot_timestamp()
+        now = self._stamp()
         results = []
         with self._lock:
             for item in inputs:
@@ -92,10 +120,13 @@ class CrmStore:
                 obj["writes"] += 1
                 for key in (*props, id_property):
                     self._unique[(key, obj["properties"][key])] = object_id
+                if new:
+                    self._lives[object_id] = self._simulator.life(obj["properties"], object_id)
                 result = _public(obj, None)
                 result["properties"] = dict(obj["properties"])
                 result["new"] = new
                 results.append(result)
+            self._save_locked()
         return results
 
     def get(
@@ -133,7 +164,7 @@ class CrmStore:
         read_only = sorted(set(props) & set(READ_ONLY_PROPERTIES))
         if read_only:
             raise CrmError(f"Property values were not valid: {read_only} are read-only properties.")
-        now = hubspot_timestamp()
+        now = self._stamp()
         with self._lock:
             found = self._find_locked(id_property or "hs_object_id", object_id)
             if found is None:
@@ -155,6 +186,7 @@ class CrmStore:
                 self._unique[(key, obj["properties"][key])] = found
             result = _public(obj, None)
             result["properties"] = dict(obj["properties"])
+            self._save_locked()
             return result
 
     def merge(self, primary_id: object, merged_id: object) -> dict:
@@ -169,7 +201,7 @@ class CrmStore:
         primary_id, merged_id = str(primary_id), str(merged_id)
         if primary_id == merged_id:
             raise CrmError(f"Cannot merge object {merged_id} into itself.")
-        now = hubspot_timestamp()
+        now = self._stamp()
         with self._lock:
             primary = self._resolve_locked(primary_id)
             if primary is None:
@@ -191,6 +223,7 @@ class CrmStore:
             kept["properties"]["hs_lastmodifieddate"] = now
             kept["updatedAt"] = now
             kept["writes"] += 1
+            self._save_locked()
             return self._merge_result_locked(primary)
 
     def archive(self, object_id: str) -> bool:
@@ -198,7 +231,8 @@ class CrmStore:
         with self._lock:
             if self._find_locked("hs_object_id", object_id) is None:
                 return False
-            self._archive_locked(object_id, hubspot_timestamp())
+            self._archive_locked(object_id, self._stamp())
+            self._save_locked()
             return True
 
     def page(
@@ -236,6 +270,159 @@ class CrmStore:
             self._order.clear()
             self._merged_into.clear()
             self._id_properties.clear()
+            self._lives.clear()
+            self._save_locked()
+
+    # -- simulated time: what sales does with the delivered companies (leadlake.sandbox.outcomes) ----------
+    def advance(self, days: int) -> dict[str, Any]:
+        """Let `days` simulated days pass: every live company lives them (contacted, replied, qualified,
+        won or lost, as its life says), each change stamped inside its day; then the clock moves on."""
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 3650:
+            raise CrmError("days must be an integer between 0 and 3650.")
+        changed = events = 0
+        with self._lock:
+            start = self.now()
+            for object_id in [str(i) for i in self._order]:
+                obj = self._objects[object_id]
+                life = self._lives.get(object_id)
+                if life is None:  # from a state file written before lives existed
+                    life = self._lives[object_id] = self._simulator.life(obj["properties"], object_id)
+                due = [(d, p) for d, p in life.events[life.applied :] if d <= life.age + days]
+                for n, (day, props) in enumerate(due, start=life.applied):
+                    into_day = (day - life.age - 1) * 86_400 + _fraction(life.key, n) * 86_000
+                    stamp = hubspot_timestamp(start + timedelta(seconds=into_day))
+                    self._apply_locked(obj, props, stamp)
+                    events += 1
+                changed += bool(due)
+                life.applied += len(due)
+                life.age += days
+            self._offset += timedelta(days=days)
+            self._save_locked()
+            return {"days": days, "companies": len(self._order), "changed": changed, "events": events,
+                    "now": self._stamp()}  # fmt: skip
+
+    def _apply_locked(self, obj: dict, props: Mapping[str, str], stamp: str) -> None:
+        current = obj["properties"]
+        for key, value in props.items():
+            if key == "closedate":
+                value = stamp
+            current[key] = value
+        stage = props.get("lifecyclestage")
+        if stage:
+            current[DATE_ENTERED.format(stage=stage)] = stamp
+        current["hs_lastmodifieddate"] = stamp
+        obj["updatedAt"] = stamp
+
+    def propensities(self) -> dict[str, Any]:
+        """The hidden truth (admin only): each live company's propensity, whether it is destined to qualify
+        within the window, and the ceiling AUC of the propensity against that destiny."""
+        with self._lock:
+            rows = []
+            for i in self._order:
+                object_id = str(i)
+                obj = self._objects[object_id]
+                life = self._lives.get(object_id) or self._simulator.life(obj["properties"], object_id)
+                self._lives[object_id] = life
+                rows.append(
+                    {
+                        "crm_id": object_id,
+                        "leadlake_id": obj["properties"].get("leadlake_id"),
+                        "business_id": life.business_id,
+                        "propensity": life.propensity,
+                        "qualified_90d": life.qualified_in_window,
+                        "age_days": life.age,
+                        "lifecyclestage": obj["properties"].get("lifecyclestage"),
+                    }
+                )
+        ceiling = auc([r["propensity"] for r in rows], [r["qualified_90d"] for r in rows])
+        return {"label": "qualified_or_won_90d", "ceiling_auc": ceiling, "companies": rows}
+
+    # -- CRM v3 search --------------------------------------------------------------------------------------
+    def search(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """POST /crm/v3/objects/companies/search: filterGroups (OR of ANDed filters), one sort, `after` as an
+        offset, at most SEARCH_MAX_LIMIT per page and SEARCH_CAP results in all; live companies only.
+
+        Returns {"total", "results", "after"}: `after` is the next page's offset, None on the last page
+        (and at the cap: a search never pages past SEARCH_CAP results, narrow the filter instead)."""
+        groups = _filter_groups(body.get("filterGroups"))
+        sort_key = _sort(body.get("sorts"))
+        limit = body.get("limit", SEARCH_DEFAULT_LIMIT)
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= SEARCH_MAX_LIMIT:
+            raise CrmError(f"limit must be between 1 and {SEARCH_MAX_LIMIT}.")
+        after = body.get("after") or 0
+        try:
+            offset = int(after)
+        except (TypeError, ValueError):
+            raise CrmError(f"Invalid paging cursor after={after}") from None
+        if offset < 0:
+            raise CrmError(f"Invalid paging cursor after={after}")
+        if offset >= SEARCH_CAP:
+            raise CrmError(
+                f"The maximum number of results a search can page through is {SEARCH_CAP:,}: after={after}."
+            )
+        properties = body.get("properties") or None
+        if properties is not None and not (
+            isinstance(properties, list) and all(isinstance(p, str) for p in properties)
+        ):
+            raise CrmError("properties must be a list of property names.")
+        query = str(body.get("query") or "").strip().lower()
+        with self._lock:
+            hits = [
+                self._objects[str(i)]
+                for i in self._order
+                if _matches(self._objects[str(i)]["properties"], groups, query)
+            ]
+            if sort_key is not None:
+                name, descending = sort_key
+                present = [o for o in hits if o["properties"].get(name) not in (None, "")]
+                absent = [o for o in hits if o["properties"].get(name) in (None, "")]
+                present.sort(key=lambda o: _sortable(name, o["properties"][name]), reverse=descending)
+                hits = present + absent
+            page = hits[offset : min(offset + limit, SEARCH_CAP)]
+            results = [_public(o, properties) for o in page]
+        following = offset + len(page)
+        more = following < min(len(hits), SEARCH_CAP)
+        return {"total": len(hits), "results": results, "after": str(following) if more else None}
+
+    # -- persistence ----------------------------------------------------------------------------------------
+    def _save_locked(self) -> None:
+        """Write the whole store to the state file (atomically), when the store has one."""
+        if self._state_path is None:
+            return
+        doc = {
+            "version": 1,
+            "seed": self._simulator.seed,
+            "next_id": self._next_id,
+            "offset_seconds": self._offset.total_seconds(),
+            "objects": self._objects,
+            "merged_into": self._merged_into,
+            "id_properties": sorted(self._id_properties),
+            "lives": {k: life.to_json() for k, life in self._lives.items()},
+        }
+        path = self._state_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(doc, separators=(",", ":")))
+        os.replace(tmp, path)
+
+    def _load(self, path: Path) -> None:
+        """Read a state file written by _save_locked (companies, merges, lives and the clock)."""
+        try:
+            doc = json.loads(path.read_text())
+            objects: dict[str, dict] = doc["objects"]
+            self._next_id = int(doc["next_id"])
+            self._offset = timedelta(seconds=float(doc.get("offset_seconds", 0)))
+            self._merged_into = dict(doc.get("merged_into") or {})
+            self._id_properties = set(doc.get("id_properties") or ())
+            self._lives = {k: Life.from_json(v) for k, v in (doc.get("lives") or {}).items()}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"sandbox CRM state file {path} cannot be read: {exc}") from exc
+        self._objects = objects
+        self._order = sorted(int(k) for k, o in objects.items() if not o.get("archived"))
+        self._unique = {}
+        for object_id in (str(i) for i in self._order):
+            for key, value in objects[object_id]["properties"].items():
+                self._unique[(key, value)] = object_id
 
     def __len__(self) -> int:
         """How many live companies there are."""
@@ -310,3 +497,148 @@ def _public(obj: dict, properties: list[str] | None) -> dict:
         "updatedAt": obj["updatedAt"],
         "archived": False,
     }
+
+
+def _fraction(key: str, n: int) -> float:
+    """Where in its day the n-th event of a life happens (fixed by the life's key)."""
+    import hashlib
+
+    digest = hashlib.blake2b(f"{key}:{n}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def _is_date(name: str) -> bool:
+    return name in DATE_PROPERTIES or name.startswith(("hs_v2_date_", "hs_lifecyclestage_"))
+
+
+def epoch_ms(value: object) -> int | None:
+    """A HubSpot date-time filter or property value (epoch milliseconds, or ISO-8601) as epoch ms."""
+    if isinstance(value, bool) or value in (None, ""):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    text = str(value).strip()
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
+def _sortable(name: str, value: str) -> tuple[int, Any]:
+    if _is_date(name):
+        ms = epoch_ms(value)
+        if ms is not None:
+            return (0, ms)
+    try:
+        return (0, float(value))
+    except ValueError:
+        return (1, value.lower())
+
+
+def _compare(name: str, actual: str, wanted: object) -> int | None:
+    """-1/0/1 comparing a property value with a filter value (dates as instants, numbers as numbers)."""
+    if _is_date(name):
+        a, b = epoch_ms(actual), epoch_ms(wanted)
+        if a is not None and b is not None:
+            return (a > b) - (a < b)
+    try:
+        x, y = float(actual), float(str(wanted))
+        return (x > y) - (x < y)
+    except ValueError:
+        a_s, b_s = actual.lower(), str(wanted).lower()
+        return (a_s > b_s) - (a_s < b_s)
+
+
+def _filter_groups(groups: object) -> list[list[dict]]:
+    """Validated filter groups (HubSpot's limits: 5 groups, 6 filters each, 18 in all)."""
+    if groups in (None, []):
+        return []
+    if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+        raise CrmError("filterGroups must be a list of objects.")
+    if len(groups) > MAX_FILTER_GROUPS:
+        raise CrmError(f"Too many filter groups: {len(groups)} (at most {MAX_FILTER_GROUPS}).")
+    out, total = [], 0
+    for g in groups:
+        filters = g.get("filters") or []
+        if not isinstance(filters, list) or not all(isinstance(f, dict) for f in filters):
+            raise CrmError("filters must be a list of objects.")
+        if len(filters) > MAX_FILTERS_PER_GROUP:
+            raise CrmError(f"Too many filters in a group: {len(filters)} (at most {MAX_FILTERS_PER_GROUP}).")
+        total += len(filters)
+        for f in filters:
+            op = f.get("operator") or "EQ"
+            if op not in OPERATORS:
+                raise CrmError(f"Unknown filter operator {op!r}.")
+            if not isinstance(f.get("propertyName"), str) or not f["propertyName"]:
+                raise CrmError("Every filter needs a propertyName.")
+            if op in ("IN", "NOT_IN") and not isinstance(f.get("values"), list):
+                raise CrmError(f"Operator {op} needs a list of values.")
+            if op == "BETWEEN" and (f.get("value") is None or f.get("highValue") is None):
+                raise CrmError("Operator BETWEEN needs value and highValue.")
+            if (
+                op not in ("IN", "NOT_IN", "BETWEEN", "HAS_PROPERTY", "NOT_HAS_PROPERTY")
+                and f.get("value") is None
+            ):
+                raise CrmError(f"Operator {op} on {f['propertyName']} needs a value.")
+        out.append([{**f, "operator": f.get("operator") or "EQ"} for f in filters])
+    if total > MAX_FILTERS:
+        raise CrmError(f"Too many filters: {total} (at most {MAX_FILTERS} across all groups).")
+    return out
+
+
+def _sort(sorts: object) -> tuple[str, bool] | None:
+    """(property, descending) of the one sort rule HubSpot allows: "prop", "-prop" or an object."""
+    if sorts in (None, []):
+        return None
+    if not isinstance(sorts, list):
+        raise CrmError("sorts must be a list.")
+    if len(sorts) > 1:
+        raise CrmError("Only one sort rule can be applied to a search.")
+    rule = sorts[0]
+    if isinstance(rule, str) and rule.strip("-"):
+        return rule.lstrip("-"), rule.startswith("-")
+    if isinstance(rule, dict) and isinstance(rule.get("propertyName"), str):
+        direction = str(rule.get("direction") or "ASCENDING").upper()
+        if direction not in ("ASCENDING", "DESCENDING"):
+            raise CrmError(f"Unknown sort direction {direction!r}.")
+        return rule["propertyName"], direction == "DESCENDING"
+    raise CrmError("A sort is a property name or {propertyName, direction}.")
+
+
+def _test(props: Mapping[str, str], f: Mapping[str, Any]) -> bool:
+    name, op = f["propertyName"], f["operator"]
+    actual = props.get(name)
+    has = actual not in (None, "")
+    if op == "HAS_PROPERTY":
+        return has
+    if op == "NOT_HAS_PROPERTY":
+        return not has
+    if op in ("NEQ", "NOT_IN", "NOT_CONTAINS_TOKEN") and not has:
+        return True
+    if not has:
+        return False
+    assert actual is not None
+    if op in ("IN", "NOT_IN"):
+        found = any(_compare(name, actual, v) == 0 for v in f["values"])
+        return found if op == "IN" else not found
+    if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
+        token = str(f["value"]).lower().strip("*")
+        return (token in actual.lower()) == (op == "CONTAINS_TOKEN")
+    if op == "BETWEEN":
+        low, high = _compare(name, actual, f["value"]), _compare(name, actual, f["highValue"])
+        return low is not None and high is not None and low >= 0 and high <= 0
+    c = _compare(name, actual, f["value"])
+    return {"EQ": c == 0, "NEQ": c != 0, "LT": c < 0, "LTE": c <= 0, "GT": c > 0, "GTE": c >= 0}[op]
+
+
+def _matches(props: Mapping[str, str], groups: list[list[dict]], query: str) -> bool:
+    if query and not any(
+        query in (props.get(k) or "").lower() for k in ("name", "domain", "website", "phone")
+    ):
+        return False
+    return not groups or any(all(_test(props, f) for f in group) for group in groups)

@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +19,7 @@ from leadlake.sandbox.crm import CrmStore
 from leadlake.sandbox.enrichment import EnrichmentData
 from leadlake.sandbox.faults import FaultDice, Faults
 from leadlake.sandbox.index import WorldIndex
+from leadlake.sandbox.outcomes import OutcomeSimulator
 from leadlake.sandbox.protocol import Request, Response, Route
 from leadlake.sandbox.registry import RouteModule, SandboxKeys, builtin
 from leadlake.sandbox.world import World
@@ -46,7 +48,10 @@ class SandboxServer:
         keys: Mapping[str, str] | None = None,
         max_results: dict[str, int] | None = None,
         extra_routes: Iterable[RouteModule] = (),
+        state_path: str | Path | None = None,
     ) -> None:
+        """`state_path`: a JSON file the CRM loads on start (when it exists) and saves after each write, so
+        its companies, their simulated lives and its clock outlive this server."""
         extra = list(extra_routes)
         self.registry = builtin().extended(extra) if extra else builtin()
         unknown = set(keys or {}) - set(self.registry.providers)
@@ -54,7 +59,8 @@ class SandboxServer:
             raise ValueError(f"keys for unregistered providers: {sorted(unknown)}")
         self.world = world if world is not None else World.generate(seed=seed, businesses=businesses)
         self.index = WorldIndex(self.world)
-        self.crm = CrmStore()
+        self.state_path = Path(state_path) if state_path else None
+        self.crm = CrmStore(OutcomeSimulator(self.world), self.state_path)
         self.faults = faults
         self.keys = SandboxKeys({**self.registry.keys, **(keys or {})})
         self.max_results = {**self.registry.max_results, **(max_results or {})}
@@ -129,6 +135,10 @@ class SandboxServer:
             self._routes.clear()
             self._statuses.clear()
             self._faults_served.clear()
+
+    def advance(self, days: int) -> dict:
+        """Let `days` simulated days pass in the CRM (what POST /_sandbox/crm/advance does)."""
+        return self.crm.advance(days)
 
     def draw_fault(self) -> str | None:
         """None, "429", "5xx" or "malformed" for one provider request."""
@@ -216,9 +226,21 @@ class _Handler(BaseHTTPRequestHandler):
         """Silent: request lines may carry API keys in query strings."""
 
 
-def serve(port: int = 8765, seed: int = 42, businesses: int = 500, fault_rate: float = 0.0) -> None:
+def serve(
+    port: int = 8765,
+    seed: int = 42,
+    businesses: int = 500,
+    fault_rate: float = 0.0,
+    state_path: str | Path | None = None,
+) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM (for `leadlake sandbox serve`)."""
-    server = SandboxServer(seed=seed, businesses=businesses, port=port, faults=Faults.from_rate(fault_rate))
+    server = SandboxServer(
+        seed=seed,
+        businesses=businesses,
+        port=port,
+        faults=Faults.from_rate(fault_rate),
+        state_path=state_path,
+    )
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -228,6 +250,8 @@ def serve(port: int = 8765, seed: int = 42, businesses: int = 500, fault_rate: f
     server.start()
     print(f"leadlake sandbox listening on {server.url} (seed={seed}, businesses={businesses})", flush=True)
     print(f"  keys: {dict(server.keys)}", flush=True)
+    if server.state_path is not None:
+        print(f"  CRM state: {server.state_path} ({len(server.crm)} companies)", flush=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -1,12 +1,14 @@
 """HubSpot CRM v3 companies through the official client: batch upsert on a unique leadlake id property,
-merge of two companies (when two leads turn out to be one business) and re-keying a company to a lead."""
+merge of two companies (when two leads turn out to be one business), re-keying a company to a lead, and
+reading back what sales did with them (`pull_changes`: the CRM search API, by hs_lastmodifieddate)."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from urllib3.util.retry import Retry
@@ -15,6 +17,28 @@ log = logging.getLogger("leadlake.connectors.destinations.hubspot")
 
 ID_PROPERTY = "leadlake_id"
 BATCH_LIMIT = 100  # HubSpot's documented batch upsert maximum
+SEARCH_PAGE = 200  # HubSpot's documented maximum page size of the CRM search endpoints
+SEARCH_CAP = 10_000  # one search pages through at most this many results
+MODIFIED = "hs_lastmodifieddate"
+LIFECYCLE_STAGES = (
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "other",
+)
+# What sales did with a company: its stage, lead status, close date, per-stage dates and its merges.
+OUTCOME_PROPERTIES: tuple[str, ...] = (
+    ID_PROPERTY,
+    "name",
+    "domain",
+    "lifecyclestage",
+    "hs_lead_status",
+    "closedate",
+    "hs_merged_object_ids",
+    *(f"hs_v2_date_entered_{stage}" for stage in LIFECYCLE_STAGES),
+)
 # Canonical gold field -> HubSpot company property (mapping as data; custom properties start with leadlake_).
 FIELD_MAP: Mapping[str, str] = {
     "name": "name",
@@ -185,6 +209,82 @@ class HubSpotDestination:
         if (resp.properties or {}).get(ID_PROPERTY) != lead_id:
             raise DeliveryError(f"{what} failed: the reply does not carry the new {ID_PROPERTY}")
 
+    def pull_changes(self, since: datetime | str | int | None = None) -> Iterator[dict[str, Any]]:
+        """Every company with a leadlake id modified at or after `since` (None: all), oldest change first,
+        as the raw JSON objects the search API answers (id, properties, createdAt, updatedAt, archived).
+
+        Pages through POST /crm/v3/objects/companies/search sorted by hs_lastmodifieddate; at HubSpot's
+        10,000-result cap it starts a new search from the last timestamp it saw (a company at that
+        boundary is not yielded twice). Raises DeliveryError when the CRM refuses or fails."""
+        from hubspot.crm.companies import Filter, FilterGroup, PublicObjectSearchRequest
+
+        since_ms = to_epoch_ms(since) if since is not None else 0
+        seen_at_boundary: set[str] = set()
+        while True:
+            after: str | None = None
+            window = 0
+            last_ms = since_ms
+            at_last: set[str] = set()
+            while True:
+                request = PublicObjectSearchRequest(
+                    filter_groups=[
+                        FilterGroup(
+                            filters=[
+                                Filter(property_name=MODIFIED, operator="GTE", value=str(since_ms)),
+                                Filter(property_name=ID_PROPERTY, operator="HAS_PROPERTY"),
+                            ]
+                        )
+                    ],
+                    sorts=[{"propertyName": MODIFIED, "direction": "ASCENDING"}],
+                    properties=list(OUTCOME_PROPERTIES),
+                    limit=SEARCH_PAGE,
+                    after=after,
+                )
+                page = self._search(request)
+                results = page.get("results") or []
+                for company in results:
+                    stamp = to_epoch_ms((company.get("properties") or {}).get(MODIFIED))
+                    if stamp is not None and stamp > last_ms:
+                        last_ms, at_last = stamp, set()
+                    at_last.add(str(company.get("id")))
+                    if stamp == since_ms and str(company.get("id")) in seen_at_boundary:
+                        continue  # yielded by the previous window already
+                    yield company
+                window += len(results)
+                after = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not after:
+                    break
+            if window < SEARCH_CAP or int(page.get("total") or 0) <= window:
+                return
+            if last_ms == since_ms:
+                raise DeliveryError(
+                    f"hubspot search: more than {SEARCH_CAP:,} companies share {MODIFIED}={since_ms}"
+                )
+            since_ms, seen_at_boundary = last_ms, at_last
+
+    def _search(self, request: Any) -> dict[str, Any]:
+        """One search page as the JSON HubSpot sent (retried by the client on 429 and 5xx)."""
+        from hubspot.crm.companies import ApiException
+
+        what = "hubspot company search"
+        try:
+            resp = self._client.crm.companies.search_api.do_search(
+                public_object_search_request=request, _preload_content=False
+            )
+            raw = resp.data
+        except ApiException as exc:
+            message = _crm_message(exc.body, exc.reason)
+            raise DeliveryError(f"{what} failed: HTTP {exc.status}: {message}", exc.status) from None
+        except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
+            raise DeliveryError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        try:
+            page = json.loads(raw)
+        except ValueError:
+            page = None
+        if not isinstance(page, dict) or not isinstance(page.get("results"), list):
+            raise DeliveryError(f"{what} failed: malformed reply (a 200 without a results list)")
+        return page
+
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
         """One single-object call: CRM errors and exhausted retries as DeliveryError, reply shape checked."""
         from hubspot.crm.companies import ApiException, SimplePublicObject
@@ -200,3 +300,19 @@ class HubSpotDestination:
         if not isinstance(resp, SimplePublicObject) or not resp.id:
             raise DeliveryError(f"{what} failed: malformed reply (a 200 without the company)")
         return resp
+
+
+def to_epoch_ms(value: datetime | str | int | None) -> int | None:
+    """A HubSpot timestamp (ISO-8601 with Z, or epoch milliseconds) or a datetime as epoch milliseconds."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return int((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)

@@ -1,5 +1,6 @@
 """HubSpot CRM v3 companies: batch upsert/read, list with `after` cursors, get/update/archive by id or unique
-property, and merge (POST /merge: the merged company is archived, a GET by its old id answers the primary)."""
+property, merge (POST /merge: the merged company is archived, a GET by its old id answers the primary) and
+search (POST /search: filterGroups, one sort, offset paging, the 10,000-result cap)."""
 
 from __future__ import annotations
 
@@ -150,6 +151,27 @@ def list_page(state: SandboxState, req: Request) -> Response:
     return Response(200, out)
 
 
+def search(state: SandboxState, req: Request) -> Response:
+    """POST /crm/v3/objects/companies/search: filterGroups, one sort, `after` offsets, at most 200 per page
+    and 10,000 results per search (HubSpot's cap: page past it and the answer is a 400)."""
+    denied = check_token(state, req)
+    if denied:
+        return denied
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
+    try:
+        found = state.crm.search(body)
+    except CrmError as exc:
+        return validation(str(exc))
+    out: dict = {"total": found["total"], "results": found["results"]}
+    if found["after"] is not None:
+        out["paging"] = {
+            "next": {"after": found["after"], "link": f"{state.url}{BASE}/search?after={found['after']}"}
+        }
+    return Response(200, out)
+
+
 def object_not_found(object_id: str) -> Response:
     """404 OBJECT_NOT_FOUND for one id."""
     return error(404, "OBJECT_NOT_FOUND", "resource not found", context={"id": [object_id]})
@@ -219,6 +241,7 @@ ROUTES = (
     route(HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", batch_upsert, mutating=True),
     route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", batch_read),
     route(HUBSPOT, "POST", rf"{BASE}/merge", "hubspot.merge", merge, mutating=True),
+    route(HUBSPOT, "POST", rf"{BASE}/search", "hubspot.search", search, paged=True),
     route(HUBSPOT, "GET", BASE, "hubspot.list", list_page, paged=True),
     route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", get_one),
     route(HUBSPOT, "PATCH", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.update", update_one, mutating=True),

@@ -1,0 +1,287 @@
+"""What sales does with delivered companies: a hidden propensity of each business's TRUE attributes, and a
+seeded life (contacted, replied, qualified, won or lost) the sandbox CRM plays out over simulated days.
+
+The propensity is the exact probability that a company reaches salesqualifiedlead (or beyond) within
+QUALIFY_WINDOW_DAYS of its delivery. It is a logistic function of the world's truth (category, rating,
+reviews, website and its tech, size, distance from the city centre, chain, phone) plus a term no provider
+shows (how much the owner needs the service right now). A life draws its outcome from that probability, so
+the best achievable AUC of any model (the *ceiling*) is the AUC of the propensity itself, about 0.8.
+
+A company the world does not know (a hand-made test lead) gets attributes drawn from its own key, so every
+delivered company has a life. Everything is a pure function of (world seed, company key): deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leadlake.sandbox.enrichment.common import uniform, website_domain
+from leadlake.sandbox.enrichment.pdl import MEDIAN_EMPLOYEES, TECH_TAGS
+from leadlake.sandbox.world import CATEGORIES, CITIES, Business, World, haversine_m
+
+# HubSpot's default lifecycle stages, in order; "other" is where lost and disqualified companies go.
+LIFECYCLE_STAGES = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+QUALIFIED_STAGES = ("salesqualifiedlead", "opportunity", "customer")
+QUALIFY_WINDOW_DAYS = 90
+# The per-stage date property HubSpot keeps for each lifecycle stage (v2 "date entered" properties).
+DATE_ENTERED = "hs_v2_date_entered_{stage}"
+
+# Contribution of each category to the log-odds (trades with urgent, high-ticket work buy more readily).
+CATEGORY_EFFECT: Mapping[str, float] = {
+    "hvac": 0.55, "roofing": 0.45, "plumber": 0.35, "electrician": 0.25, "landscaping": 0.05,
+    "dentist": 0.15, "auto_repair": -0.15, "law_firm": -0.35, "bakery": -0.55, "cafe": -0.7,
+}  # fmt: skip
+INTERCEPT = -1.5
+SCALE = 1.2  # spread of the log-odds: sets the ceiling AUC (about 0.8 with 2,000 companies)
+HIDDEN_SD = 0.55  # the unobservable part of the propensity (no provider shows it)
+SLOW_BURN = 0.35  # share (relative to p) of non-qualifiers that qualify, but only after the window
+
+
+@dataclass(frozen=True)
+class Traits:
+    """The true attributes a propensity is a function of."""
+
+    category: str
+    rating: float
+    review_count: int
+    has_website: bool
+    has_phone: bool
+    chain: bool
+    employees: int
+    distance_km: float
+    tech: tuple[str, ...]
+
+
+@dataclass
+class Life:
+    """One company's fate: its propensity and the dated events (day since delivery, property changes)."""
+
+    key: str
+    business_id: str | None
+    propensity: float
+    events: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    age: int = 0  # simulated days lived since delivery
+    applied: int = 0  # events already written to the company
+
+    @property
+    def qualified_in_window(self) -> bool:
+        """Destined to reach salesqualifiedlead (or beyond) within the window: the benchmark's label."""
+        return any(
+            day <= QUALIFY_WINDOW_DAYS and props.get("lifecyclestage") in QUALIFIED_STAGES
+            for day, props in self.events
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "business_id": self.business_id,
+            "propensity": self.propensity,
+            "events": [[d, p] for d, p in self.events],
+            "age": self.age,
+            "applied": self.applied,
+        }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Life:
+        return cls(
+            doc["key"],
+            doc.get("business_id"),
+            float(doc["propensity"]),
+            [(int(d), dict(p)) for d, p in doc["events"]],
+            int(doc.get("age", 0)),
+            int(doc.get("applied", 0)),
+        )
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def log_odds(t: Traits, hidden: float) -> float:
+    """The propensity's log-odds: an additive function of the traits plus the hidden term."""
+    median = MEDIAN_EMPLOYEES.get(t.category, 10)
+    size = math.log2(max(1, t.employees) / median)  # about -2.5..2.5 for single sites
+    z = CATEGORY_EFFECT.get(t.category, 0.0)
+    z += 0.55 * (t.rating - 4.2) / 0.6
+    z += 0.35 * (math.log1p(t.review_count) - 3.4) / 1.3
+    z += 0.0 if t.has_website else -0.6
+    z += 0.0 if t.has_phone else -0.5
+    z += -0.9 if t.chain else 0.0
+    z += 0.3 * size - 0.12 * size * size  # mid-sized shops buy most
+    z += -0.025 * max(0.0, t.distance_km - 8.0)  # the far suburbs are harder to serve
+    tech = set(t.tech)
+    z += 0.3 * ("google analytics" in tech) + 0.2 * bool(tech & {"stripe", "square", "shopify"})
+    z += -0.15 * bool(tech & {"wix", "squarespace"})
+    return INTERCEPT + SCALE * (z + hidden)
+
+
+class OutcomeSimulator:
+    """Finds a delivered company's business in the world, its propensity and its life."""
+
+    def __init__(self, world: World | None = None, seed: int | None = None) -> None:
+        self.world = world
+        self.seed = world.seed if world is not None else (42 if seed is None else seed)
+        self._index: dict[tuple[str, str], Business] | None = None
+
+    # -- finding the business ------------------------------------------------------------------------------
+    def _lookup(self) -> dict[tuple[str, str], Business]:
+        if self._index is None:
+            index: dict[tuple[str, str], Business] = {}
+            shared: set[tuple[str, str]] = set()
+            for biz in self.world.businesses if self.world is not None else ():
+                keys = [("name", f"{biz.name.lower()}|{biz.city.lower()}")]
+                if biz.phone:
+                    keys.append(("phone", biz.phone))
+                if biz.website and not biz.chain:
+                    keys.append(("domain", website_domain(biz.website) or ""))
+                for key in keys:
+                    if key in index:
+                        shared.add(key)
+                    index.setdefault(key, biz)
+            self._index = {k: v for k, v in index.items() if k not in shared}
+        return self._index
+
+    def business_for(self, properties: Mapping[str, str]) -> Business | None:
+        """The world's business behind a CRM company: by phone, then domain, then name and city."""
+        index = self._lookup()
+        phone = properties.get("phone") or ""
+        domain = website_domain(properties.get("domain") or properties.get("website")) or ""
+        name = f"{(properties.get('name') or '').lower()}|{(properties.get('city') or '').lower()}"
+        for key in (("phone", phone), ("domain", domain), ("name", name)):
+            if key[1] and key in index:
+                return index[key]
+        return None
+
+    def traits(self, biz: Business) -> Traits:
+        seed, bid = self.seed, biz.business_id
+        city = next((c for c in CITIES if c.name == biz.city), CITIES[0])
+        if biz.chain:
+            employees = 20  # one branch of a chain
+        else:
+            median = MEDIAN_EMPLOYEES.get(biz.category, 10)
+            employees = max(1, round(median * 2 ** ((uniform(seed, "emp", bid) - 0.5) * 5)))  # as PDL says
+        food = biz.category in ("bakery", "cafe")
+        tech = tuple(
+            t
+            for t, shares in TECH_TAGS.items()
+            if biz.website and uniform(seed, "tech", t, bid) < shares[0 if food else 1]
+        )
+        return Traits(
+            category=biz.category,
+            rating=biz.rating,
+            review_count=biz.review_count,
+            has_website=bool(biz.website),
+            has_phone=bool(biz.phone),
+            chain=bool(biz.chain),
+            employees=employees,
+            distance_km=haversine_m(biz.lat, biz.lon, city.lat, city.lon) / 1000,
+            tech=tech,
+        )
+
+    def made_up_traits(self, key: str) -> Traits:
+        """Attributes for a company the world does not know, drawn from its key as the world would."""
+        rng = random.Random(f"{self.seed}:traits:{key}")
+        category = CATEGORIES[int(rng.random() * len(CATEGORIES))]
+        median = MEDIAN_EMPLOYEES.get(category, 10)
+        r_km = 25 * math.sqrt(rng.random()) if rng.random() < 0.85 else 25 + 35 * rng.random()
+        return Traits(
+            category=category,
+            rating=min(5.0, max(1.0, round(rng.gauss(4.2, 0.6), 1))),
+            review_count=min(25_000, int(math.exp(rng.gauss(3.4, 1.3)))),
+            has_website=rng.random() < 0.85,
+            has_phone=rng.random() < 0.96,
+            chain=rng.random() < 0.1,
+            employees=max(1, round(median * 2 ** ((rng.random() - 0.5) * 5))),
+            distance_km=r_km,
+            tech=tuple(t for t, shares in TECH_TAGS.items() if rng.random() < shares[1]),
+        )
+
+    # -- the life ------------------------------------------------------------------------------------------
+    def life(self, properties: Mapping[str, str], fallback_key: str) -> Life:
+        """The propensity and seeded life of a newly delivered company."""
+        biz = self.business_for(properties)
+        key = biz.business_id if biz else (properties.get("leadlake_id") or fallback_key)
+        traits = self.traits(biz) if biz else self.made_up_traits(key)
+        rng = random.Random(f"{self.seed}:life:{key}")
+        hidden = rng.gauss(0.0, HIDDEN_SD)
+        p = sigmoid(log_odds(traits, hidden))
+        return Life(key, biz.business_id if biz else None, round(p, 6), _events(rng, p))
+
+
+def _events(rng: random.Random, p: float) -> list[tuple[int, dict[str, str]]]:
+    """Dated stage changes: day (since delivery, strictly increasing) -> HubSpot properties."""
+    u = rng.random()
+    events: list[tuple[int, dict[str, str]]] = []
+    contacted = 1 + min(29, int(rng.expovariate(1 / 5)))
+
+    def add(day: int, stage: str | None, status: str | None, **extra: str) -> int:
+        day = max(day, events[-1][0] + 1) if events else day
+        props = {
+            **({"lifecyclestage": stage} if stage else {}),
+            **({"hs_lead_status": status} if status else {}),
+        }
+        events.append((day, props | extra))
+        return day
+
+    if u < p:  # qualifies within the window
+        day = add(contacted, "lead", "ATTEMPTED_TO_CONTACT")
+        day = add(day + rng.randint(1, 10), "marketingqualifiedlead", "CONNECTED")
+        day = add(min(QUALIFY_WINDOW_DAYS - 5, day + rng.randint(2, 20)), "salesqualifiedlead", "IN_PROGRESS")
+        if rng.random() < 0.7:
+            day = add(day + rng.randint(3, 20), "opportunity", "OPEN_DEAL")
+            if rng.random() < 0.35 + 0.4 * p:
+                add(day + rng.randint(10, 45), "customer", None, closedate="")
+            else:
+                add(day + rng.randint(10, 45), "other", "UNQUALIFIED")
+        elif rng.random() < 0.5:
+            add(day + rng.randint(15, 60), "other", "BAD_TIMING")
+        return events
+    if u < p * (1 + SLOW_BURN):  # qualifies, but only after the window
+        day = add(contacted, "lead", "ATTEMPTED_TO_CONTACT")
+        day = add(day + rng.randint(25, 70), "marketingqualifiedlead", "CONNECTED")
+        day = add(
+            max(QUALIFY_WINDOW_DAYS + 3, day + rng.randint(10, 40)), "salesqualifiedlead", "IN_PROGRESS"
+        )
+        if rng.random() < 0.5:
+            add(day + rng.randint(5, 30), "opportunity", "OPEN_DEAL")
+        return events
+    if rng.random() < 0.12:
+        return events  # never worked
+    day = add(contacted, "lead", "ATTEMPTED_TO_CONTACT")
+    if rng.random() < 0.4:  # replies, then is disqualified
+        day = add(day + rng.randint(2, 15), "marketingqualifiedlead", "CONNECTED")
+        add(day + rng.randint(5, 30), "other", "UNQUALIFIED")
+    elif rng.random() < 0.6:
+        add(day + rng.randint(20, 45), None, "UNQUALIFIED")
+    return events
+
+
+def auc(scores: Iterable[float], labels: Iterable[bool]) -> float | None:
+    """Area under the ROC curve (ties count half); None when one class is missing."""
+    pairs = sorted(zip(scores, labels, strict=True), key=lambda x: x[0])
+    pos = sum(1 for _, y in pairs if y)
+    neg = len(pairs) - pos
+    if not pos or not neg:
+        return None
+    rank_sum, i = 0.0, 0
+    while i < len(pairs):
+        j = i
+        while j < len(pairs) and pairs[j][0] == pairs[i][0]:
+            j += 1
+        mid = (i + j + 1) / 2  # average 1-based rank of the tie block
+        rank_sum += mid * sum(1 for _, y in pairs[i:j] if y)
+        i = j
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg)
