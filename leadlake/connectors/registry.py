@@ -251,5 +251,21 @@ register(
         sandbox_key="sandbox-hubspot-token",
         rate_per_s=10.0,
         burst=10,
+        extra={"default": True},  # where gold written without a campaign is delivered
+    )
+)
+register(
+    ConnectorSpec(
+        name="salesforce",
+        kind="destination",
+        title="Salesforce Leads (sObject Collections, Bulk API 2.0)",
+        adapter="leadlake.connectors.destinations.salesforce:SalesforceDestination",
+        credential_env="LEADLAKE_SALESFORCE_CLIENT_SECRET",
+        base_url="https://login.salesforce.com",
+        sandbox_key="sandbox-salesforce-secret",
+        rate_per_s=20.0,
+        burst=20,
+        # The connected app's client id: from this variable live, the sandbox's own against the sandbox.
+        extra={"credentials": {"client_id": ("LEADLAKE_SALESFORCE_CLIENT_ID", "sandbox-salesforce-client")}},
     )
 )

@@ -168,7 +168,17 @@ class Resources:
         if spec.kind != "destination":
             raise ConfigError(f"{name!r} is a {spec.kind} provider, not a destination")
         token, base = self.credentials(name)
-        return spec.load()(token, base)
+        # Further credentials a destination needs (Salesforce's client id): the sandbox's own, or the env's.
+        extras = {
+            param: (
+                sandbox_value
+                if (self.sandbox_url or self.settings.sandbox_url)
+                else self.settings.credential(env)
+            )
+            for param, (env, sandbox_value) in spec.extra.get("credentials", {}).items()
+        }
+        cls = spec.load()
+        return getattr(cls, "connect", cls)(token, base, **extras)
 
     def close(self) -> None:
         """Nothing to close today: the Spark session outlives one run on purpose (it costs ~8 s to start)."""

@@ -207,7 +207,12 @@ def _run_delivery(
 
     tiers = destination_tiers(resources)
     listed = entries(resources.lakehouse)
-    dests = [only] if only else names("destination")
+    if only:
+        dests = [only]
+    elif tiers is None:  # gold written without campaigns: the default destination takes it
+        dests = [s.name for s in connectors("destination") if s.extra.get("default")]
+    else:  # only the destinations some campaign names
+        dests = [n for n in names("destination") if tiers.get(n)]
     return [
         deliver(
             resources.lakehouse,

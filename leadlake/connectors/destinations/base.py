@@ -1,10 +1,7 @@
 """What every CRM destination offers the delivery stage: a typed Protocol and the shapes it returns.
 
-`UpsertResult` and `DeliveryError` have the same constructor and attributes as the ones in
-`destinations/hubspot.py` (declared there first); `UpsertResult` adds `failures`, the leads the CRM
-refused one by one (with the CRM's own message) while the rest of their batch committed, so a caller can
-dead-letter those and ledger the others. Until hubspot.py imports these, the two modules' classes are
-distinct: catch both, or migrate hubspot.py to `from .base import DeliveryError, UpsertResult`.
+`UpsertResult.failures` holds the leads the CRM refused one by one (with the CRM's own message) while the
+rest of their batch committed, so the caller dead-letters those and ledgers the others.
 """
 
 from __future__ import annotations
@@ -48,6 +45,7 @@ class UpsertResult:
     crm_ids: dict[str, str]
     created: int
     updated: int
+    created_ids: frozenset[str] = frozenset()  # the leads the CRM created (the rest it updated)
     failures: dict[str, str] = field(default_factory=dict)
 
 

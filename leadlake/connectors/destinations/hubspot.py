@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from urllib3.util.retry import Retry
+
+from leadlake.connectors.destinations.base import DeliveryError, UpsertResult
 
 log = logging.getLogger("leadlake.connectors.destinations.hubspot")
 
@@ -65,33 +66,6 @@ def _message(exc: Any) -> str:
         return str(json.loads(exc.body)["message"])
     except (TypeError, ValueError, KeyError):
         return str(exc.body or exc.reason)
-
-
-class DeliveryError(RuntimeError):
-    """A CRM call that failed after retries; names the destination and the CRM's message.
-
-    `status` is the CRM's HTTP status when it answered with an error (None for a malformed reply or no
-    answer at all); `refused` tells a definite no (a 4xx other than 408/429) from a failure worth retrying.
-    """
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-    @property
-    def refused(self) -> bool:
-        """The CRM answered and said no: sending the same request again will not change its mind."""
-        return self.status is not None and 400 <= self.status < 500 and self.status not in (408, 429)
-
-
-@dataclass(frozen=True)
-class UpsertResult:
-    """CRM object ids for a delivered batch, keyed by lead id, and how many were new."""
-
-    crm_ids: dict[str, str]
-    created: int
-    updated: int
-    created_ids: frozenset[str] = frozenset()  # the leads the CRM created (the rest it updated)
 
 
 def to_properties(lead: Mapping[str, Any]) -> dict[str, str]:

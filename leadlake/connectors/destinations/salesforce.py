@@ -323,6 +323,20 @@ class SalesforceDestination:
 
     # --- Destination protocol ----------
 
+    batch_limit = COLLECTIONS_MAX  # delivery hands over this many at once; upsert chunks them itself
+
+    @classmethod
+    def connect(
+        cls, client_secret: str, base_url: str, client_id: str | None = None
+    ) -> SalesforceDestination:
+        """From the registry's credentials: the connected app's secret, its login URL and its client id."""
+        if not client_id:
+            raise DeliveryError(
+                "salesforce needs the connected app's client id: set LEADLAKE_SALESFORCE_CLIENT_ID "
+                "(or the login of the Airflow connection leadlake_salesforce)"
+            )
+        return cls(client_id, client_secret, base_url=base_url)
+
     def test_connection(self) -> None:
         """Log in and describe Lead; raises DeliveryError when the external id field is missing."""
         fields = self._describe()
@@ -378,17 +392,20 @@ class SalesforceDestination:
             outcomes = self._bulk(list(records.values()))
         crm_ids: dict[str, str] = {}
         failures: dict[str, str] = {}
-        created = 0
+        created: set[str] = set()
         for lead_id in records:
             crm_id, was_created, error = outcomes[lead_id]
             if error is not None or not crm_id:
                 failures[lead_id] = error or "no id returned"
             else:
                 crm_ids[lead_id] = crm_id
-                created += was_created
+                if was_created:
+                    created.add(lead_id)
         if failures:
             log.warning("salesforce refused %d of %d leads", len(failures), len(records))
-        return UpsertResult(crm_ids, created, len(crm_ids) - created, failures)
+        return UpsertResult(
+            crm_ids, len(created), len(crm_ids) - len(created), frozenset(created), failures=failures
+        )
 
     def read_back(self, lead_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """lead id -> the Lead's mapped fields (and Id), by SOQL on the external id."""

@@ -78,6 +78,7 @@ class DeliveryReport:
     rekeyed: int = 0  # lead merges applied by re-keying the merged lead's company to the survivor
     suppressed: int = 0  # qualifying leads never sent: on the suppression list
     dead_lettered: int = 0  # leads the CRM refused as they are (gold.delivery_dead_letters)
+    dead_letters_waiting: int = 0  # refused earlier, unchanged since: not sent until `leadlake replay`
     would_send: list[dict] = field(default_factory=list)  # --dry-run: what a real run would send
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -195,7 +196,9 @@ def deliver(
         todo, report.eligible = _replayable(lakehouse, destination.name, merged_ids)
     else:
         todo, report.eligible = pending(lakehouse, destination.name, min_tier, merged_ids, tiers)
-        report.unchanged = report.eligible - len(todo)
+        waiting = {r["lead_id"] for r in dead_letters(lakehouse, destination.name)}
+        report.dead_letters_waiting = len(waiting - {lead["lead_id"] for lead in todo} - merged_ids)
+        report.unchanged = report.eligible - len(todo) - report.dead_letters_waiting
     skipped = suppressed(todo, suppressions)
     log_rows = [
         _log(run_id, destination.name, lid, "skipped-suppressed", None, why) for lid, why in skipped.items()
@@ -214,9 +217,16 @@ def deliver(
         # company next to the merged lead's.
         report.failed += sum(lead["lead_id"] in held for lead in todo)
         todo = [lead for lead in todo if lead["lead_id"] not in held]
+    size = getattr(destination, "batch_limit", BATCH_LIMIT)
     try:
-        for start in range(0, len(todo), BATCH_LIMIT):
-            batch = todo[start : start + BATCH_LIMIT]
+        if todo and hasattr(destination, "validate_mapping"):
+            try:
+                destination.validate_mapping()  # a field the CRM lacks stops it before any write
+            except DeliveryError as exc:
+                report.failed += len(todo)
+                raise DestinationStopped(str(exc)) from None
+        for start in range(0, len(todo), size):
+            batch = todo[start : start + size]
             _send(lakehouse, destination, run_id, batch, report, log_rows)
             if on_batch:
                 on_batch(len(batch))
@@ -284,32 +294,20 @@ def _send(
         report.errors.append(str(exc))
         log.error("%s", exc)
         if exc.refused:  # one lead the CRM will not take as it is
-            lead = batch[0]
-            report.dead_lettered += 1
-            lakehouse.merge(
-                GOLD_DELIVERY_DEAD_LETTERS,
-                pa.Table.from_pylist(
-                    [
-                        {
-                            "destination": destination.name,
-                            "lead_id": lead["lead_id"],
-                            "payload_hash": lead["_payload_hash"],
-                            "error": str(exc),
-                            "run_id": run_id,
-                            "failed_at": datetime.now(UTC),
-                        }
-                    ],
-                    schema=DEAD_LETTER_SCHEMA,
-                ),
-                keys=["destination", "lead_id"],
-            )
-            log_rows.append(_log(run_id, destination.name, lead["lead_id"], "dead-letter", None, str(exc)))
+            report.failed -= 1  # _dead_letter counts it
+            _dead_letter(lakehouse, destination.name, run_id, batch[0], str(exc), report, log_rows)
         else:
             # Not in the ledger, so the next run sends it again; the upsert on the unique id makes a resend
             # harmless if the CRM did apply it.
             log_rows.extend(
                 _log(run_id, destination.name, x["lead_id"], "failed", None, str(exc)) for x in batch
             )
+        return
+    refused = dict(getattr(result, "failures", None) or {})
+    for lead in (x for x in batch if x["lead_id"] in refused):
+        _dead_letter(lakehouse, destination.name, run_id, lead, refused[lead["lead_id"]], report, log_rows)
+    batch = [x for x in batch if x["lead_id"] not in refused]
+    if not batch:
         return
     now = datetime.now(UTC)
     rows = [
@@ -342,8 +340,38 @@ def _send(
         action = "created" if lid in created else "updated"
         log_rows.append(_log(run_id, destination.name, lid, action, result.crm_ids[lid], None))
     report.sent += len(batch)
-    report.created += result.created
-    report.updated += result.updated
+    report.created += sum(lid in created for lid in ids) if created else result.created
+    report.updated += len(ids) - (sum(lid in created for lid in ids) if created else result.created)
+
+
+def _dead_letter(
+    lakehouse: Lakehouse,
+    destination: str,
+    run_id: str,
+    lead: Mapping[str, Any],
+    error: str,
+    report: DeliveryReport,
+    log_rows: list[dict],
+) -> None:
+    """Keep a lead the CRM refused, with its message, out of the next runs until `replay` or a change."""
+    report.failed += 1
+    report.dead_lettered += 1
+    if error not in report.errors:
+        report.errors.append(error)
+    row = {
+        "destination": destination,
+        "lead_id": lead["lead_id"],
+        "payload_hash": lead["_payload_hash"],
+        "error": error,
+        "run_id": run_id,
+        "failed_at": datetime.now(UTC),
+    }
+    lakehouse.merge(
+        GOLD_DELIVERY_DEAD_LETTERS,
+        pa.Table.from_pylist([row], schema=DEAD_LETTER_SCHEMA),
+        keys=["destination", "lead_id"],
+    )
+    log_rows.append(_log(run_id, destination, lead["lead_id"], "dead-letter", None, error))
 
 
 def read_merges(lakehouse: Lakehouse) -> list[dict]:
