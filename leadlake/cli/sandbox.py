@@ -33,16 +33,22 @@ def sandbox_serve(
     so a run against this server lands the same records as one that starts its own sandbox.
     """
     with errors():
+        from leadlake.runtime.resources import sandbox_world
         from leadlake.sandbox.server import serve
 
         s = settings()
+        if seed is not None:
+            s = s.model_copy(update={"sandbox_seed": seed})
+        if businesses is not None:
+            s = s.model_copy(update={"sandbox_businesses": businesses})
         try:
             serve(
                 port=port,
-                seed=s.sandbox_seed if seed is None else seed,
-                businesses=s.sandbox_businesses if businesses is None else businesses,
+                seed=s.sandbox_seed,
+                businesses=s.sandbox_businesses,
                 fault_rate=fault_rate,
                 state_path=state,
+                world=sandbox_world(s),
             )
         except OSError as exc:
             if exc.errno in (errno.EADDRINUSE, errno.EACCES):

@@ -214,9 +214,12 @@ def sandboxed(
         return
     from leadlake.sandbox import Faults, SandboxServer
 
+    # The CRM keeps its state with the project's state (like a real CRM outliving a command), so a
+    # `leadlake feedback pull` after a demo sees what the demo delivered.
     server = SandboxServer(
         sandbox_world(s, businesses),
         faults=Faults.from_rate(fault_rate, retry_after_s=1),
+        state_path=s.resolved_state_dir / "sandbox" / "crm.json",
     ).start()
     try:
         yield Resources.for_sandbox(server.url, s, campaigns)

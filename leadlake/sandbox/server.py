@@ -232,9 +232,11 @@ def serve(
     businesses: int = 500,
     fault_rate: float = 0.0,
     state_path: str | Path | None = None,
+    world: World | None = None,
 ) -> None:
     """Run the sandbox in the foreground until Ctrl-C or SIGTERM (for `leadlake sandbox serve`)."""
     server = SandboxServer(
+        world,
         seed=seed,
         businesses=businesses,
         port=port,
