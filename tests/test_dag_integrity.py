@@ -50,7 +50,7 @@ def _dags_of(dagbag, stage) -> list:
 def test_no_import_errors_and_only_project_dags(dagbag) -> None:
     assert dagbag.import_errors == {}
     expected = {f"leadlake_ingest__{c.campaign_id}" for c in _campaigns()}
-    expected |= {"leadlake_silver", "leadlake_gold", "leadlake_delivery"}
+    expected |= {"leadlake_silver", "leadlake_gold", "leadlake_delivery", "leadlake_feedback"}
     assert set(dagbag.dags) == expected  # no example DAGs, nothing else
 
 

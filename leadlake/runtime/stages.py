@@ -242,6 +242,28 @@ def _delivery_outcome(reports: list[Any]) -> Outcome:
     return out
 
 
+# ---- feedback ---------------------------------------------------------------------------------------------
+def _run_feedback(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> dict[str, Any]:
+    """Pull CRM changes since each destination's watermark into bronze, then rebuild silver.lead_outcomes."""
+    from leadlake.stages.bronze.feedback import pull_feedback
+    from leadlake.stages.silver.outcomes import build_outcomes
+
+    pulls = []
+    for name in [only] if only else names("destination"):
+        dest = resources.destination(name)
+        if hasattr(dest, "pull_changes"):  # a CRM whose changes can be read back (HubSpot today)
+            pulls.append(pull_feedback(resources.lakehouse, dest, run_id))
+    return {"pulls": pulls, "outcomes": build_outcomes(resources.lakehouse, run_id)}
+
+
+def _feedback_outcome(r: dict[str, Any]) -> Outcome:
+    out = Outcome(rows_out=r["outcomes"].leads)
+    for p in r["pulls"]:
+        out.rows_in += p.fetched
+        out.failures += [f"{p.destination}: {e}" for e in p.errors]
+    return out
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="bronze",
@@ -315,6 +337,15 @@ STAGES: tuple[Stage, ...] = (
         run=_run_delivery,
         outcome=_delivery_outcome,
         fan_out="destination",
+    ),
+    Stage(
+        name="feedback",
+        title="CRM outcomes",
+        dag_id="leadlake_feedback",
+        reads=lambda: (catalog.GOLD_CRM_DELIVERIES, catalog.OPS_WATERMARKS),
+        writes=lambda: (catalog.BRONZE_CRM_OUTCOMES, catalog.OPS_WATERMARKS, catalog.SILVER_LEAD_OUTCOMES),
+        run=_run_feedback,
+        outcome=_feedback_outcome,
     ),
 )
 

@@ -176,7 +176,11 @@ def test_a_provider_task_writes_its_own_bronze_table_and_the_shared_ones() -> No
     assert "bronze.yelp_businesses_raw" in bronze and "bronze.places_raw" not in bronze
     assert catalog.BRONZE_INGEST_LOG in bronze
     assert task_tables(get_stage("enrich"), "pdl") == ["bronze.pdl_companies_raw"]
-    assert task_tables(get_stage("delivery"), "hubspot") == [catalog.GOLD_CRM_DELIVERIES]
+    assert task_tables(get_stage("delivery"), "hubspot") == [
+        catalog.GOLD_CRM_DELIVERIES,
+        catalog.GOLD_DELIVERY_DEAD_LETTERS,
+        catalog.OPS_SYNC_LOG,
+    ]
 
 
 def test_failure_message_names_dag_task_and_log(tmp_path: Path, monkeypatch) -> None:
