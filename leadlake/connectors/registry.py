@@ -269,3 +269,44 @@ register(
         extra={"credentials": {"client_id": ("LEADLAKE_SALESFORCE_CLIENT_ID", "sandbox-salesforce-client")}},
     )
 )
+# File and webhook destinations: the "key" is where they write (a folder or s3:// prefix) or the HMAC secret.
+register(
+    ConnectorSpec(
+        name="csv",
+        kind="destination",
+        title="CSV files (a local folder or an S3 prefix), one part per batch",
+        adapter="leadlake.connectors.destinations.files:CsvDestination",
+        credential_env="LEADLAKE_CSV_EXPORT_URI",
+        base_url="file://",
+        sandbox_key=".state/exports/csv",
+        rate_per_s=100.0,
+        burst=100,
+    )
+)
+register(
+    ConnectorSpec(
+        name="s3",
+        kind="destination",
+        title="Parquet (or CSV) files under an S3 prefix, one part per batch",
+        adapter="leadlake.connectors.destinations.files:S3Destination",
+        credential_env="LEADLAKE_S3_EXPORT_URI",
+        base_url="s3://",
+        sandbox_key="s3://leadlake-exports/leads",
+        rate_per_s=100.0,
+        burst=100,
+        extra={"credentials": {"format": ("LEADLAKE_S3_EXPORT_FORMAT", "parquet")}},
+    )
+)
+register(
+    ConnectorSpec(
+        name="webhook",
+        kind="destination",
+        title="Signed JSON webhook (HMAC-SHA256 over timestamp and body)",
+        adapter="leadlake.connectors.destinations.webhook:WebhookDestination",
+        credential_env="LEADLAKE_WEBHOOK_SECRET",
+        base_url="http://127.0.0.1:8080/leadlake",
+        sandbox_key="sandbox-webhook-secret",
+        rate_per_s=10.0,
+        burst=10,
+    )
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -115,6 +116,8 @@ def registered_domain(url: str | None) -> str | None:
 
 def strip_accents(text: str) -> str:
     """Text with combining accents removed ("Café" -> "Cafe")."""
+    if text.isascii():  # nothing to decompose: the common case, and much faster
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -158,7 +161,17 @@ _SOUNDEX_CODES = {
 }  # fmt: skip
 
 
+@functools.lru_cache(maxsize=65536)
+def _soundex_cached(word: str) -> str:
+    return _soundex(word)
+
+
 def soundex(word: str | None) -> str:
+    """American Soundex of a word ("Robert" and "Rupert" -> "R163"); digits are kept as they are."""
+    return _soundex_cached(word) if word else _soundex(word)
+
+
+def _soundex(word: str | None) -> str:
     """American Soundex of a word ("Robert" and "Rupert" -> "R163"); digits are kept as they are."""
     letters = re.sub(r"[^a-z0-9]", "", strip_accents(word or "").lower())
     if not letters:

@@ -249,10 +249,10 @@ def _run_feedback(resources: Resources, run_id: str, *, only: str | None = None,
     from leadlake.stages.silver.outcomes import build_outcomes
 
     pulls = []
+    # Only CRMs whose changes can be read back (HubSpot today); others are not even built.
     for name in [only] if only else names("destination"):
-        dest = resources.destination(name)
-        if hasattr(dest, "pull_changes"):  # a CRM whose changes can be read back (HubSpot today)
-            pulls.append(pull_feedback(resources.lakehouse, dest, run_id))
+        if hasattr(connector(name).load(), "pull_changes"):
+            pulls.append(pull_feedback(resources.lakehouse, resources.destination(name), run_id))
     return {"pulls": pulls, "outcomes": build_outcomes(resources.lakehouse, run_id)}
 
 

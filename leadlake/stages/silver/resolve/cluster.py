@@ -55,17 +55,24 @@ def cluster(
     Two clusters join on a link only when at least `min_link_share` of the pairs between them are links
     too: A-B and B-C without A-C is how a chain of look-alikes swallows different businesses. With
     `one_per_provider`, a cluster also never holds two records of one provider."""
-    parent = {rid: rid for rid in record_ids}
-    members: dict[str, list[str]] = {rid: [rid] for rid in record_ids}
-    sources: dict[str, set[str]] = {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True)}
+    known = set(record_ids)
     ordered = pairs.sort_values(
         ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
     )
     edges = [
         (a, b)
         for a, b in zip(ordered["record_id_l"], ordered["record_id_r"], strict=True)
-        if a in parent and b in parent
+        if a in known and b in known
     ]
+    # Only records with a link need union-find state; every other record is its own cluster.
+    linked = {rid for edge in edges for rid in edge}
+    parent = {rid: rid for rid in linked}
+    members: dict[str, list[str]] = {rid: [rid] for rid in linked}
+    sources: dict[str, set[str]] = (
+        {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True) if rid in linked}
+        if one_per_provider
+        else {}
+    )
     neighbours: dict[str, set[str]] = defaultdict(set)
     for a, b in edges:
         neighbours[a].add(b)
@@ -84,8 +91,9 @@ def cluster(
         keep, drop = (a, b) if a < b else (b, a)
         parent[drop] = keep
         members[keep].extend(members.pop(drop))
-        sources[keep] |= sources.pop(drop)
-    return {rid: _root(parent, rid) for rid in record_ids}
+        if one_per_provider:
+            sources[keep] |= sources.pop(drop)
+    return {rid: (_root(parent, rid) if rid in parent else rid) for rid in record_ids}
 
 
 def links_from_roots(roots: Mapping[str, str]) -> pd.DataFrame:
@@ -93,6 +101,7 @@ def links_from_roots(roots: Mapping[str, str]) -> pd.DataFrame:
     if not roots:
         return pd.DataFrame(columns=LINK_COLUMNS)
     frame = pd.DataFrame({"record_id": list(roots), "root": list(roots.values())}, dtype=object)
-    frame["lead_id"] = [lead_id_for([r]) for r in frame["root"]]
-    frame["cluster_size"] = frame.groupby("root")["record_id"].transform("size").astype("int64")
+    lead_ids = {root: lead_id_for([root]) for root in set(roots.values())}  # one uuid5 per cluster
+    frame["lead_id"] = frame["root"].map(lead_ids)
+    frame["cluster_size"] = frame["root"].map(frame["root"].value_counts()).astype("int64")
     return frame.sort_values("record_id", kind="stable").reset_index(drop=True)[LINK_COLUMNS]

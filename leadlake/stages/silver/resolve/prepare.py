@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadlake.core.normalize import normalize_name, normalize_street, phonetic_name_key, sorted_name_key
@@ -110,43 +113,88 @@ def extra_key(value: object) -> str | None:
     return re.sub(r"[\s\-/.]", "", text.lower()) or None if text else None
 
 
+def _per_unique(values: list[object], fn: Callable[[Any], object]) -> list[object]:
+    """fn of each value, computed once per distinct value (names, streets and cities repeat)."""
+    cache: dict[object, object] = {}
+    out = []
+    for value in values:
+        try:
+            out.append(cache[value])
+        except KeyError:
+            out.append(cache.setdefault(value, fn(value)))
+        except TypeError:  # unhashable: computed every time
+            out.append(fn(value))
+    return out
+
+
+def _name_keys(name: str | None) -> tuple[str | None, str | None, str | None, str | None, str | None]:
+    """The derived name keys of a normalised name: itself, sorted words, their prefix, phonetic, token."""
+    if not name:
+        return None, None, None, None, None
+    sorted_name = sorted_name_key(name) or None
+    prefix = sorted_name[:4] if sorted_name else None
+    return name, sorted_name, prefix, phonetic_name_key(name) or None, _name_token(sorted_name)
+
+
+def _nan_free(value: object) -> object:
+    """NaN (pandas' missing float) as None, so that every missing value caches alike."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
 def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> pd.DataFrame:
-    """The model's input: sorted by record id, derived comparison keys, identical for every backend."""
+    """The model's input: sorted by record id, derived comparison keys, identical for every backend.
+
+    Each key is computed once per distinct input value: names, streets and cities repeat."""
     df = records.sort_values("record_id", kind="stable").reset_index(drop=True)
+
+    def column(name: str) -> list[object]:
+        return [_nan_free(v) for v in _column(df, name)]
+
     out = pd.DataFrame({"record_id": df["record_id"].astype(str), "provider": df["provider"].astype(str)})
-    names = [name_key(n, raw) for n, raw in zip(_column(df, "name_norm"), _column(df, "name"), strict=True)]
-    out["name_norm"] = names
-    sorted_names = [sorted_name_key(n) or None for n in names]
-    out["name_sorted"] = sorted_names
-    out["name_prefix"] = [n[:4] if n else None for n in sorted_names]
-    out["name_phonetic"] = [phonetic_name_key(n) or None for n in names]
-    out["name_token"] = [_name_token(n) for n in sorted_names]
-    phone = pd.Series([_clean_str(v) for v in _column(df, "phone_e164")], dtype=object)
+    raw_names = list(zip(column("name_norm"), column("name"), strict=True))
+    names = _per_unique(raw_names, lambda pair: name_key(*pair))
+    keys = _per_unique(names, _name_keys)
+    for i, key in enumerate(("name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token")):
+        out[key] = [k[i] for k in keys]  # type: ignore[index]
+    phone = pd.Series(_per_unique(column("phone_e164"), _clean_str), dtype=object)
     toll_free = pd.Series(
-        [bool(v) if _clean_str(v) is not None else False for v in _column(df, "phone_is_toll_free")]
+        [bool(v) if _clean_str(v) is not None else False for v in column("phone_is_toll_free")]
     )
-    domain = pd.Series([domain_value(v) for v in _column(df, "domain")], dtype=object)
-    website = pd.Series([website_key(v) for v in _column(df, "website")], dtype=object)
+    domain = pd.Series(_per_unique(column("domain"), domain_value), dtype=object)
+    website = pd.Series(_per_unique(column("website"), website_key), dtype=object)
     generic = domain.isin(GENERIC_DOMAINS)
     out["phone_key"] = _usable(phone, pd.Series(False, index=df.index))
     # A call-centre number can front many businesses: evidence for the model, never proof on its own.
     out["phone_local_key"] = out["phone_key"].where(~toll_free, None)
     out["domain_key"] = _usable(domain, generic)
     out["website_key"] = _usable(website, generic)
-    out["address_norm"] = [address_key(v) for v in _column(df, "address_line1")]
-    out["address_number"] = [_house_number(a) for a in out["address_norm"]]
-    out["city_key"] = [(normalize_name(_clean_str(v) or "") or None) for v in _column(df, "city")]
-    out["postal"] = [postal_key(v) for v in _column(df, "postal")]
-    out["postal3"] = [p[:3] if p else None for p in out["postal"]]
-    lats, lons = [_clean_float(v) for v in _column(df, "lat")], [_clean_float(v) for v in _column(df, "lon")]
+    addresses = _per_unique(column("address_line1"), address_key)
+    out["address_norm"] = addresses
+    out["address_number"] = _per_unique(addresses, _house_number)
+    out["city_key"] = _per_unique(column("city"), lambda v: normalize_name(_clean_str(v) or "") or None)
+    postals = _per_unique(column("postal"), postal_key)
+    out["postal"] = postals
+    out["postal3"] = [p[:3] if p else None for p in postals]
+    lats, lons = _per_unique(column("lat"), _clean_float), _per_unique(column("lon"), _clean_float)
     out["lat"], out["lon"] = pd.Series(lats, dtype=object), pd.Series(lons, dtype=object)
-    out["geo_cell"] = [geo_cell(la, lo, cfg.geo_cell_degrees) for la, lo in zip(lats, lons, strict=True)]
-    out["geo_cell_coarse"] = [
-        geo_cell(la, lo, cfg.geo_cell_coarse_degrees) for la, lo in zip(lats, lons, strict=True)
-    ]
-    for column in cfg.extra_columns:
-        out[column] = [extra_key(v) for v in _column(df, column)]
+    out["geo_cell"] = _geo_cells(lats, lons, cfg.geo_cell_degrees)  # type: ignore[arg-type]
+    out["geo_cell_coarse"] = _geo_cells(lats, lons, cfg.geo_cell_coarse_degrees)  # type: ignore[arg-type]
+    for extra in cfg.extra_columns:
+        out[extra] = _per_unique(column(extra), extra_key)
     return out.astype(object).where(out.notna(), None)
+
+
+def _geo_cells(lats: list[float | None], lons: list[float | None], degrees: float) -> list[str | None]:
+    """geo_cell of each point, vectorised: the same floor of degrees, "row:col"."""
+    lat = np.array([np.nan if v is None else v for v in lats], dtype=float)
+    lon = np.array([np.nan if v is None else v for v in lons], dtype=float)
+    ok = ~(np.isnan(lat) | np.isnan(lon))
+    rows = np.floor(np.where(ok, lat, 0.0) / degrees).astype(np.int64)
+    cols = np.floor(np.where(ok, lon, 0.0) / degrees).astype(np.int64)
+    return [
+        f"{r}:{c}" if good else None
+        for r, c, good in zip(rows.tolist(), cols.tolist(), ok.tolist(), strict=True)
+    ]
 
 
 def _house_number(address: str | None) -> str | None:

@@ -114,8 +114,11 @@ class ResolveSettings:
     # No link, deterministic or scored, between records whose coordinates are further apart than this.
     max_match_km: float | None = 2.0
     training: str = "em"  # "em" (u by sampling, m by EM, priors as fallback) | "priors"
+    # EM blocks on one identifier to learn the others. A name only within a ~1 km cell: a name within a
+    # town is mostly a chain's branches, and EM then learns the chain (same name, domain and city) as
+    # "the match", with other phones and streets as no evidence against it (precision 0.987 at 165k).
     em_blocking_rules: tuple[tuple[str, ...], ...] = (
-        ("phone_key",), ("name_norm", "postal3"), ("postal", "address_norm"),
+        ("phone_key",), ("postal", "address_norm"), ("name_norm", "geo_cell"),
     )  # fmt: skip
     min_records_for_em: int = 200  # below this EM is noise: use the priors
     u_max_pairs: float = 5e5  # ~1 s on DuckDB for 7k records; u of rare levels is stable from here
@@ -136,6 +139,7 @@ class ResolveSettings:
     cluster_min_link_share: float = 0.3
     # Term frequencies kept in the model: values used at least this often (rarer ones take the base u).
     tf_min_count: int = 2
+    duckdb_threads: int | None = None  # None: one per core (DuckDB's default)
     spark_partitions: int = 4
     spark_break_lineage: str = "persist"
     splink_log_level: int = logging.ERROR  # EM warns about unobserved levels on small data: noise here

@@ -164,3 +164,25 @@ def test_guard_model_restores_priors_where_em_learnt_nonsense() -> None:
     out = guard_model(trained, priors)
     assert [lvl["m_probability"] for lvl in out["comparisons"][0]["comparison_levels"][1:]] == [0.9, 0.1]
     assert out["comparisons"][1] == priors["comparisons"][1]
+
+
+def test_blocked_pairs_are_the_rules_pairs_once_each_without_far_ones() -> None:
+    import duckdb
+
+    from leadlake.stages.silver.resolve.link import blocked_pairs_sql
+
+    rows = [
+        ("a", "g", "ace", "800", 39.7392, -104.9903, 1),
+        ("b", "y", "ace", "800", 39.7401, -104.9903, 1),  # 100 m from a: name and postal3 both block
+        ("c", "y", "ace", "800", 39.9000, -104.9903, 1),  # 18 km away: never a candidate
+        ("d", "y", "ace", "800", None, None, 1),  # no coordinates: a candidate
+        ("e", "y", "bob", "801", 39.7392, -104.9903, 1),  # shares nothing
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["record_id", "provider", "name_norm", "postal3", "lat", "lon", "batch_new"]
+    )
+    cfg = replace(ResolveSettings(), blocking_rules=(("name_norm",), ("postal3", "name_norm")))
+    sql = blocked_pairs_sql("frame", "{side}.provider || '-__-' || {side}.record_id", cfg, frame, False)
+    got = duckdb.connect().execute(sql + " order by 2, 3").fetchall()
+    assert got == [("0", "g-__-a", "y-__-b"), ("0", "g-__-a", "y-__-d"), ("0", "y-__-b", "y-__-d"),
+                   ("0", "y-__-c", "y-__-d")]  # fmt: skip
