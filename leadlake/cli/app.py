@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from leadlake.cli import airflow, bench, delivery, lake, resolve, run
+from leadlake.cli import airflow, bench, delivery, lake, ml, resolve, run
 from leadlake.cli.campaign import campaign_app
 from leadlake.cli.config import config_app
 from leadlake.cli.feedback import feedback_app
@@ -26,6 +26,8 @@ app.command()(delivery.deliver)
 app.command()(delivery.replay)
 app.command()(bench.bench)
 app.command()(airflow.airflow)
+app.command()(ml.train)
+app.command()(ml.score)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(config_app, name="config")
 app.add_typer(campaign_app, name="campaign")

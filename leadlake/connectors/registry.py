@@ -270,6 +270,7 @@ register(
     )
 )
 # File and webhook destinations: the "key" is where they write (a folder or s3:// prefix) or the HMAC secret.
+# They are "local": the sandbox does not serve them, so they use their settings (or defaults) even with it.
 register(
     ConnectorSpec(
         name="csv",
@@ -281,6 +282,7 @@ register(
         sandbox_key=".state/exports/csv",
         rate_per_s=100.0,
         burst=100,
+        extra={"local": True},
     )
 )
 register(
@@ -294,7 +296,7 @@ register(
         sandbox_key="s3://leadlake-exports/leads",
         rate_per_s=100.0,
         burst=100,
-        extra={"credentials": {"format": ("LEADLAKE_S3_EXPORT_FORMAT", "parquet")}},
+        extra={"local": True, "credentials": {"format": ("LEADLAKE_S3_EXPORT_FORMAT", "parquet")}},
     )
 )
 register(
@@ -308,5 +310,6 @@ register(
         sandbox_key="sandbox-webhook-secret",
         rate_per_s=10.0,
         burst=10,
+        extra={"local": True},  # your own receiver: LEADLAKE_WEBHOOK_BASE_URL
     )
 )

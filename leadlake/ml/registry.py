@@ -124,11 +124,12 @@ def load_version(tracking_uri: str, version: str, name: str = MODEL_NAME) -> tup
 
     c = client(tracking_uri)
     mv = c.get_model_version(name, version)
-    local = mlflow.artifacts.download_artifacts(
-        artifact_uri=f"models:/{name}/{version}", tracking_uri=tracking_uri, registry_uri=tracking_uri
-    )
-    meta = json.loads((Path(local) / "extra_files" / SCORER_FILE).read_text())
+    # models:/ URIs resolve through the process-wide registry: point it at ours for the download too.
     with tracking(tracking_uri):
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"models:/{name}/{version}", tracking_uri=tracking_uri, registry_uri=tracking_uri
+        )
+        meta = json.loads((Path(local) / "extra_files" / SCORER_FILE).read_text())
         booster = mlflow.xgboost.load_model(local)
     scorer = LeadScorer.from_meta(meta, booster)
     scorer.version = str(version)

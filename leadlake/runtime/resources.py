@@ -83,6 +83,13 @@ def credentials(settings: Settings, name: str, sandbox_url: str | None = None) -
     """(key, base_url) for a provider or CRM: the sandbox's when one is in use, else the live ones."""
     spec = connector(name)
     url = sandbox_url or settings.sandbox_url
+    if spec.extra.get("local"):
+        # Not served by the sandbox (a folder, a bucket, your own webhook): configured ones are used as they
+        # are, else the spec's local default (an export folder under the state dir, say).
+        key = settings.credential(spec.credential_env)
+        if key is not None or not url:
+            return live_credentials(settings, spec)
+        return spec.sandbox_key, settings.base_url(spec.base_url_env, spec.base_url)
     if url:
         return spec.sandbox_key, url
     return live_credentials(settings, spec)
@@ -169,14 +176,13 @@ class Resources:
             raise ConfigError(f"{name!r} is a {spec.kind} provider, not a destination")
         token, base = self.credentials(name)
         # Further credentials a destination needs (Salesforce's client id): the sandbox's own, or the env's.
-        extras = {
-            param: (
-                sandbox_value
-                if (self.sandbox_url or self.settings.sandbox_url)
-                else self.settings.credential(env)
+        sandbox = bool(self.sandbox_url or self.settings.sandbox_url)
+        extras = {}
+        for param, (env, sandbox_value) in spec.extra.get("credentials", {}).items():
+            value = self.settings.credential(env)
+            extras[param] = (
+                value.get_secret_value() if value is not None else (sandbox_value if sandbox else None)
             )
-            for param, (env, sandbox_value) in spec.extra.get("credentials", {}).items()
-        }
         cls = spec.load()
         return getattr(cls, "connect", cls)(token, base, **extras)
 

@@ -16,6 +16,7 @@ from leadlake.lakehouse.catalog import BRONZE_CAMPAIGNS, GOLD_SCORED_LEADS, SILV
 from leadlake.lakehouse.stage_io import StageIO, to_spark
 from leadlake.quality.gates import enforce
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
+from leadlake.stages.gold.model import apply_champion
 from leadlake.stages.gold.score import MODEL_VERSION, Score, score_lead
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
     leads = leads_df.toPandas()
     leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
     scored = score_frame(leads, load_campaigns(io))
+    scored = apply_champion(scored, settings.tracking_uri).frame  # the champion's scores, else the rules'
     enforce(GOLD_SCORED_LEADS, scored)
     io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
     report.leads = len(scored)

@@ -1,0 +1,214 @@
+"""`leadlake train` and `leadlake score` as a user runs them, against a sqlite MLflow registry under tmp.
+
+Training reads a CSV of past leads with a learnable signal (rating, reviews and a website raise the odds of
+a win); scoring re-scores a small gold.scored_leads with the champion, or with the rules once the registry
+is gone.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from cli_support import cli, one_line_error, scratch_env
+from support.pipeline import SILVER_LEAD_SCHEMA, silver_lead
+
+from leadlake.lakehouse import Lakehouse
+from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS, SILVER_LEAD_OUTCOMES
+from leadlake.stages.gold.build import GOLD_COLUMNS, score_frame
+from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES
+from leadlake.stages.gold.score import MODEL_VERSION
+from leadlake.stages.silver.outcomes import outcomes_schema, parse_label_rules
+
+pytestmark = pytest.mark.e2e
+
+METRICS = ("auc", "pr_auc", "precision_at_top_n", "brier")
+
+
+def labels_csv(path: Path, n: int = 400, seed: int = 3) -> Path:
+    """Past leads in file order (oldest first) with an outcome that follows rating, reviews and website."""
+    rng = np.random.default_rng(seed)
+    rating = np.clip(rng.normal(4.0, 0.5, n), 1.0, 5.0).round(1)
+    reviews = rng.lognormal(3.5, 1.0, n).astype("int64")
+    site = rng.random(n) < 0.6
+    logit = 4.0 * (rating - 4.0) + 1.5 * (np.log1p(reviews) - 3.5) + 2.0 * (site - 0.6) - 0.2
+    won = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+    pd.DataFrame(
+        {
+            "lead_id": [f"P{i:04d}" for i in range(n)],
+            "name": [f"Business {i}" for i in range(n)],
+            "rating": rating,
+            "review_count": reviews,
+            "website": [f"https://b{i}.example.com" if s else "" for i, s in enumerate(site)],
+            "domain": [f"b{i}.example.com" if s else "" for i, s in enumerate(site)],
+            "phone_e164": [f"+1303555{i:04d}" for i in range(n)],
+            "phone_is_toll_free": [i % 9 == 0 for i in range(n)],
+            "source_count": rng.integers(1, 4, n),
+            "categories": [rng.choice(["plumber", "electrician", "roofer"]) for _ in range(n)],
+            "vertical": rng.choice(["local_services", "ecommerce"], n),
+            "outcome": np.where(won, "won", "lost"),
+        }
+    ).to_csv(path, index=False)
+    return path
+
+
+def write_gold(lake_root: Path, n: int = 25) -> pd.DataFrame:
+    """A small gold.scored_leads as the gold stage writes it: silver leads scored by the rules."""
+    rng = np.random.default_rng(5)
+    empty = {f: None for f in FEATURES} | {"tech_signals": [], "email_verified_domain": False}
+    leads = pd.DataFrame(
+        [
+            empty
+            | silver_lead(
+                f"L{i:03d}",
+                f"Shop {i}",
+                rating=round(float(rng.uniform(3.0, 5.0)), 1),
+                review_count=int(rng.integers(1, 300)),
+                website=f"https://shop{i}.example.com" if i % 2 else None,
+                domain=f"shop{i}.example.com" if i % 2 else None,
+                phone_e164=f"+1720555{i:04d}",
+                categories=["plumber"],
+            )
+            for i in range(n)
+        ]
+    )
+    scored = score_frame(leads, {})
+    known = {f.name: f.type for f in SILVER_LEAD_SCHEMA} | FEATURE_TYPES
+    known |= {
+        "lead_score": pa.int64(),
+        "score_reasons": pa.list_(pa.string()),
+        "scored_at": pa.timestamp("us", tz="UTC"),
+    }
+    schema = pa.schema([(c, known.get(c, pa.string())) for c in GOLD_COLUMNS])
+    Lakehouse(str(lake_root)).overwrite(
+        GOLD_SCORED_LEADS, pa.Table.from_pandas(scored, schema=schema, preserve_index=False)
+    )
+    return scored
+
+
+def write_outcomes(lake_root: Path, gold: pd.DataFrame) -> None:
+    """silver.lead_outcomes for the gold leads: delivered one hour apart, qualified when well rated; the
+    last ten still open (null label), and every fifth lead delivered to a second CRM too."""
+    rng = np.random.default_rng(9)
+    schema = outcomes_schema(parse_label_rules())
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    rows = []
+    for i, lead in enumerate(gold.to_dict("records")):
+        good = (lead["rating"] >= 4.0) != (rng.random() < 0.1)
+        label = None if i >= len(gold) - 10 else bool(good)
+        for dest in ("hubspot", "salesforce")[: 2 if i % 5 == 0 else 1]:
+            row = {f.name: None for f in schema} | {
+                "destination": dest,
+                "lead_id": lead["lead_id"],
+                "crm_id": f"{dest}-{i}",
+                "delivered_at": start + timedelta(hours=i),
+                "qualified_or_won_90d": label,
+            }
+            rows.append(row)
+    Lakehouse(str(lake_root)).overwrite(SILVER_LEAD_OUTCOMES, pa.Table.from_pylist(rows, schema=schema))
+
+
+def model_versions(lake_root: Path) -> set[str]:
+    return set(Lakehouse(str(lake_root)).read(GOLD_SCORED_LEADS).column("model_version").to_pylist())
+
+
+@dataclass
+class Trained:
+    env: dict[str, str]
+    tmp: Path
+    csv: Path
+    first: subprocess.CompletedProcess[str]
+    second: subprocess.CompletedProcess[str]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """Two `leadlake train` runs on the same CSV, against a fresh sqlite registry."""
+    tmp = tmp_path_factory.mktemp("cli-ml")
+    env = scratch_env(tmp, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp / 'mlflow' / 'mlflow.db'}")
+    csv = labels_csv(tmp / "past_leads.csv")
+    first = cli("train", "--labels", str(csv), env=env)
+    second = cli("train", "--labels", str(csv), env=env)
+    return Trained(env, tmp, csv, first, second)
+
+
+def test_train_from_a_labels_csv_promotes_the_first_champion_with_its_metrics(trained: Trained) -> None:
+    done = trained.first
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = done.stdout
+    for metric in METRICS:
+        match = re.search(rf"\b{metric} (\d\.\d{{4}})", out)
+        assert match, (metric, out)
+    auc = float(re.search(r"\bauc (\d\.\d{4})", out).group(1))  # type: ignore[union-attr]
+    assert auc > 0.7, out  # the signal is learnable
+    assert "version: 1 " in out, out
+    assert "promoted to champion: v1 is the first champion" in out, out
+
+
+def test_a_second_train_on_the_same_data_does_not_replace_the_champion(trained: Trained) -> None:
+    done = trained.second
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "version: 2 " in done.stdout, done.stdout
+    assert "not promoted" in done.stdout and "v1 stays champion" in done.stdout, done.stdout
+
+
+def test_score_uses_the_champion_and_falls_back_to_the_rules_without_a_registry(trained: Trained) -> None:
+    lake = Path(trained.env["LEADLAKE_LAKEHOUSE_URI"])
+    write_gold(lake)
+    assert model_versions(lake) == {MODEL_VERSION}
+
+    done = cli("score", env=trained.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scored 25 leads in gold.scored_leads with champion v1 (xgb-fs1-v1)" in done.stdout, done.stdout
+    assert "drift" in done.stdout
+    assert model_versions(lake) == {"xgb-fs1-v1"}
+    rows = Lakehouse(str(lake)).read(GOLD_SCORED_LEADS).to_pylist()
+    assert all(0 <= r["lead_score"] <= 100 and r["priority_tier"] in "ABC" for r in rows)
+    assert all(r["score_reasons"] for r in rows)
+
+    shutil.rmtree(trained.tmp / "mlflow")  # the registry (database and artifacts) is gone
+    done = cli("score", env=trained.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"scored 25 leads in gold.scored_leads with the rules ({MODEL_VERSION})" in done.stdout
+    assert "no champion model" in done.stdout
+    assert model_versions(lake) == {MODEL_VERSION}
+
+
+def test_train_refuses_a_labels_csv_without_an_outcome_column(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    bad = tmp_path / "no_outcome.csv"
+    pd.read_csv(labels_csv(tmp_path / "good.csv", n=50)).drop(columns=["outcome"]).to_csv(bad, index=False)
+    one_line_error(cli("train", "--labels", str(bad), env=env), "no `outcome` column", str(bad))
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_train_refuses_too_few_labelled_rows_in_one_line(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    small = labels_csv(tmp_path / "small.csv", n=30)
+    one_line_error(cli("train", "--labels", str(small), env=env), "cannot train", "30 labelled rows")
+
+
+def test_train_from_gold_and_lead_outcomes_uses_the_known_labels(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    lake = Path(env["LEADLAKE_LAKEHOUSE_URI"])
+    write_outcomes(lake, write_gold(lake, n=160))
+    done = cli("train", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 150 leads with a known label (10 still open), the newest 20% held out.
+    assert "on 120 leads, held out the newest 30" in done.stdout, done.stdout
+    assert "promoted to champion: v1 is the first champion" in done.stdout, done.stdout
+
+    one_line_error(cli("train", "--label", "won_365d", env=env), "no label column 'won_365d'", "replied_30d")
+
+
+def test_train_without_labels_or_lake_tables_says_what_to_run(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path)
+    one_line_error(cli("train", env=env), "gold.scored_leads does not exist yet")
