@@ -18,7 +18,7 @@ FAST_WORKERS ?= 0
 TEST_WORKERS ?= 2
 RANDOM_SEEDS ?= 1 12345 987654321
 
-.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink bench-er lock clean
+.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink bench-er bench-delivery lock clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -93,6 +93,11 @@ bench-bronze: install
 # ~180k records against a plain Splink script (speed, memory, F1). Options: benchmarks/bench_er.py --help.
 bench-er: install
 	$(PY) benchmarks/bench_er.py
+
+# Reverse ETL to the sandbox HubSpot at its rate limit (records/s vs the limit, 429s, duplicates: must be 0).
+# Options: benchmarks/bench_delivery.py --help (--leads, --rate, --repeats, --json FILE).
+bench-delivery: install
+	$(PY) benchmarks/bench_delivery.py
 
 lock: $(VENV)/.installed
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full pinned set resolved together on Python 3.11 (pip freeze). Regenerate with: make lock' > constraints.txt

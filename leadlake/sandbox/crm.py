@@ -15,6 +15,8 @@ import copy
 import json
 import os
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,6 +36,9 @@ MAX_FILTER_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 6, 18
 OPERATORS = ("EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY",
              "NOT_HAS_PROPERTY", "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN")  # fmt: skip
 DATE_PROPERTIES = ("createdate", "hs_lastmodifieddate", "closedate")
+RATE_LIMIT_ENV = "LEADLAKE_SANDBOX_HUBSPOT_RATE_LIMIT"  # requests per second; 0 turns the limit off
+DEFAULT_RATE_LIMIT = 10.0  # requests per second: 1,000 companies/s at 100 per batch upsert
+RATE_INTERVAL_MS = 10_000  # HubSpot's burst window: at most rate x 10 s requests in a row
 
 
 class CrmError(ValueError):
@@ -63,6 +68,81 @@ def property_value(value: object) -> str:
     return str(value)
 
 
+class RateLimit:
+    """HubSpot's per-app request limit as a token bucket: `per_second` tokens a second, at most one interval's
+    worth (`per_second` x 10 s, HubSpot's X-HubSpot-RateLimit-Max) saved up, one token per request.
+
+    A request finding the bucket empty is refused (429 with Retry-After). Every answer carries HubSpot's
+    rate-limit headers: Max / Remaining / Interval-Milliseconds for the bucket, Secondly /
+    Secondly-Remaining for the requests of the last second. `per_second` 0 (or None) turns the limit off.
+    """
+
+    def __init__(self, per_second: float | None = None, clock: Any = time.monotonic) -> None:
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._recent: deque[float] = deque()  # when the requests of the last second came
+        self.configure(rate_from_env() if per_second is None else per_second)
+
+    def configure(self, per_second: float) -> None:
+        """Set the limit (requests per second; 0 turns it off) and fill the bucket."""
+        if per_second < 0:
+            raise ValueError("a rate limit is 0 (off) or more requests per second")
+        with self._lock:
+            self.per_second = float(per_second)
+            self.max = max(1, round(self.per_second * RATE_INTERVAL_MS / 1000))
+            self._tokens = float(self.max)
+            self._stamp = self._clock()
+            self._recent.clear()
+            self.refused = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.per_second > 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        """Spend a token for one request: (allowed, the rate-limit headers of its answer)."""
+        with self._lock:
+            now = self._clock()
+            if not self.enabled:
+                return True, {}
+            self._tokens = min(float(self.max), self._tokens + (now - self._stamp) * self.per_second)
+            self._stamp = now
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            allowed = self._tokens >= 1.0
+            if allowed:
+                self._tokens -= 1.0
+                self._recent.append(now)
+            else:
+                self.refused += 1
+            secondly = max(1, round(self.per_second))
+            headers = {
+                "X-HubSpot-RateLimit-Max": str(self.max),
+                "X-HubSpot-RateLimit-Remaining": str(int(self._tokens)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(RATE_INTERVAL_MS),
+                "X-HubSpot-RateLimit-Secondly": str(secondly),
+                "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, secondly - len(self._recent))),
+            }
+            if not allowed:
+                wait = (1.0 - self._tokens) / self.per_second
+                headers["Retry-After"] = str(max(1, int(wait + 0.999)))  # whole seconds, as HTTP says
+            return allowed, headers
+
+
+def rate_from_env() -> float:
+    """The sandbox HubSpot's rate limit (requests/s) from LEADLAKE_SANDBOX_HUBSPOT_RATE_LIMIT, else 10."""
+    raw = os.environ.get(RATE_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RATE_LIMIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)") from None
+    if value < 0:
+        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)")
+    return value
+
+
 class CrmStore:
     """Companies upserted so far; thread-safe and readable in-process."""
 
@@ -80,6 +160,8 @@ class CrmStore:
         self._lives: dict[str, Life] = {}  # object id -> what sales does with it (outcomes.py)
         self._offset = timedelta(0)  # how far the simulated clock runs ahead of the wall clock
         self._state_path = Path(state_path) if state_path else None
+        # HubSpot's request rate limit on the CRM routes (routes/hubspot.py); `rate_limit.configure(n)`.
+        self.rate_limit = RateLimit()
         if self._state_path is not None and self._state_path.exists():
             self._load(self._state_path)
 
@@ -272,6 +354,7 @@ class CrmStore:
             self._id_properties.clear()
             self._lives.clear()
             self._save_locked()
+        self.rate_limit.configure(self.rate_limit.per_second)  # a full bucket again
 
     # -- simulated time: what sales does with the delivered companies (leadlake.sandbox.outcomes) ----------
     def advance(self, days: int) -> dict[str, Any]:

@@ -1,11 +1,17 @@
 """HubSpot CRM v3 companies through the official client: batch upsert on a unique leadlake id property,
 merge of two companies (when two leads turn out to be one business), re-keying a company to a lead, and
-reading back what sales did with them (`pull_changes`: the CRM search API, by hs_lastmodifieddate)."""
+reading back what sales did with them (`pull_changes`: the CRM search API, by hs_lastmodifieddate).
+
+Every call goes through a RateGate that paces the destination's requests (every thread's, retries included)
+at the rate HubSpot's X-HubSpot-RateLimit-* headers announce, so concurrent batches stay under the app's
+limit instead of collecting 429s; a 429 still waits out its Retry-After (urllib3 Retry)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +24,14 @@ log = logging.getLogger("leadlake.connectors.destinations.hubspot")
 
 ID_PROPERTY = "leadlake_id"
 BATCH_LIMIT = 100  # HubSpot's documented batch upsert maximum
+MAX_IN_FLIGHT = 8  # batch upserts delivery keeps in flight at once (the gate keeps them under the limit)
+# HubSpot's rate-limit reply headers (lower-case: urllib3 header lookups ignore case anyway)
+RATE_MAX, RATE_REMAINING = "x-hubspot-ratelimit-max", "x-hubspot-ratelimit-remaining"
+RATE_INTERVAL_MS = "x-hubspot-ratelimit-interval-milliseconds"
+RATE_SECONDLY, RATE_SECONDLY_REMAINING = (
+    "x-hubspot-ratelimit-secondly",
+    "x-hubspot-ratelimit-secondly-remaining",
+)
 SEARCH_PAGE = 200  # HubSpot's documented maximum page size of the CRM search endpoints
 SEARCH_CAP = 10_000  # one search pages through at most this many results
 MODIFIED = "hs_lastmodifieddate"
@@ -97,17 +111,134 @@ def _crm_message(body: object, reason: object) -> str:
     return str(body or reason)
 
 
+def _header_number(headers: Any, name: str) -> float | None:
+    """A numeric header from urllib3's case-insensitive headers, or any mapping of them."""
+    try:
+        raw = headers.get(name)
+        if raw is None:
+            raw = next((v for k, v in headers.items() if str(k).lower() == name), None)
+    except AttributeError:
+        return None
+    if raw in (None, ""):
+        return None
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+class RateGate:
+    """Paces one destination's requests, across threads, at the rate HubSpot's headers announce.
+
+    `acquire()` before each request hands out start times 1/rate apart (rate: the lower of Max per
+    Interval-Milliseconds and Secondly). Slots nobody used (the threads were busy) may be made up, at most
+    one second's worth and only while the last reply's Remaining leaves room for twice that, so a stall
+    does not lower the rate. Until a reply has told the rate, one request goes at a time (the probe); a
+    reply saying Remaining or Secondly-Remaining is 0 holds the next request for one request's worth of
+    time; after a few replies without the headers (a CRM that sends none) the gate stops pacing.
+    """
+
+    PROBES_WITHOUT_HEADERS = 3
+
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ):
+        self._clock, self._sleep = clock, sleep
+        self._cond = threading.Condition()
+        self._interval: float | None = None  # seconds between request starts; 0: no pacing; None: unknown
+        self._next = 0.0  # earliest start of the next request
+        self._probing = False
+        self._bare_replies = 0
+        self._catch_up = 0.0  # seconds of unused slots that may be made up now
+        self.rate: float | None = None  # requests per second, as last announced
+        self.waited = 0.0  # seconds requests spent waiting on the gate
+
+    def acquire(self) -> None:
+        """Wait for this request's turn."""
+        with self._cond:
+            while self._interval is None and self._probing:
+                self._cond.wait(0.5)
+            now = self._clock()
+            if self._interval is None:
+                self._probing = True  # this request learns the rate; the others wait for its reply
+                return
+            start = max(now - self._catch_up, self._next)
+            self._next = start + self._interval
+        if start > now:
+            self.waited += start - now
+            self._sleep(start - now)
+
+    def observe(self, headers: Any) -> None:
+        """Learn from one reply's headers (any reply: a success, an error, a retried 429)."""
+        cap = _header_number(headers, RATE_MAX)
+        window_ms = _header_number(headers, RATE_INTERVAL_MS)
+        secondly = _header_number(headers, RATE_SECONDLY)
+        rates = [cap * 1000 / window_ms if cap and window_ms else None, secondly or None]
+        known = [r for r in rates if r]
+        with self._cond:
+            if known:
+                self.rate = min(known)
+                self._interval = 1.0 / self.rate
+                remaining = _header_number(headers, RATE_REMAINING)
+                secondly_left = _header_number(headers, RATE_SECONDLY_REMAINING)
+                roomy = remaining is not None and remaining >= 2 * self.rate
+                self._catch_up = 1.0 if roomy else 0.0
+                if remaining == 0 or secondly_left == 0:
+                    self._next = max(self._next, self._clock() + self._interval)
+            elif self._interval is None:
+                self._bare_replies += 1
+                if self._bare_replies >= self.PROBES_WITHOUT_HEADERS:
+                    self._interval = 0.0
+            self._probing = False
+            self._cond.notify_all()
+
+    def release(self) -> None:
+        """A request ended without a reply to learn from (e.g. a connection error): let another probe."""
+        with self._cond:
+            self._probing = False
+            self._cond.notify_all()
+
+
+class PacedRetry(Retry):
+    """urllib3 Retry whose retries also wait for the gate and teach it from the reply they retry."""
+
+    gate: RateGate | None = None
+
+    def new(self, **kw: Any) -> PacedRetry:
+        retry = super().new(**kw)
+        retry.gate = self.gate
+        return retry
+
+    def increment(
+        self, method: Any = None, url: Any = None, response: Any = None, *args: Any, **kw: Any
+    ) -> Retry:
+        if self.gate is not None and response is not None:
+            self.gate.observe(response.headers)
+        return super().increment(method, url, response, *args, **kw)
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        if self.gate is not None:
+            self.gate.acquire()
+
+
 class HubSpotDestination:
     """Batch upserts of companies, idempotent on the leadlake_id unique property; merges and re-keys."""
 
     name = "hubspot"
 
     def __init__(
-        self, access_token: str, base_url: str = "https://api.hubapi.com", max_retries: int = 6
+        self,
+        access_token: str,
+        base_url: str = "https://api.hubapi.com",
+        max_retries: int = 6,
+        max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
         from hubspot import HubSpot
 
-        retry = Retry(
+        self.max_in_flight = max(1, max_in_flight)  # delivery's concurrent batches to this destination
+        self.gate = RateGate()
+        retry = PacedRetry(
             total=max_retries,
             backoff_factor=0.3,
             status_forcelist=(429, 500, 502, 503, 504),
@@ -117,6 +248,7 @@ class HubSpotDestination:
             respect_retry_after_header=True,
             raise_on_status=False,
         )
+        retry.gate = self.gate
         self._client = HubSpot(access_token=access_token, host=base_url.rstrip("/"), retry=retry)
 
     def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
@@ -133,15 +265,19 @@ class HubSpotDestination:
             }
             for lead in leads
         ]
+        self.gate.acquire()
         try:
-            resp = self._client.crm.companies.batch_api.upsert(
+            resp, _, headers = self._client.crm.companies.batch_api.upsert_with_http_info(
                 BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
             )
+            self.gate.observe(headers)
         except ApiException as exc:
+            self.gate.observe(exc.headers)
             raise DeliveryError(
                 f"hubspot batch upsert failed: HTTP {exc.status}: {_message(exc)}", exc.status
             ) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
+            self.gate.release()
             raise DeliveryError(f"hubspot batch upsert failed: {type(exc).__name__}: {exc}") from None
         # A 200 whose body is not the documented batch reply (truncated JSON, no results list) fails this
         # batch only: the caller keeps it out of the ledger and the next run sends it again.
@@ -169,7 +305,7 @@ class HubSpotDestination:
 
         what = f"hubspot merge of company {merged_crm_id} into {primary_crm_id}"
         body = PublicMergeInput(primary_object_id=primary_crm_id, object_id_to_merge=merged_crm_id)
-        resp = self._call(what, lambda: self._client.crm.companies.basic_api.merge(body))
+        resp = self._call(what, lambda: self._client.crm.companies.basic_api.merge_with_http_info(body))
         return str(resp.id)
 
     def rekey(self, crm_id: str, lead_id: str) -> None:
@@ -179,7 +315,9 @@ class HubSpotDestination:
 
         what = f"hubspot re-key of company {crm_id} to {ID_PROPERTY}={lead_id}"
         body = SimplePublicObjectInput(properties={ID_PROPERTY: lead_id})
-        resp = self._call(what, lambda: self._client.crm.companies.basic_api.update(crm_id, body))
+        resp = self._call(
+            what, lambda: self._client.crm.companies.basic_api.update_with_http_info(crm_id, body)
+        )
         if (resp.properties or {}).get(ID_PROPERTY) != lead_id:
             raise DeliveryError(f"{what} failed: the reply does not carry the new {ID_PROPERTY}")
 
@@ -241,15 +379,19 @@ class HubSpotDestination:
         from hubspot.crm.companies import ApiException
 
         what = "hubspot company search"
+        self.gate.acquire()
         try:
             resp = self._client.crm.companies.search_api.do_search(
                 public_object_search_request=request, _preload_content=False
             )
+            self.gate.observe(resp.headers)
             raw = resp.data
         except ApiException as exc:
+            self.gate.observe(exc.headers)
             message = _crm_message(exc.body, exc.reason)
             raise DeliveryError(f"{what} failed: HTTP {exc.status}: {message}", exc.status) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
+            self.gate.release()
             raise DeliveryError(f"{what} failed: {type(exc).__name__}: {exc}") from None
         try:
             page = json.loads(raw)
@@ -260,15 +402,20 @@ class HubSpotDestination:
         return page
 
     def _call(self, what: str, call: Callable[[], Any]) -> Any:
-        """One single-object call: CRM errors and exhausted retries as DeliveryError, reply shape checked."""
+        """One single-object call (a `*_with_http_info` method: object, status, headers): CRM errors and
+        exhausted retries as DeliveryError, reply shape checked."""
         from hubspot.crm.companies import ApiException, SimplePublicObject
 
+        self.gate.acquire()
         try:
-            resp = call()
+            resp, _, headers = call()
+            self.gate.observe(headers)
         except ApiException as exc:
+            self.gate.observe(exc.headers)
             message = _crm_message(exc.body, exc.reason)
             raise DeliveryError(f"{what} failed: HTTP {exc.status}: {message}", exc.status) from None
         except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
+            self.gate.release()
             raise DeliveryError(f"{what} failed: {type(exc).__name__}: {exc}") from None
         # A truncated 200 body deserialises to a plain string: the call may not have been applied.
         if not isinstance(resp, SimplePublicObject) or not resp.id:

@@ -1,14 +1,19 @@
 """HubSpot CRM v3 companies: batch upsert/read, list with `after` cursors, get/update/archive by id or unique
 property, merge (POST /merge: the merged company is archived, a GET by its old id answers the primary) and
-search (POST /search: filterGroups, one sort, offset paging, the 10,000-result cap)."""
+search (POST /search: filterGroups, one sort, offset paging, the 10,000-result cap).
+
+Every CRM route spends one request of the app's rate limit (CrmStore.rate_limit, a token bucket: 10
+requests/s by default, LEADLAKE_SANDBOX_HUBSPOT_RATE_LIMIT): past it the answer is HubSpot's 429 with
+Retry-After, and every answer carries the X-HubSpot-RateLimit-* headers."""
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 from urllib.parse import urlencode
 
 from leadlake.sandbox.crm import CrmError, CrmNotFound, hubspot_timestamp
-from leadlake.sandbox.protocol import Provider, Request, Response, correlation_id, route
+from leadlake.sandbox.protocol import Handler, Provider, Request, Response, correlation_id, route
 from leadlake.sandbox.state import SandboxState
 
 HUBSPOT = "hubspot"
@@ -54,6 +59,39 @@ def check_token(state: SandboxState, req: Request) -> Response | None:
             "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
         )
     return None
+
+
+def rate_limited_by_app(retry_after: str) -> Response:
+    """The 10-second (TEN_SECONDLY_ROLLING) rate-limit answer of an app past its limit."""
+    resp = error(
+        429,
+        "RATE_LIMITS",
+        "You have reached your ten_secondly_rolling limit.",
+        errorType="RATE_LIMIT",
+        policyName="TEN_SECONDLY_ROLLING",
+    )
+    resp.headers["Retry-After"] = retry_after
+    return resp
+
+
+def limited(handler: Handler) -> Handler:
+    """A route that spends one request of the rate limit (once the token is accepted) and answers with the
+    rate-limit headers; a request past the limit gets a 429 and changes nothing."""
+
+    @wraps(handler)
+    def run(state: SandboxState, req: Request) -> Response:
+        denied = check_token(state, req)
+        if denied:
+            return denied
+        allowed, headers = state.crm.rate_limit.take()
+        if not allowed:
+            resp = rate_limited_by_app(headers.pop("Retry-After"))
+        else:
+            resp = handler(state, req)
+        resp.headers.update(headers)
+        return resp
+
+    return run
 
 
 def _body(req: Request) -> dict | Response:
@@ -238,14 +276,30 @@ def not_found(req: Request) -> Response:
 
 
 ROUTES = (
-    route(HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", batch_upsert, mutating=True),
-    route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", batch_read),
-    route(HUBSPOT, "POST", rf"{BASE}/merge", "hubspot.merge", merge, mutating=True),
-    route(HUBSPOT, "POST", rf"{BASE}/search", "hubspot.search", search, paged=True),
-    route(HUBSPOT, "GET", BASE, "hubspot.list", list_page, paged=True),
-    route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", get_one),
-    route(HUBSPOT, "PATCH", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.update", update_one, mutating=True),
-    route(HUBSPOT, "DELETE", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.archive", archive_one, mutating=True),
+    route(
+        HUBSPOT, "POST", rf"{BASE}/batch/upsert", "hubspot.batchUpsert", limited(batch_upsert), mutating=True
+    ),
+    route(HUBSPOT, "POST", rf"{BASE}/batch/read", "hubspot.batchRead", limited(batch_read)),
+    route(HUBSPOT, "POST", rf"{BASE}/merge", "hubspot.merge", limited(merge), mutating=True),
+    route(HUBSPOT, "POST", rf"{BASE}/search", "hubspot.search", limited(search), paged=True),
+    route(HUBSPOT, "GET", BASE, "hubspot.list", limited(list_page), paged=True),
+    route(HUBSPOT, "GET", rf"{BASE}/(?P<object_id>[^/]+)", "hubspot.get", limited(get_one)),
+    route(
+        HUBSPOT,
+        "PATCH",
+        rf"{BASE}/(?P<object_id>[^/]+)",
+        "hubspot.update",
+        limited(update_one),
+        mutating=True,
+    ),
+    route(
+        HUBSPOT,
+        "DELETE",
+        rf"{BASE}/(?P<object_id>[^/]+)",
+        "hubspot.archive",
+        limited(archive_one),
+        mutating=True,
+    ),
 )
 PROVIDER = Provider(
     HUBSPOT,

@@ -11,6 +11,12 @@ order and along chains to the live survivor, once per destination:
 The merged lead's ledger row then carries merged_into / merge_outcome / merge_applied_at, so a re-run does
 not apply it again. A merge the CRM refuses (a 4xx, e.g. a company deleted by hand) is reported and marked
 "refused"; one that failed for a transient reason stays pending for the next run.
+
+Upserts go out up to the destination's `max_in_flight` batches at once (worker threads do only the CRM
+calls; the destination paces them under its rate limit). This thread commits the ledger rows of the
+batches the CRM accepted as they come back, so a run killed at any point leaves in the ledger only what the
+CRM holds; a batch accepted but not yet committed is sent again by the next run, an update of the same
+company (the upsert is keyed on the lead id), never a second one.
 """
 
 from __future__ import annotations
@@ -19,7 +25,8 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -186,6 +193,8 @@ def deliver(
     """
     t0 = time.perf_counter()
     report = DeliveryReport(destination.name, run_id)
+    if hasattr(destination, "start_run"):  # file destinations name their parts by the run
+        destination.start_run(run_id)
     merges = read_merges(lakehouse)
     merged_ids = {m["merged_lead_id"] for m in merges}
     held: set[str] = set()
@@ -225,11 +234,15 @@ def deliver(
             except DeliveryError as exc:
                 report.failed += len(todo)
                 raise DestinationStopped(str(exc)) from None
-        for start in range(0, len(todo), size):
-            batch = todo[start : start + size]
-            _send(lakehouse, destination, run_id, batch, report, log_rows)
-            if on_batch:
-                on_batch(len(batch))
+        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
+        in_flight = max(1, int(getattr(destination, "max_in_flight", 1) or 1))
+        if in_flight == 1 or len(batches) == 1:
+            for batch in batches:
+                _send(lakehouse, destination, run_id, batch, report, log_rows)
+                if on_batch:
+                    on_batch(len(batch))
+        else:
+            _send_concurrently(lakehouse, destination, run_id, batches, in_flight, report, log_rows, on_batch)
     except DestinationStopped as exc:
         report.errors.append(str(exc))
         log.error("%s", exc)
@@ -267,6 +280,64 @@ def _log(run_id: str, dest: str, lead_id: str, action: str, crm_id: str | None, 
     }
 
 
+def _attempt(destination: HubSpotDestination, batch: list[dict]) -> tuple[Any, DeliveryError | None]:
+    """One batch upsert (in a worker thread): the CRM's result, or its error."""
+    try:
+        return destination.upsert(batch), None
+    except DeliveryError as exc:
+        return None, exc
+
+
+def _send_concurrently(
+    lakehouse: Lakehouse,
+    destination: HubSpotDestination,
+    run_id: str,
+    batches: list[list[dict]],
+    in_flight: int,
+    report: DeliveryReport,
+    log_rows: list[dict],
+    on_batch: Callable[[int], None] | None,
+) -> None:
+    """Keep up to `in_flight` batch upserts running; commit what the CRM accepted as the replies come in
+    (the replies that arrived together in one ledger merge). Refused batches are split and dead-lettered
+    here as in `_send`. After a DestinationStopped nothing more is started; the batches already in flight
+    are settled (their accepted leads committed), then it is raised."""
+    pending = iter(batches)
+    running: dict[Future, list[dict]] = {}
+    stopped: DestinationStopped | None = None
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool:
+
+        def start() -> None:
+            while stopped is None and len(running) < in_flight:
+                batch = next(pending, None)
+                if batch is None:
+                    return
+                running[pool.submit(_attempt, destination, batch)] = batch
+
+        start()
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            accepted, settled = [], []
+            for future in done:
+                batch = running.pop(future)
+                settled.append(batch)
+                result, exc = future.result()
+                if exc is None:
+                    accepted.append((batch, result))
+                    continue
+                try:
+                    _failed(lakehouse, destination, run_id, batch, exc, report, log_rows)
+                except DestinationStopped as stop:
+                    stopped = stopped or stop
+            _accepted(lakehouse, destination, run_id, accepted, report, log_rows)
+            if on_batch:
+                for batch in settled:
+                    on_batch(len(batch))
+            start()
+    if stopped is not None:
+        raise stopped
+
+
 def _send(
     lakehouse: Lakehouse,
     destination: HubSpotDestination,
@@ -276,72 +347,102 @@ def _send(
     log_rows: list[dict],
 ) -> None:
     """Upsert one batch; a refused batch is halved until each refused lead stands alone (dead letter)."""
-    try:
-        result = destination.upsert(batch)
-    except DeliveryError as exc:
-        if exc.status in AUTH_STATUSES:
-            report.failed += len(batch)
-            raise DestinationStopped(
-                f"{destination.name} refused our credentials (HTTP {exc.status}): check its key; "
-                "nothing more is sent to it this run"
-            ) from None
-        if exc.refused and len(batch) > 1:
-            half = len(batch) // 2
-            _send(lakehouse, destination, run_id, batch[:half], report, log_rows)
-            _send(lakehouse, destination, run_id, batch[half:], report, log_rows)
-            return
+    result, exc = _attempt(destination, batch)
+    if exc is not None:
+        _failed(lakehouse, destination, run_id, batch, exc, report, log_rows)
+    else:
+        _accepted(lakehouse, destination, run_id, [(batch, result)], report, log_rows)
+
+
+def _failed(
+    lakehouse: Lakehouse,
+    destination: HubSpotDestination,
+    run_id: str,
+    batch: list[dict],
+    exc: DeliveryError,
+    report: DeliveryReport,
+    log_rows: list[dict],
+) -> None:
+    """A batch the CRM did not take: stop on refused credentials, split a refused batch, else log it as
+    failed (kept out of the ledger, so the next run sends it again)."""
+    if exc.status in AUTH_STATUSES:
         report.failed += len(batch)
-        report.errors.append(str(exc))
-        log.error("%s", exc)
-        if exc.refused:  # one lead the CRM will not take as it is
-            report.failed -= 1  # _dead_letter counts it
-            _dead_letter(lakehouse, destination.name, run_id, batch[0], str(exc), report, log_rows)
-        else:
-            # Not in the ledger, so the next run sends it again; the upsert on the unique id makes a resend
-            # harmless if the CRM did apply it.
-            log_rows.extend(
-                _log(run_id, destination.name, x["lead_id"], "failed", None, str(exc)) for x in batch
-            )
+        raise DestinationStopped(
+            f"{destination.name} refused our credentials (HTTP {exc.status}): check its key; "
+            "nothing more is sent to it this run"
+        ) from None
+    if exc.refused and len(batch) > 1:
+        half = len(batch) // 2
+        _send(lakehouse, destination, run_id, batch[:half], report, log_rows)
+        _send(lakehouse, destination, run_id, batch[half:], report, log_rows)
         return
-    refused = dict(getattr(result, "failures", None) or {})
-    for lead in (x for x in batch if x["lead_id"] in refused):
-        _dead_letter(lakehouse, destination.name, run_id, lead, refused[lead["lead_id"]], report, log_rows)
-    batch = [x for x in batch if x["lead_id"] not in refused]
-    if not batch:
-        return
+    report.failed += len(batch)
+    report.errors.append(str(exc))
+    log.error("%s", exc)
+    if exc.refused:  # one lead the CRM will not take as it is
+        report.failed -= 1  # _dead_letter counts it
+        _dead_letter(lakehouse, destination.name, run_id, batch[0], str(exc), report, log_rows)
+    else:
+        # Not in the ledger, so the next run sends it again; the upsert on the unique id makes a resend
+        # harmless if the CRM did apply it.
+        log_rows.extend(_log(run_id, destination.name, x["lead_id"], "failed", None, str(exc)) for x in batch)
+
+
+def _accepted(
+    lakehouse: Lakehouse,
+    destination: HubSpotDestination,
+    run_id: str,
+    replies: Sequence[tuple[list[dict], Any]],
+    report: DeliveryReport,
+    log_rows: list[dict],
+) -> None:
+    """Commit the batches the CRM accepted (each with its result) in one ledger merge: leads it refused
+    within a batch go to the dead letters, the others to the ledger, out of the dead letters."""
+    rows: list[dict] = []
     now = datetime.now(UTC)
-    rows = [
-        {
-            "destination": destination.name,
-            "lead_id": lead["lead_id"],
-            "payload_hash": lead["_payload_hash"],
-            "crm_id": result.crm_ids[lead["lead_id"]],
-            "run_id": run_id,
-            "delivered_at": now,
-            "merged_into": None,
-            "merge_outcome": None,
-            "merge_applied_at": None,
-        }
-        for lead in batch
-    ]
+    for batch, result in replies:
+        refused = dict(getattr(result, "failures", None) or {})
+        for lead in (x for x in batch if x["lead_id"] in refused):
+            _dead_letter(
+                lakehouse, destination.name, run_id, lead, refused[lead["lead_id"]], report, log_rows
+            )
+        batch = [x for x in batch if x["lead_id"] not in refused]
+        if not batch:
+            continue
+        rows += [
+            {
+                "destination": destination.name,
+                "lead_id": lead["lead_id"],
+                "payload_hash": lead["_payload_hash"],
+                "crm_id": result.crm_ids[lead["lead_id"]],
+                "run_id": run_id,
+                "delivered_at": now,
+                "merged_into": None,
+                "merge_outcome": None,
+                "merge_applied_at": None,
+            }
+            for lead in batch
+        ]
+        ids = [lead["lead_id"] for lead in batch]
+        created = set(getattr(result, "created_ids", ()) or ())
+        for lid in ids:
+            action = "created" if lid in created else "updated"
+            log_rows.append(_log(run_id, destination.name, lid, action, result.crm_ids[lid], None))
+        report.sent += len(batch)
+        report.created += sum(lid in created for lid in ids) if created else result.created
+        report.updated += len(ids) - (sum(lid in created for lid in ids) if created else result.created)
+    if not rows:
+        return
     lakehouse.merge(
         GOLD_CRM_DELIVERIES,
         pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA),
         keys=["destination", "lead_id"],
     )
-    ids = [lead["lead_id"] for lead in batch]
     if lakehouse.exists(GOLD_DELIVERY_DEAD_LETTERS):
-        quoted = ", ".join("'" + i.replace("'", "''") + "'" for i in ids)
+        quoted = ", ".join("'" + r["lead_id"].replace("'", "''") + "'" for r in rows)
         lakehouse.delete(
             GOLD_DELIVERY_DEAD_LETTERS, f"destination = '{destination.name}' AND lead_id IN ({quoted})"
         )
-    created = set(getattr(result, "created_ids", ()) or ())
-    for lid in ids:
-        action = "created" if lid in created else "updated"
-        log_rows.append(_log(run_id, destination.name, lid, action, result.crm_ids[lid], None))
-    report.sent += len(batch)
-    report.created += sum(lid in created for lid in ids) if created else result.created
-    report.updated += len(ids) - (sum(lid in created for lid in ids) if created else result.created)
 
 
 def _dead_letter(

@@ -1,4 +1,4 @@
-"""assign_ids: existing leads keep their ids through joins, merges and splits; new ids never reuse old ones."""
+"""assign_ids: existing leads keep their ids through joins, merges and splits; no id is ever reused."""
 
 from __future__ import annotations
 
