@@ -270,6 +270,8 @@ def score() -> None:
         extra = [c for c in gold.columns if c not in rescored.columns]  # columns newer code added
         if extra:
             rescored = pd.concat([rescored, gold[extra].reset_index(drop=True)], axis=1)
+        if "rules_score" in rescored:
+            rescored["rules_score"] = rescored["lead_score"]
         result = apply_champion(rescored, s.tracking_uri)
         scored = result.frame[list(table.schema.names)]
         enforce(GOLD_SCORED_LEADS, scored)

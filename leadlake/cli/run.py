@@ -130,11 +130,71 @@ def demo(
                 reports, dag_failure = _demo_airflow(res)
             else:
                 reports = run_stages(res, "delivery", new_run_id("demo"))
+            loop = None
+            if res.sandbox_url and not dag_failure and all(r.ok for r in reports):
+                loop = learning_loop(res, new_run_id("demo-loop"), reports)
         print_summary(res.lakehouse, reports, started=started)
+        if loop:
+            for line in loop:
+                console.print(line, highlight=False, markup=False)
     if dag_failure:
         say_error(dag_failure, label="failed")
         raise typer.Exit(EXIT_FAILED)
     exit_for(reports)
+
+
+LOOP_DAYS = 120  # simulated days of sales activity before the demo pulls CRM outcomes and trains
+
+
+def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
+    """The demo's learning loop on the sandbox: simulated CRM days, feedback, train, score with the champion.
+
+    Appends the stage reports it ran to `reports`; returns the lines comparing the champion with the rules.
+    """
+    import httpx
+
+    from leadlake.cli.ml import lake_rows
+    from leadlake.ml.evaluate import baseline_metrics
+    from leadlake.ml.train import TOP_N, TrainingRefused, time_split, train
+    from leadlake.runtime.stages import get_stage, run_stage
+
+    lake, s = resources.lakehouse, resources.settings
+    with progress() as bar:
+        t = bar.add_task(f"loop     {LOOP_DAYS} simulated CRM days, feedback, train, score", total=4)
+        httpx.post(f"{resources.sandbox_url}/_sandbox/crm/advance", json={"days": LOOP_DAYS}, timeout=60)
+        bar.advance(t)
+        reports.append(run_stage(get_stage("feedback"), resources, run_id))
+        bar.advance(t)
+        label = "qualified_or_won_90d"
+        try:
+            rows, y, as_of, versions = lake_rows(lake, label)
+            result = train(rows, y, as_of=as_of, tracking_uri=s.tracking_uri, data_versions=versions)
+        except (TrainingRefused, typer.Exit) as exc:
+            return [f"learning loop: not trained ({exc or 'no labelled leads'})"]
+        bar.advance(t)
+        reports.append(run_stage(get_stage("gold"), resources, run_id))
+        bar.advance(t)
+    _, held = time_split(as_of)
+    rule_scores = rows["rules_score"] if "rules_score" in rows else rows["lead_score"]
+    rules = baseline_metrics(y.iloc[held], rule_scores.iloc[held], TOP_N)
+    m = result.metrics
+
+    def row(name: str, x: dict[str, float]) -> str:
+        return (
+            f"  {name:<16} auc {x['auc']:.3f}  pr_auc {x['pr_auc']:.3f}  "
+            f"p@top{TOP_N} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
+        )
+
+    return [
+        f"learning loop: {LOOP_DAYS} simulated days, {len(y)} labelled leads ({int(y.sum())} {label}), "
+        f"newest {len(held)} held out",
+        row(f"champion v{result.champion_version}", result.champion_metrics or m)
+        if not result.promoted
+        else row(f"champion v{result.version}", m),
+        row("rules baseline", rules),
+        f"  {result.decision}: gold.scored_leads now scored by model_version "
+        f"{result.scorer.model_version if result.scorer and result.promoted else 'the champion'}",
+    ]
 
 
 def _demo_airflow(resources: Any) -> tuple[list[Any], str | None]:

@@ -140,6 +140,8 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
     leads = leads_df.toPandas()
     leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
     scored = score_frame(leads, load_campaigns(io))
+    # Kept beside the champion's score: the baseline a model must beat, on every lead.
+    scored["rules_score"] = scored["lead_score"]
     scored = apply_champion(scored, settings.tracking_uri).frame  # the champion's scores, else the rules'
     enforce(GOLD_SCORED_LEADS, scored)
     io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
