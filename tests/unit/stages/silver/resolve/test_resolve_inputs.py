@@ -225,3 +225,89 @@ def test_write_clusters_csv_lf_and_atomic(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_clusters_csv(clusters, tmp_path / "nowhere" / "out.csv")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The vectorised normalisation against the pipeline's per-value helpers (leadlake.core.normalize).
+
+_FORMATS = (
+    "({a}) {e}-{s}", "{a}-{e}-{s}", "{a}.{e}.{s}", "{a} {e} {s}", "{a}{e}{s}", "+1 {a} {e} {s}",
+    "+1 ({a}) {e}-{s}", "+1{a}{e}{s}", "1-{a}-{e}-{s}", "1 ({a}) {e} {s}", "1{a}{e}{s}", "+{a}{e}{s}",
+    "{a}/{e}-{s}", " ({a})  {e}--{s} ", "{a}-{e}-{s} x12", "{a}-{e}-{s} ext. 7", "1-{a}-{e}-{s}-9",
+    "{a}-{e}-{t}", "011 1 {a} {e} {s}", "(+1) {a} {e} {s}", "+1-{a}-{e}-{s}", "1 {a} {e} {s} 1",
+)  # fmt: skip
+# Area codes: toll-free, premium, N11, Caribbean and Canadian NANP codes, unassigned, and 0xx/1xx.
+_AREAS = (
+    "800", "833", "844", "855", "866", "877", "888", "822", "880", "900", "211", "411", "911", "876",
+    "787", "939", "242", "441", "649", "416", "604", "867", "303", "212", "555", "999", "370", "023",
+    "123", "100",
+)  # fmt: skip
+_OTHERS = (
+    "+44 20 7946 0958", "020 7946 0958", "+33 1 42 68 53 00", "01 42 68 53 00", "+52 55 1234 5678",
+    "1-800-FLOWERS", "1-800-356-9377", "not a phone", "12345", "+", "++1 303 555 0142", "0",
+    "+1 303 555 0142 / 0143", "303-555-0142\u00a0", "\uff13\uff10\uff13-555-0142", "+1 242 357 1234",
+)  # fmt: skip
+_COUNTRIES = ("US", "CA", "", "usa", "GB", "FR", "MX", "PR", "JM", "Canada", "U")
+
+
+def _generated_phones(n: int) -> tuple[list[str], list[str]]:
+    import random
+
+    rng = random.Random(20240601)
+    phones, countries = [], []
+    for i in range(n):
+        if i % 10 == 0:
+            raw = rng.choice(_OTHERS)
+        else:
+            area = rng.choice(_AREAS) if i % 3 else f"{rng.randrange(1000):03d}"
+            exchange = f"{rng.randrange(1000):03d}" if i % 4 else rng.choice(("555", "212", "011", "199"))
+            station = f"{rng.randrange(10000):04d}"
+            raw = rng.choice(_FORMATS).format(a=area, e=exchange, s=station, t=station[:3])
+        phones.append(raw)
+        countries.append(rng.choice(_COUNTRIES) if i % 2 else "US")
+    return phones, countries
+
+
+def test_phone_fast_path_agrees_with_normalize_phone_and_is_toll_free() -> None:
+    from leadlake.core.normalize import is_toll_free, normalize_phone
+    from leadlake.stages.silver.resolve.inputs import _clean, _country, _phone_region, normalize_phones
+
+    raws, countries = _generated_phones(4000)
+    cleaned = _clean(pd.Series(raws, dtype=object))
+    country = _country(pd.Series(countries, dtype=object))
+    regions = _phone_region(country)
+    e164, toll_free = normalize_phones(cleaned, country)
+    expected = [normalize_phone(r, g) if r else None for r, g in zip(cleaned, regions, strict=True)]
+    assert list(e164) == expected
+    assert list(toll_free) == [is_toll_free(e) for e in expected]
+    assert all(type(t) is bool for t in toll_free)
+    # The sample covers both paths and both outcomes.
+    from leadlake.stages.silver.resolve.inputs import nanp_fast_path
+
+    _, fast = nanp_fast_path(cleaned, regions)
+    assert 0.2 < fast.mean() < 0.9
+    assert e164[fast].notna().sum() > 500 and e164[fast].isna().sum() > 100
+    assert sum(toll_free) > 50
+    # Every NANP toll-free area code is toll-free, whichever region the row is in (and a few Caribbean
+    # numbers are too, per libphonenumber: Bahamas 242-300-...).
+    from leadlake.stages.silver.resolve.inputs import NANP_TOLL_FREE
+
+    nanp = [(e[2:5], t) for e, t in zip(e164, toll_free, strict=True) if e and e.startswith("+1")]
+    assert all(t for area, t in nanp if area in NANP_TOLL_FREE)
+    assert {area for area, t in nanp if t} >= NANP_TOLL_FREE
+
+
+def test_registered_domains_on_distinct_hosts_agree_with_registered_domain() -> None:
+    from leadlake.core.normalize import registered_domain
+    from leadlake.stages.silver.resolve.inputs import registered_domains
+
+    urls = [
+        "https://www.shop.example.co.uk/about", "http://Example.COM", "example.com/", "www.example.com?q=1",
+        "HTTPS://WWW.EXAMPLE.COM#top", "ftp://example.com", "https://user:pw@example.com:8080/x",
+        "example.com:8080", "localhost", "http://192.168.0.1/", "joes-plumbing.net", "https://a.b.c.d.gov.au",
+        "mailto:joe@example.com", "https://exa mple.com", "www.", "-bad-.com", "https://xn--caf-dma.fr/",
+        "https://café.fr/menu", "blogspot.com", "foo.blogspot.com", "http://www.www.example.org/",
+        "example", ".com", "https://example.com./", None, "https://sub.example.k12.ca.us/page",
+    ]  # fmt: skip
+    got = registered_domains(pd.Series(urls, dtype=object))
+    assert list(got) == [registered_domain(u) if u else None for u in urls]
