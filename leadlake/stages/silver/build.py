@@ -334,6 +334,8 @@ def build_silver(
 
     t1 = time.perf_counter()
     prior = prior_identity(io)
+    # The resolver sees the record columns only (lineage columns are not evidence of identity).
+    matchable = records[[c for c in RECORD_COLUMNS if c in records.columns]]
     retrain = needs_training(prior, records, cfg, full)
     now = pd.Timestamp.now(tz="UTC")
     if retrain is None:
@@ -346,7 +348,7 @@ def build_silver(
             known = known[keep]
         report.resolution, report.new_records = "incremental", len(fresh_ids)
         resolution = resolve(
-            records,
+            matchable,
             cfg,
             spark=spark if cfg.backend == "spark" else None,
             model=prior.model,
@@ -356,7 +358,7 @@ def build_silver(
     else:
         log.info("resolving every record: %s", retrain)
         report.resolution, report.new_records = "full", len(records)
-        resolution = resolve(records, cfg, spark=spark if cfg.backend == "spark" else None)
+        resolution = resolve(matchable, cfg, spark=spark if cfg.backend == "spark" else None)
         known = prior.matches
 
     clusters = dict(zip(resolution.links["record_id"], resolution.links["lead_id"], strict=True))
