@@ -130,11 +130,12 @@ def febrl(name: str, workdir: Path) -> Dataset:
 
 
 def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
-    """The sandbox world's provider records through the real adapters, as bench_resolve.py builds them."""
+    """The sandbox world's provider records through the real adapters, as bench_resolve.py builds them,
+    with the realistic noise profile (name variants, moves, duplicate listings, shared phones)."""
     from benchmarks.bench_resolve import world_records
-    from leadlake.sandbox.world import World
+    from leadlake.sandbox.world import NoiseProfile, World
 
-    world = World.generate(seed=seed, businesses=businesses)
+    world = World.generate(seed=seed, businesses=businesses, noise=NoiseProfile())
     frame, truth, refused = world_records(world)
     seen = len(set(truth.values()))
     del world
