@@ -122,6 +122,10 @@ def strip_accents(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
+_NAME_DROP_RE = re.compile(r"[.'’`]")
+_NAME_WORD_RE = re.compile(r"[a-z0-9]+")  # the words left between runs of anything else
+
+
 def normalize_name(name: str | None) -> str:
     """Comparable business name: lowercase, no accents or punctuation, "&" -> "and", no legal suffix.
 
@@ -130,8 +134,8 @@ def normalize_name(name: str | None) -> str:
     if not name:
         return ""
     text = strip_accents(name).lower().replace("&", " and ").replace("+", " and ")
-    text = re.sub(r"[.'’`]", "", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
-    tokens = re.sub(r"[^a-z0-9]+", " ", text).split()
+    text = _NAME_DROP_RE.sub("", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
+    tokens = _NAME_WORD_RE.findall(text)
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
     while len(tokens) > 1:
         if tokens[-1] in _LEGAL_SUFFIXES:

@@ -161,7 +161,7 @@ def _informative(prep: pd.DataFrame | None, columns: Collection[str], min_record
         return True
     for column in columns:
         values = prep[column].dropna() if column in prep else pd.Series(dtype=object)
-        if values.empty or (len(values) >= min_records and values.nunique() < 2):
+        if values.empty or (len(values) >= min_records and not (values != values.iloc[0]).any()):
             return False
     return True
 
@@ -196,12 +196,18 @@ def near_sql(max_km: float) -> str:
     )
 
 
+def _has_values(prep: pd.DataFrame, column: str) -> bool:
+    """Whether the column exists and has a value; the first rows usually answer it."""
+    if column not in prep:
+        return False
+    values = prep[column]
+    return bool(values.iloc[:64].notna().any() or values.notna().any())
+
+
 def active_blocking_rules(cfg: ResolveSettings, prep: pd.DataFrame | None = None) -> list[tuple[str, ...]]:
     """Blocking rules whose columns all have values in this input."""
     return [
-        cols
-        for cols in all_blocking_rules(cfg)
-        if prep is None or all(c in prep and prep[c].notna().any() for c in cols)
+        cols for cols in all_blocking_rules(cfg) if prep is None or all(_has_values(prep, c) for c in cols)
     ]
 
 
@@ -222,7 +228,7 @@ def _prediction_rules(
 
 
 def _has_coordinates(prep: pd.DataFrame | None) -> bool:
-    return prep is not None and all(c in prep and prep[c].notna().any() for c in FLOAT_COLUMNS)
+    return prep is not None and all(_has_values(prep, c) for c in FLOAT_COLUMNS)
 
 
 def splink_settings(
@@ -274,22 +280,26 @@ def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall
     base = prior_match_probability(prep, cfg)
     link_type = link_type_for(prep, cfg)
     seconds = [c for c in ("phone_key", "address_norm", "website_key", *cfg.extra_columns) if c in prep]
-    found: set[tuple[str, str]] = set()
+    size = len(prep)
+    providers = pd.factorize(prep["provider"])[0]
+    cache: dict[str, tuple[np.ndarray, int]] = {}
+    found: list[np.ndarray] = []  # pairs as left position x size + right position, left < right
     for col in seconds:
-        side = prep.dropna(subset=["name_norm", col])[["record_id", "provider", "name_norm", col]]
+        side = pd.DataFrame({"key": rule_codes(prep, ("name_norm", col), cache), "n": np.arange(size)})
+        side = side[side["key"] >= 0]
         if side.empty:
             continue
-        joined = side.merge(side, on=["name_norm", col], suffixes=("_l", "_r"))
-        keep = joined["record_id_l"] < joined["record_id_r"]
+        joined = side.merge(side, on="key", suffixes=("_l", "_r"))
+        left, right = joined["n_l"].to_numpy(), joined["n_r"].to_numpy()
+        keep = left < right
         if link_type == "link_only":
-            keep &= joined["provider_l"] != joined["provider_r"]
-        elif link_type == "dedupe_only":
-            pass
-        found.update(zip(joined.loc[keep, "record_id_l"], joined.loc[keep, "record_id_r"], strict=True))
+            keep &= providers[left] != providers[right]
+        found.append(left[keep].astype(np.int64) * size + right[keep])
+    found_count = len(np.unique(np.concatenate(found))) if found else 0
     total = _pair_count(prep["provider"].value_counts().tolist(), link_type)
-    if not found or total <= 0:
+    if not found_count or total <= 0:
         return base
-    estimate = len(found) / recall / total
+    estimate = found_count / recall / total
     return min(max(estimate, base / cfg.prior_max_factor), base * cfg.prior_max_factor, 0.5)
 
 
@@ -334,6 +344,12 @@ def _sql_km(left: str, right: str) -> str:
     )
 
 
+def _max_lat_gap(km: float) -> float:
+    """Degrees of latitude two points at most km apart can differ by (the great-circle distance is at
+    least the Earth's radius times the latitude gap), with a hair of slack: a cheap bound checked first."""
+    return km / (6371.0088 * math.pi / 180) * 1.0001
+
+
 def _deterministic_frame(prep: pd.DataFrame, new: set[str] | None) -> pd.DataFrame:
     """The columns the deterministic pass reads, typed for DuckDB (missing ones all NULL)."""
     frame = pd.DataFrame({"record_id": prep["record_id"].astype(str)})
@@ -369,15 +385,18 @@ def deterministic_pairs(
     frame = _deterministic_frame(prep, new)
     link_only = link_type_for(prep, cfg) == "link_only"
     selects = []
+    cache: dict[str, tuple[np.ndarray, int]] = {}
     for order, cols in enumerate(rules):
         on = [*cols, "name_prefix"] if "name_prefix" in prep else list(cols)
+        frame[f"_k{order}"] = rule_codes(prep, on, cache)  # a hash join on one integer, not on text
         conditions = [
-            *(f"l.{c} = r.{c}" for c in on),
+            f"l._k{order} = r._k{order}",
             "l.record_id < r.record_id",
             "(l.is_new or r.is_new)",
             "l.name_norm is not null and r.name_norm is not null",
             "(l.lat is null or l.lon is null or r.lat is null or r.lon is null or "
-            f"{_sql_km('l', 'r')} <= {cfg.deterministic_max_km + 1e-9!r})",
+            f"(abs(l.lat - r.lat) <= {_max_lat_gap(cfg.deterministic_max_km + 1e-9)!r} and "
+            f"{_sql_km('l', 'r')} <= {cfg.deterministic_max_km + 1e-9!r}))",
             "(l.address_number is null or r.address_number is null or l.address_number = r.address_number)",
             f"greatest(jaro_winkler_similarity(l.name_norm, r.name_norm), "
             f"coalesce(jaro_winkler_similarity(l.name_sorted, r.name_sorted), 0.0)) "
@@ -396,8 +415,8 @@ def deterministic_pairs(
     con = _duckdb(cfg)
     try:
         con.register("frame", frame)
-        con.execute(  # NaN (a missing coordinate in pandas) as NULL
-            "create temp view records as select * replace (nullif(lat, 'nan'::double) as lat, "
+        con.execute(  # NaN (a missing coordinate in pandas) as NULL; a table: pandas text is read once
+            "create temp table records as select * replace (nullif(lat, 'nan'::double) as lat, "
             "nullif(lon, 'nan'::double) as lon) from frame"
         )
         found = con.execute(sql).df()
@@ -505,8 +524,9 @@ def _has_pairs(prep: pd.DataFrame, cols: Collection[str]) -> bool:
     """Whether any two records share all these columns (in pandas, before asking Splink)."""
     if not all(c in prep for c in cols):
         return False
-    keys = prep.dropna(subset=list(cols))
-    return bool(keys.duplicated(subset=list(cols)).any())
+    codes = rule_codes(prep, cols)
+    codes = codes[codes >= 0]
+    return len(np.unique(codes)) < len(codes)
 
 
 def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str, Any] | None:
@@ -665,6 +685,47 @@ def blocked_pairs_sql(
     )
 
 
+def rule_codes(
+    frame: pd.DataFrame, columns: Collection[str], cache: dict[str, tuple[np.ndarray, int]] | None = None
+) -> np.ndarray:
+    """An int64 code per record: equal codes exactly when all the columns are equal and present. A
+    record missing any of them gets a code of its own (negative), so it joins nothing, as NULL does.
+    cache: each column's factorized codes, shared between rules."""
+    size = len(frame)
+    code = np.zeros(size, dtype=np.int64)
+    missing = np.zeros(size, dtype=bool)
+    cache = {} if cache is None else cache
+    for column in columns:
+        if column not in cache:
+            factorized, uniques = pd.factorize(frame[column], use_na_sentinel=True)
+            cache[column] = (factorized.astype(np.int64), len(uniques))
+        codes, distinct = cache[column]
+        missing |= codes < 0
+        code, _ = pd.factorize(code * (distinct + 1) + codes)  # stays below size: no overflow
+        code = code.astype(np.int64)
+    code[missing] = -1 - np.flatnonzero(missing)
+    return code
+
+
+def blocking_codes(frame: pd.DataFrame, rules: list[tuple[str, ...]]) -> pd.DataFrame:
+    """The narrow table coded_blocked_pairs joins: integers and floats only. Provider code, batch flag,
+    coordinates (_geo: both present) and one integer key per rule (rule_codes)."""
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
+    out = pd.DataFrame(
+        {
+            "provider": pd.factorize(frame["provider"].astype(str))[0].astype(np.int32),
+            BATCH_COLUMN: frame[BATCH_COLUMN].to_numpy(dtype=np.int32),
+            "lat": lat,
+            "_geo": ~(np.isnan(lat) | np.isnan(lon)),
+        }
+    )
+    cache: dict[str, tuple[np.ndarray, int]] = {}
+    for key, cols in enumerate(rules):
+        out[f"_k{key}"] = rule_codes(frame, cols, cache)
+    return out
+
+
 def _blocked_pairs(
     linker: Linker,
     api: Any,
@@ -680,24 +741,77 @@ def _blocked_pairs(
 
     columns = linker._settings_obj.column_info_settings
     ids = [c for c in (columns.source_dataset_input_column, columns.unique_id_input_column) if c]
-    uid_sql = _composite_unique_id_from_nodes_sql(ids, "{side}")
     if cfg.backend == "spark":
+        uid_sql = _composite_unique_id_from_nodes_sql(ids, "{side}")
         sql = blocked_pairs_sql(table.physical_name, uid_sql, cfg, prep, incremental)
         return api.register(spark.sql(sql))
+    return api.register(coded_blocked_pairs(frame, [c.unquote().name for c in ids], cfg, prep, incremental))
+
+
+def coded_blocked_pairs(
+    frame: pd.DataFrame, id_columns: list[str], cfg: ResolveSettings, prep: pd.DataFrame, incremental: bool
+) -> pd.DataFrame:
+    """blocked_pairs_sql's pairs, the same set, made on integer keys: each rule is one DuckDB hash join
+    on its key's code (blocking_codes) giving pair numbers (l._n * size + r._n), made distinct (lowest
+    rule first) and checked for distance in numpy; only the pairs left get their text ids. id_columns:
+    the columns of Splink's composite id (source dataset, unique id), joined by its separator."""
+    from splink.internals.unique_id_concat import CONCAT_SEPARATOR
+
+    rules = active_blocking_rules(cfg, prep) or [("record_id",)]
+    link_only = link_type_for(prep, cfg) == "link_only"
+    size = len(frame) + 1
+    max_km = cfg.max_match_km if _has_coordinates(prep) else None
+    uid = frame[id_columns[0]].astype(str)
+    for column in id_columns[1:]:
+        uid = uid + CONCAT_SEPARATOR + frame[column].astype(str)
+    uids = uid.to_numpy(dtype=object)
+    # _n follows the composite id (join_key_l < join_key_r); fixed-width text sorts in C, same order.
+    order = np.argsort(uids.astype(str), kind="stable")
+    uids = uids[order]
+    table = blocking_codes(frame, rules).iloc[order].reset_index(drop=True)
+    table["_n"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    selects = []
+    for key in range(len(rules)):
+        where = ["l._n < r._n"]
+        if link_only:
+            where.append("l.provider <> r.provider")
+        if incremental:
+            where.append(f"(l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)")
+        if max_km is not None:  # a cheap bound first: the distance is at least R x the latitude gap
+            where.append(
+                f"(not l._geo or not r._geo or abs(l.lat - r.lat) <= {_max_lat_gap(max_km + 1e-6)!r})"
+            )
+        selects.append(
+            f"select {key} as match_key, l._n * {size} + r._n as pair from numbered as l "
+            f"inner join numbered as r on l._k{key} = r._k{key} where {' and '.join(where)}"
+        )
     con = _duckdb(cfg)
     try:
-        typed = frame.assign(
-            lat=pd.to_numeric(frame["lat"], errors="coerce"), lon=pd.to_numeric(frame["lon"], errors="coerce")
-        )
-        con.register("frame", typed)
-        con.execute(
-            "create temp view records as select * replace (nullif(lat, 'nan'::double) as lat, "
-            "nullif(lon, 'nan'::double) as lon) from frame"
-        )
-        pairs = con.execute(blocked_pairs_sql("records", uid_sql, cfg, prep, incremental, True)).df()
+        con.register("numbered", table)
+        found = con.execute(" union all ".join(selects)).fetchnumpy()
     finally:
         con.close()
-    return api.register(pairs)
+    match_key = np.asarray(found["match_key"], dtype=np.int64)
+    pair = np.asarray(found["pair"], dtype=np.int64)
+    by_pair = np.lexsort((match_key, pair))  # by pair, then the lowest rule first
+    pair, match_key = pair[by_pair], match_key[by_pair]
+    first = np.ones(len(pair), dtype=bool)
+    first[1:] = pair[1:] != pair[:-1]
+    pair, match_key = pair[first], match_key[first]
+    left, right = pair // size - 1, pair % size - 1  # 0-based positions in _n order
+    if max_km is not None:
+        lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)[order]
+        lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)[order]
+        km = _haversine_np(lat[left], lon[left], lat[right], lon[right])
+        keep = np.isnan(km) | (km <= max_km + 1e-6)
+        left, right, match_key = left[keep], right[keep], match_key[keep]
+    return pd.DataFrame(
+        {
+            "match_key": np.array([str(k) for k in range(len(rules))], dtype=object)[match_key],
+            "join_key_l": uids[left],
+            "join_key_r": uids[right],
+        }
+    )
 
 
 def splink_pairs(

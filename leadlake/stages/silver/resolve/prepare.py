@@ -85,18 +85,6 @@ def geo_cell(lat: float | None, lon: float | None, degrees: float) -> str | None
     return f"{math.floor(lat / degrees)}:{math.floor(lon / degrees)}"
 
 
-def _usable(values: pd.Series, excluded: pd.Series) -> pd.Series:
-    """Keep a value unless excluded (a hosting or social domain names no business). A value several
-    records share stays: term frequencies and the deterministic name check weigh it, not a count here,
-    so a record's keys never depend on which other records came in the same batch."""
-    return values.where(values.notna() & ~excluded, None)
-
-
-def _column(df: pd.DataFrame, name: str) -> list[object]:
-    """A column's values, or all None when the frame lacks it."""
-    return df[name].tolist() if name in df else [None] * len(df)
-
-
 def _name_token(sorted_name: str | None) -> str | None:
     """The longest word of a name (the most telling one), ties to the alphabetically first."""
     if not sorted_name:
@@ -141,60 +129,111 @@ def _nan_free(value: object) -> object:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
+def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """pd.factorize of an object array with missing values (None, NaN) as one more value, None, last:
+    codes index the returned distinct values."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = np.empty(len(uniques) + 1, dtype=object)
+    distinct[:-1] = uniques
+    distinct[-1] = None
+    return np.where(codes < 0, len(uniques), codes), distinct
+
+
+def _map_unique(values: np.ndarray, fn: Callable[[Any], object]) -> np.ndarray:
+    """fn of each value as an object array, computed once per distinct value (names, streets and cities
+    repeat); missing values (None, NaN) are passed to fn as None."""
+    try:
+        codes, distinct = _codes(values)
+    except TypeError:  # unhashable values: one at a time
+        return _as_objects(_per_unique([_nan_free(v) for v in values], fn))
+    return _as_objects([fn(v) for v in distinct])[codes]
+
+
+def _as_objects(values: list[object]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _record_order(ids: pd.Series) -> np.ndarray:
+    """The positions that sort records by record_id (stable), as sort_values would; text ids sort as
+    fixed-width strings in C (the same code-point order)."""
+    if pd.api.types.infer_dtype(ids, skipna=False) == "string":
+        return np.argsort(ids.to_numpy(dtype=str), kind="stable")
+    return np.argsort(ids.to_numpy(), kind="stable") if len(ids) else np.arange(0)
+
+
 def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> pd.DataFrame:
     """The model's input: sorted by record id, derived comparison keys, identical for every backend.
 
     Each key is computed once per distinct input value: names, streets and cities repeat."""
-    df = records.sort_values("record_id", kind="stable").reset_index(drop=True)
+    df = records.iloc[_record_order(records["record_id"])].reset_index(drop=True)
+    size = len(df)
 
-    def column(name: str) -> list[object]:
-        return [_nan_free(v) for v in _column(df, name)]
+    def column(name: str) -> np.ndarray:
+        if name not in df:
+            return np.full(size, None, dtype=object)
+        return df[name].to_numpy(dtype=object)
 
     out = pd.DataFrame({"record_id": df["record_id"].astype(str), "provider": df["provider"].astype(str)})
-    raw_names = list(zip(column("name_norm"), column("name"), strict=True))
-    names = _per_unique(raw_names, lambda pair: name_key(*pair))
-    keys = _per_unique(names, _name_keys)
-    for i, key in enumerate(("name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token")):
-        out[key] = [k[i] for k in keys]  # type: ignore[index]
-    phone = pd.Series(_per_unique(column("phone_e164"), _clean_str), dtype=object)
-    toll_free = pd.Series(
-        [bool(v) if _clean_str(v) is not None else False for v in column("phone_is_toll_free")]
+    # The name: from name_norm when given, else the raw name; codes of the pair, then keys per name.
+    norm_codes, norm_distinct = _codes(column("name_norm"))
+    raw_codes, raw_distinct = _codes(column("name"))
+    width = len(raw_distinct)
+    unique_pairs, inverse = np.unique(norm_codes * width + raw_codes, return_inverse=True)
+    names = _as_objects(
+        [name_key(norm_distinct[p // width], raw_distinct[p % width]) for p in unique_pairs.tolist()]
     )
-    domain = pd.Series(_per_unique(column("domain"), domain_value), dtype=object)
-    website = pd.Series(_per_unique(column("website"), website_key), dtype=object)
-    generic = domain.isin(GENERIC_DOMAINS)
-    out["phone_key"] = _usable(phone, pd.Series(False, index=df.index))
+    name_codes, name_distinct = _codes(names)
+    keys = [_name_keys(n) for n in name_distinct]
+    per_record = name_codes[inverse]
+    for i, key in enumerate(("name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token")):
+        out[key] = _as_objects([k[i] for k in keys])[per_record]
+    phone = _map_unique(column("phone_e164"), _clean_str)
+    toll_free = _map_unique(
+        column("phone_is_toll_free"), lambda v: bool(v) if _clean_str(v) is not None else False
+    )
+    domain = _map_unique(column("domain"), domain_value)
+    website = _map_unique(column("website"), website_key)
+    # A hosting or social domain names no business. A value several records share stays: term
+    # frequencies and the deterministic name check weigh it, not a count here, so a record's keys never
+    # depend on which other records came in the same batch.
+    generic = pd.Series(domain).isin(GENERIC_DOMAINS).to_numpy()
+    out["phone_key"] = phone
     # A call-centre number can front many businesses: evidence for the model, never proof on its own.
-    out["phone_local_key"] = out["phone_key"].where(~toll_free, None)
-    out["domain_key"] = _usable(domain, generic)
-    out["website_key"] = _usable(website, generic)
-    addresses = _per_unique(column("address_line1"), address_key)
+    out["phone_local_key"] = np.where(toll_free.astype(bool), None, phone)
+    out["domain_key"] = np.where(generic, None, domain)
+    out["website_key"] = np.where(generic, None, website)
+    addresses = _map_unique(column("address_line1"), address_key)
     out["address_norm"] = addresses
-    out["address_number"] = _per_unique(addresses, _house_number)
-    out["city_key"] = _per_unique(column("city"), lambda v: normalize_name(_clean_str(v) or "") or None)
-    postals = _per_unique(column("postal"), postal_key)
+    out["address_number"] = _map_unique(addresses, _house_number)
+    out["city_key"] = _map_unique(column("city"), lambda v: normalize_name(_clean_str(v) or "") or None)
+    postals = _map_unique(column("postal"), postal_key)
     out["postal"] = postals
-    out["postal3"] = [p[:3] if p else None for p in postals]
-    lats, lons = _per_unique(column("lat"), _clean_float), _per_unique(column("lon"), _clean_float)
-    out["lat"], out["lon"] = pd.Series(lats, dtype=object), pd.Series(lons, dtype=object)
-    out["geo_cell"] = _geo_cells(lats, lons, cfg.geo_cell_degrees)  # type: ignore[arg-type]
-    out["geo_cell_coarse"] = _geo_cells(lats, lons, cfg.geo_cell_coarse_degrees)  # type: ignore[arg-type]
+    out["postal3"] = _map_unique(postals, lambda p: p[:3] if p else None)
+    lats = _map_unique(column("lat"), _clean_float)
+    lons = _map_unique(column("lon"), _clean_float)
+    out["lat"], out["lon"] = lats, lons
+    out["geo_cell"] = _geo_cells(lats, lons, cfg.geo_cell_degrees)
+    out["geo_cell_coarse"] = _geo_cells(lats, lons, cfg.geo_cell_coarse_degrees)
     for extra in cfg.extra_columns:
-        out[extra] = _per_unique(column(extra), extra_key)
+        out[extra] = _map_unique(column(extra), extra_key)
     return out.astype(object).where(out.notna(), None)
 
 
-def _geo_cells(lats: list[float | None], lons: list[float | None], degrees: float) -> list[str | None]:
+def _geo_cells(lats: np.ndarray, lons: np.ndarray, degrees: float) -> np.ndarray:
     """geo_cell of each point, vectorised: the same floor of degrees, "row:col"."""
     lat = np.array([np.nan if v is None else v for v in lats], dtype=float)
     lon = np.array([np.nan if v is None else v for v in lons], dtype=float)
     ok = ~(np.isnan(lat) | np.isnan(lon))
     rows = np.floor(np.where(ok, lat, 0.0) / degrees).astype(np.int64)
     cols = np.floor(np.where(ok, lon, 0.0) / degrees).astype(np.int64)
-    return [
-        f"{r}:{c}" if good else None
-        for r, c, good in zip(rows.tolist(), cols.tolist(), ok.tolist(), strict=True)
-    ]
+    return _as_objects(
+        [
+            f"{r}:{c}" if good else None
+            for r, c, good in zip(rows.tolist(), cols.tolist(), ok.tolist(), strict=True)
+        ]
+    )
 
 
 def _house_number(address: str | None) -> str | None:
