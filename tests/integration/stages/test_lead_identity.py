@@ -21,6 +21,7 @@ from leadlake.lakehouse.catalog import (
     SILVER_LEAD_MERGES,
     SILVER_RESOLVE_MODELS,
 )
+from leadlake.runtime.stages import get_stage, run_stage
 from leadlake.sandbox.server import SandboxServer
 from leadlake.sandbox.world import NoiseProfile, World
 
@@ -34,8 +35,8 @@ def _rows(lake: Lakehouse, table: str) -> list[dict[str, Any]]:
 
 
 def live_companies(sandbox: SandboxServer) -> list[dict[str, Any]]:
-    """Companies the CRM still shows (a merged-away company is archived)."""
-    return [c for c in sandbox.crm.companies() if not c.get("archived")]
+    """Companies the CRM still shows (a merged-away company is archived and not listed)."""
+    return sandbox.crm.companies()
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,19 @@ def rounds(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> list[dict[st
                     "matches": _rows(lake, SILVER_LEAD_MATCHES),
                     "models": _rows(lake, SILVER_RESOLVE_MODELS),
                     "crm": live_companies(sb),
-                    "crm_all": sb.crm.companies(),
+                    "crm_all": sb.crm.companies(include_archived=True),
                 }
             )
+        # A full re-resolution (retrain, rescore every pair) on the same data.
+        full = run_stage(get_stage("silver"), res, "run4-full", options={"full": True}).details
+        lake = res.lakehouse
+        out.append(
+            {
+                "silver": full,
+                "links": {r["record_id"]: r["lead_id"] for r in _rows(lake, SILVER_LEAD_LINKS)},
+                "models": _rows(lake, SILVER_RESOLVE_MODELS),
+            }
+        )
     return out
 
 
@@ -84,7 +95,7 @@ def test_the_second_provider_joins_existing_leads_without_renaming_them(rounds: 
 
 
 def test_the_crm_holds_one_live_company_per_gold_lead(rounds: list[dict[str, Any]]) -> None:
-    for n, snap in enumerate(rounds, start=1):
+    for n, snap in enumerate(rounds[:3], start=1):
         ids = [c["properties"].get("leadlake_id") for c in snap["crm"]]
         assert len(ids) == len(set(ids)), f"round {n}: duplicate companies"
         assert set(ids) == snap["gold"], f"round {n}: CRM and gold differ"
@@ -100,7 +111,7 @@ def test_a_run_with_nothing_new_changes_no_id_and_sends_nothing(rounds: list[dic
 
 
 def test_every_id_event_is_recorded(rounds: list[dict[str, Any]]) -> None:
-    last = rounds[-1]
+    last = rounds[2]
     minted = {h["lead_id"] for h in last["history"] if h["event"] in ("minted", "split")}
     assert set(last["links"].values()) <= minted, "every live lead id has a minted (or split) event"
     merged = {h["lead_id"]: h["related_lead_id"] for h in last["history"] if h["event"] == "merged"}
@@ -109,7 +120,7 @@ def test_every_id_event_is_recorded(rounds: list[dict[str, Any]]) -> None:
 
 
 def test_the_match_graph_explains_every_multi_record_lead(rounds: list[dict[str, Any]]) -> None:
-    last = rounds[-1]
+    last = rounds[2]
     linked = {r for m in last["matches"] for r in (m["record_id_l"], m["record_id_r"])}
     sizes: dict[str, int] = {}
     for lead_id in last["links"].values():
@@ -123,17 +134,23 @@ def test_the_match_graph_explains_every_multi_record_lead(rounds: list[dict[str,
 def test_the_model_is_trained_when_a_source_appears_and_reused_otherwise(
     rounds: list[dict[str, Any]],
 ) -> None:
-    assert [r["silver"].resolution for r in rounds] == ["full", "full", "incremental"]
-    assert len(rounds[-1]["models"]) == len(rounds[1]["models"])
+    assert [r["silver"].resolution for r in rounds] == ["full", "full", "incremental", "full"]
+    assert len(rounds[2]["models"]) == len(rounds[1]["models"])
+    assert len(rounds[3]["models"]) == len(rounds[2]["models"]) + 1
+
+
+def test_a_full_re_resolution_gives_the_same_leads_on_unchanged_data(rounds: list[dict[str, Any]]) -> None:
+    assert rounds[3]["links"] == rounds[2]["links"]
+    assert rounds[3]["silver"].leads_minted == rounds[3]["silver"].leads_merged == 0
 
 
 def test_figures(rounds: list[dict[str, Any]]) -> None:
     """Not an assertion of accuracy: the scenario's figures, printed for the issue note (-s)."""
-    for n, snap in enumerate(rounds, start=1):
+    for n, snap in enumerate(rounds[:3], start=1):
         s = snap["silver"]
         print(
             f"round {n}: {len(snap['links'])} records, {len(snap['gold'])} leads, {s.resolution}, "
             f"minted {s.leads_minted}, merged {s.leads_merged}, split {s.leads_split}, "
             f"crm live {len(snap['crm'])} of {len(snap['crm_all'])}"
         )
-    assert len(rounds) == 3
+    assert len(rounds) == 4
