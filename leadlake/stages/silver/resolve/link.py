@@ -271,7 +271,7 @@ def prior_match_probability(prep: pd.DataFrame, cfg: ResolveSettings) -> float:
     expected = cfg.expected_overlap * min(sizes) * (len(sizes) - 1) if len(sizes) > 1 else 0.0
     if link_type != "link_only":
         expected += cfg.expected_duplicate_share * sum(sizes)
-    return min(max(expected / total_pairs, 1e-9), 0.5)
+    return min(max(expected / total_pairs, 1e-9), cfg.max_prior)
 
 
 def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall: float = 0.6) -> float:
@@ -300,7 +300,7 @@ def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall
     if not found_count or total <= 0:
         return base
     estimate = found_count / recall / total
-    return min(max(estimate, base / cfg.prior_max_factor), base * cfg.prior_max_factor, 0.5)
+    return min(max(estimate, base / cfg.prior_max_factor), base * cfg.prior_max_factor, cfg.max_prior)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -132,6 +132,9 @@ class ResolveSettings:
     # The prior is estimated from strict rules (name + another identifier), then kept within this factor
     # of the expected-overlap prior; EM never moves it.
     prior_max_factor: float = 30.0
+    # The prior never exceeds this: on a handful of records "5% are duplicates" would make it ~0.1/n, and
+    # two different businesses at one address would merge on place alone. Binds below ~50 records only.
+    max_prior: float = 2e-3
     geo_cell_degrees: float = 0.01
     geo_cell_coarse_degrees: float = 0.05
     one_record_per_provider: bool = False
