@@ -11,7 +11,12 @@ from typing import Any
 import pandas as pd
 
 from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
-from leadlake.stages.silver.resolve.link import deterministic_pairs, splink_pairs, veto_far_pairs
+from leadlake.stages.silver.resolve.link import (
+    deterministic_pairs,
+    jaro_winkler,
+    splink_pairs,
+    veto_far_pairs,
+)
 from leadlake.stages.silver.resolve.prepare import prepare
 from leadlake.stages.silver.resolve.settings import (
     KNOWN_COLUMNS,
@@ -68,6 +73,44 @@ def check_columns(records: pd.DataFrame, cfg: ResolveSettings) -> None:
         )
 
 
+def _tokens(name: object) -> set[str]:
+    return set(name.split()) if isinstance(name, str) and name else set()
+
+
+def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
+    """Drop scored pairs whose names are unlike (Jaro-Winkler below cfg.min_name_similarity in either word
+    order, neither name's words inside the other's) unless an identifier agrees: the website, the domain or
+    an extra id column. Two businesses in one building share a place, a ZIP and often a phone; only an
+    identifier can say a renamed or DBA listing is the same business."""
+    if pairs.empty or cfg.min_name_similarity <= 0:
+        return pairs
+    at = {rid: i for i, rid in enumerate(prep["record_id"])}
+    cols = {
+        c: prep[c].tolist() for c in ("name_norm", "name_sorted", "website_key", "domain_key") if c in prep
+    }
+    ids = [prep[c].tolist() for c in ("website_key", "domain_key", *cfg.extra_columns) if c in prep]
+    names, sorted_names = cols.get("name_norm"), cols.get("name_sorted")
+    if names is None:
+        return pairs
+    keep = []
+    for left, right in zip(pairs["record_id_l"], pairs["record_id_r"], strict=True):
+        i, j = at[left], at[right]
+        a, b = names[i], names[j]
+        if not a or not b:
+            keep.append(True)
+            continue
+        similar = max(
+            jaro_winkler(a, b),
+            jaro_winkler(sorted_names[i], sorted_names[j]) if sorted_names else 0.0,
+        )
+        ta, tb = _tokens(a), _tokens(b)
+        if similar >= cfg.min_name_similarity or (ta and tb and (ta <= tb or tb <= ta)):
+            keep.append(True)
+            continue
+        keep.append(any(col[i] is not None and col[i] == col[j] for col in ids))
+    return pairs[keep].reset_index(drop=True)
+
+
 def resolve(
     records: pd.DataFrame,
     cfg: ResolveSettings = ResolveSettings(),
@@ -105,6 +148,7 @@ def resolve(
         known = known.reindex(columns=PAIR_COLUMNS)
         ids = set(prep["record_id"])
         known = known[known["record_id_l"].isin(ids) & known["record_id_r"].isin(ids)]
+    scored = veto_unlike_names(scored, prep, cfg)
     pairs = veto_far_pairs(best_pairs(known, exact, scored), prep, cfg.max_match_km)
     step(f"clustering {len(pairs)} pairs")
     roots = cluster(

@@ -135,6 +135,8 @@ class ResolveSettings:
     # The prior never exceeds this: on a handful of records "5% are duplicates" would make it ~0.1/n, and
     # two different businesses at one address would merge on place alone. Binds below ~50 records only.
     max_prior: float = 2e-3
+    # A scored pair with names this unlike needs an identifier (website, domain, extra id) to agree.
+    min_name_similarity: float = 0.80
     geo_cell_degrees: float = 0.01
     geo_cell_coarse_degrees: float = 0.05
     one_record_per_provider: bool = False

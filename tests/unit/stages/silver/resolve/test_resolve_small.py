@@ -45,3 +45,18 @@ def test_the_same_business_twice_still_merges_on_a_handful_of_records() -> None:
     lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
     assert lead["yelp:bolt"] == lead["yelp:bolt-2"]
     assert got.links["lead_id"].nunique() == 3
+
+
+def test_unlike_names_at_one_place_need_an_identifier_to_merge() -> None:
+    records = _one_building()
+    # Another business in the building shares Bolt's phone (a front desk): place and phone agree, names not.
+    dentist = records.iloc[[1]].assign(record_id="yelp:dentist", name="Mile High Dental Care")
+    got = resolve(pd.concat([records, dentist], ignore_index=True), ResolveSettings())
+    lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
+    assert lead["yelp:bolt"] != lead["yelp:dentist"]
+    # The same unlike name with Bolt's website is a DBA listing of Bolt: the identifier agrees.
+    records["website"] = [None, "https://boltelectric.com", None]
+    dba = dentist.assign(website="https://boltelectric.com", record_id="yelp:bolt-dba")
+    got = resolve(pd.concat([records, dba], ignore_index=True), ResolveSettings())
+    lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
+    assert lead["yelp:bolt"] == lead["yelp:bolt-dba"]
