@@ -13,8 +13,8 @@ import typer
 from leadlake.cli.common import EXIT_USAGE, console, err_console, errors, fail, quiet_logs
 
 _NO_INPUT = (
-    "leadlake resolve needs --input records.csv --output clusters.csv "
-    "(re-resolving the lakehouse itself is not available yet)"
+    "leadlake resolve needs --input records.csv --output clusters.csv, "
+    "or --full to re-resolve the lakehouse's silver records"
 )
 
 
@@ -69,10 +69,21 @@ def resolve(
         Path | None,
         typer.Option("--report", help="Also write Splink's comparison viewer and cluster studio (HTML) here"),
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Without --input: re-resolve every silver record of the lakehouse (retrain, rescore every "
+            "pair); existing leads keep their ids",
+        ),
+    ] = False,
 ) -> None:
     """Resolve your own records: which rows are the same entity. CSV in, clusters CSV out."""
     quiet_logs()
     warnings.filterwarnings("ignore", category=FutureWarning)  # pandas' notices are not the user's business
+    if input_path is None and full:
+        _full_lakehouse()
+        return
     if input_path is None:
         fail(_NO_INPUT, EXIT_USAGE)
     with errors():
@@ -127,3 +138,24 @@ def resolve(
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _full_lakehouse() -> None:
+    """The silver stage with a full re-resolution on the configured lakehouse; exits 1 if it failed."""
+    with errors():
+        from leadlake.cli.common import settings
+        from leadlake.runtime.resources import Resources, new_run_id
+        from leadlake.runtime.stages import get_stage, run_stage
+
+        res = Resources.from_settings(settings())
+        res.lakehouse.check_reachable()
+        with err_console.status("re-resolving every silver record (full)"):
+            report = run_stage(get_stage("silver"), res, new_run_id("resolve-full"), options={"full": True})
+        d = report.details
+        console.print(
+            f"full re-resolution: {d.source_records} records -> {d.leads} leads; lead ids: {d.leads_minted} "
+            f"minted, {d.leads_merged} merged, {d.leads_split} split; {report.seconds:.0f} s",
+            highlight=False,
+        )
+        if not report.ok:
+            fail(report.error or "; ".join(report.failures) or "the silver stage failed", 1)

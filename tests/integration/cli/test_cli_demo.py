@@ -177,3 +177,15 @@ def test_config_show_from_a_subfolder_names_the_projects_folders(demo_run: DemoR
     assert cfg["project_dir"] == str(demo_run.project)
     assert cfg["lakehouse_uri"] == str(demo_run.lake)
     assert cfg["mlflow_tracking_uri"] == f"sqlite:///{demo_run.project / '.state' / 'mlflow.db'}"
+
+
+def test_a_full_re_resolution_of_the_demo_keeps_every_lead_id(demo_run: DemoRun) -> None:
+    """`leadlake resolve --full` retrains and rescores every pair; on unchanged data no id changes."""
+    _ok(demo_run)
+    env = demo_run.env
+    query = "select record_id, lead_id from silver.lead_links order by record_id"
+    before = cli("sql", query, "--format", "csv", env=env).stdout
+    done = cli("resolve", "--full", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "full re-resolution:" in done.stdout and "0 minted, 0 merged, 0 split" in done.stdout
+    assert cli("sql", query, "--format", "csv", env=env).stdout == before

@@ -141,7 +141,7 @@ def test_bad_input_one_line_exit_2_nothing_written(
 def test_usage_errors(tmp_path: Path) -> None:
     env = scratch_env(tmp_path)
     write(tmp_path / "records.csv", [HEADER, *ROWS])
-    one_line_error(cli("resolve", env=env, cwd=tmp_path), "needs --input")
+    one_line_error(cli("resolve", env=env, cwd=tmp_path), "needs --input", "--full")
     one_line_error(cli("resolve", "--input", "records.csv", env=env, cwd=tmp_path), "--output is missing")
     one_line_error(
         cli("resolve", "-i", "records.csv", "-o", "no/such/dir/c.csv", env=env, cwd=tmp_path),
