@@ -156,6 +156,7 @@ def _full_lakehouse() -> None:
             f"full re-resolution: {d.source_records} records -> {d.leads} leads; lead ids: {d.leads_minted} "
             f"minted, {d.leads_merged} merged, {d.leads_split} split; {report.seconds:.0f} s",
             highlight=False,
+            soft_wrap=True,  # one line, whatever the terminal's width: scripts grep it
         )
         if not report.ok:
             fail(report.error or "; ".join(report.failures) or "the silver stage failed", 1)
