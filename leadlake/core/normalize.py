@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 import phonenumbers
 import tldextract
@@ -248,3 +249,17 @@ def mask_pii(s: str) -> str:
 def mask_for_log(s: str) -> str:
     """Text safe to log: emails and phones masked, credential query parameters blanked."""
     return redact_url(mask_pii(s))
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """A HubSpot timestamp (ISO-8601 with Z, or epoch milliseconds) as an aware UTC datetime."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
+from leadlake.core.normalize import parse_timestamp
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import BRONZE_CRM_OUTCOMES, OPS_WATERMARKS
 
@@ -79,20 +80,6 @@ class FeedbackReport:
         return self.fetched - self.landed
 
 
-def parse_time(value: object) -> datetime | None:
-    """A HubSpot timestamp (ISO-8601 with Z, or epoch milliseconds) as an aware UTC datetime."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def company_hash(company: dict[str, Any]) -> str:
     """SHA-256 of the company's canonical JSON: the change-detection key of a raw CRM record."""
     return hashlib.sha256(json.dumps(company, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
@@ -128,7 +115,7 @@ def outcome_row(destination: str, company: dict[str, Any], run_id: str, fetched_
         "destination": destination,
         "crm_id": str(company.get("id") or props.get("hs_object_id")),
         "leadlake_id": props.get(ID_PROPERTY) or None,
-        "last_modified_at": parse_time(props.get(MODIFIED) or company.get("updatedAt")),
+        "last_modified_at": parse_timestamp(props.get(MODIFIED) or company.get("updatedAt")),
         "run_id": run_id,
         "fetched_at": fetched_at,
         "payload": json.dumps(company, sort_keys=True, separators=(",", ":")),

@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from leadlake.core.normalize import parse_timestamp
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import BRONZE_CRM_OUTCOMES, GOLD_CRM_DELIVERIES, SILVER_LEAD_OUTCOMES
 
@@ -175,19 +176,6 @@ class OutcomesReport:
     seconds: float = 0.0
 
 
-def _time(value: object) -> datetime | None:
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if text.isdigit():
-        return datetime.fromtimestamp(int(text) / 1000, UTC)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _split(value: object) -> list[str]:
     return [v for v in str(value or "").split(";") if v]
 
@@ -269,20 +257,19 @@ def build_outcomes(
             "crm_id": crm_id,
             "merged_lead_ids": sorted({m for m in merged_leads if m != lead_id}),
             "merged_crm_ids": sorted(g[1] for g in gone),
-            "delivered_at": _time(props.get("createdate") or docs[key].get("createdAt")),
+            "delivered_at": parse_timestamp(props.get("createdate") or docs[key].get("createdAt")),
             "lifecyclestage": stage,
             "stage_rank": STAGE_RANK.get(stage) if stage else None,
             "lead_status": props.get("hs_lead_status") or None,
-            "closed_at": _time(props.get("closedate")),
+            "closed_at": parse_timestamp(props.get("closedate")),
             "last_modified_at": row["last_modified_at"],
             "as_of": as_of,
             "run_id": run_id,
             "updated_at": now,
         }
         for stage_name, column in STAGE_COLUMNS.items():
-            record[column] = next(
-                (t for p in DATE_ENTERED if (t := _time(props.get(p.format(stage=stage_name))))), None
-            )
+            entered = (parse_timestamp(props.get(p.format(stage=stage_name))) for p in DATE_ENTERED)
+            record[column] = next((t for t in entered if t), None)
         for rule in rules:
             value = rule.label(record, as_of)
             record[rule.name] = value
