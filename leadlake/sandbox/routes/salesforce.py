@@ -106,6 +106,14 @@ def _json(req: Request) -> Any:
         return errors(400, "JSON_PARSER_ERROR", f"Unexpected character in the JSON body: {exc}")
 
 
+def _json_object(req: Request) -> dict[str, Any] | Response:
+    """The JSON object body, or the JSON_PARSER_ERROR response Salesforce gives for anything else."""
+    body = _json(req)
+    if isinstance(body, Response) or isinstance(body, dict):
+        return body
+    return errors(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+
+
 def _form(req: Request) -> dict[str, str]:
     raw = {**req.query, **parse_qs(req.body.decode("utf-8", "replace"), keep_blank_values=True)}
     return {k: v[0] for k, v in raw.items() if v}
@@ -226,11 +234,9 @@ def create(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    body = _json(req)
+    body = _json_object(req)
     if isinstance(body, Response):
         return body
-    if not isinstance(body, dict):
-        return errors(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     outcome = _org(state).insert(body)
     if not outcome.success:
         return _write_failed(outcome.errors)
@@ -242,11 +248,9 @@ def update_by_id(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    body = _json(req)
+    body = _json_object(req)
     if isinstance(body, Response):
         return body
-    if not isinstance(body, dict):
-        return errors(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     outcome = _org(state).update(req.params["record_id"], body)
     return Response(204, b"") if outcome.success else _write_failed(outcome.errors)
 
@@ -281,11 +285,9 @@ def upsert_by_external_id(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    body = _json(req)
+    body = _json_object(req)
     if isinstance(body, Response):
         return body
-    if not isinstance(body, dict):
-        return errors(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     outcome = _org(state).upsert(req.params["field"], unquote(req.params["value"]), body)
     if not outcome.success:
         return _write_failed(outcome.errors)
@@ -382,11 +384,9 @@ def job_create(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    body = _json(req)
+    body = _json_object(req)
     if isinstance(body, Response):
         return body
-    if not isinstance(body, dict):
-        return errors(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
     return _bulk(lambda: Response(200, _org(state).create_job(body, req.params["version"]).info()))
 
 
