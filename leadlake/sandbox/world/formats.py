@@ -65,3 +65,28 @@ def drop_legal_suffix(name: str) -> str:
         if name.endswith(suffix):
             return name[: -len(suffix)].rstrip(",")
     return name
+
+
+def address_component(long_text: str, short_text: str, kind: str, political: bool = False) -> dict:
+    """One Google Places addressComponents entry."""
+    types = [kind, "political"] if political else [kind]
+    return {"longText": long_text, "shortText": short_text, "types": types, "languageCode": "en"}
+
+
+def google_address_components(
+    number: str, route_full: str, route_short: str, unit: str | None, city: Any, postal: str
+) -> list[dict]:
+    """Google Places addressComponents of a US street address (subpremise first when there is a unit)."""
+    components = [
+        address_component(number, number, "street_number"),
+        address_component(route_full, route_short, "route"),
+    ]
+    if unit:
+        unit_no = unit.split(" ")[1]
+        components.insert(0, address_component(unit_no, unit_no, "subpremise"))
+    return components + [
+        address_component(city.name, city.name, "locality", political=True),
+        address_component(city.state_name, city.state, "administrative_area_level_1", political=True),
+        address_component("United States", "US", "country", political=True),
+        address_component(postal, postal, "postal_code"),
+    ]

@@ -19,6 +19,7 @@ from leadlake.sandbox.world.formats import (
     base62_id,
     digest,
     drop_legal_suffix,
+    google_address_components,
     google_place_id,
     international_phone,
     national_phone,
@@ -439,11 +440,6 @@ def _set_position(provider: str, rec: dict, lat: float, lon: float) -> None:
     rec["location" if provider == GOOGLE else "coordinates"] = {"latitude": lat, "longitude": lon}
 
 
-def _component(long_text: str, short_text: str, kind: str, political: bool = False) -> dict:
-    types = [kind, "political"] if political else [kind]
-    return {"longText": long_text, "shortText": short_text, "types": types, "languageCode": "en"}
-
-
 def _set_address(provider: str, rec: dict, spot: Spot, city: City, suite_in_line1: bool, hide: bool) -> None:
     """Rewrite a record's address from `spot`; a suite in line 1 is dropped by Google, joined by Yelp."""
     number, route_full = spot.street.split(" ", 1)
@@ -451,19 +447,7 @@ def _set_address(provider: str, rec: dict, spot: Spot, city: City, suite_in_line
     if provider == GOOGLE:
         unit = None if suite_in_line1 else spot.unit
         line = f"{number} {route_short}" + (f" {unit.replace('Ste', 'Suite')}" if unit else "")
-        components = [
-            _component(number, number, "street_number"),
-            _component(route_full, route_short, "route"),
-        ]
-        if unit:
-            unit_no = unit.split(" ")[1]
-            components.insert(0, _component(unit_no, unit_no, "subpremise"))
-        components += [
-            _component(city.name, city.name, "locality", political=True),
-            _component(city.state_name, city.state, "administrative_area_level_1", political=True),
-            _component("United States", "US", "country", political=True),
-            _component(spot.postal, spot.postal, "postal_code"),
-        ]
+        components = google_address_components(number, route_full, route_short, unit, city, spot.postal)
         rec["formattedAddress"] = f"{line}, {city.name}, {city.state} {spot.postal}, USA"
         rec["addressComponents"] = components
         return

@@ -10,6 +10,7 @@ from leadlake.sandbox.world.formats import (
     base62_id,
     digest,
     drop_legal_suffix,
+    google_address_components,
     google_place_id,
     international_phone,
     national_phone,
@@ -49,19 +50,7 @@ class ProviderViews:
         rating = min(5.0, max(1.0, round(biz.rating + rng.gauss(0, 0.15), 1)))
         count = max(0, round(biz.review_count * (0.6 + 0.8 * rng.random())))
         types = list(GOOGLE_TYPES[biz.category])
-        components = [
-            _component(number, number, "street_number"),
-            _component(route_full, route_short, "route"),
-        ]
-        if unit:
-            unit_no = unit.split(" ")[1]
-            components.insert(0, _component(unit_no, unit_no, "subpremise"))
-        components += [
-            _component(city.name, city.name, "locality", political=True),
-            _component(city.state_name, city.state, "administrative_area_level_1", political=True),
-            _component("United States", "US", "country", political=True),
-            _component(biz.postal, biz.postal, "postal_code"),
-        ]
+        components = google_address_components(number, route_full, route_short, unit, city, biz.postal)
         cid = int.from_bytes(digest(self.seed, pid)[:8], "big")
         place: dict = {
             "name": f"places/{pid}",
@@ -151,8 +140,3 @@ class ProviderViews:
         if u < missing + old:
             return self.maker.phone(city, toll_free_rate=0.0)
         return biz.phone
-
-
-def _component(long_text: str, short_text: str, kind: str, political: bool = False) -> dict:
-    types = [kind, "political"] if political else [kind]
-    return {"longText": long_text, "shortText": short_text, "types": types, "languageCode": "en"}
