@@ -141,13 +141,13 @@ def pending(
     min_tier: str = "C",
     exclude: Collection[str] = frozenset(),
     tiers: Mapping[str, str] | None = None,
-) -> tuple[list[dict], int]:
+) -> tuple[list[dict], int, int]:
     """Leads that qualify for the destination whose CRM payload changed since last delivered (and is not
-    a dead letter with that same payload), and how many qualified.
+    a dead letter with that same payload), how many qualified, and how many wait as dead letters.
 
     Leads in `exclude` (merged away: their ids no longer live) are never delivered."""
     if not lakehouse.exists(GOLD_SCORED_LEADS):
-        return [], 0
+        return [], 0, 0
     leads = lakehouse.read(GOLD_SCORED_LEADS).to_pylist()
     leads = [r for r in leads if qualifies(r, min_tier, tiers) and r["lead_id"] not in exclude]
     delivered: dict[str, str] = {}
@@ -155,15 +155,16 @@ def pending(
         ledger = lakehouse.read(GOLD_CRM_DELIVERIES, filter=f"destination = '{destination}'").to_pylist()
         delivered = {r["lead_id"]: r["payload_hash"] for r in ledger}
     dead = {(r["lead_id"], r["payload_hash"]) for r in dead_letters(lakehouse, destination)}
-    out = []
+    out, waiting = [], 0
     for lead in sorted(leads, key=lambda r: (-r["lead_score"], r["lead_id"])):
         lead["_payload_hash"] = payload_hash(to_properties(lead))
         if delivered.get(lead["lead_id"]) == lead["_payload_hash"]:
             continue
         if (lead["lead_id"], lead["_payload_hash"]) in dead:
-            continue  # refused as it is: `leadlake replay` sends it again after a fix
+            waiting += 1  # refused as it is: `leadlake replay` sends it again after a fix
+            continue
         out.append(lead)
-    return out, len(leads)
+    return out, len(leads), waiting
 
 
 def dead_letters(lakehouse: Lakehouse, destination: str | None = None) -> list[dict]:
@@ -204,9 +205,9 @@ def deliver(
     if replay:
         todo, report.eligible = _replayable(lakehouse, destination.name, merged_ids)
     else:
-        todo, report.eligible = pending(lakehouse, destination.name, min_tier, merged_ids, tiers)
-        waiting = {r["lead_id"] for r in dead_letters(lakehouse, destination.name)}
-        report.dead_letters_waiting = len(waiting - {lead["lead_id"] for lead in todo} - merged_ids)
+        todo, report.eligible, report.dead_letters_waiting = pending(
+            lakehouse, destination.name, min_tier, merged_ids, tiers
+        )
         report.unchanged = report.eligible - len(todo) - report.dead_letters_waiting
     skipped = suppressed(todo, suppressions)
     log_rows = [
