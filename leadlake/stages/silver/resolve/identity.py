@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pandas as pd
 
-LEAD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/leadlake/leadlake/lead")
+from leadlake.stages.silver.resolve.cluster import LEAD_NAMESPACE
 
 MERGE_COLUMNS = ["merged_lead_id", "survivor_lead_id", "run_id", "merged_at", "reason", "record_ids"]
 HISTORY_COLUMNS = ["lead_id", "event", "related_lead_id", "run_id", "at", "reason"]
