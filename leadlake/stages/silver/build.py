@@ -205,8 +205,9 @@ def settings_fingerprint(cfg: ResolveSettings) -> str:
 
 
 def _pandas(io: StageIO, name: str, columns: list[str]) -> pd.DataFrame | None:
+    """These columns of a table, or None when the table (or a column: an older silver) is not there."""
     df = io.read(name)
-    return None if df is None else df.select(*columns).toPandas()
+    return None if df is None or not set(columns) <= set(df.columns) else df.select(*columns).toPandas()
 
 
 def prior_identity(io: StageIO) -> PriorIdentity:
@@ -216,9 +217,7 @@ def prior_identity(io: StageIO) -> PriorIdentity:
     models = _pandas(
         io, SILVER_RESOLVE_MODELS, ["trained_at", "model_json", "records", "sources", "fingerprint"]
     )
-    leads = (
-        _pandas(io, SILVER_LEADS, ["lead_id", "created_at"]) if _has(io, SILVER_LEADS, "created_at") else None
-    )
+    leads = _pandas(io, SILVER_LEADS, ["lead_id", "created_at"])
     history = _pandas(io, SILVER_LEAD_ID_HISTORY, ["lead_id"])
     model, records, sources, fingerprint = None, 0, (), ""
     if models is not None and len(models):
@@ -238,11 +237,6 @@ def prior_identity(io: StageIO) -> PriorIdentity:
         created=dict(zip(leads["lead_id"], leads["created_at"], strict=True)) if leads is not None else {},
         used=used,
     )
-
-
-def _has(io: StageIO, name: str, column: str) -> bool:
-    df = io.read(name)
-    return df is not None and column in df.columns
 
 
 def needs_training(
