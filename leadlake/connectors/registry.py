@@ -122,6 +122,10 @@ def check_campaign(spec: CampaignSpec, source: str = "<campaign>") -> None:
                     f"{source}: field '{field_name}' names {value!r}, which is not a registered {kind} "
                     f"provider; use one of: {', '.join(known) or '(none registered)'}"
                 )
+    # Each destination's own field mapping loads with that destination's rules (a file, or inline keys).
+    from leadlake.connectors.destinations.base import check_campaign_mappings
+
+    check_campaign_mappings(spec, source, lambda kind: connector(kind).load())
 
 
 add_check(check_campaign)

@@ -3,6 +3,9 @@
 `load_campaign` is the one way in: whatever is wrong with a file (not UTF-8, not YAML, a schema violation,
 a name that gives no id, a cron Airflow cannot schedule) becomes one CampaignError line naming the file,
 the field and the fix. A file without a budget gets DEFAULT_MAX_COST_USD, flagged so the plan shows it.
+A destination's own field `mapping` may name a YAML file, taken from the campaign file's folder and kept as
+an absolute path (so a fix to the file applies to the next delivery), or give the fields inline; the
+connectors check its shape per destination (a check added with `add_check`).
 """
 
 from __future__ import annotations
@@ -53,11 +56,13 @@ class Area(BaseModel):
 
 
 class Destination(BaseModel):
-    """A CRM the scored leads are delivered to."""
+    """A CRM the scored leads are delivered to: the lowest tier it gets, and optionally its own field mapping
+    (an absolute YAML file path once loaded, or inline keys over the destination's default mapping)."""
 
     type: str
     config_id: str | None = None
     min_tier: str = "C"
+    mapping: str | dict[str, Any] | None = None
 
 
 class CampaignSpec(BaseModel):
@@ -111,7 +116,10 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
             f"{source}: field '{_where(err.absolute_path)}' is {err.instance!r}; "
             f"expected one of {err.validator_value}"
         )
-    raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {err.message}")
+    fix = ""
+    if list(err.absolute_path)[-1:] == ["mapping"]:
+        fix = "; give a YAML mapping file (relative to the campaign file) or the fields inline"
+    raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {err.message}{fix}")
 
 
 def check_cron(cron: str | None, source: str = "<campaign>") -> None:
@@ -170,8 +178,33 @@ def add_check(check: Callable[[CampaignSpec, str], None]) -> None:
         _CHECKS.append(check)
 
 
-def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSpec:
-    """Validate a parsed campaign document and turn it into a CampaignSpec."""
+def resolve_mappings(doc: dict[str, Any], source: str, base_dir: Path | None) -> list[dict[str, Any]]:
+    """The document's destinations with each mapping file as an absolute path (relative ones are taken from
+    the campaign file's folder); CampaignError when a mapping file is not there."""
+    out = []
+    for i, dest in enumerate(doc.get("destinations") or []):
+        dest = dict(dest)
+        mapping = dest.get("mapping")
+        if isinstance(mapping, str):
+            path = Path(mapping).expanduser()
+            if not path.is_absolute():
+                path = (base_dir or Path.cwd()) / path
+            if not path.is_file():
+                raise CampaignError(
+                    f"{source}: field 'destinations[{i}].mapping' names {mapping!r}, which is not a file "
+                    f"(looked for {path}); give a YAML mapping file relative to the campaign file, or the "
+                    "fields inline (e.g. mapping: {fields: {phone_e164: MobilePhone}})"
+                )
+            dest["mapping"] = str(path.resolve())
+        out.append(dest)
+    return out
+
+
+def from_document(
+    doc: dict[str, Any], source: str = "<campaign>", base_dir: Path | None = None
+) -> CampaignSpec:
+    """Validate a parsed campaign document and turn it into a CampaignSpec (relative mapping files are
+    taken from `base_dir`, the campaign file's folder, else the working directory)."""
     validate_document(doc, source)
     campaign_id = campaign_id_of(doc, source)
     cron = doc.get("schedule", {}).get("cron", DEFAULT_CRON)
@@ -192,7 +225,7 @@ def from_document(doc: dict[str, Any], source: str = "<campaign>") -> CampaignSp
         max_cost_usd=DEFAULT_MAX_COST_USD if budget is None else float(budget),
         budget_is_default=budget is None,
         cron=cron,
-        destinations=[Destination(**d) for d in doc.get("destinations", [])],
+        destinations=[Destination(**d) for d in resolve_mappings(doc, source, base_dir)],
     )
     for check in _CHECKS:
         check(spec, source)
@@ -224,7 +257,7 @@ def load_campaign(path: str | Path) -> CampaignSpec:
         raise CampaignError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from None
     if not isinstance(doc, dict):
         raise CampaignError(f"{p}: expected a mapping of campaign fields at the top level")
-    return from_document(doc, str(p))
+    return from_document(doc, str(p), p.resolve().parent)
 
 
 def campaign_files(folder: str | Path) -> list[Path]:

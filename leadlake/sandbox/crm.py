@@ -22,11 +22,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leadlake.sandbox.crm_schema import (
+    CATALOG,
+    COMPANIES,
+    CONTACTS,
+    DEFAULT_ASSOCIATION,
+    INVERSE_ASSOCIATION,
+    invalid_message,
+    value_errors,
+)
+from leadlake.sandbox.faults import RejectRule, reject_rules_from_env
 from leadlake.sandbox.outcomes import DATE_ENTERED, Life, OutcomeSimulator, auc
 
 FIRST_OBJECT_ID = 9_000_000_001
 SYSTEM_PROPERTIES = ("hs_object_id", "createdate", "hs_lastmodifieddate")
 DEFAULT_PROPERTIES = ("name", "domain", *SYSTEM_PROPERTIES)
+CONTACT_DEFAULT_PROPERTIES = (
+    "firstname",
+    "lastname",
+    "email",
+    "hs_object_id",
+    "createdate",
+    "lastmodifieddate",
+)
 MERGED_IDS = "hs_merged_object_ids"  # read-only: ids of the companies merged into this one
 READ_ONLY_PROPERTIES = (*SYSTEM_PROPERTIES, MERGED_IDS)
 SEARCH_DEFAULT_LIMIT = 10
@@ -162,6 +180,13 @@ class CrmStore:
         self._state_path = Path(state_path) if state_path else None
         # HubSpot's request rate limit on the CRM routes (routes/hubspot.py); `rate_limit.configure(n)`.
         self.rate_limit = RateLimit()
+        # Values the CRM refuses as HubSpot would (faults.RejectRule): LEADLAKE_SANDBOX_HUBSPOT_REJECT on
+        # start, POST /_sandbox/crm/rejects while it runs.
+        self.reject_rules: tuple[RejectRule, ...] = reject_rules_from_env()
+        self._contacts: dict[str, dict] = {}  # contact id -> {id, properties, createdAt, updatedAt, writes}
+        self._contact_by_email: dict[str, str] = {}  # lower-case email -> contact id
+        # (object type, id) -> {(object type, id): association type ids}; both directions are kept.
+        self._associations: dict[tuple[str, str], dict[tuple[str, str], set[int]]] = {}
         if self._state_path is not None and self._state_path.exists():
             self._load(self._state_path)
 
@@ -172,9 +197,15 @@ class CrmStore:
     def _stamp(self) -> str:
         return hubspot_timestamp(self.now())
 
-    def upsert(self, inputs: list[dict]) -> list[dict]:
-        """Validate the whole batch, then create or update each input; returns HubSpot result objects."""
+    def upsert(self, inputs: list[dict], kind: str = COMPANIES) -> list[dict]:
+        """Validate the whole batch, then create or update each input; returns HubSpot result objects.
+
+        `kind` companies (the default) or contacts. A property the object does not have, an invalid email
+        or a value a reject rule refuses fails the whole batch (CrmError) before anything is written."""
         validate_upsert(inputs)
+        self.check_values(kind, inputs)
+        if kind == CONTACTS:
+            return self._upsert_contacts(inputs)
         now = self._stamp()
         results = []
         with self._lock:
@@ -211,6 +242,174 @@ class CrmStore:
             self._save_locked()
         return results
 
+    def check_values(self, kind: str, inputs: list[dict]) -> None:
+        """Refuse a batch (CrmError, HubSpot's message) whose idProperty is not a unique property of the
+        object, or whose values name a property it does not have or are refused by a reject rule."""
+        catalog = CATALOG[kind]
+        for n, item in enumerate(inputs):
+            prop = catalog.get(item["idProperty"])
+            if prop is None or not prop.unique:
+                unique = ", ".join(p.name for p in catalog.values() if p.unique)
+                raise CrmError(
+                    f"inputs[{n}]: idProperty {item['idProperty']!r} is not a unique-value property of "
+                    f"{kind} (unique: {unique})."
+                )
+        records = [
+            {
+                **{k: property_value(v) for k, v in (i.get("properties") or {}).items()},
+                i["idProperty"]: str(i["id"]),
+            }
+            for i in inputs
+        ]
+        errors = value_errors(kind, records, self.reject_rules)
+        if errors:
+            raise CrmError(invalid_message(errors))
+
+    def set_reject_rules(self, rules: tuple[RejectRule, ...]) -> None:
+        """Replace the rules by which the CRM refuses property values (admin)."""
+        with self._lock:
+            self.reject_rules = tuple(rules)
+
+    # -- contacts -------------------------------------------------------------------------------------------
+    def _upsert_contacts(self, inputs: list[dict]) -> list[dict]:
+        """Create or update contacts keyed by email (case-insensitive, stored lower-case, as HubSpot does)."""
+        now = self._stamp()
+        results = []
+        with self._lock:
+            for item in inputs:
+                email = str(item["id"]).strip().lower()
+                props = {k: property_value(v) for k, v in (item.get("properties") or {}).items()}
+                props["email"] = email
+                contact_id = self._contact_by_email.get(email)
+                new = contact_id is None
+                if contact_id is None:
+                    contact_id = str(self._next_id)
+                    self._next_id += 1
+                    obj = {"id": contact_id, "properties": {}, "createdAt": now, "writes": 0}
+                    self._contacts[contact_id] = obj
+                    self._contact_by_email[email] = contact_id
+                else:
+                    obj = self._contacts[contact_id]
+                obj["properties"].update(props)
+                obj["properties"].update(
+                    hs_object_id=contact_id, createdate=obj["createdAt"], lastmodifieddate=now,
+                    hs_lastmodifieddate=now,
+                )  # fmt: skip
+                obj["updatedAt"] = now
+                obj["writes"] += 1
+                result = _public(obj, None, CONTACT_DEFAULT_PROPERTIES)
+                result["properties"] = dict(obj["properties"])
+                result["new"] = new
+                results.append(result)
+            self._save_locked()
+        return results
+
+    def get_contact(
+        self, key: str, id_property: str | None = None, properties: list[str] | None = None
+    ) -> dict | None:
+        """One contact by HubSpot id or (id_property email) by email."""
+        with self._lock:
+            if id_property and id_property != "hs_object_id":
+                if id_property != "email":
+                    raise CrmError(
+                        f"{id_property} is not a unique-value property of contacts (unique: email)."
+                    )
+                found = self._contact_by_email.get(key.strip().lower())
+            else:
+                found = key if key in self._contacts else None
+            obj = self._contacts.get(found) if found else None
+            return _public(obj, properties, CONTACT_DEFAULT_PROPERTIES) if obj else None
+
+    def contacts(self) -> list[dict]:
+        """Every contact with all its properties, write count and associated company ids (admin view)."""
+        with self._lock:
+            out = []
+            for key in sorted(self._contacts, key=int):
+                obj = copy.deepcopy(self._contacts[key])
+                linked = self._associations.get((CONTACTS, key), {})
+                obj["companies"] = sorted(
+                    i for (t, i) in linked if t == COMPANIES and self._live_locked(t, i)
+                )
+                out.append(obj)
+            return out
+
+    def contact_page(
+        self, after: str | None, limit: int, properties: list[str] | None = None
+    ) -> tuple[list[dict], str | None]:
+        """Contacts in id order from cursor `after`; returns the next cursor."""
+        with self._lock:
+            order = sorted(int(k) for k in self._contacts)
+            first = bisect.bisect_left(order, int(after)) if after else 0
+            chosen = order[first : first + limit]
+            results = [
+                _public(self._contacts[str(i)], properties, CONTACT_DEFAULT_PROPERTIES) for i in chosen
+            ]
+            rest = first + limit
+            following = str(order[rest]) if rest < len(order) else None
+        return results, following
+
+    # -- associations (CRM v4) ------------------------------------------------------------------------------
+    def associate(
+        self, from_kind: str, to_kind: str, pairs: list[tuple[str, str]], types: list[int] | None = None
+    ) -> tuple[list[dict], list[str]]:
+        """Associate each (from id, to id) pair with `types` (None: the default type of the pair of object
+        types), both ways; returns (HubSpot results, the ids that do not exist). Unknown ids are skipped."""
+        default = DEFAULT_ASSOCIATION.get((from_kind, to_kind))
+        wanted = list(types) if types else ([default] if default else [])
+        if not wanted:
+            raise CrmError(f"No default association type from {from_kind} to {to_kind}.")
+        results, missing = [], []
+        with self._lock:
+            for from_id, to_id in pairs:
+                gone = [i for k, i in ((from_kind, from_id), (to_kind, to_id)) if not self._live_locked(k, i)]
+                if gone:
+                    missing += gone
+                    continue
+                here = self._associations.setdefault((from_kind, from_id), {}).setdefault(
+                    (to_kind, to_id), set()
+                )
+                there = self._associations.setdefault((to_kind, to_id), {}).setdefault(
+                    (from_kind, from_id), set()
+                )
+                for type_id in wanted:
+                    here.add(type_id)
+                    inverse = INVERSE_ASSOCIATION.get(type_id)
+                    if inverse is not None:
+                        there.add(inverse)
+                results.append({"from": from_id, "to": to_id, "types": sorted(here)})
+            if results:
+                self._save_locked()
+        return results, list(dict.fromkeys(missing))
+
+    def associations_of(
+        self, from_kind: str, from_id: str, to_kind: str
+    ) -> list[tuple[str, list[int]]] | None:
+        """(to id, association type ids) of a live object's associations to live objects of `to_kind`, in id
+        order; None when the object does not exist."""
+        with self._lock:
+            if not self._live_locked(from_kind, from_id):
+                return None
+            linked = self._associations.get((from_kind, from_id), {})
+            return sorted(
+                ((i, sorted(t)) for (k, i), t in linked.items() if k == to_kind and self._live_locked(k, i)),
+                key=lambda x: int(x[0]),
+            )
+
+    def _live_locked(self, kind: str, object_id: str) -> bool:
+        if kind == CONTACTS:
+            return object_id in self._contacts
+        return self._find_locked("hs_object_id", object_id) is not None
+
+    def _move_associations_locked(self, gone: str, kept: str) -> None:
+        """A merged company's associations go to the company it was merged into (as HubSpot merges do)."""
+        links = self._associations.pop((COMPANIES, gone), {})
+        target = self._associations.setdefault((COMPANIES, kept), {})
+        for other, types in links.items():
+            target.setdefault(other, set()).update(types)
+            back = self._associations.get(other, {})
+            moved = back.pop((COMPANIES, gone), set())
+            back.setdefault((COMPANIES, kept), set()).update(moved)
+
     def get(
         self,
         object_id: str,
@@ -246,6 +445,9 @@ class CrmStore:
         read_only = sorted(set(props) & set(READ_ONLY_PROPERTIES))
         if read_only:
             raise CrmError(f"Property values were not valid: {read_only} are read-only properties.")
+        errors = value_errors(COMPANIES, [props], self.reject_rules)
+        if errors:
+            raise CrmError(invalid_message(errors))
         now = self._stamp()
         with self._lock:
             found = self._find_locked(id_property or "hs_object_id", object_id)
@@ -298,6 +500,7 @@ class CrmStore:
             gone = self._objects[target]
             self._archive_locked(target, now)
             self._merged_into[target] = primary
+            self._move_associations_locked(target, primary)
             gone["mergedInto"] = primary
             kept = self._objects[primary]
             ids = [*_split(kept["properties"].get(MERGED_IDS)), *_split(gone["properties"].get(MERGED_IDS))]
@@ -353,6 +556,9 @@ class CrmStore:
             self._merged_into.clear()
             self._id_properties.clear()
             self._lives.clear()
+            self._contacts.clear()
+            self._contact_by_email.clear()
+            self._associations.clear()
             self._save_locked()
         self.rate_limit.configure(self.rate_limit.per_second)  # a full bucket again
 
@@ -481,6 +687,12 @@ class CrmStore:
             "merged_into": self._merged_into,
             "id_properties": sorted(self._id_properties),
             "lives": {k: life.to_json() for k, life in self._lives.items()},
+            "contacts": self._contacts,
+            "associations": [
+                [a[0], a[1], b[0], b[1], sorted(types)]
+                for a, linked in self._associations.items()
+                for b, types in linked.items()
+            ],
         }
         path = self._state_path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -498,9 +710,16 @@ class CrmStore:
             self._merged_into = dict(doc.get("merged_into") or {})
             self._id_properties = set(doc.get("id_properties") or ())
             self._lives = {k: Life.from_json(v) for k, v in (doc.get("lives") or {}).items()}
+            contacts: dict[str, dict] = dict(doc.get("contacts") or {})
+            associations: dict[tuple[str, str], dict[tuple[str, str], set[int]]] = {}
+            for a_kind, a_id, b_kind, b_id, types in doc.get("associations") or []:
+                associations.setdefault((a_kind, a_id), {})[(b_kind, b_id)] = {int(t) for t in types}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"sandbox CRM state file {path} cannot be read: {exc}") from exc
         self._objects = objects
+        self._contacts = contacts
+        self._contact_by_email = {c["properties"]["email"]: k for k, c in contacts.items()}
+        self._associations = associations
         self._order = sorted(int(k) for k, o in objects.items() if not o.get("archived"))
         self._unique = {}
         for object_id in (str(i) for i in self._order):
@@ -570,8 +789,8 @@ def _split(value: str | None) -> list[str]:
     return [v for v in (value or "").split(";") if v]
 
 
-def _public(obj: dict, properties: list[str] | None) -> dict:
-    wanted = [*properties, *SYSTEM_PROPERTIES] if properties else list(DEFAULT_PROPERTIES)
+def _public(obj: dict, properties: list[str] | None, default: tuple[str, ...] = DEFAULT_PROPERTIES) -> dict:
+    wanted = [*properties, *SYSTEM_PROPERTIES] if properties else list(default)
     props = obj["properties"]
     return {
         "id": obj["id"],

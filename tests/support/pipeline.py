@@ -18,10 +18,17 @@ import pyarrow as pa
 from leadlake.core.campaign import Area, CampaignSpec, Destination
 from leadlake.core.settings import get_settings
 from leadlake.lakehouse import Lakehouse
-from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS, SILVER_LEADS
+from leadlake.lakehouse.catalog import SILVER_LEADS
 from leadlake.runtime.resources import Resources
 from leadlake.runtime.stages import get_stage, run_stage
 from leadlake.stages.bronze.landing import RAW_SCHEMA, content_hash, record_campaign
+
+# Gold rows in delivery's shape: one definition (the package's), shared with benchmarks/bench_delivery.py.
+from leadlake.stages.delivery import gold_rows
+from leadlake.stages.delivery.gold_rows import (  # noqa: F401 - re-exported
+    GOLD_LEAD_SCHEMA,
+    write_gold_leads,
+)
 
 UNREACHABLE = "http://127.0.0.1:9"  # no connector is called: a stage that needs none never goes there
 
@@ -51,11 +58,15 @@ def campaign(
     areas: Sequence[Area] = (DENVER,),
     sources: Sequence[str] = (),
     enrichment: Sequence[str] = (),
-    destinations: Sequence[tuple[str, str]] = (("hubspot", "C"),),
+    destinations: Sequence[tuple[str, str] | tuple[str, str, Any]] = (("hubspot", "C"),),
 ) -> CampaignSpec:
-    """A campaign spec with only what a test cares about; its leads go to HubSpot at tier C unless told."""
+    """A campaign spec with only what a test cares about; its leads go to HubSpot at tier C unless told.
+
+    `destinations`: (type, min tier) or (type, min tier, field mapping: a YAML path or inline keys)."""
     return CampaignSpec(
-        destinations=[Destination(type=t, min_tier=tier) for t, tier in destinations],
+        destinations=[
+            Destination(type=d[0], min_tier=d[1], mapping=d[2] if len(d) > 2 else None) for d in destinations
+        ],
         campaign_id=campaign_id,
         name=campaign_id.replace("_", " "),
         vertical=vertical,
@@ -202,44 +213,6 @@ def write_silver_leads(lake: Lakehouse, rows: list[dict[str, Any]]) -> None:
     lake.overwrite(SILVER_LEADS, pa.Table.from_pylist(rows, schema=SILVER_LEAD_SCHEMA))
 
 
-GOLD_LEAD_SCHEMA = pa.schema(
-    [
-        ("lead_id", pa.string()),
-        ("name", pa.string()),
-        ("domain", pa.string()),
-        ("website", pa.string()),
-        ("phone_e164", pa.string()),
-        ("city", pa.string()),
-        ("region", pa.string()),
-        ("lead_score", pa.int64()),
-        ("priority_tier", pa.string()),
-        ("score_reasons", pa.list_(pa.string())),
-        ("providers", pa.list_(pa.string())),
-        ("campaign_ids", pa.list_(pa.string())),
-    ]
-)
-
-
-def write_gold_leads(lake: Lakehouse, rows: list[dict[str, Any]]) -> None:
-    """Replace gold.scored_leads with these rows (the columns delivery reads)."""
-    lake.overwrite(GOLD_SCORED_LEADS, pa.Table.from_pylist(rows, schema=GOLD_LEAD_SCHEMA))
-
-
 def gold_leads(n: int, tier: str = "B") -> list[dict[str, Any]]:
-    """n distinct gold rows, L0000..., with hand-checkable CRM fields."""
-    return [
-        {
-            "lead_id": f"L{i:04d}",
-            "name": f"Business {i}",
-            "domain": f"business{i}.com",
-            "website": f"https://business{i}.com",
-            "phone_e164": f"+1303555{i:04d}",
-            "city": "Denver",
-            "region": "CO",
-            "lead_score": 40,
-            "priority_tier": tier,
-            "score_reasons": ["+15 website on a registered domain"],
-            "providers": ["yelp"],
-        }
-        for i in range(n)
-    ]
+    """n distinct gold rows, L0000..., with hand-checkable CRM fields, found on Yelp."""
+    return gold_rows.gold_leads(n, tier, providers=("yelp",))

@@ -23,12 +23,12 @@ the survivor's next row lands as any change does, and the merged lead's old rows
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import io
-import json
 import logging
 import os
 import re
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +43,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import yaml
 
-from leadlake.connectors.destinations.base import DeliveryError, MappingError, UpsertResult
+from leadlake.connectors.destinations.base import (
+    DeliveryError,
+    MappingError,
+    MappingSource,
+    UpsertResult,
+    lead_key,
+    mapping_document,
+    payload_hash,
+)
 
 log = logging.getLogger("leadlake.connectors.destinations.files")
 
@@ -55,7 +63,9 @@ HASH_COLUMN = "leadlake_payload_hash"
 RUN_COLUMN = "leadlake_run_id"
 BATCH_COLUMN = "leadlake_batch"
 AT_COLUMN = "leadlake_delivered_at"
-META_COLUMNS = (HASH_COLUMN, RUN_COLUMN, BATCH_COLUMN, AT_COLUMN)
+KEY_ID_COLUMN = "leadlake_idempotency_key"  # per (destination, lead, payload hash): a reader drops repeats
+META_COLUMNS = (HASH_COLUMN, KEY_ID_COLUMN, RUN_COLUMN, BATCH_COLUMN, AT_COLUMN)
+MAPPING_KEYS = ("key", "columns")
 TYPES = ("string", "integer", "number", "list")
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PART_RE = re.compile(r"^run=(?P<run>[^/]+)/part-(?P<batch>\d+)\.(?P<ext>csv|parquet)$")
@@ -89,6 +99,12 @@ class ColumnMapping:
             doc = yaml.safe_load(Path(source if source is not None else DEFAULT_MAPPING).read_text())
         if not isinstance(doc, Mapping) or not isinstance(doc.get("columns"), Mapping) or not doc["columns"]:
             raise MappingError("a file/webhook column mapping needs `key` and a non-empty `columns` mapping")
+        unknown = sorted(str(k) for k in doc if k not in MAPPING_KEYS)
+        if unknown:
+            raise MappingError(
+                f"a file/webhook column mapping has unknown key(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(MAPPING_KEYS)}"
+            )
         columns: dict[str, Column] = {}
         for gold, spec in doc["columns"].items():
             if isinstance(spec, str):
@@ -137,6 +153,7 @@ class ColumnMapping:
             fields.append(pa.field(col.name, kind))
         fields += [
             pa.field(HASH_COLUMN, pa.string()),
+            pa.field(KEY_ID_COLUMN, pa.string()),
             pa.field(RUN_COLUMN, pa.string()),
             pa.field(BATCH_COLUMN, pa.int64()),
             pa.field(AT_COLUMN, pa.timestamp("us", tz="UTC")),
@@ -188,8 +205,27 @@ def _convert(value: Any, kind: str) -> Any:
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
-    """Hash of an output record: a lead is written again only when this changes."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
+    """Hash of an output record (the delivery ledger's payload hash): a lead is written again only when
+    this changes."""
+    return payload_hash(record)
+
+
+def load_column_mapping(source: MappingSource | ColumnMapping) -> ColumnMapping:
+    """A campaign's file/webhook mapping: a YAML file, or inline keys over `mappings/files.yaml`."""
+    if isinstance(source, ColumnMapping):
+        return source
+    return ColumnMapping.load(mapping_document(source, DEFAULT_MAPPING, "file/webhook"))
+
+
+class _Shared:
+    """What every mapping of one file destination shares: the part numbering and the index of written
+    rows (one prefix), and the columns the run writes (a prefix holds one schema)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.batch: int | None = None  # the last part number of this run, found on first write
+        self.index: dict[str, tuple[datetime, str, str]] | None = None  # lead -> (at, part, hash)
+        self.columns: list[str] | None = None
 
 
 # ---- object-store settings ---------------------------------------------------------------------------------
@@ -257,7 +293,7 @@ class FileDestination:
                 f"scheme {parsed.scheme!r} is not supported; use a local path or s3://bucket/prefix"
             )
         self._fs: pafs.FileSystem | None = None
-        self._index: dict[str, tuple[datetime, str, str]] | None = None  # lead -> (at, part, hash)
+        self._shared = _Shared()
         self._validated = False
         self.start_run(run_id or default_run_id())
 
@@ -282,7 +318,27 @@ class FileDestination:
         """Name the delivery run the next parts belong to (`run=<run_id>/`); numbering continues after the
         run's existing parts, so a run id given twice never overwrites a part."""
         self.run_id = _UNSAFE_RE.sub("_", str(run_id)).strip("._") or default_run_id()
-        self._batch: int | None = None  # the last part number of this run, found on first write
+        self._shared.batch = None
+        self._shared.columns = None
+
+    # --- campaign mappings ----------
+
+    @classmethod
+    def load_mapping(cls, source: MappingSource | ColumnMapping) -> ColumnMapping:
+        """A campaign's column mapping: a YAML file, or inline keys over `mappings/files.yaml`."""
+        return load_column_mapping(source)
+
+    def with_mapping(self, source: MappingSource | ColumnMapping) -> FileDestination:
+        """This destination (same prefix, part numbering and run) writing through another mapping. A prefix
+        holds one schema: a mapping whose columns differ from the files' is refused by `validate_mapping`."""
+        other = copy.copy(self)
+        other.mapping = self.load_mapping(source)
+        other._validated = False
+        return other
+
+    def payload(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """The row this lead is written as (before leadlake's own columns)."""
+        return self.mapping.to_record(lead)
 
     @property
     def fs(self) -> pafs.FileSystem:
@@ -335,11 +391,20 @@ class FileDestination:
         (a reader of the prefix sees one schema); raises MappingError before any write."""
         self.mapping.check()
         want = self.mapping.output_columns()
+        with self._shared.lock:
+            if self._shared.columns is not None and self._shared.columns != want:
+                raise MappingError(
+                    f"{self._where()}: two mappings write different columns to one prefix in this run "
+                    f"({self._shared.columns} and {want}); give every campaign sending here the same "
+                    "columns, or another destination prefix"
+                )
+            self._shared.columns = want
         parts = self._parts()
         if parts:
             last = max(parts, key=lambda p: self._part_order(p))
             have = self._read_part(last, columns=None).column_names
-            if have != want:
+            # Parts written before the idempotency key column are the same schema less that column.
+            if have != want and have != [c for c in want if c != KEY_ID_COLUMN]:
                 missing = [c for c in want if c not in have]
                 extra = [c for c in have if c not in want]
                 raise MappingError(
@@ -365,7 +430,12 @@ class FileDestination:
             crm_ids = {lid: f"{index[lid][1]}#{lid}" for lid in records if lid not in fresh}
             created = frozenset(lid for lid in fresh if lid not in index)
             if fresh:
-                part, at = self._write(records, hashes, fresh)
+                keys = {
+                    lid: lead_key(self, lead, records[str(lead[self.mapping.key_column])])
+                    for lead in leads
+                    if (lid := str(lead[self.mapping.key_column])) in records
+                }
+                part, at = self._write(records, hashes, keys, fresh)
                 for lid in fresh:
                     index[lid] = (at, part, hashes[lid])
                     crm_ids[lid] = f"{part}#{lid}"
@@ -436,8 +506,8 @@ class FileDestination:
         )
 
     def _load_index(self) -> dict[str, tuple[datetime, str, str]]:
-        """lead id -> (when, part, record hash) of its latest row in the prefix; read once per instance."""
-        if self._index is None:
+        """lead id -> (when, part, record hash) of its latest row in the prefix; read once per prefix."""
+        if self._shared.index is None:
             index: dict[str, tuple[datetime, str, str]] = {}
             orders: dict[str, tuple] = {}
             for part in self._parts():
@@ -451,25 +521,31 @@ class FileDestination:
                 ):
                     if lid not in index or (at, order) >= orders[lid]:
                         index[lid], orders[lid] = (at, part, digest), (at, order)
-            self._index = index
-        return self._index
+            self._shared.index = index
+        return self._shared.index
 
     def _next_part(self) -> tuple[int, str]:
-        if self._batch is None:
-            prefix = f"run={self.run_id}/"
-            taken = [self._part_order(p)[1] for p in self._parts() if p.startswith(prefix)]
-            self._batch = max(taken, default=0)
-        self._batch += 1
-        return self._batch, f"run={self.run_id}/part-{self._batch:05d}.{self.extension}"
+        with self._shared.lock:  # mappings of one prefix number their parts together
+            if self._shared.batch is None:
+                prefix = f"run={self.run_id}/"
+                taken = [self._part_order(p)[1] for p in self._parts() if p.startswith(prefix)]
+                self._shared.batch = max(taken, default=0)
+            self._shared.batch += 1
+            batch = self._shared.batch
+        return batch, f"run={self.run_id}/part-{batch:05d}.{self.extension}"
 
     def _write(
-        self, records: Mapping[str, dict[str, Any]], hashes: Mapping[str, str], ids: list[str]
+        self,
+        records: Mapping[str, dict[str, Any]],
+        hashes: Mapping[str, str],
+        keys: Mapping[str, str],
+        ids: list[str],
     ) -> tuple[str, datetime]:
         """One part with these leads, whole or not at all; returns it (relative) and its write time."""
         batch, part = self._next_part()
         at = datetime.now(UTC)
         meta = {RUN_COLUMN: self.run_id, BATCH_COLUMN: batch, AT_COLUMN: at}
-        rows = [records[lid] | {HASH_COLUMN: hashes[lid]} | meta for lid in ids]
+        rows = [records[lid] | {HASH_COLUMN: hashes[lid], KEY_ID_COLUMN: keys.get(lid)} | meta for lid in ids]
         if self.format == "csv":
             rows = [self.mapping.to_csv_row(r) for r in rows]
         table = pa.Table.from_pylist(rows, schema=self.mapping.schema(self.format))

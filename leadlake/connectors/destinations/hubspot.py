@@ -2,23 +2,40 @@
 merge of two companies (when two leads turn out to be one business), re-keying a company to a lead, and
 reading back what sales did with them (`pull_changes`: the CRM search API, by hs_lastmodifieddate).
 
+The field mapping is data (`mappings/hubspot.yaml`, or a campaign's own): `validate_mapping()` checks it
+against GET /crm/v3/properties/{companies,contacts} before the first write, so a property the portal lacks
+stops this destination with a message naming it and nothing is sent. Leads with emails also become
+contacts (batch upsert on email) associated to their company (v4 default association). A batch HubSpot
+refuses (400 VALIDATION_ERROR, e.g. a value it will not take) raises DeliveryError carrying HubSpot's own
+message and status, so delivery splits the batch until the refused lead stands alone.
+
 Every call goes through a RateGate that paces the destination's requests (every thread's, retries included)
 at the rate HubSpot's X-HubSpot-RateLimit-* headers announce, so concurrent batches stay under the app's
 limit instead of collecting 429s; a 429 still waits out its Retry-After (urllib3 Retry)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from urllib3.util.retry import Retry
 
-from leadlake.connectors.destinations.base import DeliveryError, UpsertResult
+from leadlake.connectors.destinations.base import (
+    DeliveryError,
+    MappingError,
+    UpsertResult,
+    mapping_document,
+)
+from leadlake.connectors.destinations.mapping import FieldRule, check_targets, parse_fields, plain, render
 
 log = logging.getLogger("leadlake.connectors.destinations.hubspot")
 
@@ -54,47 +71,114 @@ OUTCOME_PROPERTIES: tuple[str, ...] = (
     "hs_merged_object_ids",
     *(f"hs_v2_date_entered_{stage}" for stage in LIFECYCLE_STAGES),
 )
-# Canonical gold field -> HubSpot company property (mapping as data; custom properties start with leadlake_).
-FIELD_MAP: Mapping[str, str] = {
-    "name": "name",
-    "domain": "domain",
-    "website": "website",
-    "phone_e164": "phone",
-    "address_line1": "address",
-    "city": "city",
-    "region": "state",
-    "postal": "zip",
-    "country": "country",
-    "lead_score": "leadlake_score",
-    "priority_tier": "leadlake_tier",
-    "score_reasons": "leadlake_score_reasons",
-    "providers": "leadlake_sources",
-}
+DEFAULT_MAPPING = Path(__file__).parent / "mappings" / "hubspot.yaml"
+COMPANIES, CONTACTS = "companies", "contacts"
+CONTACT_ID_PROPERTY = "email"  # HubSpot's unique contact property: contacts are upserted on it
+ASSOCIATION_LIMIT = 100  # inputs per v4 association batch this destination sends
+AUTH_STATUSES = (401, 403)
+PROPERTY_READ_ATTEMPTS = 4  # reads of the properties API before a malformed reply stops the destination
+
+
+@dataclass(frozen=True)
+class ContactMapping:
+    """Leads with emails as HubSpot contacts: where the emails are, the contact properties, the lead id."""
+
+    emails_from: tuple[str, ...]
+    fields: dict[str, FieldRule]
+    lead_property: str | None = None
+
+    def emails(self, lead: Mapping[str, Any]) -> list[str]:
+        """The lead's email addresses, trimmed and lower-cased (HubSpot compares them so), each once."""
+        found: list[str] = []
+        for column in self.emails_from:
+            value = plain(lead.get(column))
+            if isinstance(value, str):
+                value = re.split(r"[;,]", value)
+            for item in value or ():
+                text = str(item).strip().lower() if item is not None else ""
+                if text:
+                    found.append(text)
+        return list(dict.fromkeys(found))
+
+    def properties(self, lead: Mapping[str, Any], email: str, lead_id: str) -> dict[str, str]:
+        props = {rule.target: v for col, rule in self.fields.items() if (v := render(lead.get(col), rule))}
+        if self.lead_property:
+            props[self.lead_property] = lead_id
+        return props | {CONTACT_ID_PROPERTY: email}
+
+
+@dataclass(frozen=True)
+class HubSpotMapping:
+    """Gold lead -> HubSpot company (and contacts), loaded from YAML (mappings/hubspot.yaml's shape)."""
+
+    key_column: str
+    id_property: str
+    fields: dict[str, FieldRule]
+    contacts: ContactMapping | None = None
+
+    @classmethod
+    def load(cls, source: str | Path | Mapping[str, Any] | None = None) -> HubSpotMapping:
+        """From a YAML file, an inline mapping laid over the default, or the default (None)."""
+        doc = mapping_document(source, DEFAULT_MAPPING, "hubspot")
+        companies = doc.get("companies")
+        if not isinstance(companies, Mapping):
+            raise MappingError("hubspot mapping: `companies` {key_column, id_property, fields} is required")
+        fields = parse_fields(companies.get("fields"), "hubspot mapping companies.fields")
+        if not fields:
+            raise MappingError("hubspot mapping: companies.fields maps no gold column to a company property")
+        contacts = None
+        spec = doc.get("contacts")
+        if spec is not None:
+            if not isinstance(spec, Mapping):
+                raise MappingError("hubspot mapping: `contacts` must be {emails_from, fields, lead_property}")
+            sources = spec.get("emails_from") or ["emails", "email"]
+            sources = [sources] if isinstance(sources, str) else sources
+            if not isinstance(sources, list) or not all(isinstance(c, str) for c in sources):
+                raise MappingError("hubspot mapping: contacts.emails_from is a gold column or a list of them")
+            lead_property = spec.get("lead_property")
+            contacts = ContactMapping(
+                tuple(sources),
+                parse_fields(spec.get("fields"), "hubspot mapping contacts.fields"),
+                str(lead_property) if lead_property else None,
+            )
+        return cls(
+            key_column=str(companies.get("key_column") or "lead_id"),
+            id_property=str(companies.get("id_property") or ID_PROPERTY),
+            fields=fields,
+            contacts=contacts,
+        )
+
+    def company_properties(self, lead: Mapping[str, Any]) -> dict[str, str]:
+        """The company's property values (strings; lists joined; empty values left out)."""
+        return {rule.target: v for col, rule in self.fields.items() if (v := render(lead.get(col), rule))}
+
+    def targets(self, kind: str) -> dict[str, str]:
+        """Property -> where its value comes from, for every property this mapping writes on `kind`."""
+        if kind == COMPANIES:
+            out = {r.target: f"gold column {c!r}" for c, r in self.fields.items()}
+            return {self.id_property: f"the lead id (gold column {self.key_column!r})", **out}
+        if self.contacts is None:
+            return {}
+        out = {r.target: f"gold column {c!r}" for c, r in self.contacts.fields.items()}
+        if self.contacts.lead_property:
+            out[self.contacts.lead_property] = f"the lead id (gold column {self.key_column!r})"
+        return {CONTACT_ID_PROPERTY: f"the emails ({', '.join(self.contacts.emails_from)})", **out}
+
+
+DEFAULT = HubSpotMapping.load()
+# Gold column -> HubSpot company property of the default mapping.
+FIELD_MAP: Mapping[str, str] = {column: rule.target for column, rule in DEFAULT.fields.items()}
 
 
 def _message(exc: Any) -> str:
     """The CRM's own message from an ApiException body (JSON `message`), else the body or reason."""
-    import json
-
-    try:
-        return str(json.loads(exc.body)["message"])
-    except (TypeError, ValueError, KeyError):
-        return str(exc.body or exc.reason)
+    return _crm_message(getattr(exc, "body", None), getattr(exc, "reason", None))
 
 
 def to_properties(lead: Mapping[str, Any]) -> dict[str, str]:
-    """Gold row -> HubSpot property values (strings; lists joined; empty values left out)."""
-    props = {}
-    for field, prop in FIELD_MAP.items():
-        value = lead.get(field)
-        if hasattr(value, "tolist"):  # numpy arrays and scalars (np.int64 too) as plain Python values
-            value = value.tolist()
-        if value is None or (isinstance(value, float) and value != value):
-            continue
-        if isinstance(value, list | tuple):
-            value = "; ".join(str(v) for v in value)
-        props[prop] = str(value)
-    return props
+    """Gold row -> HubSpot company property values by the default mapping (strings; lists joined; empty
+    values left out)."""
+    return DEFAULT.company_properties(lead)
 
 
 def _crm_message(body: object, reason: object) -> str:
@@ -223,9 +307,11 @@ class PacedRetry(Retry):
 
 
 class HubSpotDestination:
-    """Batch upserts of companies, idempotent on the leadlake_id unique property; merges and re-keys."""
+    """Batch upserts of companies (and their contacts), idempotent on the leadlake_id unique property;
+    mapping checked against the properties API before the first write; merges and re-keys."""
 
     name = "hubspot"
+    batch_limit = BATCH_LIMIT  # leads per upsert call (HubSpot's batch maximum)
 
     def __init__(
         self,
@@ -233,17 +319,21 @@ class HubSpotDestination:
         base_url: str = "https://api.hubapi.com",
         max_retries: int = 6,
         max_in_flight: int = MAX_IN_FLIGHT,
+        mapping: str | Path | Mapping[str, Any] | HubSpotMapping | None = None,
     ) -> None:
         from hubspot import HubSpot
 
         self.max_in_flight = max(1, max_in_flight)  # delivery's concurrent batches to this destination
+        self.mapping = mapping if isinstance(mapping, HubSpotMapping) else HubSpotMapping.load(mapping)
+        self._validated = False
         self.gate = RateGate()
         retry = PacedRetry(
             total=max_retries,
             backoff_factor=0.3,
             status_forcelist=(429, 500, 502, 503, 504),
-            # Upsert is idempotent on the unique id, re-keying is a plain PATCH and merging an id that was
-            # already merged into the primary is harmless: every method may be retried.
+            # Upserts are idempotent on their unique ids, re-keying is a plain PATCH, merging an id that was
+            # already merged into the primary is harmless and associating twice changes nothing: every
+            # method may be retried.
             allowed_methods=None,
             respect_retry_after_header=True,
             raise_on_status=False,
@@ -251,34 +341,121 @@ class HubSpotDestination:
         retry.gate = self.gate
         self._client = HubSpot(access_token=access_token, host=base_url.rstrip("/"), retry=retry)
 
-    def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
-        """Upsert up to 100 leads in one call; returns the CRM id of each."""
-        from hubspot.crm.companies import ApiException, BatchInputSimplePublicObjectBatchInputUpsert
+    # --- mapping ----------
 
+    @classmethod
+    def load_mapping(cls, source: str | Path | Mapping[str, Any] | None) -> HubSpotMapping:
+        """A campaign's mapping (a YAML path, or inline keys over the default); raises MappingError."""
+        return HubSpotMapping.load(source)
+
+    def with_mapping(
+        self, mapping: str | Path | Mapping[str, Any] | HubSpotMapping | None
+    ) -> HubSpotDestination:
+        """This destination (same client and rate gate) writing through another mapping."""
+        other = copy.copy(self)
+        other.mapping = mapping if isinstance(mapping, HubSpotMapping) else HubSpotMapping.load(mapping)
+        other._validated = False
+        return other
+
+    def payload(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """What this destination sends for a lead: its company properties and its contacts' properties."""
+        lead_id = str(lead[self.mapping.key_column])
+        company = self.mapping.company_properties(lead) | {self.mapping.id_property: lead_id}
+        contacts = self.mapping.contacts
+        people = [contacts.properties(lead, e, lead_id) for e in contacts.emails(lead)] if contacts else []
+        return {"company": company, "contacts": people}
+
+    def properties(self, kind: str = COMPANIES, attempts: int = PROPERTY_READ_ATTEMPTS) -> dict[str, Any]:
+        """Property name -> its definition, from GET /crm/v3/properties/{kind}.
+
+        A read is repeated (a few times) after a malformed reply or exhausted transport retries, so a
+        passing fault does not stop the destination as if its mapping were wrong; a refusal is raised."""
+        what = f"hubspot properties of {kind}"
+        for attempt in range(1, attempts + 1):
+            try:
+                resp = self._request(
+                    what, lambda: self._client.crm.properties.core_api.get_all_with_http_info(kind)
+                )
+                results = getattr(resp, "results", None)
+                if not isinstance(results, list):
+                    raise DeliveryError(f"{what} failed: malformed reply (a 200 without a results list)")
+                return {p.name: p for p in results}
+            except DeliveryError as exc:
+                if exc.refused or attempt == attempts:
+                    raise
+                log.warning("%s: attempt %d/%d failed: %s", what, attempt, attempts, exc)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def describe_fields(self) -> set[str]:
+        """The company property names the portal has."""
+        return set(self.properties(COMPANIES))
+
+    def test_connection(self) -> None:
+        """Authenticate and read the company properties; raises DeliveryError when the id property is missing
+        or does not hold unique values."""
+        self._check_id_property(self.properties(COMPANIES))
+
+    def _check_id_property(self, described: Mapping[str, Any]) -> None:
+        prop = described.get(self.mapping.id_property)
+        if prop is None:
+            raise MappingError(
+                f"hubspot companies have no property {self.mapping.id_property} (the lead id): create it "
+                "as a single-line text property with unique values; nothing was written"
+            )
+        if not getattr(prop, "has_unique_value", False):
+            raise MappingError(
+                f"hubspot company property {self.mapping.id_property} does not hold unique values, so "
+                "companies cannot be upserted on it: recreate it with unique values on; nothing was written"
+            )
+
+    def validate_mapping(self) -> None:
+        """Every mapped property exists in the portal (companies, and contacts when mapped) and the id
+        property is unique; raises MappingError naming what is missing, before any write."""
+        companies = self.properties(COMPANIES)
+        self._check_id_property(companies)
+        check_targets("hubspot", COMPANIES, self.mapping.targets(COMPANIES), companies)
+        if self.mapping.contacts is not None:
+            check_targets("hubspot", CONTACTS, self.mapping.targets(CONTACTS), self.properties(CONTACTS))
+        self._validated = True
+
+    # --- writes ----------
+
+    def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
+        """Upsert up to 100 leads' companies in one call, then their contacts, associated to the companies;
+        returns the company id of each lead.
+
+        A refusal of the companies or of their contacts (HubSpot refuses a batch as a whole) raises
+        DeliveryError with HubSpot's message and status; re-sending is safe (upserts on unique ids)."""
         if len(leads) > BATCH_LIMIT:
             raise ValueError(f"a HubSpot batch holds at most {BATCH_LIMIT} inputs, got {len(leads)}")
+        if not leads:
+            return UpsertResult({}, 0, 0)
+        if not self._validated:
+            self.validate_mapping()
+        payloads = [self.payload(lead) for lead in leads]
+        crm_ids, new_ids = self._upsert_companies(leads, payloads)
+        if self.mapping.contacts is not None:
+            self._upsert_contacts(payloads, crm_ids)
+        return UpsertResult(crm_ids, len(new_ids), len(crm_ids) - len(new_ids), frozenset(new_ids))
+
+    def _upsert_companies(
+        self, leads: Sequence[Mapping[str, Any]], payloads: Sequence[Mapping[str, Any]]
+    ) -> tuple[dict[str, str], set[str]]:
+        from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInputUpsert
+
+        m = self.mapping
         inputs = [
             {
-                "idProperty": ID_PROPERTY,
-                "id": lead["lead_id"],
-                "properties": to_properties(lead) | {ID_PROPERTY: lead["lead_id"]},
+                "idProperty": m.id_property,
+                "id": str(lead[m.key_column]),
+                "properties": payload["company"],
             }
-            for lead in leads
+            for lead, payload in zip(leads, payloads, strict=True)
         ]
-        self.gate.acquire()
-        try:
-            resp, _, headers = self._client.crm.companies.batch_api.upsert_with_http_info(
-                BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
-            )
-            self.gate.observe(headers)
-        except ApiException as exc:
-            self.gate.observe(exc.headers)
-            raise DeliveryError(
-                f"hubspot batch upsert failed: HTTP {exc.status}: {_message(exc)}", exc.status
-            ) from None
-        except Exception as exc:  # urllib3 MaxRetryError and friends, after the retries ran out
-            self.gate.release()
-            raise DeliveryError(f"hubspot batch upsert failed: {type(exc).__name__}: {exc}") from None
+        body = BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
+        resp = self._request(
+            "hubspot batch upsert", lambda: self._client.crm.companies.batch_api.upsert_with_http_info(body)
+        )
         # A 200 whose body is not the documented batch reply (truncated JSON, no results list) fails this
         # batch only: the caller keeps it out of the ledger and the next run sends it again.
         results = getattr(resp, "results", None)
@@ -287,15 +464,172 @@ class HubSpotDestination:
         crm_ids, new_ids = {}, set()
         for result in results:
             props = result.properties or {}
-            lead_id = props.get(ID_PROPERTY)
+            lead_id = props.get(m.id_property)
             if lead_id:
                 crm_ids[lead_id] = result.id
                 if getattr(result, "new", False):
                     new_ids.add(lead_id)
-        missing = {lead["lead_id"] for lead in leads} - set(crm_ids)
+        missing = {str(lead[m.key_column]) for lead in leads} - set(crm_ids)
         if missing:
             raise DeliveryError(f"hubspot did not return {len(missing)} of {len(leads)} upserted companies")
-        return UpsertResult(crm_ids, len(new_ids), len(crm_ids) - len(new_ids), frozenset(new_ids))
+        return crm_ids, new_ids
+
+    def _upsert_contacts(self, payloads: Sequence[Mapping[str, Any]], company_ids: Mapping[str, str]) -> None:
+        """One contact per email of the batch's payloads (the last lead naming an email sets its
+        properties), then each contact associated to its lead's company."""
+        from hubspot.crm.associations.v4 import (
+            BatchInputPublicDefaultAssociationMultiPost,
+            PublicDefaultAssociationMultiPost,
+            PublicObjectId,
+        )
+        from hubspot.crm.contacts import BatchInputSimplePublicObjectBatchInputUpsert
+
+        contacts: dict[str, dict[str, str]] = {}
+        links: list[tuple[str, str]] = []  # (email, company id)
+        for payload in payloads:
+            lead_id = payload["company"][self.mapping.id_property]
+            for person in payload["contacts"]:
+                contacts[person[CONTACT_ID_PROPERTY]] = person
+                links.append((person[CONTACT_ID_PROPERTY], company_ids[lead_id]))
+        if not contacts:
+            return
+        contact_ids: dict[str, str] = {}
+        emails = list(contacts)
+        for start in range(0, len(emails), BATCH_LIMIT):
+            chunk = emails[start : start + BATCH_LIMIT]
+            inputs = [{"idProperty": CONTACT_ID_PROPERTY, "id": e, "properties": contacts[e]} for e in chunk]
+            body = BatchInputSimplePublicObjectBatchInputUpsert(inputs=inputs)
+            resp = self._request(
+                "hubspot contact batch upsert",
+                lambda body=body: self._client.crm.contacts.batch_api.upsert_with_http_info(body),
+            )
+            results = getattr(resp, "results", None)
+            if not isinstance(results, list):
+                raise DeliveryError(
+                    "hubspot contact batch upsert failed: malformed reply (a 200 without a results list)"
+                )
+            for result in results:
+                email = str((result.properties or {}).get(CONTACT_ID_PROPERTY) or "").lower()
+                if email and result.id:
+                    contact_ids[email] = str(result.id)
+            if not set(chunk) <= set(contact_ids):
+                raise DeliveryError(f"hubspot did not return every one of {len(chunk)} upserted contacts")
+        pairs = list(dict.fromkeys((contact_ids[e], company) for e, company in links))
+        for start in range(0, len(pairs), ASSOCIATION_LIMIT):
+            chunk = pairs[start : start + ASSOCIATION_LIMIT]
+            body = BatchInputPublicDefaultAssociationMultiPost(
+                inputs=[
+                    PublicDefaultAssociationMultiPost(_from=PublicObjectId(id=c), to=PublicObjectId(id=co))
+                    for c, co in chunk
+                ]
+            )
+            resp = self._request(
+                "hubspot contact-company association",
+                lambda body=body: self._client.crm.associations.v4.batch_api.create_default_with_http_info(
+                    CONTACTS, COMPANIES, body
+                ),
+            )
+            # A 207 (some ids unknown) deserialises to None: not every association was made; the next run
+            # sends the batch again (associating twice changes nothing).
+            if len(getattr(resp, "results", None) or ()) != len(chunk):
+                raise DeliveryError(
+                    f"hubspot contact-company association failed: {len(chunk)} asked, the reply confirms "
+                    f"{len(getattr(resp, 'results', None) or ())}"
+                )
+
+    def _request(self, what: str, call: Callable[[], Any]) -> Any:
+        """One `*_with_http_info` call through the rate gate: its object; HubSpot's refusals (with its message
+        and status), exhausted retries and transport errors as DeliveryError."""
+        self.gate.acquire()
+        try:
+            resp, _, headers = call()
+            self.gate.observe(headers)
+        except Exception as exc:  # noqa: BLE001 - each API module has its own ApiException class
+            if hasattr(exc, "status") and hasattr(exc, "body"):
+                self.gate.observe(getattr(exc, "headers", None) or {})
+                status = getattr(exc, "status", None)
+                if status in AUTH_STATUSES:
+                    raise DeliveryError(
+                        f"hubspot refused our credentials (HTTP {status}) at {what}: {_message(exc)}; check "
+                        "LEADLAKE_HUBSPOT_ACCESS_TOKEN (a private app token with the CRM scopes)",
+                        status,
+                    ) from None
+                raise DeliveryError(f"{what} failed: HTTP {status}: {_message(exc)}", status) from None
+            self.gate.release()  # urllib3 MaxRetryError and friends, after the retries ran out
+            raise DeliveryError(f"{what} failed: {type(exc).__name__}: {exc}") from None
+        return resp
+
+    # --- reads ----------
+
+    def read_back(self, lead_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """lead id -> the company HubSpot holds for it: its mapped properties, `id`, and (when contacts are
+        mapped) `contacts`, the emails of the contacts associated to it, sorted."""
+        from hubspot.crm.companies import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        m = self.mapping
+        ids = list(dict.fromkeys(str(i) for i in lead_ids))
+        wanted = list(m.targets(COMPANIES))
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                id_property=m.id_property,
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_LIMIT]],
+                properties=wanted,
+                properties_with_history=[],
+            )
+            resp = self._request(
+                "hubspot company batch read",
+                lambda body=body: self._client.crm.companies.batch_api.read_with_http_info(body),
+            )
+            for obj in getattr(resp, "results", None) or ():
+                props = {k: v for k, v in (obj.properties or {}).items() if k in wanted}
+                out[str(props[m.id_property])] = {"id": str(obj.id), **props}
+        if m.contacts is not None and out:
+            emails = self.contact_emails([x["id"] for x in out.values()])
+            for row in out.values():
+                row["contacts"] = emails.get(row["id"], [])
+        return out
+
+    def contact_emails(self, company_ids: Sequence[str]) -> dict[str, list[str]]:
+        """company id -> the sorted emails of the contacts associated to it (v4 associations, then a contact
+        batch read)."""
+        from hubspot.crm.associations.v4 import (
+            BatchInputPublicFetchAssociationsBatchRequest,
+            PublicFetchAssociationsBatchRequest,
+        )
+        from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
+
+        linked: dict[str, list[str]] = {}
+        for start in range(0, len(company_ids), BATCH_LIMIT):
+            body = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[
+                    PublicFetchAssociationsBatchRequest(id=i)
+                    for i in company_ids[start : start + BATCH_LIMIT]
+                ]
+            )
+            resp = self._request(
+                "hubspot association read",
+                lambda body=body: self._client.crm.associations.v4.batch_api.get_page_with_http_info(
+                    COMPANIES, CONTACTS, body
+                ),
+            )
+            for row in getattr(resp, "results", None) or ():
+                linked[str(row._from.id)] = [str(t.to_object_id) for t in row.to or ()]
+        contact_ids = sorted({c for cs in linked.values() for c in cs})
+        email_of: dict[str, str] = {}
+        for start in range(0, len(contact_ids), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in contact_ids[start : start + BATCH_LIMIT]],
+                properties=[CONTACT_ID_PROPERTY],
+                properties_with_history=[],
+            )
+            resp = self._request(
+                "hubspot contact batch read",
+                lambda body=body: self._client.crm.contacts.batch_api.read_with_http_info(body),
+            )
+            for obj in getattr(resp, "results", None) or ():
+                email_of[str(obj.id)] = (obj.properties or {}).get(CONTACT_ID_PROPERTY) or ""
+        return {co: sorted(email_of[c] for c in cs if c in email_of) for co, cs in linked.items()}
 
     def merge(self, primary_crm_id: str, merged_crm_id: str) -> str:
         """Merge company `merged_crm_id` into `primary_crm_id` (HubSpot's own merge: the merged company is

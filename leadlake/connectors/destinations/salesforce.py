@@ -18,6 +18,7 @@ A plain `http://` base URL (the local sandbox) is reached as is: simple-salesfor
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -34,7 +35,13 @@ import yaml
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from leadlake.connectors.destinations.base import DeliveryError, MappingError, UpsertResult
+from leadlake.connectors.destinations.base import (
+    DeliveryError,
+    MappingError,
+    MappingSource,
+    UpsertResult,
+    mapping_document,
+)
 
 log = logging.getLogger("leadlake.connectors.destinations.salesforce")
 
@@ -42,6 +49,7 @@ DEFAULT_MAPPING = Path(__file__).parent / "mappings" / "salesforce.yaml"
 DEFAULT_API_VERSION = "60.0"
 COLLECTION_LIMIT = 200  # sObject Collections' documented maximum per request
 COLLECTIONS_MAX = 2000  # above this many leads in one call, Bulk API 2.0
+MAPPING_KEYS = ("object", "external_id", "fields", "constants")
 READ_BACK_CHUNK = 200  # external ids per SOQL IN (...) list
 T = TypeVar("T")
 
@@ -78,7 +86,17 @@ class LeadMapping:
             doc = yaml.safe_load(path.read_text())
         if not isinstance(doc, Mapping):
             raise MappingError("a Salesforce field mapping must be a mapping (object, external_id, fields)")
+        unknown = sorted(str(k) for k in doc if k not in MAPPING_KEYS)
+        if unknown:
+            raise MappingError(
+                f"a Salesforce field mapping has unknown key(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(MAPPING_KEYS)}"
+            )
+        if not isinstance(doc.get("fields") or {}, Mapping):
+            raise MappingError("a Salesforce field mapping's `fields` must map gold columns to Lead fields")
         ext = doc.get("external_id") or {}
+        if not isinstance(ext, Mapping):
+            raise MappingError("a Salesforce field mapping's `external_id` must be {column, field}")
         rules: dict[str, FieldRule] = {}
         for column, spec in (doc.get("fields") or {}).items():
             if isinstance(spec, str):
@@ -336,6 +354,26 @@ class SalesforceDestination:
                 "(or the login of the Airflow connection leadlake_salesforce)"
             )
         return cls(client_id, client_secret, base_url=base_url)
+
+    @classmethod
+    def load_mapping(cls, source: MappingSource | LeadMapping) -> LeadMapping:
+        """A campaign's mapping for Salesforce: a YAML file, or inline keys over the default
+        (`mappings/salesforce.yaml`); MappingError names what is wrong."""
+        if isinstance(source, LeadMapping):
+            return source
+        return LeadMapping.load(mapping_document(source, DEFAULT_MAPPING, "salesforce"))
+
+    def with_mapping(self, source: MappingSource | LeadMapping) -> SalesforceDestination:
+        """This destination (same login and session) writing through another mapping; checked against the
+        object's describe again before its first write."""
+        other = copy.copy(self)
+        other.mapping = self.load_mapping(source)
+        other._validated = False
+        return other
+
+    def payload(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """The Lead record this lead is written as (mapped fields, constants and the external id)."""
+        return self.mapping.to_record(lead)
 
     def test_connection(self) -> None:
         """Log in and describe Lead; raises DeliveryError when the external id field is missing."""

@@ -6,9 +6,10 @@
   v1 = HMAC-SHA256(secret, f"{t}.{body}"). A receiver checks it with `verify_signature`, which also
   refuses a timestamp older (or newer) than its tolerance: a captured request replayed later is rejected.
   Each attempt is signed afresh.
-* `Idempotency-Key`: sha256 of the destination, the lead ids and their payload hashes; the same leads with
-  the same content (a batch re-sent after a crash, a retry) carry the same key, so a receiver can ignore
-  what it already applied.
+* Idempotency: each lead object carries `leadlake_idempotency_key`, the key delivery records for (this
+  destination, the lead, its payload hash) in the ledger and sync log; the request's `Idempotency-Key`
+  header is the sha256 of its leads' keys. The same leads with the same content (a batch re-sent after a
+  crash, a retry) carry the same keys, so a receiver can ignore what it already applied.
 * Retries: 408, 429 and 5xx and connection failures, with exponential backoff (tenacity) honouring
   Retry-After; then DeliveryError with the status. Another 4xx is refused at once (DeliveryError with the
   status: delivery halves the batch until the refused leads stand alone and dead-letters them).
@@ -22,8 +23,10 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
+import itertools
 import json
 import logging
 import time
@@ -35,13 +38,14 @@ from typing import Any
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
-from leadlake.connectors.destinations.base import DeliveryError, UpsertResult
+from leadlake.connectors.destinations.base import DeliveryError, MappingSource, UpsertResult, lead_key
 from leadlake.connectors.destinations.files import (
     KEY_COLUMN,
+    KEY_ID_COLUMN,
     ColumnMapping,
     _secret,
     default_run_id,
-    record_hash,
+    load_column_mapping,
 )
 
 log = logging.getLogger("leadlake.connectors.destinations.webhook")
@@ -144,7 +148,7 @@ def _failures(errors: Any) -> dict[str, str]:
 
 
 class WebhookDestination:
-    """Signed JSON batches POSTed to a URL; idempotency key per batch; retries; per-lead errors."""
+    """Signed JSON batches POSTed to a URL; idempotency keys per lead and batch; retries; per-lead errors."""
 
     name = "webhook"
 
@@ -190,7 +194,26 @@ class WebhookDestination:
     def start_run(self, run_id: str) -> None:
         """Name the delivery run the next batches belong to (their `run_id`; `batch` counts from 1)."""
         self.run_id = str(run_id)
+        # One counter for the run, shared by this destination's mappings and safe across worker threads.
+        self._batches = itertools.count(1)
         self.batch = 0
+
+    # --- campaign mappings ----------
+
+    @classmethod
+    def load_mapping(cls, source: MappingSource | ColumnMapping) -> ColumnMapping:
+        """A campaign's mapping of lead objects: a YAML file, or inline keys over `mappings/files.yaml`."""
+        return load_column_mapping(source)
+
+    def with_mapping(self, source: MappingSource | ColumnMapping) -> WebhookDestination:
+        """This webhook (same URL, secret, session and batch numbering) sending another mapping's objects."""
+        other = copy.copy(self)
+        other.mapping = self.load_mapping(source)
+        return other
+
+    def payload(self, lead: Mapping[str, Any]) -> dict[str, Any]:
+        """The lead object this lead is sent as (before its idempotency key)."""
+        return self.mapping.to_record(lead)
 
     # --- Destination protocol ----------
 
@@ -200,34 +223,29 @@ class WebhookDestination:
 
     def describe_fields(self) -> set[str]:
         """The fields of each lead object sent."""
-        return {KEY_COLUMN, *(c.name for c in self.mapping.columns.values())}
+        return {KEY_COLUMN, *(c.name for c in self.mapping.columns.values()), KEY_ID_COLUMN}
 
     def validate_mapping(self) -> None:
         """The mapping is well formed (names unique and plain); raises MappingError."""
         self.mapping.check()
 
     def idempotency_key(self, records: Iterable[Mapping[str, Any]]) -> str:
-        """sha256 of the destination, the lead ids and their payload hashes (order-independent)."""
-        parts = sorted(f"{r[KEY_COLUMN]}:{record_hash(r)}" for r in records)
-        return hashlib.sha256("\n".join([self.name, *parts]).encode()).hexdigest()
+        """A batch's `Idempotency-Key`: sha256 of its leads' own keys (order-independent)."""
+        keys = sorted(str(r[KEY_ID_COLUMN]) for r in records)
+        return hashlib.sha256("\n".join([self.name, *keys]).encode()).hexdigest()
 
     def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
         """POST the leads as one batch; per-lead `errors` of the reply in `failures`."""
         records: dict[str, dict[str, Any]] = {}
         for lead in leads:  # the same lead twice in one call: the last row wins
             record = self.mapping.to_record(lead)
-            records[record[KEY_COLUMN]] = record
+            records[record[KEY_COLUMN]] = record | {KEY_ID_COLUMN: lead_key(self, lead, record)}
         if not records:
             return UpsertResult({}, 0, 0)
-        self.batch += 1
-        body = {
-            "event": "upsert",
-            "leads": list(records.values()),
-            "run_id": self.run_id,
-            "batch": self.batch,
-        }
+        batch = self.batch = next(self._batches)
+        body = {"event": "upsert", "leads": list(records.values()), "run_id": self.run_id, "batch": batch}
         reply = self._post(
-            body, f"batch {self.batch} of {len(records)} leads", self.idempotency_key(records.values())
+            body, f"batch {batch} of {len(records)} leads", self.idempotency_key(records.values())
         )
         failures = {k: v for k, v in _failures(reply.get("errors")).items() if k in records}
         ids = reply.get("ids") if isinstance(reply.get("ids"), Mapping) else {}

@@ -12,20 +12,25 @@ The merged lead's ledger row then carries merged_into / merge_outcome / merge_ap
 not apply it again. A merge the CRM refuses (a 4xx, e.g. a company deleted by hand) is reported and marked
 "refused"; one that failed for a transient reason stays pending for the next run.
 
+Each lead goes through the field mapping of the campaign that routes it (`select.route_of`; the
+destination's default mapping when the campaign names none); its payload hash is the hash of what the
+destination sends (`Destination.payload`), and its idempotency key (destination, lead, payload hash) is
+recorded in the ledger and the sync log and sent where the destination takes one.
+
 Upserts go out up to the destination's `max_in_flight` batches at once (worker threads do only the CRM
-calls; the destination paces them under its rate limit). This thread commits the ledger rows of the
-batches the CRM accepted as they come back, so a run killed at any point leaves in the ledger only what the
-CRM holds; a batch accepted but not yet committed is sent again by the next run, an update of the same
-company (the upsert is keyed on the lead id), never a second one.
+calls; the destination paces them under its rate limit). This thread selects the leads as the batches go
+(`select.pending` streams) and commits the ledger rows of the batches the CRM accepted as they come back, so
+a run killed at any point leaves in the ledger only what the CRM holds; a batch accepted but not yet
+committed is sent again by the next run, an update of the same company (the upsert is keyed on the lead
+id), never a second one.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import itertools
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -33,11 +38,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from leadlake.connectors.destinations.hubspot import (
-    BATCH_LIMIT,
+from leadlake.connectors.destinations.base import (
     DeliveryError,
-    HubSpotDestination,
-    to_properties,
+    MappingError,
+    idempotency_key,
+    payload_hash,
+    payload_of,
 )
 from leadlake.governance.suppression import Entry, suppressed
 from leadlake.lakehouse import Lakehouse
@@ -48,9 +54,25 @@ from leadlake.lakehouse.catalog import (
     OPS_SYNC_LOG,
     SILVER_LEAD_MERGES,
 )
+from leadlake.stages.delivery.select import (
+    TIER_ORDER,
+    Route,
+    Selection,
+    as_route,
+    dead_letters,
+    pending,
+    qualifies,
+    route_of,
+)
+
+__all__ = ["TIER_ORDER", "dead_letters", "deliver", "payload_hash", "pending", "qualifies"]
 
 log = logging.getLogger("leadlake.stages.delivery.deliver")
 
+COMMIT_SECONDS = 1.0  # concurrent delivery merges accepted batches into the ledger at most this often
+COMMIT_ROWS = 2000  # ... or once this many leads wait to be committed
+VALIDATE_ATTEMPTS = 3  # describe calls before a destination whose describe keeps failing is stopped
+BATCH_LIMIT = 100  # leads per upsert for a destination that names no `batch_limit` (HubSpot's maximum)
 LEDGER_SCHEMA = pa.schema(
     [
         ("destination", pa.string()),
@@ -63,10 +85,10 @@ LEDGER_SCHEMA = pa.schema(
         ("merged_into", pa.string()),  # the live survivor lead its CRM company now belongs to
         ("merge_outcome", pa.string()),  # merged | rekeyed | refused
         ("merge_applied_at", pa.timestamp("us", tz="UTC")),
+        ("idempotency_key", pa.string()),  # of (destination, lead, payload hash): what the send carried
     ]
 )
 MERGED, REKEYED, REFUSED = "merged", "rekeyed", "refused"
-TIER_ORDER = {"A": 0, "B": 1, "C": 2}
 
 
 @dataclass
@@ -91,11 +113,6 @@ class DeliveryReport:
     seconds: float = 0.0
 
 
-def payload_hash(properties: dict[str, str]) -> str:
-    """Hash of what the CRM would receive: a lead is re-sent only when this changes."""
-    return hashlib.sha256(json.dumps(properties, sort_keys=True).encode()).hexdigest()
-
-
 SYNC_LOG_SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
@@ -105,6 +122,7 @@ SYNC_LOG_SCHEMA = pa.schema(
         ("crm_id", pa.string()),
         ("message", pa.string()),  # the CRM's own message for a failure, the reason for a skip
         ("logged_at", pa.timestamp("us", tz="UTC")),
+        ("idempotency_key", pa.string()),  # of the payload sent (none for a skipped lead)
     ]
 )
 DEAD_LETTER_SCHEMA = pa.schema(
@@ -121,67 +139,81 @@ AUTH_STATUSES = (401, 403)
 
 
 class DestinationStopped(RuntimeError):
-    """The destination refused our credentials: nothing more is sent to it this run."""
+    """The destination refused our credentials (or a mapping): nothing more is sent to it this run."""
 
 
-def qualifies(lead: Mapping[str, Any], min_tier: str, tiers: Mapping[str, str] | None) -> bool:
-    """At or above the tier its campaigns ask of this destination (`tiers`: campaign id -> min tier).
+class Mappings:
+    """One destination instance per field mapping its routes use (the destination itself for the default),
+    built before anything is sent: a mapping that does not load stops the destination then."""
 
-    With `tiers`, a lead goes only where one of its campaigns sends it; without, `min_tier` holds for all."""
-    rank = TIER_ORDER.get(lead.get("priority_tier") or "", 9)
-    if tiers is None:
-        return rank <= TIER_ORDER[min_tier]
-    wanted = [tiers[c] for c in (lead.get("campaign_ids") or []) if c in tiers]
-    return any(rank <= TIER_ORDER.get(t, 2) for t in wanted)
+    def __init__(self, destination: Any, routes: Iterable[Route]) -> None:
+        self.default = destination
+        self.by_key: dict[str | None, Any] = {None: destination}
+        self.used: dict[str | None, Any] = {}
+        for route in routes:
+            self.used[route.key] = self.of(route)
+
+    def of(self, route: Route) -> Any:
+        """The destination instance writing through `route`'s mapping."""
+        if route.key not in self.by_key:
+            name = self.default.name
+            with_mapping = getattr(self.default, "with_mapping", None)
+            if not callable(with_mapping):
+                raise DestinationStopped(
+                    f"{name} does not take a per-campaign field mapping: remove `mapping` from the "
+                    f"campaign's {name} destination; nothing was sent"
+                )
+            try:
+                self.by_key[route.key] = with_mapping(route.mapping)
+            except (MappingError, ValueError, OSError) as exc:
+                raise DestinationStopped(
+                    f"{name}: a campaign's field mapping ({_short(route.key)}) does not load: {exc}; "
+                    "fix it in the campaign (or its mapping file); nothing was sent"
+                ) from None
+        return self.by_key[route.key]
+
+    def payload(self, lead: Mapping[str, Any], route: Route) -> Mapping[str, Any]:
+        """What the destination sends for `lead` through `route`'s mapping."""
+        return payload_of(self.of(route), lead)
+
+    def validate(self) -> None:
+        """Check every mapping in use against the destination (its describe) before the first write."""
+        for dest in self.used.values():
+            if not hasattr(dest, "validate_mapping"):
+                continue
+            for attempt in range(1, VALIDATE_ATTEMPTS + 1):
+                try:
+                    dest.validate_mapping()  # a field the CRM lacks stops it before any write
+                    break
+                except MappingError as exc:
+                    raise DestinationStopped(str(exc)) from None
+                except DeliveryError as exc:
+                    if exc.status in AUTH_STATUSES:
+                        raise _credentials_refused(dest.name, exc.status) from None
+                    # A malformed or failed describe says nothing about the mapping: ask again, then stop.
+                    if exc.refused or attempt == VALIDATE_ATTEMPTS:
+                        raise DestinationStopped(str(exc)) from None
+                    log.warning("%s (attempt %d/%d)", exc, attempt, VALIDATE_ATTEMPTS)
 
 
-def pending(
-    lakehouse: Lakehouse,
-    destination: str,
-    min_tier: str = "C",
-    exclude: Collection[str] = frozenset(),
-    tiers: Mapping[str, str] | None = None,
-) -> tuple[list[dict], int, int]:
-    """Leads that qualify for the destination whose CRM payload changed since last delivered (and is not
-    a dead letter with that same payload), how many qualified, and how many wait as dead letters.
-
-    Leads in `exclude` (merged away: their ids no longer live) are never delivered."""
-    if not lakehouse.exists(GOLD_SCORED_LEADS):
-        return [], 0, 0
-    leads = lakehouse.read(GOLD_SCORED_LEADS).to_pylist()
-    leads = [r for r in leads if qualifies(r, min_tier, tiers) and r["lead_id"] not in exclude]
-    delivered: dict[str, str] = {}
-    if lakehouse.exists(GOLD_CRM_DELIVERIES):
-        ledger = lakehouse.read(GOLD_CRM_DELIVERIES, filter=f"destination = '{destination}'").to_pylist()
-        delivered = {r["lead_id"]: r["payload_hash"] for r in ledger}
-    dead = {(r["lead_id"], r["payload_hash"]) for r in dead_letters(lakehouse, destination)}
-    out, waiting = [], 0
-    for lead in sorted(leads, key=lambda r: (-r["lead_score"], r["lead_id"])):
-        lead["_payload_hash"] = payload_hash(to_properties(lead))
-        if delivered.get(lead["lead_id"]) == lead["_payload_hash"]:
-            continue
-        if (lead["lead_id"], lead["_payload_hash"]) in dead:
-            waiting += 1  # refused as it is: `leadlake replay` sends it again after a fix
-            continue
-        out.append(lead)
-    return out, len(leads), waiting
+def _credentials_refused(name: str, status: int | None) -> DestinationStopped:
+    return DestinationStopped(
+        f"{name} refused our credentials (HTTP {status}): check its key; nothing more is sent to it this run"
+    )
 
 
-def dead_letters(lakehouse: Lakehouse, destination: str | None = None) -> list[dict]:
-    """Leads a destination refused, with its message (all destinations when None)."""
-    if not lakehouse.exists(GOLD_DELIVERY_DEAD_LETTERS):
-        return []
-    where = f"destination = '{destination}'" if destination else None
-    return lakehouse.read(GOLD_DELIVERY_DEAD_LETTERS, filter=where).to_pylist()
+def _short(text: str | None, limit: int = 80) -> str:
+    text = text or "default"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def deliver(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    destination: Any,
     run_id: str,
     *,
     min_tier: str = "C",
-    tiers: Mapping[str, str] | None = None,
+    tiers: Mapping[str, Route | str] | None = None,
     suppressions: Iterable[Entry] = (),
     dry_run: bool = False,
     replay: bool = False,
@@ -189,66 +221,75 @@ def deliver(
 ) -> DeliveryReport:
     """Upsert pending leads in batches; a batch's ledger rows are committed right after the CRM accepts it.
 
-    A batch the CRM refuses is split until the refused leads are isolated: the others commit, those go to
-    the dead letters with the CRM's message. `replay` sends this destination's dead letters again.
+    `tiers`: campaign id -> its Route to this destination (or just its min tier); None: every lead at
+    `min_tier`, default mapping. A batch the CRM refuses is split until the refused leads are isolated: the
+    others commit, those go to the dead letters with the CRM's message. `replay` sends this destination's
+    dead letters again.
     """
     t0 = time.perf_counter()
     report = DeliveryReport(destination.name, run_id)
     if hasattr(destination, "start_run"):  # file destinations name their parts by the run
         destination.start_run(run_id)
-    merges = read_merges(lakehouse)
-    merged_ids = {m["merged_lead_id"] for m in merges}
-    held: set[str] = set()
-    if merges and not (dry_run or replay):
-        # Before choosing what to send: a re-keyed survivor must be sent (to update its new company).
-        held = apply_merges(lakehouse, destination, run_id, merges, report)
-    if replay:
-        todo, report.eligible = _replayable(lakehouse, destination.name, merged_ids)
-    else:
-        todo, report.eligible, report.dead_letters_waiting = pending(
-            lakehouse, destination.name, min_tier, merged_ids, tiers
-        )
-        report.unchanged = report.eligible - len(todo) - report.dead_letters_waiting
-    skipped = suppressed(todo, suppressions)
-    log_rows = [
-        _log(run_id, destination.name, lid, "skipped-suppressed", None, why) for lid, why in skipped.items()
-    ]
-    report.suppressed = len(skipped)
-    todo = [lead for lead in todo if lead["lead_id"] not in skipped]
-    if dry_run:
-        report.would_send = [
-            {"lead_id": lead["lead_id"], "name": lead.get("name"), "tier": lead.get("priority_tier")}
-            for lead in todo
-        ]
-        report.seconds = time.perf_counter() - t0
-        return report
-    if held:
-        # A survivor whose re-key failed waits for the next run: upserting it now would create a second
-        # company next to the merged lead's.
-        report.failed += sum(lead["lead_id"] in held for lead in todo)
-        todo = [lead for lead in todo if lead["lead_id"] not in held]
-    size = getattr(destination, "batch_limit", BATCH_LIMIT)
+    listed = list(suppressions)
+    log_rows: list[dict] = []
+    selection = Selection()
+    stream: Iterator[tuple[dict, Route]] = iter(())
     try:
-        if todo and hasattr(destination, "validate_mapping"):
-            try:
-                destination.validate_mapping()  # a field the CRM lacks stops it before any write
-            except DeliveryError as exc:
-                report.failed += len(todo)
-                raise DestinationStopped(str(exc)) from None
-        batches = [todo[start : start + size] for start in range(0, len(todo), size)]
-        in_flight = max(1, int(getattr(destination, "max_in_flight", 1) or 1))
-        if in_flight == 1 or len(batches) == 1:
-            for batch in batches:
-                _send(lakehouse, destination, run_id, batch, report, log_rows)
-                if on_batch:
-                    on_batch(len(batch))
+        routes = [Route(min_tier)] if tiers is None else [as_route(r) for r in tiers.values()]
+        mappings = Mappings(destination, routes)
+        merges = read_merges(lakehouse)
+        merged_ids = {m["merged_lead_id"] for m in merges}
+        held: set[str] = set()
+        if merges and not (dry_run or replay):
+            # Before choosing what to send: a re-keyed survivor must be sent (to update its new company).
+            held = apply_merges(lakehouse, destination, run_id, merges, report)
+        if replay:
+            stream = _replayable(
+                lakehouse, destination.name, merged_ids, mappings, min_tier, tiers, selection
+            )
         else:
-            _send_concurrently(lakehouse, destination, run_id, batches, in_flight, report, log_rows, on_batch)
+            stream = pending(
+                lakehouse,
+                destination.name,
+                mappings.payload,
+                selection,
+                min_tier=min_tier,
+                exclude=merged_ids,
+                routes=tiers,
+            )
+        sendable = _sendable(stream, listed, held, run_id, destination.name, report, log_rows)
+        if dry_run:
+            report.would_send = [
+                {"lead_id": lead["lead_id"], "name": lead.get("name"), "tier": lead.get("priority_tier")}
+                for lead, _ in sendable
+            ]
+        else:
+            # The mappings are checked against the CRM (a describe call) while gold is read and diffed;
+            # nothing is written before the check has passed.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deliver-check") as checker:
+                checked = checker.submit(mappings.validate)
+                size = int(getattr(destination, "batch_limit", BATCH_LIMIT) or BATCH_LIMIT)
+                batches = _batches(sendable, mappings, size)
+                first = next(batches, None)
+                try:
+                    checked.result()
+                except DestinationStopped:
+                    if first is not None:  # with nothing to send, a failed check stops nothing
+                        report.failed += len(first[1]) + sum(len(b) for _, b in batches)
+                        raise
+            if first is not None:
+                batches = itertools.chain([first], batches)
+                _send_all(lakehouse, destination, run_id, batches, report, log_rows, on_batch)
     except DestinationStopped as exc:
         report.errors.append(str(exc))
         log.error("%s", exc)
+        for _ in stream:  # the rest of the selection, so the counts cover every qualifying lead
+            pass
     finally:
-        if log_rows:
+        report.eligible = selection.eligible
+        report.unchanged = selection.unchanged
+        report.dead_letters_waiting = selection.waiting
+        if log_rows and not dry_run:
             lakehouse.merge(
                 OPS_SYNC_LOG,
                 pa.Table.from_pylist(log_rows, schema=SYNC_LOG_SCHEMA),
@@ -258,18 +299,98 @@ def deliver(
     return report
 
 
-def _replayable(lakehouse: Lakehouse, destination: str, merged: Collection[str]) -> tuple[list[dict], int]:
-    """The destination's dead-lettered leads as gold holds them now (a fixed lead carries its fix)."""
+def _sendable(
+    stream: Iterator[tuple[dict, Route]],
+    listed: list[Entry],
+    held: Collection[str],
+    run_id: str,
+    destination: str,
+    report: DeliveryReport,
+    log_rows: list[dict],
+) -> Iterator[tuple[dict, Route]]:
+    """The stream less suppressed leads (logged as skipped) and survivors whose re-key failed for now."""
+    while chunk := list(itertools.islice(stream, 100)):
+        skipped = suppressed((lead for lead, _ in chunk), listed) if listed else {}
+        for lead, route in chunk:
+            lid = lead["lead_id"]
+            if lid in skipped:
+                report.suppressed += 1
+                log_rows.append(_log(run_id, destination, lid, "skipped-suppressed", None, skipped[lid]))
+            elif lid in held:
+                # A survivor whose re-key failed waits for the next run: upserting it now would create a
+                # second company next to the merged lead's.
+                report.failed += 1
+            else:
+                yield lead, route
+
+
+def _batches(
+    sendable: Iterator[tuple[dict, Route]], mappings: Mappings, size: int
+) -> Iterator[tuple[Any, list[dict]]]:
+    """Batches of up to `size` leads, each through one mapping (one destination instance), as they fill."""
+    open_: dict[str | None, list[dict]] = {}
+    for lead, route in sendable:
+        batch = open_.setdefault(route.key, [])
+        batch.append(lead)
+        if len(batch) >= size:
+            yield mappings.of(route), open_.pop(route.key)
+    for key, batch in open_.items():
+        yield mappings.by_key[key], batch
+
+
+def _send_all(
+    lakehouse: Lakehouse,
+    destination: Any,
+    run_id: str,
+    batches: Iterator[tuple[Any, list[dict]]],
+    report: DeliveryReport,
+    log_rows: list[dict],
+    on_batch: Callable[[int], None] | None,
+) -> None:
+    """Send the batches one at a time, or up to the destination's `max_in_flight` at once."""
+    in_flight = max(1, int(getattr(destination, "max_in_flight", 1) or 1))
+    if in_flight > 1:
+        name = destination.name
+        _send_concurrently(lakehouse, name, run_id, batches, in_flight, report, log_rows, on_batch)
+        return
+    for dest, batch in batches:
+        _send(lakehouse, dest, run_id, batch, report, log_rows)
+        if on_batch:
+            on_batch(len(batch))
+
+
+def _replayable(
+    lakehouse: Lakehouse,
+    destination: str,
+    merged: Collection[str],
+    mappings: Mappings,
+    min_tier: str,
+    tiers: Mapping[str, Route | str] | None,
+    selection: Selection,
+) -> Iterator[tuple[dict, Route]]:
+    """The destination's dead-lettered leads as gold holds them now (a fixed lead carries its fix), each
+    through its campaign's mapping (the default when none routes it any more)."""
     wanted = {r["lead_id"] for r in dead_letters(lakehouse, destination)} - set(merged)
     if not wanted or not lakehouse.exists(GOLD_SCORED_LEADS):
-        return [], 0
+        return
     leads = [r for r in lakehouse.read(GOLD_SCORED_LEADS).to_pylist() if r["lead_id"] in wanted]
-    for lead in leads:
-        lead["_payload_hash"] = payload_hash(to_properties(lead))
-    return sorted(leads, key=lambda r: r["lead_id"]), len(leads)
+    selection.eligible = len(leads)
+    for lead in sorted(leads, key=lambda r: r["lead_id"]):
+        route = route_of(lead, min_tier, tiers) or Route(min_tier)
+        lead["_payload_hash"] = payload_hash(mappings.payload(lead, route))
+        lead["_idempotency_key"] = idempotency_key(destination, lead["lead_id"], lead["_payload_hash"])
+        yield lead, route
 
 
-def _log(run_id: str, dest: str, lead_id: str, action: str, crm_id: str | None, message: str | None) -> dict:
+def _log(
+    run_id: str,
+    dest: str,
+    lead_id: str,
+    action: str,
+    crm_id: str | None,
+    message: str | None,
+    key: str | None = None,
+) -> dict:
     return {
         "run_id": run_id,
         "destination": dest,
@@ -278,10 +399,11 @@ def _log(run_id: str, dest: str, lead_id: str, action: str, crm_id: str | None, 
         "crm_id": crm_id,
         "message": message,
         "logged_at": datetime.now(UTC),
+        "idempotency_key": key,
     }
 
 
-def _attempt(destination: HubSpotDestination, batch: list[dict]) -> tuple[Any, DeliveryError | None]:
+def _attempt(destination: Any, batch: list[dict]) -> tuple[Any, DeliveryError | None]:
     """One batch upsert (in a worker thread): the CRM's result, or its error."""
     try:
         return destination.upsert(batch), None
@@ -291,57 +413,69 @@ def _attempt(destination: HubSpotDestination, batch: list[dict]) -> tuple[Any, D
 
 def _send_concurrently(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    name: str,
     run_id: str,
-    batches: list[list[dict]],
+    batches: Iterator[tuple[Any, list[dict]]],
     in_flight: int,
     report: DeliveryReport,
     log_rows: list[dict],
     on_batch: Callable[[int], None] | None,
 ) -> None:
-    """Keep up to `in_flight` batch upserts running; commit what the CRM accepted as the replies come in
-    (the replies that arrived together in one ledger merge). Refused batches are split and dead-lettered
+    """Keep up to `in_flight` batch upserts running; commit what the CRM accepted as the replies come in,
+    a ledger merge at most every COMMIT_SECONDS (or COMMIT_ROWS leads): a merge costs this thread about as
+    much as a batch's round trip, and a batch accepted but not committed yet is only re-sent (as an update)
+    should the run die. Free slots are refilled before a merge. Refused batches are split and dead-lettered
     here as in `_send`. After a DestinationStopped nothing more is started; the batches already in flight
     are settled (their accepted leads committed), then it is raised."""
-    pending = iter(batches)
-    running: dict[Future, list[dict]] = {}
+    running: dict[Future, tuple[Any, list[dict]]] = {}
     stopped: DestinationStopped | None = None
-    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix=f"deliver-{destination.name}") as pool:
+    accepted: list[tuple[list[dict], Any]] = []
+    committed_at = time.monotonic()
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix=f"deliver-{name}") as pool:
 
         def start() -> None:
             while stopped is None and len(running) < in_flight:
-                batch = next(pending, None)
-                if batch is None:
+                item = next(batches, None)  # the selection goes on here, between replies
+                if item is None:
                     return
-                running[pool.submit(_attempt, destination, batch)] = batch
+                dest, batch = item
+                running[pool.submit(_attempt, dest, batch)] = item
 
         start()
         while running:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            accepted, settled = [], []
+            settled, refused = [], []
             for future in done:
-                batch = running.pop(future)
+                dest, batch = running.pop(future)
                 settled.append(batch)
                 result, exc = future.result()
                 if exc is None:
                     accepted.append((batch, result))
-                    continue
+                else:
+                    refused.append((dest, batch, exc))
+            if not refused:
+                start()  # keep the CRM busy while this thread commits
+            for dest, batch, exc in refused:
                 try:
-                    _failed(lakehouse, destination, run_id, batch, exc, report, log_rows)
+                    _failed(lakehouse, dest, run_id, batch, exc, report, log_rows)
                 except DestinationStopped as stop:
                     stopped = stopped or stop
-            _accepted(lakehouse, destination, run_id, accepted, report, log_rows)
+            rows = sum(len(batch) for batch, _ in accepted)
+            if rows >= COMMIT_ROWS or time.monotonic() - committed_at >= COMMIT_SECONDS or not running:
+                _accepted(lakehouse, name, run_id, accepted, report, log_rows)
+                accepted, committed_at = [], time.monotonic()
             if on_batch:
                 for batch in settled:
                     on_batch(len(batch))
             start()
+        _accepted(lakehouse, name, run_id, accepted, report, log_rows)
     if stopped is not None:
         raise stopped
 
 
 def _send(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    destination: Any,
     run_id: str,
     batch: list[dict],
     report: DeliveryReport,
@@ -352,12 +486,12 @@ def _send(
     if exc is not None:
         _failed(lakehouse, destination, run_id, batch, exc, report, log_rows)
     else:
-        _accepted(lakehouse, destination, run_id, [(batch, result)], report, log_rows)
+        _accepted(lakehouse, destination.name, run_id, [(batch, result)], report, log_rows)
 
 
 def _failed(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    destination: Any,
     run_id: str,
     batch: list[dict],
     exc: DeliveryError,
@@ -368,10 +502,7 @@ def _failed(
     failed (kept out of the ledger, so the next run sends it again)."""
     if exc.status in AUTH_STATUSES:
         report.failed += len(batch)
-        raise DestinationStopped(
-            f"{destination.name} refused our credentials (HTTP {exc.status}): check its key; "
-            "nothing more is sent to it this run"
-        ) from None
+        raise _credentials_refused(destination.name, exc.status) from None
     if exc.refused and len(batch) > 1:
         half = len(batch) // 2
         _send(lakehouse, destination, run_id, batch[:half], report, log_rows)
@@ -386,12 +517,15 @@ def _failed(
     else:
         # Not in the ledger, so the next run sends it again; the upsert on the unique id makes a resend
         # harmless if the CRM did apply it.
-        log_rows.extend(_log(run_id, destination.name, x["lead_id"], "failed", None, str(exc)) for x in batch)
+        log_rows.extend(
+            _log(run_id, destination.name, x["lead_id"], "failed", None, str(exc), x.get("_idempotency_key"))
+            for x in batch
+        )
 
 
 def _accepted(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    destination: str,
     run_id: str,
     replies: Sequence[tuple[list[dict], Any]],
     report: DeliveryReport,
@@ -404,15 +538,13 @@ def _accepted(
     for batch, result in replies:
         refused = dict(getattr(result, "failures", None) or {})
         for lead in (x for x in batch if x["lead_id"] in refused):
-            _dead_letter(
-                lakehouse, destination.name, run_id, lead, refused[lead["lead_id"]], report, log_rows
-            )
+            _dead_letter(lakehouse, destination, run_id, lead, refused[lead["lead_id"]], report, log_rows)
         batch = [x for x in batch if x["lead_id"] not in refused]
         if not batch:
             continue
         rows += [
             {
-                "destination": destination.name,
+                "destination": destination,
                 "lead_id": lead["lead_id"],
                 "payload_hash": lead["_payload_hash"],
                 "crm_id": result.crm_ids[lead["lead_id"]],
@@ -421,14 +553,17 @@ def _accepted(
                 "merged_into": None,
                 "merge_outcome": None,
                 "merge_applied_at": None,
+                "idempotency_key": lead.get("_idempotency_key"),
             }
             for lead in batch
         ]
         ids = [lead["lead_id"] for lead in batch]
         created = set(getattr(result, "created_ids", ()) or ())
-        for lid in ids:
+        for lead in batch:
+            lid = lead["lead_id"]
             action = "created" if lid in created else "updated"
-            log_rows.append(_log(run_id, destination.name, lid, action, result.crm_ids[lid], None))
+            key = lead.get("_idempotency_key")
+            log_rows.append(_log(run_id, destination, lid, action, result.crm_ids[lid], None, key))
         report.sent += len(batch)
         report.created += sum(lid in created for lid in ids) if created else result.created
         report.updated += len(ids) - (sum(lid in created for lid in ids) if created else result.created)
@@ -442,7 +577,7 @@ def _accepted(
     if lakehouse.exists(GOLD_DELIVERY_DEAD_LETTERS):
         quoted = ", ".join("'" + r["lead_id"].replace("'", "''") + "'" for r in rows)
         lakehouse.delete(
-            GOLD_DELIVERY_DEAD_LETTERS, f"destination = '{destination.name}' AND lead_id IN ({quoted})"
+            GOLD_DELIVERY_DEAD_LETTERS, f"destination = '{destination}' AND lead_id IN ({quoted})"
         )
 
 
@@ -473,7 +608,9 @@ def _dead_letter(
         pa.Table.from_pylist([row], schema=DEAD_LETTER_SCHEMA),
         keys=["destination", "lead_id"],
     )
-    log_rows.append(_log(run_id, destination, lead["lead_id"], "dead-letter", None, error))
+    log_rows.append(
+        _log(run_id, destination, lead["lead_id"], "dead-letter", None, error, lead.get("_idempotency_key"))
+    )
 
 
 def read_merges(lakehouse: Lakehouse) -> list[dict]:
@@ -497,7 +634,7 @@ def live_survivor(lead_id: str, survivor_of: dict[str, str]) -> str:
 
 def apply_merges(
     lakehouse: Lakehouse,
-    destination: HubSpotDestination,
+    destination: Any,
     run_id: str,
     merges: list[dict],
     report: DeliveryReport,
@@ -543,6 +680,7 @@ def apply_merges(
             "merged_into": None,
             "merge_outcome": None,
             "merge_applied_at": None,
+            "idempotency_key": None,
         }
         report.rekeyed += 1
 

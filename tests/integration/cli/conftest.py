@@ -1,4 +1,5 @@
-"""Fixtures of the CLI tests: a served sandbox and one shared demo run, both started as a user would.
+"""Fixtures of the CLI tests: a served sandbox (`support.served`) and one shared demo run, both started as a
+user would.
 
 Every command gets its own lakehouse, state dir and Airflow home under tmp_path (never the checkout's),
 small sandbox worlds, and 127.0.0.1 only. One demo run is shared by every test that needs a demo lakehouse.
@@ -6,13 +7,11 @@ small sandbox worlds, and 127.0.0.1 only. One demo run is shared by every test t
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
-from cli_support import LEADLAKE, ROOT, DemoRun, ServedSandbox, cli, free_port, scratch_env
+from cli_support import DemoRun, ServedSandbox, cli, scratch_env
+from support.served import served_sandbox as serve
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -22,48 +21,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def served_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedSandbox]:
-    """`leadlake sandbox serve` on a free 127.0.0.1 port, answering /_sandbox/stats; terminated at the end."""
-    tmp = tmp_path_factory.mktemp("sandbox-serve")
-    port = free_port()
-    log = (tmp / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [LEADLAKE, "sandbox", "serve", "--port", str(port), "--businesses", "1000"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=scratch_env(tmp),
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/_sandbox/stats", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"sandbox serve did not answer within 180 s: {(tmp / 'serve.log').read_text()}"
-                )
-            try:
-                # Waits on the process, not the clock: returns early (and fails) if serve exited.
-                proc.wait(timeout=0.2)
-                raise RuntimeError(
-                    f"sandbox serve exited {proc.returncode}: {(tmp / 'serve.log').read_text()}"
-                )
-            except subprocess.TimeoutExpired:
-                pass
-        yield ServedSandbox(url, proc)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+    """`leadlake sandbox serve` on a free 127.0.0.1 port, answering /_sandbox/stats; terminated at the end.
+
+    A test that needs other options (a fault rate, a seed) starts its own with `support.served`."""
+    with serve(tmp_path_factory.mktemp("sandbox-serve"), businesses=1000) as sb:
+        yield ServedSandbox(sb.url, sb.proc)
 
 
 @pytest.fixture(scope="session")

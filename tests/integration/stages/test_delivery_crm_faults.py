@@ -28,12 +28,12 @@ def test_a_malformed_crm_reply_fails_its_batch_only_and_the_next_run_resends_it(
 
         (first,) = stage(res, "delivery", "d1")
         malformed = sb.stats()["faults"].get("malformed", 0)
-        assert malformed >= 1, "the sandbox served at least one malformed upsert reply"
-        # Each malformed reply failed one whole batch; every other batch went through (429/5xx are retried).
-        assert first.failed == 100 * malformed
+        # Each malformed upsert reply failed one whole batch; every other batch went through (429/5xx are
+        # retried). A malformed reply to the mapping check (the properties API) is asked again, not failed.
+        assert 1 <= len(first.errors) <= malformed, "the sandbox served at least one malformed upsert reply"
+        assert first.failed == 100 * len(first.errors)
         assert first.sent == LEADS - first.failed
-        assert len(first.errors) == malformed
-        assert all("malformed reply" in e for e in first.errors)
+        assert all("batch upsert failed: malformed reply" in e for e in first.errors)
         assert lake.read(GOLD_CRM_DELIVERIES).num_rows == first.sent
         assert len(sb.crm) == first.sent, "a faulted upsert is not applied"
 

@@ -10,11 +10,8 @@ changed sends nothing, and the official HubSpot client reads back exactly what t
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,37 +21,19 @@ from typing import Any
 import httpx
 import pytest
 from support.pipeline import gold_leads, write_gold_leads
+from support.served import LEADLAKE, ROOT, Served, scratch_env, served_sandbox
 
-from leadlake.connectors.destinations.hubspot import FIELD_MAP, ID_PROPERTY, to_properties
+from leadlake.connectors.destinations.base import payload_hash, payload_of
+from leadlake.connectors.destinations.hubspot import FIELD_MAP, ID_PROPERTY, HubSpotDestination, to_properties
 from leadlake.lakehouse import Lakehouse
-from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES
+from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS, OPS_SYNC_LOG
 from leadlake.sandbox.server import SandboxKeys
-from leadlake.stages.delivery.deliver import payload_hash
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[3]
-LEADLAKE = str(Path(sys.executable).with_name("leadlake"))
 LEADS = 3000  # 30 batches of 100 at the sandbox's 10 requests/s: the kill lands mid-way
 SUPPRESSED = ("business7.com", "business1500.com", "business2999.com")
 MAX_RUNS = 12  # each run may lose a batch or two to a truncated 200 (not applied): the next sends them
-
-
-def scratch_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """A user's environment with no leadlake settings of their own, pointed at scratch folders."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LEADLAKE_", "AIRFLOW")) and not k.endswith(("_API_KEY", "_API_TOKEN"))
-    }
-    return env | {
-        "LEADLAKE_LAKEHOUSE_URI": str(tmp / "lake"),
-        "LEADLAKE_STATE_DIR": str(tmp / "state"),
-        "AIRFLOW_HOME": str(tmp / "airflow"),
-        "LEADLAKE_SANDBOX_BUSINESSES": "50",
-        "COLUMNS": "200",
-        **extra,
-    }
 
 
 def leadlake(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -63,49 +42,11 @@ def leadlake(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
-def faulty_crm(tmp_path: Path) -> Iterator[str]:
-    """`leadlake sandbox serve --fault-rate 0.2` on a free port; its URL once it answers."""
-    port = free_port()
-    (tmp_path / "serve").mkdir()
-    log = (tmp_path / "serve" / "serve.log").open("w")
-    proc = subprocess.Popen(
-        [LEADLAKE, "sandbox", "serve", "--port", str(port), "--businesses", "50", "--fault-rate", "0.2"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=scratch_env(tmp_path / "serve"),
-        cwd=ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"{url}/_sandbox/stats", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "serve" / "serve.log").read_text()
-            try:
-                proc.wait(timeout=0.2)  # waits on the process, not the clock: fails early if serve exited
-                pytest.fail(f"sandbox serve exited: {(tmp_path / 'serve' / 'serve.log').read_text()}")
-            except subprocess.TimeoutExpired:
-                pass
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        log.close()
+def faulty_crm(tmp_path: Path) -> Iterator[Served]:
+    """`leadlake sandbox serve --fault-rate 0.2` on a free port, once it answers."""
+    with served_sandbox(tmp_path, fault_rate=0.2) as sb:
+        yield sb
 
 
 def companies(url: str) -> list[dict[str, Any]]:
@@ -149,8 +90,9 @@ def read_back(url: str, lead_ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm: str) -> None:
-    env = scratch_env(tmp_path, LEADLAKE_SANDBOX_URL=faulty_crm)
+def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm: Served) -> None:
+    crm = faulty_crm.url
+    env = scratch_env(tmp_path, LEADLAKE_SANDBOX_URL=crm)
     leads = gold_leads(LEADS)
     lake = Lakehouse(str(tmp_path / "lake"))
     write_gold_leads(lake, leads)
@@ -173,7 +115,7 @@ def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm:
     deadline = time.monotonic() + 300
     try:
         while proc.poll() is None and time.monotonic() < deadline:
-            held = len(companies(faulty_crm))
+            held = len(companies(crm))
             if 0 < held < len(kept):
                 proc.send_signal(signal.SIGKILL)
                 break
@@ -188,7 +130,7 @@ def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm:
         out.close()
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, (tmp_path / "killed.log").read_text())
     assert 0 < held < len(kept)
-    partial = len(companies(faulty_crm))
+    partial = len(companies(crm))
     assert partial < len(kept), "killed before the CRM held every lead"
 
     # 2. Re-runs until one fails nothing (a truncated 200 fails its batch only), then a replay.
@@ -204,7 +146,7 @@ def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm:
     assert "hubspot: 0 sent" in replay.stdout, replay.stdout  # nothing was refused as it is
 
     # 3. Every qualified lead exactly once, with its mapped fields; no suppressed one.
-    live = companies(faulty_crm)
+    live = companies(crm)
     per_lead = Counter(c["properties"].get(ID_PROPERTY) for c in live)
     assert [lid for lid, n in per_lead.items() if n > 1] == [], "a lead made two companies"
     assert set(per_lead) == set(kept), (len(per_lead), len(kept))
@@ -219,7 +161,7 @@ def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm:
     assert again.returncode == 0, again.stdout + again.stderr
     assert "hubspot: 0 sent" in again.stdout and f"{len(kept)} unchanged" in again.stdout, again.stdout
     assert f"{len(SUPPRESSED)} suppressed" in again.stdout, again.stdout
-    assert len(companies(faulty_crm)) == len(kept)
+    assert len(companies(crm)) == len(kept)
 
     # 5. The ledger says what the CRM holds, and the official client reads exactly that back.
     ledger = {r["lead_id"]: r for r in lake.read(GOLD_CRM_DELIVERIES).to_pylist()}
@@ -227,8 +169,18 @@ def test_exactly_once_under_crm_faults_and_a_sigkill(tmp_path: Path, faulty_crm:
     assert {lid: r["crm_id"] for lid, r in ledger.items()} == {
         c["properties"][ID_PROPERTY]: c["id"] for c in live
     }
-    assert all(r["payload_hash"] == payload_hash(to_properties(kept[lid])) for lid, r in ledger.items())
-    back = read_back(faulty_crm, sorted(ledger))
+    # Its hashes are of what HubSpot was sent (its payload), and each send's idempotency key is logged.
+    hubspot = HubSpotDestination(SandboxKeys().hubspot, crm)
+    gold = {r["lead_id"]: r for r in lake.read(GOLD_SCORED_LEADS).to_pylist()}
+    assert all(r["payload_hash"] == payload_hash(payload_of(hubspot, gold[lid])) for lid, r in ledger.items())
+    assert len({r["idempotency_key"] for r in ledger.values()}) == len(ledger)
+    sent = {
+        (r["lead_id"], r["idempotency_key"])
+        for r in lake.read(OPS_SYNC_LOG).to_pylist()
+        if r["action"] in ("created", "updated")
+    }
+    assert {(lid, r["idempotency_key"]) for lid, r in ledger.items()} <= sent
+    back = read_back(crm, sorted(ledger))
     assert {lid: x["id"] for lid, x in back.items()} == {lid: r["crm_id"] for lid, r in ledger.items()}
     for lid, x in back.items():
         want = to_properties(kept[lid])

@@ -149,3 +149,20 @@ def test_resend_after_a_crash_before_the_ledger(lakehouse: Lakehouse, tmp_path: 
     assert parts(out) == ["run=c1/part-00001.parquet"]
     ledger = {r["lead_id"]: r["crm_id"] for r in lakehouse.read(GOLD_CRM_DELIVERIES).to_pylist()}
     assert ledger["L0003"] == "run=c1/part-00001.parquet#L0003"
+
+
+def test_a_campaign_mapping_overlays_the_default_and_a_prefix_keeps_one_schema(
+    tmp_path: Path,
+) -> None:
+    dest = CsvDestination(tmp_path / "out", run_id="m1")
+    narrow = dest.with_mapping({"columns": {"phone_e164": None, "website": {"column": "site"}}})
+    cols = narrow.mapping.output_columns()
+    assert "phone" not in cols and "site" in cols and "website" not in cols and "name" in cols
+    assert dest.mapping.output_columns() != cols  # the default is untouched
+    lead = gold_leads(1)[0]
+    assert narrow.payload(lead)["site"] == "https://business0.com" and "phone" not in narrow.payload(lead)
+    narrow.validate_mapping()
+    with pytest.raises(MappingError, match="two mappings write different columns to one prefix"):
+        dest.validate_mapping()  # the same prefix and run, other columns: refused before any write
+    with pytest.raises(MappingError, match="unknown key"):
+        dest.with_mapping({"colums": {"name": "company"}})

@@ -15,7 +15,7 @@ import pytest
 import requests
 from support.pipeline import gold_leads, write_gold_leads
 
-from leadlake.connectors.destinations.base import DeliveryError, Destination
+from leadlake.connectors.destinations.base import DeliveryError, Destination, idempotency_key, payload_hash
 from leadlake.connectors.destinations.webhook import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
@@ -148,6 +148,13 @@ def test_upsert_retries_a_500_and_reports_per_lead_errors(receiver: Receiver) ->
     body = json.loads(receiver.requests[-1]["body"])
     assert (body["run_id"], body["batch"], len(body["leads"])) == ("w1", 1, 4)
     assert body["leads"][0]["sources"] == ["yelp"] and body["leads"][0]["lead_score"] == 40
+    # Each lead carries the key of (destination, lead, payload hash); the request's key is made of them.
+    sent = {x["lead_id"]: x for x in body["leads"]}
+    for lead in leads:
+        digest = payload_hash(dest.payload(lead))
+        assert sent[lead["lead_id"]]["leadlake_idempotency_key"] == idempotency_key(
+            "webhook", lead["lead_id"], digest
+        )
     # The same leads again carry the same idempotency key; a change gives a new one.
     dest.upsert(leads)
     leads[0]["name"] = "Other"
@@ -179,8 +186,13 @@ def test_delivery_isolates_the_refused_lead(receiver: Receiver, lakehouse: Lakeh
         ("L0003", "webhook batch 5 of 1 leads failed: HTTP 400: lead L0003 has a bad name")
     ]
     assert set(receiver.accepted) == {f"L{i:04d}" for i in range(10)} - {"L0003"}
-    ledger = {r["lead_id"]: r["crm_id"] for r in lakehouse.read(GOLD_CRM_DELIVERIES).to_pylist()}
+    rows = lakehouse.read(GOLD_CRM_DELIVERIES).to_pylist()
+    ledger = {r["lead_id"]: r["crm_id"] for r in rows}
     assert ledger == {lid: f"rx-{lid}" for lid in receiver.accepted}
+    # The receiver got the idempotency key the ledger records for each lead.
+    assert {r["lead_id"]: r["idempotency_key"] for r in rows} == {
+        lid: x["leadlake_idempotency_key"] for lid, x in receiver.accepted.items()
+    }
 
     # Nothing changed: nothing is posted again (the dead letter waits for a replay).
     seen = len(receiver.requests)
