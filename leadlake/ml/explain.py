@@ -62,6 +62,14 @@ REASON_TEMPLATES: dict[str, dict[str, Any]] = {
     "employees_range": {"value": ("{employees_range} employees",), "missing": "company size unknown"},
     "industry": {"value": ("industry: {industry}",), "missing": "industry unknown"},
     "company_status": {"value": ("company {company_status}",), "missing": "company status unknown"},
+    "website_has_path": {
+        "true": "website is a page of a larger site",
+        "false": "website on its own site",
+        "missing": "no website",
+    },
+    "categories": {"value": ("listed as {categories}",), "missing": "no categories"},
+    "tech_signals": {"value": ("runs {tech_signals}",), "missing": "no technologies detected"},
+    "providers": {"value": ("listed by {providers}",), "missing": "no providers"},
 }
 
 
@@ -88,7 +96,17 @@ def group_contributions(
 
 
 def _missing(v: Any) -> bool:
+    if isinstance(v, list | tuple | np.ndarray):
+        return len(v) == 0  # an empty list (no categories, no technologies) reads as missing
     return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _listed(v: Any, most: int = 3) -> Any:
+    """A list value in words ("a, b, c and 2 more"); anything else unchanged."""
+    if not isinstance(v, list | tuple | np.ndarray):
+        return v
+    items = [str(x) for x in v]
+    return ", ".join(items[:most]) + (f" and {len(items) - most} more" if len(items) > most else "")
 
 
 def _plain(v: Any) -> str:
@@ -105,13 +123,13 @@ def phrase(
         return str(t.get("missing", f"{feature}=missing"))
     if "true" in t and "false" in t:
         return str(t["true"] if float(value) >= 0.5 else t["false"])
-    ctx = {k: v for k, v in row.items() if not _missing(v)}
+    ctx = {k: _listed(v) for k, v in row.items() if not _missing(v)}
     for template in t.get("value", ()):
         try:
             return str(template).format(**ctx)
         except (KeyError, ValueError, TypeError, IndexError):
             continue
-    return f"{feature}={_plain(value)}"
+    return f"{feature}={_plain(_listed(value))}"
 
 
 def points(contribution: float, bias: float) -> int:

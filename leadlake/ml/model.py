@@ -54,7 +54,7 @@ class LeadScorer:
     def source_of(self) -> dict[str, str]:
         """Encoded column -> the feature it encodes."""
         out = {n: n for n in self.feature_set.numeric}
-        for name in self.feature_set.categorical:
+        for name in (*self.feature_set.categorical, *self.feature_set.multi):
             out |= {f"{name}__{i}": name for i in range(len(self.vocabularies.get(name, [])))}
         return out
 
@@ -155,7 +155,7 @@ def _load_booster(raw: bytearray) -> xgb.Booster:
 def encoded_columns(feature_set: FeatureSet, vocabularies: dict[str, list[str]]) -> list[str]:
     """Numeric features, then one column per known value of each categorical feature."""
     cols = list(feature_set.numeric)
-    for name in feature_set.categorical:
+    for name in (*feature_set.categorical, *feature_set.multi):
         cols += [f"{name}__{i}" for i in range(len(vocabularies.get(name, [])))]
     return cols
 
@@ -178,17 +178,39 @@ def encode(
         parts.append(
             pd.DataFrame(block, index=features.index, columns=[f"{name}__{i}" for i in range(len(vocab))])
         )
+    for name in feature_set.multi:  # 1 per known value the row's list holds; an unknown value adds nothing
+        vocab = vocabularies.get(name, [])
+        pos = {v: i for i, v in enumerate(vocab)}
+        block = np.zeros((len(features), len(vocab)), dtype="float64")
+        for row, items in enumerate(features[name].tolist()):
+            for v in items if isinstance(items, list | tuple | np.ndarray) else ():
+                if v in pos:
+                    block[row, pos[v]] = 1.0
+        parts.append(
+            pd.DataFrame(block, index=features.index, columns=[f"{name}__{i}" for i in range(len(vocab))])
+        )
     return pd.concat(parts, axis=1)
 
 
 def learn_vocabularies(
-    features: pd.DataFrame, feature_set: FeatureSet, min_count: int, max_values: int
+    features: pd.DataFrame,
+    feature_set: FeatureSet,
+    min_count: int,
+    max_values: int,
+    multi_max_values: int | None = None,
 ) -> dict[str, list[str]]:
-    """Per categorical feature, the values seen at least `min_count` times, most frequent first (ties by
-    value), at most `max_values` of them."""
+    """Per categorical (and multi) feature, the values seen in at least `min_count` rows, most frequent
+    first (ties by value), at most `max_values` (`multi_max_values`, default the same) of them."""
     out: dict[str, list[str]] = {}
     for name in feature_set.categorical:
-        counts = features[name].dropna().astype(str).value_counts()
-        kept = sorted(((-c, v) for v, c in counts.items() if c >= min_count))[:max_values]
-        out[name] = [v for _, v in kept]
+        out[name] = _most_frequent(features[name].dropna().astype(str).value_counts(), min_count, max_values)
+    for name in feature_set.multi:
+        items = pd.Series([v for row in features[name].tolist() for v in (row if len(row) else ())])
+        cap = max_values if multi_max_values is None else multi_max_values
+        out[name] = _most_frequent(items.astype(str).value_counts(), min_count, cap)
     return out
+
+
+def _most_frequent(counts: pd.Series, min_count: int, max_values: int) -> list[str]:
+    kept = sorted(((-c, v) for v, c in counts.items() if c >= min_count))[:max_values]
+    return [v for _, v in kept]

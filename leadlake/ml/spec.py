@@ -6,6 +6,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pandas as pd
@@ -13,22 +14,25 @@ import pandas as pd
 
 @dataclass(frozen=True)
 class FeatureSet:
-    """A versioned list of model inputs: numeric (bools count as 0/1) and categorical columns."""
+    """A versioned list of model inputs: numeric (bools count as 0/1), categorical (one value) and multi
+    (a list of values, such as categories or detected technologies: one 0/1 input per known value)."""
 
     version: str
     numeric: tuple[str, ...]
     categorical: tuple[str, ...]
+    multi: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (*self.numeric, *self.categorical)
+        return (*self.numeric, *self.categorical, *self.multi)
 
     def asdict(self) -> dict[str, Any]:
-        return {"version": self.version, "numeric": list(self.numeric), "categorical": list(self.categorical)}
+        out = {"version": self.version, "numeric": list(self.numeric), "categorical": list(self.categorical)}
+        return out | ({"multi": list(self.multi)} if self.multi else {})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> FeatureSet:
-        return cls(str(d["version"]), tuple(d["numeric"]), tuple(d["categorical"]))
+        return cls(str(d["version"]), tuple(d["numeric"]), tuple(d["categorical"]), tuple(d.get("multi", ())))
 
 
 # fs1: the silver lead columns gold carries, gold's enrichment features (leadlake.stages.gold.features
@@ -59,13 +63,42 @@ FS1 = FeatureSet(
         "company_status",
     ),
 )
-FEATURE_SETS: dict[str, FeatureSet] = {FS1.version: FS1}
-DEFAULT_FEATURE_SET = FS1
+# fs2: fs1 with what a lead's outcome depends on and fs1 missed (measured by benchmarks/bench_score.py):
+# every listed category and detected technology (fs1 kept only the first category, alphabetically often
+# "establishment", and a count of technologies), and whether the website is a page of a larger site (a
+# chain's location page), and which providers listed it (what a missing website or phone means depends
+# on it: one provider never shows websites).
+FS2 = FeatureSet(
+    version="fs2",
+    numeric=(
+        "rating",
+        "review_count",
+        "source_count",
+        "has_website",
+        "has_domain",
+        "website_has_path",
+        "has_phone",
+        "phone_is_toll_free",
+        "email_verified_domain",
+        "has_address",
+        "distance_km",  # to the nearest area centre of the campaign the score follows: with_context()
+        "employee_count",
+        "founded_year",
+        "tech_signal_count",
+        "category_count",
+    ),
+    categorical=("vertical", "employees_range", "industry", "company_status"),
+    multi=("categories", "tech_signals", "providers"),
+)
+FEATURE_SETS: dict[str, FeatureSet] = {FS1.version: FS1, FS2.version: FS2}
+DEFAULT_FEATURE_SET = FS2
 
 # How a feature a lead row does not carry is derived from one that it does: (kind, source column).
-# present: 1.0 when the source holds a non-empty value; length: items in a list; first: its first item.
+# present: 1.0 when the source holds a non-empty value; length: items in a list; first: its first item;
+# path: 1.0 when a URL points below its site's root (0.0 at the root, missing without a URL).
 DERIVED: dict[str, tuple[str, str]] = {
     "has_website": ("present", "website"),
+    "website_has_path": ("path", "website"),
     "has_domain": ("present", "domain"),
     "has_phone": ("present", "phone_e164"),
     "has_address": ("present", "address_line1"),
@@ -97,7 +130,21 @@ def _derive(kind: str, values: pd.Series) -> pd.Series:
         return values.map(lambda v: float(len(_items(v))))
     if kind == "first":
         return values.map(lambda v: str(_items(v)[0]) if _items(v) else None)
+    if kind == "path":
+        return values.map(_below_root)
     raise ValueError(f"unknown derivation {kind!r}")
+
+
+def _below_root(url: Any) -> float:
+    if _missing(url) or not str(url).strip():
+        return np.nan
+    path = urlsplit(str(url).strip() if "//" in str(url) else "//" + str(url).strip()).path
+    return 1.0 if path.strip("/") else 0.0
+
+
+def _multi(values: pd.Series) -> pd.Series:
+    """Lists of non-empty strings (sorted, distinct); a missing list is an empty one."""
+    return values.map(lambda v: sorted({str(x) for x in _items(v) if str(x) != ""})).astype("object")
 
 
 def _numeric(values: pd.Series) -> pd.Series:
@@ -107,6 +154,54 @@ def _numeric(values: pd.Series) -> pd.Series:
     return pd.to_numeric(values.map(lambda v: np.nan if _missing(v) else v), errors="coerce").astype(
         "float64"
     )
+
+
+EARTH_RADIUS_KM = 6371.0088
+
+
+def _haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
+    p1, p2 = np.radians(lat), math.radians(lat0)
+    dp, dl = p2 - p1, np.radians(lon0 - lon)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+
+
+def campaign_distance_km(leads: pd.DataFrame, campaigns: Mapping[str, Any]) -> pd.Series:
+    """`distance_km` per lead: from its lat/lon to the nearest area centre of the campaign its score follows
+    (`scored_campaign_id`; any given campaign's when that is empty), NaN without coordinates or centres.
+    `campaigns` maps campaign id -> a spec with `.areas` (each with `lat`, `lon`)."""
+    out = pd.Series(np.nan, index=leads.index, dtype="float64", name="distance_km")
+    if "lat" not in leads.columns or "lon" not in leads.columns or leads.empty:
+        return out
+    lat, lon = _numeric(leads["lat"]).to_numpy(), _numeric(leads["lon"]).to_numpy()
+    centres = {
+        cid: [(float(a.lat), float(a.lon)) for a in spec.areas if a.lat is not None and a.lon is not None]
+        for cid, spec in campaigns.items()
+    }
+    every = [c for cs in centres.values() for c in cs]
+    scored = leads.get("scored_campaign_id", pd.Series([None] * len(leads), index=leads.index))
+    groups: dict[str | None, list[int]] = {}
+    for pos, cid in enumerate(scored.tolist()):
+        groups.setdefault(None if _missing(cid) else str(cid), []).append(pos)
+    values = np.full(len(leads), np.nan)
+    for cid, positions in groups.items():
+        found = centres.get(cid) if cid is not None else None
+        points = found if found else every
+        if not points:
+            continue
+        idx = np.asarray(positions)
+        values[idx] = np.min([_haversine_km(lat[idx], lon[idx], a, b) for a, b in points], axis=0)
+    out[:] = values
+    return out
+
+
+def with_context(leads: pd.DataFrame, campaigns: Mapping[str, Any]) -> pd.DataFrame:
+    """`leads` plus the campaign-context features a lead row does not carry (distance_km): what gold
+    stores in its feature rows, so that training and scoring read the same value."""
+    out = leads.copy()
+    if "distance_km" not in out.columns or out["distance_km"].isna().all():
+        out["distance_km"] = campaign_distance_km(out, campaigns)
+    return out
 
 
 def build_features(
@@ -127,6 +222,8 @@ def build_features(
             col = pd.Series([None] * len(leads), index=leads.index, dtype="object")
         if name in feature_set.numeric:
             out[name] = _numeric(col)
+        elif name in feature_set.multi:
+            out[name] = _multi(col)
         else:
             out[name] = col.map(lambda v: None if _missing(v) or v == "" else str(v)).astype("object")
     return out

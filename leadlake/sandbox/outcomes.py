@@ -1,11 +1,13 @@
 """What sales does with delivered companies: a hidden propensity of each business's TRUE attributes, and a
 seeded life (contacted, replied, qualified, won or lost) the sandbox CRM plays out over simulated days.
 
-The propensity is the exact probability that a company reaches salesqualifiedlead (or beyond) within
-QUALIFY_WINDOW_DAYS of its delivery. It is a logistic function of the world's truth (category, rating,
-reviews, website and its tech, size, distance from the city centre, chain, phone) plus a term no provider
-shows (how much the owner needs the service right now). A life draws its outcome from that probability, so
-the best achievable AUC of any model (the *ceiling*) is the AUC of the propensity itself, about 0.8.
+A company's log-odds of reaching salesqualifiedlead (or beyond) within QUALIFY_WINDOW_DAYS of its delivery
+is an additive function of the world's truth (category, rating, reviews, website and its tech, size,
+distance from the city centre, chain, phone) plus a term no provider shows (how much the owner needs the
+service right now, drawn per life). A life draws its outcome from that. The *propensity* is the exact
+probability of qualifying given the true attributes alone (the hidden term integrated out): being a
+monotone function of them, no model of the attributes can rank better, so its AUC against the outcomes is
+the best achievable (the *ceiling*), about 0.8. The hidden term is noise no model can learn.
 
 A company the world does not know (a hand-made test lead) gets attributes drawn from its own key, so every
 delivered company has a life. Everything is a pure function of (world seed, company key): deterministic.
@@ -19,7 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from leadlake.sandbox.enrichment.common import uniform, website_domain
+import numpy as np
+
+from leadlake.sandbox.enrichment.common import name_tokens, uniform, website_domain
 from leadlake.sandbox.enrichment.pdl import MEDIAN_EMPLOYEES, TECH_TAGS
 from leadlake.sandbox.world import CATEGORIES, CITIES, Business, World, haversine_m
 
@@ -45,8 +49,11 @@ CATEGORY_EFFECT: Mapping[str, float] = {
     "dentist": 0.15, "auto_repair": -0.15, "law_firm": -0.35, "bakery": -0.55, "cafe": -0.7,
 }  # fmt: skip
 INTERCEPT = -1.5
-SCALE = 1.2  # spread of the log-odds: sets the ceiling AUC (about 0.8 with 2,000 companies)
-HIDDEN_SD = 0.55  # the unobservable part of the propensity (no provider shows it)
+SCALE = 1.5  # spread of the log-odds: sets the ceiling AUC (about 0.8)
+HIDDEN_SD = 0.55  # the unobservable need (no provider shows it): noise on top of the propensity
+# Gauss-Hermite nodes and weights (probabilists'), to integrate the hidden term out of the propensity.
+_NODES, _WEIGHTS = np.polynomial.hermite_e.hermegauss(24)
+_WEIGHTS = _WEIGHTS / _WEIGHTS.sum()
 SLOW_BURN = 0.35  # share (relative to p) of non-qualifiers that qualify, but only after the window
 
 
@@ -67,7 +74,8 @@ class Traits:
 
 @dataclass
 class Life:
-    """One company's fate: its propensity and the dated events (day since delivery, property changes)."""
+    """One company's fate: its propensity (given its true attributes) and the dated events (day since
+    delivery, property changes)."""
 
     key: str
     business_id: str | None
@@ -128,42 +136,67 @@ def log_odds(t: Traits, hidden: float) -> float:
     return INTERCEPT + SCALE * (z + hidden)
 
 
+def propensity(t: Traits) -> float:
+    """P(qualifies within the window | true attributes): the hidden term integrated out (exactly, up to
+    quadrature error ~1e-12). A monotone function of log_odds(t, 0): the ranking no model can beat."""
+    z = log_odds(t, 0.0)
+    return float(np.dot(_WEIGHTS, 1.0 / (1.0 + np.exp(-(z + SCALE * HIDDEN_SD * _NODES)))))
+
+
+# How much each kind of key says: a phone or a name in its city is nearly unique, a domain may be a chain's.
+KEY_WEIGHTS: Mapping[str, float] = {"phone": 4.0, "name": 3.0, "tokens": 2.5, "domain": 2.0}
+
+
+def _keys(name: str, city: str, phone: str | None, domain: str | None) -> list[tuple[str, str]]:
+    city_l = city.strip().lower()
+    keys = [("phone", phone or ""), ("domain", domain or "")]
+    if city_l and name.strip():
+        keys.append(("name", f"{name.strip().lower()}|{city_l}"))
+        keys.append(("tokens", " ".join(name_tokens(name)) + f"|{city_l}"))
+    return [k for k in keys if k[1]]
+
+
 class OutcomeSimulator:
     """Finds a delivered company's business in the world, its propensity and its life."""
 
     def __init__(self, world: World | None = None, seed: int | None = None) -> None:
         self.world = world
         self.seed = world.seed if world is not None else (42 if seed is None else seed)
-        self._index: dict[tuple[str, str], Business] | None = None
+        self._index: dict[tuple[str, str], list[Business]] | None = None
 
     # -- finding the business ------------------------------------------------------------------------------
-    def _lookup(self) -> dict[tuple[str, str], Business]:
+    def _lookup(self) -> dict[tuple[str, str], list[Business]]:
+        """Every business under each of its keys (phone, website domain, name and city, name tokens and
+        city); a key several businesses share (a chain's domain, a shared phone) lists them all."""
         if self._index is None:
-            index: dict[tuple[str, str], Business] = {}
-            shared: set[tuple[str, str]] = set()
+            index: dict[tuple[str, str], list[Business]] = {}
             for biz in self.world.businesses if self.world is not None else ():
-                keys = [("name", f"{biz.name.lower()}|{biz.city.lower()}")]
-                if biz.phone:
-                    keys.append(("phone", biz.phone))
-                if biz.website and not biz.chain:
-                    keys.append(("domain", website_domain(biz.website) or ""))
-                for key in keys:
-                    if key in index:
-                        shared.add(key)
-                    index.setdefault(key, biz)
-            self._index = {k: v for k, v in index.items() if k not in shared}
+                for key in _keys(biz.name, biz.city, biz.phone, website_domain(biz.website)):
+                    index.setdefault(key, []).append(biz)
+            self._index = index
         return self._index
 
     def business_for(self, properties: Mapping[str, str]) -> Business | None:
-        """The world's business behind a CRM company: by phone, then domain, then name and city."""
+        """The world's business behind a CRM company: the one agreeing on the most (weighted) keys among
+        phone, domain, name and city (exact, or by name tokens: legal suffixes and "&" vary by provider);
+        ties go to the smallest business id. None when nothing but a name or nothing at all agrees."""
         index = self._lookup()
-        phone = properties.get("phone") or ""
-        domain = website_domain(properties.get("domain") or properties.get("website")) or ""
-        name = f"{(properties.get('name') or '').lower()}|{(properties.get('city') or '').lower()}"
-        for key in (("phone", phone), ("domain", domain), ("name", name)):
-            if key[1] and key in index:
-                return index[key]
-        return None
+        keys = _keys(
+            properties.get("name") or "",
+            properties.get("city") or "",
+            properties.get("phone") or "",
+            website_domain(properties.get("domain") or properties.get("website")),
+        )
+        votes: dict[str, float] = {}
+        found: dict[str, Business] = {}
+        for key in keys:
+            for biz in index.get(key, ()):
+                votes[biz.business_id] = votes.get(biz.business_id, 0.0) + KEY_WEIGHTS[key[0]]
+                found[biz.business_id] = biz
+        if not votes:
+            return None
+        best = min(votes, key=lambda bid: (-votes[bid], bid))
+        return found[best]
 
     def traits(self, biz: Business) -> Traits:
         seed, bid = self.seed, biz.business_id
@@ -217,8 +250,8 @@ class OutcomeSimulator:
         traits = self.traits(biz) if biz else self.made_up_traits(key)
         rng = random.Random(f"{self.seed}:life:{key}")
         hidden = rng.gauss(0.0, HIDDEN_SD)
-        p = sigmoid(log_odds(traits, hidden))
-        return Life(key, biz.business_id if biz else None, round(p, 6), _events(rng, p))
+        p = sigmoid(log_odds(traits, hidden))  # this life's odds, given its owner's hidden need
+        return Life(key, biz.business_id if biz else None, round(propensity(traits), 6), _events(rng, p))
 
 
 def _events(rng: random.Random, p: float) -> list[tuple[int, dict[str, str]]]:

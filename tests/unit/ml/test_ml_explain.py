@@ -43,3 +43,10 @@ def test_every_feature_of_the_default_set_has_words_for_a_value_and_for_missing(
         or not ({"value", "true"} & set(REASON_TEMPLATES.get(f, {})))
     ]
     assert lacking == []
+
+
+def test_list_features_read_as_words() -> None:
+    row = {"tech_signals": ["google analytics", "shopify", "stripe", "wix"], "categories": []}
+    assert phrase("tech_signals", row) == "runs google analytics, shopify, stripe and 1 more"
+    assert phrase("categories", row) == "no categories"
+    assert phrase("mystery", {"mystery": np.array(["a", "b"])}) == "mystery=a, b"

@@ -9,7 +9,7 @@ import pytest
 from conftest import synthetic_leads
 
 from leadlake.ml.score import SCORE_COLUMNS, SCORE_SCHEMA_DDL, score_frame, spark_scorer
-from leadlake.ml.spec import FS1
+from leadlake.ml.spec import FS1, FS2, FeatureSet
 from leadlake.ml.train import fit_scorer
 
 pytestmark = pytest.mark.spark
@@ -21,12 +21,15 @@ LEADS_DDL = (
 )
 
 
-def test_spark_map_in_pandas_scores_equal_in_process_scores(spark: Any) -> None:
+@pytest.mark.parametrize("feature_set", [FS1, FS2], ids=lambda fs: fs.version)
+def test_spark_map_in_pandas_scores_equal_in_process_scores(spark: Any, feature_set: FeatureSet) -> None:
+    """fs2 reads list columns whole (categories): Spark hands them to pandas as numpy arrays."""
     data = synthetic_leads(300, seed=11)
-    scorer = fit_scorer(data.leads, data.labels, FS1)
+    scorer = fit_scorer(data.leads, data.labels, feature_set)
     leads = data.leads.iloc[:60].copy()
     leads.loc[leads.index[:5], "rating"] = None  # missing values travel through Spark too
-    expected = score_frame(scorer, leads, FS1).sort_values("lead_id").reset_index(drop=True)
+    leads.loc[leads.index[5:8], "categories"] = None
+    expected = score_frame(scorer, leads, feature_set).sort_values("lead_id").reset_index(drop=True)
 
     sdf = spark.createDataFrame(leads, schema=LEADS_DDL).repartition(3)
     got = sdf.mapInPandas(spark_scorer(scorer.to_bytes()), schema=SCORE_SCHEMA_DDL).toPandas()

@@ -58,3 +58,59 @@ def test_labelled_rows_align_delivered_leads_labels_and_times() -> None:
     rows, y, as_of = labelled_rows(leads, outcomes)
     assert rows["lead_id"].tolist() == ["a", "b"], "c was never delivered; oldest first"
     assert y.tolist() == [0, 1] and as_of.tolist() == [t0, t0 + pd.Timedelta(days=1)]
+
+
+def test_fs2_reads_lists_whole_and_whether_the_website_is_a_page_of_a_larger_site() -> None:
+    from leadlake.ml.spec import FS2
+
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c"],
+            "website": ["https://brand.com/locations/denver-3", "https://www.shop.com/", None],
+            "categories": [np.array(["plumber", "establishment", "plumber"]), [], None],
+            "tech_signals": [["stripe"], None, ["wix", ""]],
+            "providers": [["yelp", "google_places"], ["yelp"], ["google_places"]],
+        }
+    )
+    f = build_features(leads, FS2)
+    assert list(f.columns) == ["lead_id", *FS2.columns]
+    assert f["website_has_path"].iloc[:2].tolist() == [1.0, 0.0] and np.isnan(f["website_has_path"].iloc[2])
+    assert f["categories"].tolist() == [["establishment", "plumber"], [], []]
+    assert f["tech_signals"].tolist() == [["stripe"], [], ["wix"]]
+    assert f["providers"].tolist() == [["google_places", "yelp"], ["yelp"], ["google_places"]]
+    pd.testing.assert_frame_equal(build_features(f, FS2), f)
+
+
+def test_a_feature_set_saved_before_multi_features_existed_loads_as_it_was() -> None:
+    from leadlake.ml.spec import FS2, FeatureSet
+
+    assert FeatureSet.from_dict(FS1.asdict()) == FS1 and "multi" not in FS1.asdict()
+    assert FeatureSet.from_dict(FS2.asdict()) == FS2
+
+
+def test_distance_is_to_the_nearest_centre_of_the_campaign_the_score_follows() -> None:
+    from leadlake.core.campaign import Area, CampaignSpec
+    from leadlake.ml.spec import campaign_distance_km, with_context
+
+    def spec(cid: str, *centres: tuple[float, float]) -> CampaignSpec:
+        areas = [Area(city="x", region="CO", lat=lat, lon=lon) for lat, lon in centres]
+        return CampaignSpec(campaign_id=cid, name=cid, vertical="other", areas=areas, keywords=[], sources=[])
+
+    campaigns = {
+        "near": spec("near", (39.7392, -104.9903), (30.0, -97.0)),
+        "far": spec("far", (47.6, -122.3)),
+    }
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c", "d"],
+            "lat": [39.7392, 39.7392, None, 30.0],
+            "lon": [-104.9903, -104.9903, -104.9, -97.0],
+            "scored_campaign_id": ["near", "far", "near", None],
+        }
+    )
+    d = campaign_distance_km(leads, campaigns)
+    assert d[0] == 0.0 and 1630 < d[1] < 1645, "Denver to Seattle is ~1,640 km"
+    assert np.isnan(d[2]) and d[3] == 0.0, "no coordinates: NaN; no scored campaign: every centre"
+    assert with_context(leads, campaigns)["distance_km"].tolist()[:2] == d.tolist()[:2]
+    kept = with_context(leads.assign(distance_km=[5.0, 6.0, 7.0, 8.0]), campaigns)
+    assert kept["distance_km"].tolist() == [5.0, 6.0, 7.0, 8.0], "a distance the row carries is kept"
