@@ -18,7 +18,7 @@ FAST_WORKERS ?= 0
 TEST_WORKERS ?= 2
 RANDOM_SEEDS ?= 1 12345 987654321
 
-.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-splink bench-er bench-delivery lock clean
+.PHONY: demo test test-fast test-random install jars lint bench bench-bronze bench-growth bench-splink bench-er bench-delivery bench-score lock clean
 
 $(VENV)/.installed: requirements.txt constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -89,6 +89,10 @@ bench: install
 bench-bronze: install
 	$(VENV)/bin/leadlake bench --businesses 100000 --through bronze
 
+# How each stage's time and memory grow with the world (a growth table; JSON under the state dir).
+bench-growth: install
+	$(VENV)/bin/leadlake bench --businesses 10000,100000
+
 # Entity resolution end to end (`leadlake resolve`, CSV in, CSV out): FEBRL 3/4, the sandbox world, and
 # ~180k records against a plain Splink script (speed, memory, F1). Options: benchmarks/bench_er.py --help.
 bench-er: install
@@ -98,6 +102,11 @@ bench-er: install
 # Options: benchmarks/bench_delivery.py --help (--leads, --rate, --repeats, --json FILE).
 bench-delivery: install
 	$(PY) benchmarks/bench_delivery.py
+
+# Lead score vs simulated CRM outcomes on sandbox worlds: AUC, PR-AUC, precision@top-N, Brier of the rules,
+# the trained champion and the hidden propensity (ceiling). Options: benchmarks/bench_score.py --help.
+bench-score: install
+	$(PY) benchmarks/bench_score.py --repeats 3
 
 lock: $(VENV)/.installed
 	$(PY) -m pip freeze --exclude-editable | sed '1i # Full pinned set resolved together on Python 3.11 (pip freeze). Regenerate with: make lock' > constraints.txt

@@ -2,39 +2,99 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from leadlake.cli.common import Format, console, emit, errors, fail, quiet_logs
+from leadlake.cli.common import EXIT_FAILED, Format, console, emit, errors, fail, quiet_logs
+
+
+def parse_sizes(text: str) -> list[int]:
+    """ "10000,100000" (or "100k", "1m") -> [10000, 100000]; the error names the option and the fix."""
+    sizes = []
+    for part in (p.strip().lower() for p in text.split(",")):
+        if not part:
+            continue
+        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1], 1)
+        digits = part[:-1] if scale > 1 else part
+        try:
+            n = int(float(digits.replace("_", "")) * scale)
+        except ValueError:
+            fail(f"--businesses {text!r}: {part!r} is not a number; give sizes like 10000,100000 or 100k,1m")
+        if n < 10:
+            fail(f"--businesses {text!r}: {n} is too small; a world needs at least 10 businesses")
+        sizes.append(n)
+    if not sizes:
+        fail("--businesses: give at least one size, e.g. --businesses 10000")
+    return list(dict.fromkeys(sizes))
 
 
 def bench(
-    businesses: int = typer.Option(10000, "--businesses", min=10),
+    businesses: str = typer.Option(
+        "10000", "--businesses", help="World size(s): one, or several comma-separated for a growth table"
+    ),
     through: str = typer.Option("gold", "--through", help="Last stage to time"),
-    out: Path = typer.Option(None, help="Write the figures as JSON here too"),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Runs per size: min / median / max seconds"),
+    json_path: Path = typer.Option(
+        None, "--json", "--out", help="Write the figures as JSON here (default: <state dir>/bench/)"
+    ),
 ) -> None:
-    """Time a sandbox world of N businesses through the stages: seconds, records/s, peak RSS."""
+    """Time sandbox worlds of N businesses through the stages: seconds, records/s, peak RSS, calls, cost."""
     quiet_logs()
     with errors():
-        from leadlake.runtime.bench import run_bench
+        from leadlake.core.settings import get_settings
+        from leadlake.runtime.bench import (
+            bench_document,
+            default_json_path,
+            growth,
+            run_bench,
+            summarise,
+            write_document,
+        )
         from leadlake.runtime.stages import stage_names
 
+        sizes = parse_sizes(businesses)
         if through not in stage_names():
             fail(f"--through {through!r}: expected one of {', '.join(stage_names())}")
-        result = run_bench(businesses, through, console=console)
-        rows = [
-            {
-                "stage": r.stage,
-                "seconds": f"{r.seconds:.1f}",
-                "records": r.records,
-                "records/s": f"{r.records / r.seconds:.0f}" if r.seconds else "-",
-                "peak RSS MiB": f"{r.peak_rss_mb:.0f}",
-                "notes": r.notes,
-            }
-            for r in result.stages
-        ]
-        emit(rows, Format.table, title=f"leadlake bench --businesses {businesses}")
-        if out:
-            out.write_text(json.dumps(result.as_dict(), indent=2))
+        runs: dict[int, list] = {}
+        for n in sizes:
+            for k in range(repeats):
+                if repeats > 1:
+                    console.print(f"bench: {n} businesses, run {k + 1} of {repeats}")
+                runs.setdefault(n, []).append(run_bench(n, through, console=console))
+            last = runs[n][-1]
+            rows = summarise(runs[n])
+            title = (
+                f"leadlake bench --businesses {n}: landed {last.landed_records} of {last.expected_records} "
+                f"world records ({last.landed_ratio:.1%})"
+            )
+            emit([_display(r, repeats) for r in rows], Format.table, title=title)
+            for r in rows:
+                if r["notes"]:
+                    console.print(f"  {r['stage']}: {r['notes']}", soft_wrap=True)
+        if len(sizes) > 1:
+            emit(growth({n: summarise(rs) for n, rs in runs.items()}), Format.table, title="growth")
+        path = write_document(
+            bench_document(runs, through), json_path or default_json_path(get_settings().resolved_state_dir)
+        )
+        console.print(f"bench: figures written to {path}")
+        stopped = [f"{n}: {r.error}" for n, rs in runs.items() for r in rs if r.error]
+        if stopped:
+            fail(f"bench: a stage raised, later stages did not run ({'; '.join(stopped)})", code=EXIT_FAILED)
+
+
+def _display(row: dict, repeats: int) -> dict:
+    """A summary row as printed (its notes follow the table): min/median/max only when there were repeats."""
+    out = {"stage": row["stage"]}
+    if repeats > 1:
+        out |= {"min s": row["min_s"], "median s": row["median_s"], "max s": row["max_s"]}
+    else:
+        out["seconds"] = row["median_s"]
+    out |= {
+        "records": row["records"],
+        "records/s": f"{row['records_per_s']:.0f}",
+        "peak RSS MiB": f"{row['peak_rss_mb']:.0f}",
+        "HTTP calls": row["http_calls"],
+        "est. cost $": f"{row['cost_usd']:.2f}",
+    }
+    return out

@@ -87,11 +87,21 @@ def _parse_phone(raw: str, default_region: str) -> phonenumbers.PhoneNumber | No
         return None
 
 
+# Parsing a phone is the largest share of normalising a record, and numbers come back (a business's E.164
+# on every provider, a worker's next batch): both answers are pure functions of their text, so memoised.
+_PHONE_CACHE_SIZE = 1 << 16
+
+
 def normalize_phone(raw: str | None, default_region: str = "US") -> str | None:
     """E.164 form of a phone number, or None when it is missing or not a valid number for its region."""
     if not raw or not str(raw).strip():
         return None
-    number = _parse_phone(str(raw), default_region or "US")
+    return _e164(str(raw), default_region or "US")
+
+
+@functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
+def _e164(raw: str, region: str) -> str | None:
+    number = _parse_phone(raw, region)
     if number is None or not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -101,6 +111,11 @@ def is_toll_free(e164: str | None) -> bool:
     """True when the number's type (per libphonenumber metadata) is toll-free."""
     if not e164:
         return False
+    return _toll_free(str(e164))
+
+
+@functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
+def _toll_free(e164: str) -> bool:
     number = _parse_phone(e164, "US")
     return number is not None and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
 
