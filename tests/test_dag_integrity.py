@@ -50,7 +50,13 @@ def _dags_of(dagbag, stage) -> list:
 def test_no_import_errors_and_only_project_dags(dagbag) -> None:
     assert dagbag.import_errors == {}
     expected = {f"leadlake_ingest__{c.campaign_id}" for c in _campaigns()}
-    expected |= {"leadlake_silver", "leadlake_gold", "leadlake_delivery", "leadlake_feedback"}
+    expected |= {
+        "leadlake_silver",
+        "leadlake_gold",
+        "leadlake_delivery",
+        "leadlake_feedback",
+        "leadlake_train",
+    }
     assert set(dagbag.dags) == expected  # no example DAGs, nothing else
 
 
@@ -128,6 +134,8 @@ def test_schedules_follow_the_tables(dagbag) -> None:
     assert waits_on("leadlake_silver") == discovery
     assert waits_on("leadlake_gold") == {"silver.leads"}
     assert dagbag.dags["leadlake_delivery"].timetable.expression == "0 3 * * *"
+    assert dagbag.dags["leadlake_feedback"].timetable.expression == "0 4 * * *"  # nightly
+    assert dagbag.dags["leadlake_train"].timetable.expression == "0 5 * * 0"  # weekly; triggered on demand
     for c in _campaigns():
         assert dagbag.dags[f"leadlake_ingest__{c.campaign_id}"].timetable.expression == c.cron
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -147,54 +148,57 @@ LOOP_DAYS = 120  # simulated days of sales activity before the demo pulls CRM ou
 
 
 def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
-    """The demo's learning loop on the sandbox: simulated CRM days, feedback, train, score with the champion.
+    """The demo's learning loop on the sandbox: simulated CRM days, then the registered stages feedback,
+    train and gold (which scores with the new champion).
 
-    Appends the stage reports it ran to `reports`; returns the lines comparing the champion with the rules.
+    Appends the stage reports it ran to `reports`; returns the lines comparing the champion with the rules
+    on the same held-out rows.
     """
     import httpx
 
-    from leadlake.cli.ml import lake_rows
-    from leadlake.ml.evaluate import baseline_metrics
-    from leadlake.ml.train import TOP_N, TrainingRefused, time_split, train
     from leadlake.runtime.stages import get_stage, run_stage
+    from leadlake.stages.gold.train import TrainingDataError
 
-    lake, s = resources.lakehouse, resources.settings
     with progress() as bar:
         t = bar.add_task(f"loop     {LOOP_DAYS} simulated CRM days, feedback, train, score", total=4)
         httpx.post(f"{resources.sandbox_url}/_sandbox/crm/advance", json={"days": LOOP_DAYS}, timeout=60)
         bar.advance(t)
         reports.append(run_stage(get_stage("feedback"), resources, run_id))
         bar.advance(t)
-        label = "qualified_or_won_90d"
         try:
-            rows, y, as_of, versions = lake_rows(lake, label)
-            result = train(rows, y, as_of=as_of, tracking_uri=s.tracking_uri, data_versions=versions)
-        except (TrainingRefused, typer.Exit) as exc:
-            return [f"learning loop: not trained ({exc or 'no labelled leads'})"]
+            trained = run_stage(get_stage("train"), resources, run_id)
+        except TrainingDataError as exc:
+            return [f"learning loop: not trained ({exc})"]
+        reports.append(trained)
         bar.advance(t)
-        reports.append(run_stage(get_stage("gold"), resources, run_id))
+        r = trained.details
+        if not r.trained:
+            return [f"learning loop: not trained ({r.reason})"]
+        gold = run_stage(get_stage("gold"), resources, run_id)
+        reports.append(gold)
         bar.advance(t)
-    _, held = time_split(as_of)
-    rule_scores = rows["rules_score"] if "rules_score" in rows else rows["lead_score"]
-    rules = baseline_metrics(y.iloc[held], rule_scores.iloc[held], TOP_N)
-    m = result.metrics
+    return loop_lines(r, gold.details)
+
+
+def loop_lines(r: Any, gold: Any) -> list[str]:
+    """The champion's held-out metrics beside the rules' (same rows), the decision, and what gold scored."""
 
     def row(name: str, x: dict[str, float]) -> str:
         return (
             f"  {name:<16} auc {x['auc']:.3f}  pr_auc {x['pr_auc']:.3f}  "
-            f"p@top{TOP_N} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
+            f"p@top{r.top_n} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
         )
 
-    return [
-        f"learning loop: {LOOP_DAYS} simulated days, {len(y)} labelled leads ({int(y.sum())} {label}), "
-        f"newest {len(held)} held out",
-        row(f"champion v{result.champion_version}", result.champion_metrics or m)
-        if not result.promoted
-        else row(f"champion v{result.version}", m),
-        row("rules baseline", rules),
-        f"  {result.decision}: gold.scored_leads now scored by model_version "
-        f"{result.scorer.model_version if result.scorer and result.promoted else 'the champion'}",
+    lines = [
+        f"learning loop: {LOOP_DAYS} simulated days, {r.labelled} labelled leads ({r.positives} {r.label}), "
+        f"newest {r.n_holdout} held out",
+        row(f"champion v{r.champion_version}", r.champion_now),
     ]
+    if r.rules_metrics:
+        lines.append(row("rules baseline", r.rules_metrics))
+    scored_by = getattr(gold, "model_version", None) or "the rules"
+    lines.append(f"  {r.decision} (v{r.version}): gold.scored_leads now scored by {scored_by}")
+    return lines
 
 
 def _demo_airflow(resources: Any) -> tuple[list[Any], str | None]:
@@ -291,12 +295,40 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
                 highlight=False,
             )
     if GOLD_SCORED_LEADS in present:
+        _print_scoring(summary)
         _print_top(summary.top)
     if started is not None:
         console.print(f"pipeline finished in {time.perf_counter() - started:.0f} s")
     console.print(f"tables: [bold]{s.lakehouse_root}[/]", highlight=False)
     console.print(f"airflow home: {s.resolved_airflow_home}", highlight=False)
     _print_next(GOLD_SCORED_LEADS in present)
+
+
+def _print_scoring(summary: Any) -> None:
+    """Which model scores gold now and, for a champion, the features that drifted from its training data."""
+    if summary.scored_by:
+        shown = ", ".join(f"{v} ({n} leads)" for v, n in sorted(summary.scored_by.items()))
+        console.print(f"scored by: {shown}", highlight=False, markup=False)
+    d = summary.drift
+    if d is None:
+        return
+    if d.flagged:
+        shown = ", ".join(f"{f} {p:.2f}" for f, p in d.flagged)
+        console.print(
+            f"drift flagged (PSI > {d.threshold:g} vs champion v{d.champion_version}'s training data): "
+            + shown,
+            highlight=False,
+            markup=False,
+        )
+    else:
+        worst = max(d.features, key=lambda x: x[1], default=None)
+        most = f"; highest {worst[0]} {worst[1]:.2f}" if worst else ""
+        console.print(
+            f"drift: no feature over PSI {d.threshold:g} vs champion v{d.champion_version}'s training data"
+            f"{most}",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _print_top(top: list[dict[str, Any]]) -> None:
@@ -338,9 +370,20 @@ def _print_top(top: list[dict[str, Any]]) -> None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
+def _mlflow_ui(exe: str) -> list[str]:
+    """The MLflow UI command on this project's runs and registry, once a local registry exists."""
+    from leadlake.ml.registry import registry_exists
+
+    uri = settings().tracking_uri
+    if not uri.startswith("sqlite:") or not registry_exists(uri):
+        return []
+    mlflow = str(Path(exe).with_name("mlflow")) if os.sep in exe else "mlflow"
+    cmd = f"{mlflow} ui --backend-store-uri {uri} --host 127.0.0.1 --port 5000 --workers 1"
+    return [f"{cmd}   (MLflow UI: the runs and the model registry)"]
+
+
 def _print_next(has_gold: bool) -> None:
     """Commands to try next, spelled the way this command was started."""
-    import os
     import sys
 
     import click
@@ -356,6 +399,7 @@ def _print_next(has_gold: bool) -> None:
         lines.append(f'{exe} sql "select count(*) from gold.scored_leads"')
     if "airflow" in commands:
         lines.append(f"{exe} airflow --port 8080   (Airflow UI on the demo's runs)")
+    lines += _mlflow_ui(exe)
     console.print("next:", highlight=False)
     for line in lines:
         console.print(f"  {line}", highlight=False, markup=False)

@@ -21,6 +21,9 @@ SILVER_LEAD_ID_HISTORY = "silver.lead_id_history"
 SILVER_RESOLVE_MODELS = "silver.resolve_models"
 SILVER_LEAD_OUTCOMES = "silver.lead_outcomes"  # what sales did with each delivered lead, and its labels
 GOLD_SCORED_LEADS = "gold.scored_leads"
+# The model's inputs, one row per lead and feature-set version: what training and scoring both read.
+GOLD_LEAD_FEATURES = "gold.lead_features"
+GOLD_SCORE_DRIFT = "gold.score_drift"  # per scoring run, the PSI of each feature and of the score
 GOLD_CRM_DELIVERIES = "gold.crm_deliveries"
 GOLD_DELIVERY_DEAD_LETTERS = "gold.delivery_dead_letters"  # leads a destination refused, with its message
 
@@ -31,3 +34,6 @@ OPS_STAGE_RUNS = "ops.stage_runs"
 OPS_SUPPRESSIONS = "ops.suppressions"
 OPS_WATERMARKS = "ops.watermarks"  # how far each incremental reader (CRM feedback, ...) has read
 OPS_SYNC_LOG = "ops.sync_log"  # one row per lead per delivery run per destination: what happened to it
+# One row per enrichment run per provider: lookups planned, cached, skipped by targeting, calls, cost.
+OPS_ENRICHMENT_COSTS = "ops.enrichment_costs"
+OPS_MODEL_RUNS = "ops.model_runs"  # one row per training run: registered version, decision, metrics

@@ -20,7 +20,13 @@ pytestmark = [pytest.mark.airflow, pytest.mark.e2e, pytest.mark.slow, pytest.mar
 
 ROOT = Path(__file__).resolve().parents[2]
 LEADLAKE = str(Path(sys.executable).with_name("leadlake"))
-PIPELINE_DAGS = {"leadlake_silver", "leadlake_gold", "leadlake_delivery", "leadlake_feedback"}
+PIPELINE_DAGS = {
+    "leadlake_silver",
+    "leadlake_gold",
+    "leadlake_delivery",
+    "leadlake_feedback",
+    "leadlake_train",
+}
 
 
 def free_port() -> int:

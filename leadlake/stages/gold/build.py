@@ -1,22 +1,38 @@
-"""Gold: score every silver lead with the rules baseline and publish gold.scored_leads."""
+"""Gold: score every silver lead and publish gold.scored_leads, gold.lead_features and gold.score_drift.
+
+Every lead is scored by the rules baseline (kept as `rules_score`); its feature rows (gold.lead_features,
+one per feature set) are computed once from the same joined rows, and the MLflow champion, when there is
+one, re-scores those rows partition by partition in Spark. The champion's drift against its training data
+is recorded per run in gold.score_drift.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from leadlake.core.campaign import CampaignSpec
 from leadlake.core.settings import Settings
-from leadlake.lakehouse.catalog import BRONZE_CAMPAIGNS, GOLD_SCORED_LEADS, SILVER_LEADS
+from leadlake.lakehouse.catalog import (
+    BRONZE_CAMPAIGNS,
+    GOLD_LEAD_FEATURES,
+    GOLD_SCORE_DRIFT,
+    GOLD_SCORED_LEADS,
+    SILVER_LEADS,
+)
 from leadlake.lakehouse.stage_io import StageIO, to_spark
+from leadlake.ml.spec import DEFAULT_FEATURE_SET
 from leadlake.quality.gates import enforce
+from leadlake.stages.gold.drift import drift_rows
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
-from leadlake.stages.gold.model import apply_champion
+from leadlake.stages.gold.lead_features import KEYS as FEATURE_KEYS
+from leadlake.stages.gold.lead_features import features_schema, lead_features
+from leadlake.stages.gold.model import SCORED_COLUMNS, ModelScoring, apply_champion, find_champion
 from leadlake.stages.gold.score import MODEL_VERSION, Score, score_lead
 
 if TYPE_CHECKING:
@@ -56,12 +72,17 @@ GOLD_COLUMNS = [
 
 @dataclass
 class GoldReport:
-    """What the gold stage scored and published."""
+    """What the gold stage scored and published, and with which model."""
 
     leads: int = 0
     tiers: dict[str, int] | None = None
     delta_backend: str = ""
     seconds: float = 0.0
+    model_version: str = MODEL_VERSION  # what scored: the champion (xgb-<set>-v<n>) or the rules
+    champion: str | None = None  # the registry version that scored, None when the rules did
+    fallback: str | None = None  # why the rules scored
+    feature_sets: list[str] = field(default_factory=list)  # the versions gold.lead_features got rows of
+    drift_flagged: list[str] = field(default_factory=list)  # features whose PSI crossed the threshold
 
 
 def load_campaigns(io: StageIO) -> dict[str, CampaignSpec]:
@@ -128,8 +149,36 @@ def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.D
     return out[GOLD_COLUMNS]
 
 
-def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
-    """Read silver.leads, score, validate and MERGE into gold.scored_leads."""
+def context_rows(leads: pd.DataFrame, scored: pd.DataFrame) -> pd.DataFrame:
+    """The silver + enrichment rows with the campaign each lead is scored under: the feature rows' input."""
+    chosen = scored[["lead_id", "vertical", "scored_campaign_id"]]
+    base = leads.drop(columns=[c for c in ("vertical", "scored_campaign_id") if c in leads.columns])
+    return base.merge(chosen, on="lead_id", how="left")
+
+
+def _champion_scores(
+    spark: SparkSession, scored: pd.DataFrame, features: pd.DataFrame, champion: Any
+) -> tuple[pd.DataFrame, ModelScoring]:
+    """Score the champion's feature rows in Spark (mapInPandas, partition by partition) and put its score
+    columns in place of the rules' ones; the rules' frame unchanged when it cannot score."""
+    mine = features[features["feature_set_version"] == champion.feature_set.version]
+    rows = mine[["lead_id", *champion.feature_set.columns]].merge(
+        scored[["lead_id", *SCORED_COLUMNS]], on="lead_id", how="left"
+    )
+    types = {f.name: f.type for f in features_schema([champion.feature_set])}
+    result = apply_champion(to_spark(spark, rows, types), "", champion=champion)
+    if result.champion is None:
+        return scored, result
+    got = result.frame.select("lead_id", *SCORED_COLUMNS).toPandas()
+    result.frame.unpersist()
+    got["score_reasons"] = [list(r) if r is not None else [] for r in got["score_reasons"]]
+    out = scored.drop(columns=list(SCORED_COLUMNS)).merge(got, on="lead_id", how="left")
+    out["lead_score"] = out["lead_score"].astype("int64")
+    return out[scored.columns], result
+
+
+def build_gold(spark: SparkSession, settings: Settings, run_id: str = "manual") -> GoldReport:
+    """Read silver.leads, score with the rules and the champion, validate and MERGE gold's tables."""
     t0 = time.perf_counter()
     io = StageIO(spark, settings)
     report = GoldReport(delta_backend=io.backend)
@@ -139,13 +188,36 @@ def build_gold(spark: SparkSession, settings: Settings) -> GoldReport:
         return report
     leads = leads_df.toPandas()
     leads = leads.merge(enrichment_features(io.lake, leads), on="lead_id", how="left")
-    scored = score_frame(leads, load_campaigns(io))
+    campaigns = load_campaigns(io)
+    scored = score_frame(leads, campaigns)
     # Kept beside the champion's score: the baseline a model must beat, on every lead.
     scored["rules_score"] = scored["lead_score"]
-    scored = apply_champion(scored, settings.tracking_uri).frame  # the champion's scores, else the rules'
-    enforce(GOLD_SCORED_LEADS, scored)
+
+    champion, report.fallback = find_champion(settings.tracking_uri)
+    sets = list(dict.fromkeys([DEFAULT_FEATURE_SET, *([champion.feature_set] if champion else [])]))
+    features = lead_features(context_rows(leads, scored), campaigns, sets, run_id)
+    result = ModelScoring(scored, fallback=report.fallback)
+    if champion is not None:
+        scored, result = _champion_scores(spark, scored, features, champion)
+    enforce(GOLD_SCORED_LEADS, scored)  # before any publish: a failed gate leaves every gold table as it was
+
+    types = {f.name: f.type for f in features_schema(sets)}
+    io.publish(GOLD_LEAD_FEATURES, to_spark(spark, features, types), FEATURE_KEYS)
     io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
+    if result.champion is not None and not result.psi.empty:
+        drift = drift_rows(
+            result.psi,
+            run_id=run_id,
+            model_version=str(result.model_version),
+            champion_version=result.champion,
+            leads=len(scored),
+        )
+        io.publish(GOLD_SCORE_DRIFT, spark.createDataFrame(drift), ["run_id", "feature"])
     report.leads = len(scored)
     report.tiers = scored["priority_tier"].value_counts().sort_index().to_dict()
+    report.model_version = result.model_version or MODEL_VERSION
+    report.champion, report.fallback = result.champion, result.fallback
+    report.feature_sets = [fs.version for fs in sets]
+    report.drift_flagged = result.flagged
     report.seconds = time.perf_counter() - t0
     return report

@@ -96,6 +96,8 @@ def _score_spark(champion: Champion, leads: DataFrame) -> tuple[DataFrame, pd.Da
     scores = leads.mapInPandas(spark_scorer(champion.model.to_bytes()), schema=SCORE_SCHEMA_DDL)
     kept = [c for c in leads.columns if c not in SCORED_COLUMNS]
     out = leads.select(*kept).join(scores, on="lead_id", how="left").select(*leads.columns)
+    # Kept for the caller's next action (its publish or collect): the model runs once per partition.
+    out = out.persist()
     # One action here, not at publish time: a model that fails on the executors falls back now.
     sample = out.select(*_needed_columns(champion, leads.columns), "lead_score").toPandas()
     if sample["lead_score"].isna().any():
@@ -131,19 +133,29 @@ def _load(tracking_uri: str) -> tuple[Champion | None, str | None]:
         registry_log.removeHandler(said)
 
 
-def apply_champion(leads: Any, tracking_uri: str) -> ModelScoring:
-    """Score `leads` (pandas or Spark, with lead_id and the rules' score columns) with the champion.
-
-    With no champion, or when loading or scoring it fails, the leads come back unchanged (the rules scores
-    and model_version) and one warning says why."""
+def find_champion(tracking_uri: str) -> tuple[Champion | None, str | None]:
+    """The champion to score with, or None and why not (said once, as a warning); never raises."""
     try:
         champion, said = _load(tracking_uri)
     except Exception as exc:  # noqa: BLE001 - load_champion warns and returns None; anything else too
         reason = f"champion failed to load from {redact(tracking_uri)}: {type(exc).__name__}: {exc}"
         log.warning("%s; scoring with the rules", reason)
-        return ModelScoring(leads, fallback=reason)
+        return None, reason
     if champion is None:  # load_champion already said why, once
-        return ModelScoring(leads, fallback=said or "no champion in the model registry")
+        return None, said or "no champion in the model registry"
+    return champion, None
+
+
+def apply_champion(leads: Any, tracking_uri: str, champion: Champion | None = None) -> ModelScoring:
+    """Score `leads` (pandas or Spark, with lead_id and the rules' score columns) with the champion (the one
+    given, else the registry's).
+
+    With no champion, or when loading or scoring it fails, the leads come back unchanged (the rules scores
+    and model_version) and one warning says why."""
+    if champion is None:
+        champion, reason = find_champion(tracking_uri)
+        if champion is None:
+            return ModelScoring(leads, fallback=reason)
     try:
         if _is_spark(leads):
             frame, psi = _score_spark(champion, leads)

@@ -23,6 +23,7 @@ from support.pipeline import SILVER_LEAD_SCHEMA, silver_lead
 
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS, SILVER_LEAD_OUTCOMES
+from leadlake.ml.spec import DEFAULT_FEATURE_SET
 from leadlake.stages.gold.build import GOLD_COLUMNS, score_frame
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES
 from leadlake.stages.gold.score import MODEL_VERSION
@@ -167,9 +168,10 @@ def test_score_uses_the_champion_and_falls_back_to_the_rules_without_a_registry(
 
     done = cli("score", env=trained.env)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "scored 25 leads in gold.scored_leads with champion v1 (xgb-fs1-v1)" in done.stdout, done.stdout
+    xgb_v1 = f"xgb-{DEFAULT_FEATURE_SET.version}-v1"
+    assert f"scored 25 leads in gold.scored_leads with champion v1 ({xgb_v1})" in done.stdout, done.stdout
     assert "drift" in done.stdout
-    assert model_versions(lake) == {"xgb-fs1-v1"}
+    assert model_versions(lake) == {xgb_v1}
     rows = Lakehouse(str(lake)).read(GOLD_SCORED_LEADS).to_pylist()
     assert all(0 <= r["lead_score"] <= 100 and r["priority_tier"] in "ABC" for r in rows)
     assert all(r["score_reasons"] for r in rows)
