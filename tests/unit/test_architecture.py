@@ -186,7 +186,7 @@ def test_the_stage_order_exists_once() -> None:
     from leadlake.runtime.stages import stage_names
 
     order = stage_names()
-    assert order[:2] == ["bronze", "silver"] and order[-2:] == ["delivery", "feedback"]
+    assert order[:2] == ["bronze", "silver"] and order[-3:] == ["delivery", "feedback", "train"]
     spelled = re.compile(r"[\"']gold[\"']\s*,\s*[\"']delivery[\"']")
     offenders = [
         str(p.relative_to(ROOT))

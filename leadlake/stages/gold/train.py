@@ -167,12 +167,16 @@ def csv_rows(path: Path) -> TrainingData:
     )
 
 
+def _is_boolean(column: pd.Series) -> bool:
+    values = column.dropna()
+    return pd.api.types.is_bool_dtype(column) or (len(values) > 0 and values.map(type).eq(bool).all())
+
+
 def _labels(outcomes: pd.DataFrame, label: str) -> pd.DataFrame:
     """Per lead with a known label: y (0/1) and as_of (its first delivery), indexed by lead_id."""
-    from leadlake.stages.silver.outcomes import BASE_SCHEMA
-
     if label not in outcomes.columns:
-        known = [c for c in outcomes.columns if c not in BASE_SCHEMA.names]  # one per label rule
+        # silver.lead_outcomes holds one boolean column per label rule and no other boolean column
+        known = [c for c in outcomes.columns if _is_boolean(outcomes[c])]
         raise TrainingDataError(
             f"{SILVER_LEAD_OUTCOMES} has no label column {label!r}"
             + (f" (label columns: {', '.join(known)})" if known else "")
