@@ -292,10 +292,12 @@ class ProviderHttp:
         json: Any = None,
         headers: Mapping[str, str] | None = None,
         validate: Validator | None = None,
-    ) -> tuple[dict[str, Any], int]:
+        array: bool = False,
+    ) -> tuple[Any, int]:
         """Send one logical request (retrying transient failures) and return (parsed JSON object, attempts).
 
         `validate` checks the body's shape; a non-None answer makes the attempt a retried malformed response.
+        `array`: the endpoint answers a JSON array (a bulk endpoint); `validate` then gets `{"items": [...]}`.
         """
         self.breaker.before_call()
         attempts = 0
@@ -306,7 +308,7 @@ class ProviderHttp:
                 self.meter.charge(self.provider)  # paid before it is sent; BudgetExhausted stops here
             attempts += 1
             self.bucket.acquire()
-            return self._attempt(method, path, params, json, headers, validate)
+            return self._attempt(method, path, params, json, headers, validate, array)
 
         retrying = Retrying(
             stop=stop_after_attempt(self.max_attempts),
@@ -345,7 +347,8 @@ class ProviderHttp:
         json: Any,
         headers: Mapping[str, str] | None,
         validate: Validator | None,
-    ) -> dict[str, Any]:
+        array: bool = False,
+    ) -> Any:
         try:
             resp = self._client.request(method, path, params=params, json=json, headers=headers)
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
@@ -355,18 +358,19 @@ class ProviderHttp:
         except httpx.TransportError as exc:
             raise _Transient(f"connection error: {type(exc).__name__}: {exc}") from exc
         if resp.is_success:
-            return self._parse_success(resp, validate)
+            return self._parse_success(resp, validate, array)
         return self._raise_for_status(resp)
 
-    def _parse_success(self, resp: httpx.Response, validate: Validator | None) -> dict[str, Any]:
+    def _parse_success(self, resp: httpx.Response, validate: Validator | None, array: bool = False) -> Any:
         try:
             body = resp.json()
         except ValueError:
             problem = "response body is not valid JSON"
         else:
-            problem = "response body is not a JSON object" if not isinstance(body, dict) else None
+            kind, word = (list, "array") if array else (dict, "object")
+            problem = None if isinstance(body, kind) else f"response body is not a JSON {word}"
             if problem is None and validate is not None:
-                problem = validate(body)
+                problem = validate({"items": body} if array else body)
             if problem is None:
                 return body
         exc = _Transient(problem, resp.status_code, code="MALFORMED")

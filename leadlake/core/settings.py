@@ -77,6 +77,18 @@ class Settings(BaseSettings):
     )
     sandbox_rate_per_s: float = Field(200.0, gt=0, description="Requests/s per provider against the sandbox")
     bronze_flush_rows: int = Field(5000, ge=1, description="Rows buffered per bronze MERGE commit")
+    enrich_fresh_days_default: float = Field(
+        30.0, ge=0, description="Days an enrichment answer in bronze stays fresh (0: always ask again)"
+    )
+    enrich_fresh_days: dict[str, float] = Field(
+        default_factory=dict,
+        description='Days an answer stays fresh per enrichment provider, over the default: {"<name>": 90}',
+    )
+    enrich_fields: Literal["requested", "score"] = Field(
+        "requested",
+        description="Fields enrichment looks up for targeted leads: every field of the campaign's providers, "
+        "or only those the rules score reads",
+    )
     sql_timeout_s: float = Field(60.0, gt=0, description="Statement timeout of `leadlake sql`")
 
     @field_validator("project_dir")

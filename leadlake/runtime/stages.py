@@ -140,8 +140,10 @@ def _silver_outcome(r: Any) -> Outcome:
 
 # ---- enrichment -------------------------------------------------------------------------------------------
 def _run_enrich(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> Any:
-    """Look every silver lead up with the enrichment providers the campaigns ask for (or just `only`)."""
-    from leadlake.stages.bronze.enrichment import enrich_leads, requested_providers
+    """Look the targeted silver leads up with the enrichment providers the campaigns ask for (or just `only`):
+    targeting, waterfall, bronze as the cache, bulk endpoints; see stages/bronze/enrichment.py."""
+    from leadlake.stages.bronze.enrichment import champion_registered, enrich_leads, requested_providers
+    from leadlake.stages.gold.score import score_lead, tier_for  # the rules the targeting bound follows
 
     lake = resources.lakehouse
     names = [n for n in requested_providers(lake) if only in (None, n)]
@@ -153,6 +155,10 @@ def _run_enrich(resources: Resources, run_id: str, *, only: str | None = None, *
             run_id,
             flush_rows=resources.settings.bronze_flush_rows,
             ledger=spend_ledger(resources),
+            fresh_days=resources.settings.enrich_fresh_days,
+            fields=resources.settings.enrich_fields,
+            model_scores=champion_registered(resources.settings.tracking_uri),
+            rules=(score_lead, tier_for),
         )
     finally:
         for a in adapters:
@@ -167,7 +173,7 @@ def _enrich_outcome(r: Any) -> Outcome:
 def _run_gold(resources: Resources, run_id: str, **_: Any) -> Any:
     from leadlake.stages.gold.build import build_gold
 
-    return build_gold(resources.spark, resources.settings)
+    return build_gold(resources.spark, resources.settings, run_id)
 
 
 def _gold_outcome(r: Any) -> Outcome:
@@ -175,19 +181,23 @@ def _gold_outcome(r: Any) -> Outcome:
 
 
 # ---- delivery ---------------------------------------------------------------------------------------------
-def destination_tiers(resources: Resources) -> dict[str, dict[str, str]] | None:
-    """destination -> {campaign id -> min tier}, from the campaign specs ingestion recorded.
+def destination_tiers(resources: Resources) -> dict[str, dict[str, Any]] | None:
+    """destination -> {campaign id -> Route (min tier, field mapping)}, from the campaign specs ingestion
+    recorded.
 
     None when no campaign was recorded (gold written by hand): every destination takes every lead at C."""
     import json
 
+    from leadlake.stages.delivery.select import Route
+
     lake = resources.lakehouse
     if not lake.exists(catalog.BRONZE_CAMPAIGNS):
         return None
-    out: dict[str, dict[str, str]] = {name: {} for name in names("destination")}
+    out: dict[str, dict[str, Any]] = {name: {} for name in names("destination")}
     for row in lake.read(catalog.BRONZE_CAMPAIGNS, columns=["campaign_id", "spec"]).to_pylist():
         for dest in json.loads(row["spec"]).get("destinations") or []:
-            out.setdefault(dest["type"], {})[row["campaign_id"]] = dest.get("min_tier") or "C"
+            route = Route(dest.get("min_tier") or "C", dest.get("mapping"))
+            out.setdefault(dest["type"], {})[row["campaign_id"]] = route
     return out
 
 
@@ -264,6 +274,34 @@ def _feedback_outcome(r: dict[str, Any]) -> Outcome:
     return out
 
 
+# ---- train ------------------------------------------------------------------------------------------------
+def _run_train(
+    resources: Resources,
+    run_id: str,
+    *,
+    label: str | None = None,
+    margin: float | None = None,
+    labels_csv: str | None = None,
+    **_: Any,
+) -> Any:
+    """Train the lead scorer on labelled gold.lead_features (or a labels CSV), register it in MLflow and
+    promote it if it beats the champion; a run with too few labels trains nothing and says why."""
+    from leadlake.stages.gold.train import DEFAULT_LABEL, run_train
+
+    return run_train(
+        resources.lakehouse,
+        resources.tracking_uri,
+        run_id,
+        label=label or DEFAULT_LABEL,
+        margin=margin,
+        labels_csv=labels_csv,
+    )
+
+
+def _train_outcome(r: Any) -> Outcome:
+    return Outcome(rows_in=r.labelled, rows_out=1 if r.trained else 0)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage(
         name="bronze",
@@ -314,7 +352,7 @@ STAGES: tuple[Stage, ...] = (
         title="score",
         dag_id="leadlake_gold",
         reads=lambda: (catalog.SILVER_LEADS, catalog.BRONZE_CAMPAIGNS, *_enrichment_tables()),
-        writes=lambda: (catalog.GOLD_SCORED_LEADS,),
+        writes=lambda: (catalog.GOLD_SCORED_LEADS, catalog.GOLD_LEAD_FEATURES, catalog.GOLD_SCORE_DRIFT),
         run=_run_gold,
         outcome=_gold_outcome,
         spark=True,
@@ -346,6 +384,15 @@ STAGES: tuple[Stage, ...] = (
         writes=lambda: (catalog.BRONZE_CRM_OUTCOMES, catalog.OPS_WATERMARKS, catalog.SILVER_LEAD_OUTCOMES),
         run=_run_feedback,
         outcome=_feedback_outcome,
+    ),
+    Stage(
+        name="train",
+        title="train + promote (MLflow)",
+        dag_id="leadlake_train",
+        reads=lambda: (catalog.GOLD_LEAD_FEATURES, catalog.SILVER_LEAD_OUTCOMES, catalog.GOLD_SCORED_LEADS),
+        writes=lambda: (catalog.OPS_MODEL_RUNS,),
+        run=_run_train,
+        outcome=_train_outcome,
     ),
 )
 

@@ -1,4 +1,5 @@
-"""People Data Labs company enrichment: `GET /v5/company/enrich`, `X-Api-Key` header, 404 = no match."""
+"""People Data Labs company enrichment: `GET /v5/company/enrich`, `X-Api-Key` header, 404 = no match; and
+bulk enrichment, `POST /v5/company/enrich/bulk` with up to 100 `{"params": ...}` requests, one answer each."""
 
 from __future__ import annotations
 
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from leadlake.core.campaign import CampaignSpec
 
 ENRICH_PATH = "/v5/company/enrich"
+BULK_PATH = "/v5/company/enrich/bulk"
+BULK_MAX = 100  # PDL's documented cap of requests in one bulk enrichment
 SIZES = ("1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001-10000", "10001+")
 # Tags that name a technology a company runs (PDL mixes them with free-text keywords); lowercase.
 TECH_VOCABULARY = frozenset(
@@ -77,6 +80,13 @@ def _validate_enrich_body(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _validate_bulk_body(body: dict[str, Any]) -> str | None:
+    for i, entry in enumerate(body["items"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("status"), int):
+            return f"bulk answer {i} has no integer 'status'"
+    return None
+
+
 def tech_signals(tags: Any) -> list[str]:
     """The technology names among PDL's tags, lowercase, sorted, each once."""
     if not isinstance(tags, list):
@@ -90,6 +100,7 @@ class PdlAdapter(HttpAdapterBase):
     """Company enrichment by website domain, else by name and place; one request per lookup, no paging."""
 
     name: ClassVar[str] = "pdl"
+    bulk_size: ClassVar[int] = BULK_MAX
 
     def __init__(
         self,
@@ -148,6 +159,42 @@ class PdlAdapter(HttpAdapterBase):
                 )  # attempts before the 404 are not reported by the error
             raise  # 402 payment_required and friends: the caller must stop, not skip
         return Page(query, cursor, [validate_item(data, PdlCompany)], None, calls)
+
+    def fetch_bulk(self, queries: list[ProviderQuery]) -> tuple[dict[str, Page], dict[str, str]]:
+        """Up to BULK_MAX lookups in one request: ({fingerprint: its page}, {fingerprint: error}).
+
+        Answers come back in request order, each with the `metadata` we sent (the query's fingerprint); a
+        404 is "no match" (no items, not billed), another status is that lookup's error. The one request's
+        attempts are reported on the first page.
+        """
+        if not 1 <= len(queries) <= BULK_MAX:
+            raise ValueError(f"a PDL bulk enrichment takes 1 to {BULK_MAX} lookups, got {len(queries)}")
+        body = {"requests": [{"params": dict(q.params), "metadata": {"fp": q.fingerprint}} for q in queries]}
+        data, calls = self._http.request_json(
+            "POST", BULK_PATH, json=body, validate=_validate_bulk_body, array=True
+        )
+        if len(data) != len(queries):
+            raise ProviderError(self.name, 200, f"bulk answered {len(data)} of {len(queries)} lookups")
+        by_fp = {q.fingerprint: q for q in queries}
+        pages: dict[str, Page] = {}
+        errors: dict[str, str] = {}
+        for query, answer in zip(queries, data, strict=True):
+            meta = answer.get("metadata") if isinstance(answer.get("metadata"), dict) else {}
+            # The metadata we sent ties an answer to its request; the order is the fallback.
+            q = by_fp.get(meta.get("fp"), query)
+            status = answer["status"]
+            spent = calls if not pages and not errors else 0
+            if status == 200:
+                # PDL's company answer is the record itself (status, likelihood, fields); accept `data` too.
+                record = answer["data"] if isinstance(answer.get("data"), dict) else answer
+                record = {k: v for k, v in record.items() if k != "metadata"}
+                pages[q.fingerprint] = Page(q, None, [validate_item(record, PdlCompany)], None, spent)
+            elif status == 404:
+                pages[q.fingerprint] = Page(q, None, [], None, spent)
+            else:
+                err = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+                errors[q.fingerprint] = f"pdl: HTTP {status}: {err.get('message') or 'bulk lookup failed'}"
+        return pages, errors
 
     @staticmethod
     def normalize(payload: Mapping[str, Any] | str) -> EnrichmentRecord:

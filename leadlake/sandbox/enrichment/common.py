@@ -6,7 +6,10 @@ Draws hash the seed with fixed parts, never the World's random stream, so no Goo
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import threading
+import time
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,3 +90,52 @@ def strip_legal_suffix(name: str) -> tuple[str, str | None]:
         if name.endswith(" " + suffix):
             return name[: -len(suffix) - 1].rstrip(","), suffix
     return name, None
+
+
+# The sandbox's documented request limit per enrichment provider (requests/s, one second's worth saved
+# up): above it a provider answers 429 with Retry-After, as the real APIs do. The clients' default rate
+# against the sandbox (settings.sandbox_rate_per_s, 200/s) stays under it; 0 turns the limit off.
+RATE_LIMIT_ENV = "LEADLAKE_SANDBOX_ENRICHMENT_RATE_LIMIT"
+DEFAULT_RATE_LIMIT = 250.0
+
+
+def rate_limit_from_env() -> float:
+    """The enrichment providers' sandbox rate limit (requests/s) from RATE_LIMIT_ENV, else the default."""
+    raw = os.environ.get(RATE_LIMIT_ENV, "").strip()
+    if not raw:
+        return DEFAULT_RATE_LIMIT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)") from None
+    if value < 0:
+        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected 0 (no limit) or more requests per second")
+    return value
+
+
+class RequestLimit:
+    """A provider's request limit: a token bucket of `per_second` tokens a second, one second's worth saved
+    up; `admit()` spends a token, or says how long until one is there (the 429's Retry-After)."""
+
+    def __init__(self, per_second: float, clock: Any = time.monotonic) -> None:
+        self.per_second = float(per_second)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = max(1.0, self.per_second)
+        self._stamp = clock()
+        self.refused = 0
+
+    def admit(self) -> float | None:
+        """None when the request may go, else the seconds to wait before retrying."""
+        if self.per_second <= 0:
+            return None
+        with self._lock:
+            now = self._clock()
+            cap = max(1.0, self.per_second)
+            self._tokens = min(cap, self._tokens + (now - self._stamp) * self.per_second)
+            self._stamp = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return None
+            self.refused += 1
+            return (1.0 - self._tokens) / self.per_second

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from leadlake.sandbox.enrichment.common import website_domain
+from leadlake.sandbox.enrichment.common import PROVIDERS, RequestLimit, rate_limit_from_env, website_domain
 from leadlake.sandbox.enrichment.hunter import HunterDataset
 from leadlake.sandbox.enrichment.opencorporates import CompanyRegister
 from leadlake.sandbox.enrichment.pdl import PdlDataset
@@ -36,6 +36,12 @@ class EnrichmentData:
         self.pdl_by_domain = self.pdl.by_domain
         self.pdl_by_name = self.pdl.by_name
         self.hunter_domains = self.hunter_data.domains
+        rate = rate_limit_from_env()
+        self.limits = {p: RequestLimit(rate) for p in PROVIDERS}  # the sandbox's documented rate limits
+
+    def admit(self, provider: str) -> float | None:
+        """Spend one request of the provider's rate limit: None when it may go, else seconds to wait."""
+        return self.limits[provider].admit()
 
     @classmethod
     def build(cls, world: World) -> EnrichmentData:

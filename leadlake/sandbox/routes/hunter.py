@@ -6,6 +6,7 @@ from typing import Any
 
 from leadlake.sandbox.enrichment import HUNTER, website_domain
 from leadlake.sandbox.protocol import Provider, Request, Response, route
+from leadlake.sandbox.routes.pdl import over_limit
 from leadlake.sandbox.state import SandboxState
 
 HUNTER_DEFAULT_LIMIT = 10
@@ -33,6 +34,9 @@ def hunter_domain_search(state: SandboxState, req: Request) -> Response:
     key = req.arg("api_key") or req.headers.get("X-API-KEY")
     if key != state.keys[HUNTER]:
         return hunter_error(401, "authentication_failed", "No user found for the API key supplied")
+    limited = over_limit(state, HUNTER, hunter_rate_limited)
+    if limited is not None:
+        return limited
     raw = (req.arg("domain") or "").strip().lower()
     if not raw:
         return hunter_error(400, "wrong_params", "You are missing the domain or company parameter")

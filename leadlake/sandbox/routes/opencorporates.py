@@ -6,6 +6,7 @@ import math
 
 from leadlake.sandbox.enrichment import OPENCORPORATES
 from leadlake.sandbox.protocol import Provider, Request, Response, route
+from leadlake.sandbox.routes.pdl import over_limit
 from leadlake.sandbox.state import SandboxState
 
 OC_DEFAULT_PER_PAGE = 30
@@ -31,7 +32,7 @@ def _oc_check(state: SandboxState, req: Request) -> Response | None:
     """`api_token` query parameter; missing or wrong is 401 Invalid Api Token."""
     if req.arg("api_token") != state.keys[OPENCORPORATES]:
         return oc_error(401, "Invalid Api Token")
-    return None
+    return over_limit(state, OPENCORPORATES, oc_rate_limited)
 
 
 def oc_search(state: SandboxState, req: Request) -> Response:

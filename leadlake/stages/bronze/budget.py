@@ -295,19 +295,26 @@ class SpendLedger:
 
 
 class CampaignMeter:
-    """A `Meter` for ProviderHttp: charges each request to the payers a callable names at call time."""
+    """A `Meter` for ProviderHttp: charges each request to the payers a callable names at call time.
+
+    `units` names how many prices the request costs: 1 by default, 0 for a request whose lookups were
+    paid one by one beforehand (a bulk request, see PayingAdapter.fetch_bulk)."""
 
     def __init__(
         self,
         ledger: SpendLedger,
         price_usd: float,
         payers: Sequence[Payer] | Callable[[], Sequence[Payer]],
+        units: Callable[[], int] | None = None,
     ) -> None:
         self.ledger, self.price_usd = ledger, float(price_usd)
         self._payers = payers if callable(payers) else (lambda fixed=tuple(payers): fixed)
+        self._units = units or (lambda: 1)
 
     def charge(self, provider: str) -> None:
-        self.ledger.charge(self._payers(), provider, self.price_usd)
+        units = self._units()
+        if units > 0:
+            self.ledger.charge(self._payers(), provider, self.price_usd * units)
 
 
 def meter_adapter(adapter: Any, meter: CampaignMeter | None) -> None:
@@ -352,14 +359,25 @@ class _PayerContext:
         self._local.payers = payers
         return previous
 
+    def units(self) -> int:
+        return getattr(self._local, "units", 1)
+
+    def set_units(self, units: int) -> int:
+        previous = self.units()
+        self._local.units = units
+        return previous
+
 
 class PayingAdapter:
     """An enrichment adapter whose requests for a query are charged to that query's payers."""
 
     def __init__(self, adapter: Any, ledger: SpendLedger, payers: dict[str, list[Payer]]) -> None:
-        self._adapter, self._payers = adapter, payers
+        self._adapter, self._payers, self._ledger = adapter, payers, ledger
         self._context = _PayerContext()
-        meter_adapter(adapter, CampaignMeter(ledger, adapter.price_per_call_usd, self._context.get))
+        meter_adapter(
+            adapter,
+            CampaignMeter(ledger, adapter.price_per_call_usd, self._context.get, self._context.units),
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._adapter, name)
@@ -378,5 +396,40 @@ class PayingAdapter:
         finally:
             self._context.set(previous)
 
+    def fetch_bulk(self, queries: list[Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """A bulk request: each lookup is paid first, by its own payers, one price each (PDL bills every
+        match as one enrichment); lookups the budget cannot pay are not sent and come back as errors
+        saying "budget exhausted". Raises BudgetExhausted when not even the first can be paid."""
+        paid, unpaid = [], {}
+        for i, q in enumerate(queries):
+            try:
+                self._ledger.charge(self._payers.get(q.fingerprint, ()), self.name, self.price_per_call_usd)
+            except BudgetExhausted as exc:
+                if not paid:
+                    raise
+                unpaid = {rest.fingerprint: str(exc) for rest in queries[i:]}
+                break
+            paid.append(q)
+        units = self._context.set_units(0)  # paid above: the request itself costs nothing more
+        try:
+            pages, errors = self._adapter.fetch_bulk(paid)
+        finally:
+            self._context.set_units(units)
+        return pages, {**errors, **unpaid}
+
     def close(self) -> None:
         meter_adapter(self._adapter, None)
+
+
+def guard_enrichment(
+    ledger: SpendLedger, planned: dict[Payer, float]
+) -> dict[Payer, tuple[float, float | None]]:
+    """Before any enrichment call: each campaign run's share of the *targeted* plan (cache hits and
+    untargeted leads excluded) against what its budget has left. Returns the runs whose plan does not
+    fit, with (planned, remaining); the caller sends nothing for lookups only those runs would pay."""
+    over: dict[Payer, tuple[float, float | None]] = {}
+    for payer, cost in planned.items():
+        remaining = ledger.run(payer.campaign_id, payer.run_id).remaining_usd
+        if remaining is not None and cost > remaining + 1e-9:
+            over[payer] = (cost, remaining)
+    return over
