@@ -216,9 +216,10 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {"Content-Type": "application/json; charset=UTF-8", **resp.headers}
         headers["Content-Length"] = str(len(payload))
         head += [f"{k}: {v}" for k, v in headers.items()]
+        # Counted before the reply leaves: a client that reads stats() after its reply sees its request.
+        app.record(name, resp.status)
         # One write for head and body: avoids Nagle/delayed-ACK stalls on keep-alive connections.
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + payload)
-        app.record(name, resp.status)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
