@@ -8,8 +8,9 @@ Datasets:
   sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
   scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py
 
-Each run is a fresh wrapper process that starts the command and reports its wall seconds and the child's
-peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss). Usage:
+Each run is a fresh wrapper process that starts the command and reports its wall seconds, the child's
+peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss) and its CPU seconds (user + system, all threads): on a
+shared machine the wall time swings with the load, the CPU time much less. Usage:
   python benchmarks/bench_er.py [--datasets febrl3 febrl4 sandbox scale] [--repeats 3]
                                 [--scale-businesses 120000] [--json out.json]
 """
@@ -49,8 +50,9 @@ with open(sys.argv[1], "w") as log:
     started = time.perf_counter()
     rc = subprocess.call(sys.argv[2:], stdout=log, stderr=subprocess.STDOUT)
     seconds = time.perf_counter() - started
-print(json.dumps({"rc": rc, "seconds": seconds,
-                  "max_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"rc": rc, "seconds": seconds, "max_rss_kb": usage.ru_maxrss,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -175,6 +177,7 @@ def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
 class Run:
     seconds: float
     max_rss_mb: float
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -193,6 +196,9 @@ class Result:
     def rss(self) -> list[float]:
         return [r.max_rss_mb for r in self.runs]
 
+    def cpu(self) -> list[float]:
+        return [r.cpu_seconds for r in self.runs]
+
 
 def measure(cmd: list[str], log: Path, cwd: Path) -> Run:
     """One run of cmd in a fresh wrapper process: wall seconds and the command's peak RSS."""
@@ -205,7 +211,7 @@ def measure(cmd: list[str], log: Path, cwd: Path) -> Run:
     if figures["rc"] != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-25:])
         raise RuntimeError(f"{' '.join(cmd)} exited {figures['rc']}:\n{tail}")
-    return Run(figures["seconds"], figures["max_rss_kb"] / 1024)
+    return Run(figures["seconds"], figures["max_rss_kb"] / 1024, figures.get("cpu_seconds", 0.0))
 
 
 def read_clusters(path: Path) -> dict[str, str]:
@@ -241,7 +247,7 @@ def run_tool(
             return result
         print(
             f"#   {data.name:<8} {tool:<16} run {i + 1}/{repeats}: {result.runs[-1].seconds:7.1f} s, "
-            f"{result.runs[-1].max_rss_mb:6.0f} MiB",
+            f"{result.runs[-1].max_rss_mb:6.0f} MiB, {result.runs[-1].cpu_seconds:7.1f} CPU s",
             flush=True,
         )
     result.scores = pairwise_scores(read_clusters(out), data.truth)
@@ -267,7 +273,7 @@ def _mmm(values: list[float], fmt: str) -> str:
 def print_table(results: list[Result]) -> None:
     head = (
         f"{'dataset':<8} {'tool':<16} {'records':>8} {'true pairs':>10} {'precision':>9} {'recall':>7} "
-        f"{'F1':>6} {'wall s min/med/max':>22} {'peak RSS MiB min/med/max':>25}"
+        f"{'F1':>6} {'wall s min/med/max':>22} {'peak RSS MiB min/med/max':>25} {'CPU s min/med/max':>20}"
     )
     print()
     print(head)
@@ -280,7 +286,7 @@ def print_table(results: list[Result]) -> None:
         print(
             f"{r.dataset:<8} {r.tool:<16} {r.records:>8,} {int(s.get('true_pairs', 0)):>10,} "
             f"{s.get('precision', 0):>9.4f} {s.get('recall', 0):>7.4f} {s.get('f1', 0):>6.4f} "
-            f"{_mmm(r.seconds(), '.1f'):>22} {_mmm(r.rss(), '.0f'):>25}"
+            f"{_mmm(r.seconds(), '.1f'):>22} {_mmm(r.rss(), '.0f'):>25} {_mmm(r.cpu(), '.1f'):>20}"
         )
     for r in results:
         if r.notes and r.tool == "leadlake":
@@ -297,6 +303,7 @@ def ratios(results: list[Result]) -> dict[str, float] | None:
     return {
         "speed_up": statistics.median(base.seconds()) / statistics.median(ours.seconds()),
         "memory_fraction": statistics.median(ours.rss()) / statistics.median(base.rss()),
+        "cpu_speed_up": statistics.median(base.cpu()) / max(statistics.median(ours.cpu()), 1e-9),
         "f1_leadlake": ours.scores.get("f1", 0.0),
         "f1_splink_baseline": base.scores.get("f1", 0.0),
     }
@@ -348,14 +355,18 @@ def main(argv: list[str] | None = None) -> int:
     if rat:
         print(
             f"# scale: leadlake vs plain Splink: speed-up {rat['speed_up']:.2f}x (median wall), memory "
-            f"{rat['memory_fraction']:.2f}x of the baseline's peak RSS; F1 {rat['f1_leadlake']:.4f} vs "
+            f"{rat['memory_fraction']:.2f}x of the baseline's peak RSS; CPU time {rat['cpu_speed_up']:.2f}x "
+            f"less; F1 {rat['f1_leadlake']:.4f} vs "
             f"{rat['f1_splink_baseline']:.4f}"
         )
     print(f"# {time.perf_counter() - started:.0f} s in all")
     if args.json:
         payload = {
             "repeats": args.repeats,
-            "results": [{**asdict(r), "seconds": r.seconds(), "max_rss_mb": r.rss()} for r in results],
+            "results": [
+                {**asdict(r), "seconds": r.seconds(), "max_rss_mb": r.rss(), "cpu_seconds": r.cpu()}
+                for r in results
+            ],
             "scale_ratios": rat,
         }
         args.json.write_text(json.dumps(payload, indent=2))

@@ -518,26 +518,29 @@ def settings_for(inputs: InputRecords, base: ResolveSettings | None = None) -> R
 def clusters_frame(record_ids: Sequence[str], links: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     """OUTPUT_COLUMNS in the order of record_ids: the resolver's cluster (lead) id, and the highest pair
     probability tying each record to another record of its cluster (None for a singleton)."""
-    lead = dict(zip(links["record_id"].astype(str), links["lead_id"].astype(str), strict=True))
-    best: dict[str, float] = {}
-    if len(pairs):
-        left, right = pairs["record_id_l"].astype(str).tolist(), pairs["record_id_r"].astype(str).tolist()
-        for a, b, p in zip(left, right, pairs["match_probability"].astype(float).tolist(), strict=True):
-            if lead.get(a) is None or lead.get(a) != lead.get(b):
-                continue  # a scored pair the clustering did not take
-            for rid in (a, b):
-                if p > best.get(rid, -1.0):
-                    best[rid] = p
-    missing = [r for r in record_ids if r not in lead]
-    if missing:
+    ids = pd.Index(pd.Series(list(record_ids), dtype=object).astype(str))
+    lead = pd.Series(links["lead_id"].astype(str).to_numpy(), index=links["record_id"].astype(str).to_numpy())
+    lead = lead[~lead.index.duplicated(keep="last")]
+    cluster_ids = lead.reindex(ids)
+    missing = ids[cluster_ids.isna().to_numpy()]
+    if len(missing):
         raise ValueError(
             f"the resolver returned no cluster for {len(missing)} record(s), e.g. {missing[0]!r}"
         )
+    best = pd.Series(dtype=float)
+    if len(pairs):
+        left, right = pairs["record_id_l"].astype(str), pairs["record_id_r"].astype(str)
+        lead_l, lead_r = lead.reindex(left).to_numpy(), lead.reindex(right).to_numpy()
+        taken = pd.notna(lead_l) & (lead_l == lead_r)  # a scored pair the clustering did not take: no
+        p = pairs["match_probability"].astype(float).to_numpy()[taken]
+        ends = pd.Series(np.concatenate([p, p]), index=np.concatenate([left[taken], right[taken]]))
+        best = ends.groupby(level=0).max()
+    probability = best.reindex(ids).astype(object)
     return pd.DataFrame(
         {
             "record_id": list(record_ids),
-            "cluster_id": [lead[r] for r in record_ids],
-            "match_probability": pd.Series([best.get(r) for r in record_ids], dtype=object),
+            "cluster_id": cluster_ids.to_numpy(dtype=object),
+            "match_probability": probability.where(probability.notna(), None).to_numpy(dtype=object),
         },
         columns=list(OUTPUT_COLUMNS),
     )
@@ -556,8 +559,14 @@ def write_clusters_csv(clusters: pd.DataFrame, path: str | os.PathLike[str]) -> 
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
             writer.writerow(OUTPUT_COLUMNS)
-            for rid, cid, p in clusters[list(OUTPUT_COLUMNS)].itertuples(index=False, name=None):
-                writer.writerow((rid, cid, _probability_text(p)))
+            writer.writerows(
+                zip(
+                    clusters["record_id"].tolist(),
+                    clusters["cluster_id"].tolist(),
+                    [_probability_text(p) for p in clusters["match_probability"].tolist()],
+                    strict=True,
+                )
+            )
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

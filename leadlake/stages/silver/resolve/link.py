@@ -70,6 +70,33 @@ def jaro_winkler(a: str | None, b: str | None, prefix_scale: float = 0.1) -> flo
     return jaro + prefix * prefix_scale * (1 - jaro)
 
 
+def name_similarity(
+    a: np.ndarray,
+    b: np.ndarray,
+    a_sorted: np.ndarray | None,
+    b_sorted: np.ndarray | None,
+    cfg: ResolveSettings,
+) -> np.ndarray:
+    """The greater Jaro-Winkler similarity of each pair of names, as is and with sorted words (DuckDB's
+    jaro_winkler_similarity, the one the backends score with); NaN where either name is missing."""
+    missing = pd.isna(a) | pd.isna(b) | (a == "") | (b == "")
+    frame = pd.DataFrame({"a": a, "b": b})
+    frame["sa"] = a_sorted if a_sorted is not None else None
+    frame["sb"] = b_sorted if b_sorted is not None else None
+    frame = frame.astype("string")
+    con = _duckdb(cfg)
+    try:
+        con.register("names", frame)
+        out = con.execute(
+            "select greatest(jaro_winkler_similarity(a, b), coalesce(jaro_winkler_similarity(sa, sb), 0.0)) "
+            "as jw from names"
+        ).fetchnumpy()["jw"]
+    finally:
+        con.close()
+    values = np.ma.filled(np.ma.asarray(out).astype(float), np.nan)
+    return np.where(missing, np.nan, values)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Splink settings: pure, from our data.
 
@@ -280,22 +307,26 @@ def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall
     base = prior_match_probability(prep, cfg)
     link_type = link_type_for(prep, cfg)
     seconds = [c for c in ("phone_key", "address_norm", "website_key", *cfg.extra_columns) if c in prep]
-    size = len(prep)
-    providers = pd.factorize(prep["provider"])[0]
     cache: dict[str, tuple[np.ndarray, int]] = {}
-    found: list[np.ndarray] = []  # pairs as left position x size + right position, left < right
-    for col in seconds:
-        side = pd.DataFrame({"key": rule_codes(prep, ("name_norm", col), cache), "n": np.arange(size)})
-        side = side[side["key"] >= 0]
-        if side.empty:
-            continue
-        joined = side.merge(side, on="key", suffixes=("_l", "_r"))
-        left, right = joined["n_l"].to_numpy(), joined["n_r"].to_numpy()
-        keep = left < right
-        if link_type == "link_only":
-            keep &= providers[left] != providers[right]
-        found.append(left[keep].astype(np.int64) * size + right[keep])
-    found_count = len(np.unique(np.concatenate(found))) if found else 0
+    table = pd.DataFrame({"provider": pd.factorize(prep["provider"])[0], "_n": np.arange(len(prep))})
+    selects = []
+    for key, col in enumerate(seconds):
+        table[f"_k{key}"] = rule_codes(prep, ("name_norm", col), cache)
+        where = "l._n < r._n" + (" and l.provider <> r.provider" if link_type == "link_only" else "")
+        selects.append(
+            f"select l._n * {len(prep)} + r._n as pair from codes l join codes r "
+            f"on l._k{key} = r._k{key} where {where}"
+        )
+    found_count = 0
+    if selects:  # one hash join per rule on integer codes, the union counted in DuckDB
+        con = _duckdb(cfg)
+        try:
+            con.register("codes", table)
+            found_count = con.execute(
+                f"select count(distinct pair) from ({' union all '.join(selects)})"
+            ).fetchone()[0]
+        finally:
+            con.close()
     total = _pair_count(prep["provider"].value_counts().tolist(), link_type)
     if not found_count or total <= 0:
         return base
@@ -520,13 +551,26 @@ def term_frequency_tables(prep: pd.DataFrame, cfg: ResolveSettings) -> dict[str,
     return tables
 
 
-def _has_pairs(prep: pd.DataFrame, cols: Collection[str]) -> bool:
-    """Whether any two records share all these columns (in pandas, before asking Splink)."""
+def _pair_total(prep: pd.DataFrame, cols: Collection[str]) -> int:
+    """How many pairs of records share all these columns (in numpy, before asking Splink)."""
     if not all(c in prep for c in cols):
-        return False
+        return 0
     codes = rule_codes(prep, cols)
-    codes = codes[codes >= 0]
-    return len(np.unique(codes)) < len(codes)
+    counts = np.bincount(codes[codes >= 0])
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def em_rule_sql(cols: Collection[str], pairs: int, cfg: ResolveSettings) -> str:
+    """An EM blocking rule as SQL; a rule with more than cfg.em_max_pairs pairs keeps a seeded hash
+    sample of about that many (EM's cost is computing each pair's comparisons; its ~20 parameters are
+    as well estimated from 100k pairs as from 300k)."""
+    sql = blocking_sql(cols)
+    if not cfg.em_max_pairs or pairs <= cfg.em_max_pairs:
+        return sql
+    keep = max(2, math.ceil(pairs / cfg.em_max_pairs))
+    ids = f"l.record_id, r.record_id, {cfg.seed}"
+    sample = f"pmod(hash({ids}), {keep}) = 0" if cfg.backend == "spark" else f"hash({ids}) % {keep} = 0"
+    return f"({sql}) and {sample}"
 
 
 def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str, Any] | None:
@@ -540,11 +584,12 @@ def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str
     trained = 0
     rules = [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
     for cols in rules:
-        if not _has_pairs(prep, cols):  # an EM session that fails part-way leaves Splink's settings short
+        pairs = _pair_total(prep, cols)
+        if not pairs:  # an EM session that fails part-way leaves Splink's settings short
             continue
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                blocking_sql(cols),
+                em_rule_sql(cols, pairs, cfg),
                 estimate_without_term_frequencies=True,
                 fix_probability_two_random_records_match=True,
             )

@@ -8,12 +8,13 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
 from leadlake.stages.silver.resolve.link import (
     deterministic_pairs,
-    jaro_winkler,
+    name_similarity,
     splink_pairs,
     veto_far_pairs,
 )
@@ -81,33 +82,32 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
     """Drop scored pairs whose names are unlike (Jaro-Winkler below cfg.min_name_similarity in either word
     order, neither name's words inside the other's) unless an identifier agrees: the website, the domain or
     an extra id column. Two businesses in one building share a place, a ZIP and often a phone; only an
-    identifier can say a renamed or DBA listing is the same business."""
-    if pairs.empty or cfg.min_name_similarity <= 0:
+    identifier can say a renamed or DBA listing is the same business.
+
+    The similarity is DuckDB's jaro_winkler_similarity (the one the model scored with), over all pairs in
+    one query; only the pairs it finds unlike are checked word by word and identifier by identifier."""
+    if pairs.empty or cfg.min_name_similarity <= 0 or "name_norm" not in prep:
         return pairs
-    at = {rid: i for i, rid in enumerate(prep["record_id"])}
-    cols = {
-        c: prep[c].tolist() for c in ("name_norm", "name_sorted", "website_key", "domain_key") if c in prep
-    }
-    ids = [prep[c].tolist() for c in ("website_key", "domain_key", *cfg.extra_columns) if c in prep]
-    names, sorted_names = cols.get("name_norm"), cols.get("name_sorted")
-    if names is None:
-        return pairs
-    keep = []
-    for left, right in zip(pairs["record_id_l"], pairs["record_id_r"], strict=True):
-        i, j = at[left], at[right]
-        a, b = names[i], names[j]
-        if not a or not b:
-            keep.append(True)
-            continue
-        similar = max(
-            jaro_winkler(a, b),
-            jaro_winkler(sorted_names[i], sorted_names[j]) if sorted_names else 0.0,
+    index = pd.Index(prep["record_id"])
+    left, right = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
+    names = prep["name_norm"].to_numpy(dtype=object)
+    sorted_names = prep["name_sorted"].to_numpy(dtype=object) if "name_sorted" in prep else None
+    similar = name_similarity(
+        names[left], names[right],
+        sorted_names[left] if sorted_names is not None else None,
+        sorted_names[right] if sorted_names is not None else None,
+        cfg,
+    )  # fmt: skip
+    # A missing name says nothing against a pair (NULL similarity: kept).
+    keep = np.isnan(similar) | (similar >= cfg.min_name_similarity)
+    identifiers = ("website_key", "domain_key", *cfg.extra_columns)
+    ids = [prep[c].to_numpy(dtype=object) for c in identifiers if c in prep]
+    for k in np.flatnonzero(~keep).tolist():
+        i, j = left[k], right[k]
+        ta, tb = _tokens(names[i]), _tokens(names[j])
+        keep[k] = bool(ta and tb and (ta <= tb or tb <= ta)) or any(
+            col[i] is not None and col[i] == col[j] for col in ids
         )
-        ta, tb = _tokens(a), _tokens(b)
-        if similar >= cfg.min_name_similarity or (ta and tb and (ta <= tb or tb <= ta)):
-            keep.append(True)
-            continue
-        keep.append(any(col[i] is not None and col[i] == col[j] for col in ids))
     return pairs[keep].reset_index(drop=True)
 
 

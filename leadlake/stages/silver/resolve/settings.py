@@ -95,10 +95,12 @@ class ResolveSettings:
     extra_columns: tuple[str, ...] = ()
     # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules). Exact keys,
     # then near misses: word order, phonetic name, a name token within a postcode, a name near a place.
-    # A name or domain alone is not a block: a chain's 500 branches would make 125,000 pairs.
+    # A name or domain alone is not a block: a chain's 500 branches would make 125,000 pairs. Nor is a
+    # ~1 km cell alone: at 183k records it made 81% of the 819k candidate pairs and added no match the
+    # other rules miss (sandbox F1 0.954 and scale F1 0.942 either way), a near name nearby is enough.
     blocking_rules: tuple[tuple[str, ...], ...] = (
         ("phone_key",), ("domain_key", "postal3"), ("domain_key", "city_key"), ("name_norm", "postal3"),
-        ("name_norm", "city_key"), ("postal", "address_norm"), ("geo_cell",), ("name_sorted", "postal3"),
+        ("name_norm", "city_key"), ("postal", "address_norm"), ("name_sorted", "postal3"),
         ("postal", "name_token"), ("name_phonetic", "postal3"), ("geo_cell_coarse", "name_prefix"),
         ("address_norm", "name_phonetic"), ("address_number", "postal", "name_phonetic"),
     )  # fmt: skip
@@ -121,6 +123,7 @@ class ResolveSettings:
         ("phone_key",), ("postal", "address_norm"), ("name_norm", "geo_cell"),
     )  # fmt: skip
     min_records_for_em: int = 200  # below this EM is noise: use the priors
+    em_max_pairs: int = 100_000  # an EM rule with more pairs trains on a seeded sample of about this many
     u_max_pairs: float = 5e5  # ~1 s on DuckDB for 7k records; u of rare levels is stable from here
     u_num_chunks: int = 1
     m_floor: float = 0.01  # see link.regularize()

@@ -186,3 +186,46 @@ def test_blocked_pairs_are_the_rules_pairs_once_each_without_far_ones() -> None:
     got = duckdb.connect().execute(sql + " order by 2, 3").fetchall()
     assert got == [("0", "g-__-a", "y-__-b"), ("0", "g-__-a", "y-__-d"), ("0", "y-__-b", "y-__-d"),
                    ("0", "y-__-c", "y-__-d")]  # fmt: skip
+
+
+def test_em_rule_sql_samples_only_a_rule_over_the_cap() -> None:
+    from leadlake.stages.silver.resolve.link import em_rule_sql
+
+    cfg = replace(ResolveSettings(), em_max_pairs=100)
+    assert em_rule_sql(("phone_key",), 100, cfg) == "l.phone_key = r.phone_key"
+    sampled = em_rule_sql(("phone_key",), 250, cfg)  # 250 pairs: keep about one in three
+    assert sampled == f"(l.phone_key = r.phone_key) and hash(l.record_id, r.record_id, {cfg.seed}) % 3 = 0"
+    spark = em_rule_sql(("phone_key",), 250, replace(cfg, backend="spark"))
+    assert "pmod(hash(l.record_id, r.record_id" in spark  # Spark's hash is signed
+    assert em_rule_sql(("phone_key",), 10**6, replace(cfg, em_max_pairs=0)) == "l.phone_key = r.phone_key"
+
+
+def test_em_sample_keeps_about_the_cap_in_duckdb() -> None:
+    import duckdb
+
+    from leadlake.stages.silver.resolve.link import em_rule_sql
+
+    n = 300  # one phone: 44,850 pairs; capped at 10,000 -> one in five kept
+    frame = pd.DataFrame({"record_id": [f"r{i:04d}" for i in range(n)], "phone_key": ["+1"] * n})
+    rule = em_rule_sql(("phone_key",), n * (n - 1) // 2, replace(ResolveSettings(), em_max_pairs=10_000))
+    con = duckdb.connect()
+    con.register("t", frame)
+    kept = con.execute(
+        f"select count(*) from t l join t r on {rule} where l.record_id < r.record_id"
+    ).fetchone()
+    assert kept is not None and 0.8 * 44_850 / 5 < kept[0] < 1.2 * 44_850 / 5
+
+
+def test_name_similarity_is_duckdbs_jaro_winkler_either_word_order() -> None:
+    import numpy as np
+
+    from leadlake.stages.silver.resolve.link import name_similarity
+
+    a = np.array(["martha", "the steak house", None, "ace"], dtype=object)
+    b = np.array(["marhta", "steak house the", "ace", ""], dtype=object)
+    sa = np.array(["martha", "house steak", None, "ace"], dtype=object)
+    sb = np.array(["marhta", "house steak", "ace", None], dtype=object)
+    got = name_similarity(a, b, sa, sb, ResolveSettings())
+    assert got[0] == pytest.approx(0.9611, abs=1e-4)  # the textbook value
+    assert got[1] == 1.0  # the same words in another order
+    assert np.isnan(got[2]) and np.isnan(got[3])  # a missing or blank name says nothing
