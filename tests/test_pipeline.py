@@ -174,6 +174,13 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     assert all(c["writes"] == 1 for c in companies)
     ids = {c["properties"]["leadlake_id"] for c in companies}
     assert ids == {r["lead_id"] for r in scored}
+    # Hunter's emails became HubSpot contacts, each associated to the company of the lead it came from.
+    company_of = {c["id"]: c["properties"]["leadlake_id"] for c in companies}
+    emails_of = {r["lead_id"]: set(r["emails"] or []) for r in scored}
+    contacts = sandbox_env.crm.contacts()
+    assert contacts and len(contacts) == len({e for es in emails_of.values() for e in es})
+    assert all(c["properties"]["email"] in emails_of[company_of[i]] for c in contacts for i in c["companies"])
+    assert all(len(c["companies"]) == 1 for c in contacts)
 
     (second,) = stage(res, "delivery", "d2")
     assert second.sent == 0 and second.unchanged == len(scored)

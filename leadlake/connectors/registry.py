@@ -238,7 +238,7 @@ register(
         base_url="https://api.hunter.io",
         sandbox_key="sandbox-hunter-key",
         bronze_table="bronze.hunter_domains_raw",
-        features=("email_verified_domain",),
+        features=("email_verified_domain", "emails"),
         rate_per_s=7.5,
         burst=7,
         price_per_call_usd=0.0245,

@@ -32,6 +32,7 @@ FEATURE_TYPES: dict[str, pa.DataType] = {
     "founded_year": pa.int64(),
     "tech_signals": pa.list_(pa.string()),
     "email_verified_domain": pa.bool_(),
+    "emails": pa.list_(pa.string()),  # contact addresses for the CRM (HubSpot contacts), best first
     "legal_name": pa.string(),
     "registration_id": pa.string(),
     "jurisdiction": pa.string(),
@@ -40,6 +41,17 @@ FEATURE_TYPES: dict[str, pa.DataType] = {
 # Which providers supply each column, in the column order above.
 FEATURES: dict[str, tuple[str, ...]] = {f: feature_sources().get(f, ()) for f in FEATURE_TYPES}
 STATUS_RANK = {"active": 0, "inactive": 1, "dissolved": 2}
+MAX_EMAILS = 3  # contacts per company sent to a CRM: the named people first
+
+
+def contact_emails(answers: object) -> list[str]:
+    """A provider's emails ({value, type, verified}) as CRM contacts: never one proven invalid, personal
+    before generic, verified before unknown, at most MAX_EMAILS."""
+    if not isinstance(answers, list):
+        return []
+    usable = [e for e in answers if isinstance(e, dict) and e.get("value") and e.get("verified") is not False]
+    usable.sort(key=lambda e: (e.get("type") != "personal", e.get("verified") is not True))
+    return list(dict.fromkeys(str(e["value"]).lower() for e in usable))[:MAX_EMAILS]
 
 
 def _records(lake: Lakehouse, provider: str) -> list[dict]:
@@ -100,4 +112,5 @@ def enrichment_features(lake: Lakehouse, leads: pd.DataFrame) -> pd.DataFrame:
         bool(v) if v is not None and v == v else False for v in out["email_verified_domain"]
     ]
     out["tech_signals"] = out["tech_signals"].apply(lambda v: list(v) if isinstance(v, list) else [])
+    out["emails"] = out["emails"].apply(contact_emails)
     return out
