@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from leadlake.sandbox import faults
 from leadlake.sandbox.crm_schema import (
     CATALOG,
     COMPANIES,
@@ -149,16 +150,7 @@ class RateLimit:
 
 def rate_from_env() -> float:
     """The sandbox HubSpot's rate limit (requests/s) from LEADLAKE_SANDBOX_HUBSPOT_RATE_LIMIT, else 10."""
-    raw = os.environ.get(RATE_LIMIT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RATE_LIMIT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)") from None
-    if value < 0:
-        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)")
-    return value
+    return faults.rate_from_env(RATE_LIMIT_ENV, DEFAULT_RATE_LIMIT)
 
 
 class CrmStore:

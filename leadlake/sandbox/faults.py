@@ -139,3 +139,17 @@ def reject_rules_from_env() -> tuple[RejectRule, ...]:
         return parse_reject_rules(json.loads(raw))
     except ValueError as exc:  # json.JSONDecodeError is a ValueError too
         raise ValueError(f"{REJECT_ENV}: {exc}") from None
+
+
+def rate_from_env(name: str, default: float) -> float:
+    """A sandbox rate limit (requests/s) from environment variable `name`, else `default`; 0 turns it off."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected requests per second (0: no limit)") from None
+    if value < 0:
+        raise ValueError(f"{name}={raw!r}: expected 0 (no limit) or more requests per second")
+    return value

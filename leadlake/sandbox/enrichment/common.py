@@ -6,12 +6,13 @@ Draws hash the seed with fixed parts, never the World's random stream, so no Goo
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 import time
 from typing import Any
 from urllib.parse import urlsplit
+
+from leadlake.sandbox.faults import rate_from_env
 
 OPENCORPORATES = "opencorporates"
 PDL = "pdl"
@@ -101,16 +102,7 @@ DEFAULT_RATE_LIMIT = 250.0
 
 def rate_limit_from_env() -> float:
     """The enrichment providers' sandbox rate limit (requests/s) from RATE_LIMIT_ENV, else the default."""
-    raw = os.environ.get(RATE_LIMIT_ENV, "").strip()
-    if not raw:
-        return DEFAULT_RATE_LIMIT
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected requests per second (0: no limit)") from None
-    if value < 0:
-        raise ValueError(f"{RATE_LIMIT_ENV}={raw!r}: expected 0 (no limit) or more requests per second")
-    return value
+    return rate_from_env(RATE_LIMIT_ENV, DEFAULT_RATE_LIMIT)
 
 
 class RequestLimit:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -10,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from support import served
 
 ROOT = Path(__file__).resolve().parents[3]
 LEADLAKE = str(Path(sys.executable).with_name("leadlake"))
@@ -18,19 +18,7 @@ CAMPAIGN = ROOT / "campaigns" / "denver_home_services.yaml"
 
 def scratch_env(tmp: Path, **extra: str) -> dict[str, str]:
     """The environment of a user with no leadlake settings of their own, pointed at scratch folders."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LEADLAKE_", "AIRFLOW")) and not k.endswith(("_API_KEY", "_API_TOKEN"))
-    }
-    return env | {
-        "LEADLAKE_LAKEHOUSE_URI": str(tmp / "lake"),
-        "LEADLAKE_STATE_DIR": str(tmp / "state"),
-        "AIRFLOW_HOME": str(tmp / "airflow"),
-        "LEADLAKE_SANDBOX_BUSINESSES": "300",
-        "COLUMNS": "200",
-        **extra,
-    }
+    return served.scratch_env(tmp, **({"LEADLAKE_SANDBOX_BUSINESSES": "300"} | extra))
 
 
 def cli(
