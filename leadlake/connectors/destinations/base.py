@@ -6,14 +6,18 @@ give a destination its own field mapping (`mapping_document`: a YAML file, or in
 
 `UpsertResult.failures` holds the leads the CRM refused one by one (with the CRM's own message) while the
 rest of their batch committed, so the caller dead-letters those and ledgers the others.
+
+A CRM that reports outcomes (what sales did with the leads) also has `pull_feedback(since)` (FeedbackSource);
+the feedback stage pulls only those (`reports_outcomes`), and asking any other says so (FeedbackNotSupported).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -60,7 +64,8 @@ class UpsertResult:
 
 @runtime_checkable
 class Destination(Protocol):
-    """A CRM the delivery stage writes gold leads to, idempotently on the lead id."""
+    """A CRM the delivery stage writes gold leads to, idempotently on the lead id; one that reports
+    outcomes also has `pull_feedback` (FeedbackSource)."""
 
     name: str
 
@@ -90,6 +95,45 @@ class Destination(Protocol):
         Default (inherited by a subclass; `payload_of` applies it to a destination without the method):
         the lead's gold columns less the volatile ones, so any content change re-sends the lead."""
         return default_payload(lead)
+
+
+@runtime_checkable
+class FeedbackSource(Protocol):
+    """The optional part of a Destination: a CRM that reports what sales did with the leads it received.
+
+    Kept apart from Destination because a runtime Protocol's isinstance needs every member: a file or
+    webhook destination is still a Destination. Pull through `pull_feedback_of`, which gives the default
+    (FeedbackNotSupported naming the destination) to one without it."""
+
+    name: str
+
+    def pull_feedback(self, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """The CRM's raw records modified at or after `since` (None: all), oldest change first, each exactly
+        as the CRM answered it (with its modified time); raises DeliveryError when the CRM fails."""
+        ...
+
+
+class FeedbackNotSupported(DeliveryError):
+    """The destination has no way to report what happened to the leads it received (no `pull_feedback`)."""
+
+    def __init__(self, destination: str) -> None:
+        super().__init__(
+            f"destination {destination!r} does not report outcomes: it has no pull_feedback, so there is "
+            "nothing to pull from it; pull from a CRM destination that does (e.g. --destination hubspot)"
+        )
+        self.destination = destination
+
+
+def reports_outcomes(destination: Any) -> bool:
+    """Whether a destination (instance or class) has `pull_feedback`, i.e. can be pulled for outcomes."""
+    return callable(getattr(destination, "pull_feedback", None))
+
+
+def pull_feedback_of(destination: Any, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+    """`destination.pull_feedback(since)`; raises FeedbackNotSupported (naming it) when it has none."""
+    if not reports_outcomes(destination):
+        raise FeedbackNotSupported(str(getattr(destination, "name", type(destination).__name__)))
+    return destination.pull_feedback(since)
 
 
 # ---- what a destination receives, and how delivery recognises it ------------------------------------------

@@ -1,6 +1,6 @@
 """HubSpot CRM v3 companies through the official client: batch upsert on a unique leadlake id property,
 merge of two companies (when two leads turn out to be one business), re-keying a company to a lead, and
-reading back what sales did with them (`pull_changes`: the CRM search API, by hs_lastmodifieddate).
+reading back what sales did with them (`pull_feedback`: the CRM search API, by hs_lastmodifieddate).
 
 The field mapping is data (`mappings/hubspot.yaml`, or a campaign's own): `validate_mapping()` checks it
 against GET /crm/v3/properties/{companies,contacts} before the first write, so a property the portal lacks
@@ -656,8 +656,13 @@ class HubSpotDestination:
             raise DeliveryError(f"{what} failed: the reply does not carry the new {ID_PROPERTY}")
 
     def pull_changes(self, since: datetime | str | int | None = None) -> Iterator[dict[str, Any]]:
-        """Every company with a leadlake id modified at or after `since` (None: all), oldest change first,
-        as the raw JSON objects the search API answers (id, properties, createdAt, updatedAt, archived).
+        """The former name of `pull_feedback` (kept for callers that still use it)."""
+        return self.pull_feedback(since)
+
+    def pull_feedback(self, since: datetime | str | int | None = None) -> Iterator[dict[str, Any]]:
+        """The Destination's outcome pull (FeedbackSource): every company with a leadlake id modified at or
+        after `since` (None: all), oldest change first, as the raw JSON objects the search API answers (id,
+        properties, createdAt, updatedAt, archived).
 
         Pages through POST /crm/v3/objects/companies/search sorted by hs_lastmodifieddate; at HubSpot's
         10,000-result cap it starts a new search from the last timestamp it saw (a company at that

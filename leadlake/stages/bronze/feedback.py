@@ -1,10 +1,11 @@
 """Bronze: land what the CRM says happened to delivered companies, exactly once, from a watermark.
 
-`pull_feedback` asks a destination for the companies modified since its watermark (`pull_changes`, oldest
-change first) and lands each one's raw JSON in bronze.crm_outcomes, insert-only on (destination, crm_id,
-content_hash): a company seen again unchanged lands nothing. The watermark (the latest hs_lastmodifieddate
-landed) lives in ops.watermarks and moves after every committed batch, so a crash re-reads at most one
-batch and a re-run with nothing new lands nothing.
+`pull_feedback` asks a destination for the companies modified since its watermark (the destination's own
+`pull_feedback`, oldest change first: the CRM's search API lives in its connector) and lands each one's raw
+JSON in bronze.crm_outcomes, insert-only on (destination, crm_id, content_hash): a company seen again
+unchanged lands nothing. The watermark (the latest hs_lastmodifieddate landed) lives in ops.watermarks and
+moves after every committed batch, so a crash re-reads at most one batch and a re-run with nothing new lands
+nothing.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 
+from leadlake.connectors.destinations.base import FeedbackSource, pull_feedback_of
 from leadlake.core.normalize import parse_timestamp
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import BRONZE_CRM_OUTCOMES, OPS_WATERMARKS
@@ -52,14 +54,6 @@ WATERMARK_SCHEMA = pa.schema(
 )
 MODIFIED = "hs_lastmodifieddate"
 ID_PROPERTY = "leadlake_id"
-
-
-class ChangeFeed(Protocol):
-    """A destination that can tell what changed: HubSpotDestination."""
-
-    name: str
-
-    def pull_changes(self, since: datetime | None = None) -> Iterator[dict[str, Any]]: ...
 
 
 @dataclass
@@ -136,7 +130,7 @@ def _batches(items: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def pull_feedback(
     lakehouse: Lakehouse,
-    destination: ChangeFeed,
+    destination: FeedbackSource,
     run_id: str,
     *,
     lookback: timedelta = timedelta(0),
@@ -146,15 +140,17 @@ def pull_feedback(
     search index lags behind their writes) in bronze.crm_outcomes, then move the watermark.
 
     Errors from the destination propagate (DeliveryError) after the batches already landed are committed
-    and the watermark moved past them."""
+    and the watermark moved past them; a destination without `pull_feedback` raises FeedbackNotSupported
+    before anything is read or written."""
     t0 = time.perf_counter()
     name = destination.name
     report = FeedbackReport(name, run_id)
     report.watermark_before = read_watermark(lakehouse, name)
     since = report.watermark_before - lookback if report.watermark_before else None
+    changes = pull_feedback_of(destination, since)  # raises before the pull when it reports no outcomes
     watermark = report.watermark_before
     try:
-        for batch in _batches(destination.pull_changes(since), batch_rows):
+        for batch in _batches(changes, batch_rows):
             fetched_at = datetime.now(UTC)
             rows = [outcome_row(name, company, run_id, fetched_at) for company in batch]
             report.fetched += len(rows)
