@@ -1,16 +1,20 @@
-"""In-memory Salesforce org for the sandbox: Lead records, OAuth sessions, Bulk API 2.0 jobs and SOQL.
+"""In-memory Salesforce org for the sandbox: Lead, Account and Contact records, sessions, bulk jobs, SOQL.
 
 One org per sandbox server (`org_for(state)`), thread-safe and readable in-process, so a test can see what
 a client wrote. What it models, kept small but as Salesforce behaves:
 
 * Lead fields with describe metadata: standard fields plus the custom `LeadLake_*__c` ones; the external
-  id `LeadLake_Id__c` is unique. Values are checked per field (unknown field, type, length, required on
-  create, not writable) and by an optional validation rule (E.164 phones) the test switches on.
+  id `LeadLake_Id__c` is unique. Account (external id `LeadLake_Id__c`) and Contact (external id
+  `LeadLake_Contact_Id__c`, lookup `AccountId` set by `"Account": {"LeadLake_Id__c": ...}`) live beside
+  Lead in stores of their own (`org.sobject("Account")`, `org.records("Contact")`).
+  Values are checked per field (unknown field, type, length, required on create, not writable) and by
+  an optional validation rule (E.164 phones) the test switches on.
 * Upsert on the external id: created or updated, per record, with Salesforce's error codes and messages.
 * Access tokens with a TTL (short in tests), refresh tokens, `expire_sessions()` to force a refresh.
 * Bulk API 2.0 ingest jobs: CSV upload, processed on UploadComplete, results as CSV.
-* SOQL: `SELECT f, ... | COUNT() FROM Lead [WHERE ... AND ...] [ORDER BY f [ASC|DESC]] [LIMIT n]`, with
-  `=`, `!=`, `IN (...)`, `NOT IN (...)` on quoted strings, numbers, true/false and null; paged by locator.
+* SOQL: `SELECT f, ... | COUNT() FROM Lead|Account|Contact [WHERE ... AND ...] [ORDER BY f [ASC|DESC]]
+  [LIMIT n]`, with `=`, `!=`, `IN (...)`, `NOT IN (...)` on quoted strings, numbers, true/false and null;
+  paged by locator.
 """
 
 from __future__ import annotations
@@ -126,6 +130,78 @@ LEAD_FIELDS: tuple[FieldSpec, ...] = (
 )
 FIELDS: dict[str, FieldSpec] = {f.name: f for f in LEAD_FIELDS}
 _CANONICAL: dict[str, str] = {f.name.lower(): f.name for f in LEAD_FIELDS}
+ACCOUNT = "Account"
+CONTACT = "Contact"
+CONTACT_EXTERNAL_ID = "LeadLake_Contact_Id__c"
+_STAMPS = (
+    FieldSpec("CreatedDate", "Created Date", "datetime", writable=False),
+    FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", writable=False),
+    FieldSpec("SystemModstamp", "System Modstamp", "datetime", writable=False),
+)
+ACCOUNT_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("Id", "Account ID", "id", 18, writable=False),
+    FieldSpec("Name", "Account Name", "string", 255, required=True),
+    FieldSpec("Phone", "Account Phone", "phone", 40),
+    FieldSpec("Website", "Website", "url", 255),
+    FieldSpec("BillingStreet", "Billing Street", "textarea", 255),
+    FieldSpec("BillingCity", "Billing City", "string", 40),
+    FieldSpec("BillingState", "Billing State/Province", "string", 80),
+    FieldSpec("BillingPostalCode", "Billing Zip/Postal Code", "string", 20),
+    FieldSpec("BillingCountry", "Billing Country", "string", 80),
+    FieldSpec("Industry", "Industry", "picklist", 255),
+    FieldSpec(
+        "AccountSource", "Account Source", "picklist", 255, picklist=("Web", "Partner Referral", "Other")
+    ),
+    FieldSpec("Description", "Account Description", "textarea", 32000),
+    *_STAMPS,
+    FieldSpec(EXTERNAL_ID, "LeadLake Id", "string", 64, custom=True, external_id=True, unique=True),
+    FieldSpec("LeadLake_Score__c", "LeadLake Score", "double", custom=True),
+    FieldSpec("LeadLake_Tier__c", "LeadLake Tier", "string", 10, custom=True),
+    FieldSpec("LeadLake_Score_Reasons__c", "LeadLake Score Reasons", "textarea", 32768, custom=True),
+    FieldSpec("LeadLake_Sources__c", "LeadLake Sources", "string", 255, custom=True),
+)
+CONTACT_FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("Id", "Contact ID", "id", 18, writable=False),
+    FieldSpec("LastName", "Last Name", "string", 80, required=True),
+    FieldSpec("FirstName", "First Name", "string", 40),
+    FieldSpec("Email", "Email", "email", 80),
+    FieldSpec("Phone", "Business Phone", "phone", 40),
+    FieldSpec("AccountId", "Account ID", "reference", 18),
+    FieldSpec("LeadSource", "Lead Source", "picklist", 255, picklist=("Web", "Partner Referral", "Other")),
+    *_STAMPS,
+    FieldSpec(
+        CONTACT_EXTERNAL_ID, "LeadLake Contact Id", "string", 255, custom=True, external_id=True, unique=True
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SObjectSchema:
+    """One sObject the org holds: its fields, key prefix, the one external id it indexes and its
+    relationship names (`Account` on Contact -> the AccountId lookup to Account)."""
+
+    name: str
+    plural: str
+    key_prefix: str
+    fields: tuple[FieldSpec, ...]
+    external_id: str
+    relationships: tuple[tuple[str, str, str], ...] = ()  # (relationship, lookup field, target object)
+
+    def spec(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    def canonical(self, name: str) -> str | None:
+        """The field's own spelling (case-insensitive lookup), or None when the object has no such field."""
+        low = name.lower()
+        return next((f.name for f in self.fields if f.name.lower() == low), None)
+
+
+LEAD_SCHEMA = SObjectSchema(LEAD, "Leads", "00Q", LEAD_FIELDS, EXTERNAL_ID)
+ACCOUNT_SCHEMA = SObjectSchema(ACCOUNT, "Accounts", "001", ACCOUNT_FIELDS, EXTERNAL_ID)
+CONTACT_SCHEMA = SObjectSchema(
+    CONTACT, "Contacts", "003", CONTACT_FIELDS, CONTACT_EXTERNAL_ID, (("Account", "AccountId", ACCOUNT),)
+)
+SCHEMAS: dict[str, SObjectSchema] = {s.name.lower(): s for s in (LEAD_SCHEMA, ACCOUNT_SCHEMA, CONTACT_SCHEMA)}
 
 
 def canonical_field(name: str) -> str | None:
@@ -147,6 +223,35 @@ def describe_lead(url_base: str) -> dict[str, Any]:
         "queryable": True,
         "fields": [f.describe() for f in LEAD_FIELDS],
         "urls": {"describe": f"{url_base}/sobjects/Lead/describe", "sobject": f"{url_base}/sobjects/Lead"},
+    }
+
+
+def describe_sobject(schema: SObjectSchema, url_base: str) -> dict[str, Any]:
+    """The body of `GET /services/data/vXX.X/sobjects/{name}/describe` for any object the org holds."""
+    if schema is LEAD_SCHEMA:
+        return describe_lead(url_base)
+    fields = []
+    for f in schema.fields:
+        entry = f.describe()
+        rel = next((r for r in schema.relationships if r[1] == f.name), None)
+        if rel:
+            entry.update({"relationshipName": rel[0], "referenceTo": [rel[2]], "soapType": "tns:ID"})
+        fields.append(entry)
+    return {
+        "name": schema.name,
+        "label": schema.name,
+        "labelPlural": schema.plural,
+        "keyPrefix": schema.key_prefix,
+        "custom": False,
+        "createable": True,
+        "updateable": True,
+        "deletable": True,
+        "queryable": True,
+        "fields": fields,
+        "urls": {
+            "describe": f"{url_base}/sobjects/{schema.name}/describe",
+            "sobject": f"{url_base}/sobjects/{schema.name}",
+        },
     }
 
 
@@ -294,12 +399,17 @@ class BulkError(ValueError):
 class SalesforceOrg:
     """The org's Leads, sessions, bulk jobs and query cursors."""
 
-    def __init__(self, client_secret: str) -> None:
+    def __init__(
+        self, client_secret: str, schema: SObjectSchema = LEAD_SCHEMA, parent: SalesforceOrg | None = None
+    ) -> None:
         self.client_secret = client_secret
+        self.schema = schema
+        self._parent = parent
+        self._children: dict[str, SalesforceOrg] = {}
         self.token_ttl_s = DEFAULT_TOKEN_TTL_S
         self.reject_malformed_phones = False  # the "E.164 phones only" validation rule
         self.bulk_polls_in_progress = 1  # how many job GETs answer InProgress before JobComplete
-        self._lock = threading.RLock()
+        self._lock = parent._lock if parent is not None else threading.RLock()
         self._records: dict[str, dict[str, Any]] = {}
         self._by_external: dict[str, str] = {}
         self._writes: dict[str, int] = {}
@@ -364,6 +474,27 @@ class SalesforceOrg:
             self._tokens.pop(token, None)
             self._refresh.discard(token)
 
+    # --- objects ------------------------------------------------------------------------------------------
+
+    def sobject(self, name: str) -> SalesforceOrg | None:
+        """The store of one object (Lead is this org itself; Account and Contact live beside it), or None."""
+        root = self._parent if self._parent is not None else self  # an org with no records is falsy
+        schema = SCHEMAS.get(name.lower())
+        if schema is None:
+            return None
+        if schema is LEAD_SCHEMA:
+            return root
+        with root._lock:
+            child = root._children.get(schema.name)
+            if child is None:
+                child = root._children[schema.name] = SalesforceOrg(root.client_secret, schema, root)
+            return child
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """Every record of one object (copies, creation order, with `_writes`), e.g. `records("Contact")`."""
+        store = self.sobject(name)
+        return [] if store is None else store.leads()
+
     # --- records ------------------------------------------------------------------------------------------
 
     def leads(self) -> list[dict[str, Any]]:
@@ -394,19 +525,21 @@ class SalesforceOrg:
             self._jobs.clear()
             self._cursors.clear()
             self.received.clear()
+            for child in self._children.values():
+                child.clear()
 
     def upsert(self, external_field: str, value: str | None, values: Mapping[str, Any]) -> UpsertOutcome:
         """Create or update the Lead whose `external_field` (an external id field, or Id) is `value`."""
         with self._lock:
             self.received.append(dict(values))
             fields, errors = self._check_values(values)
-            ext = canonical_field(external_field)
+            ext = self.schema.canonical(external_field)
             if ext == "Id":
                 rid = self._resolve_id(value or "")
                 if rid is None:
                     return UpsertOutcome(None, False, (RecordError("NOT_FOUND", "Provided Id not found"),))
                 return self._write(rid, fields, errors)
-            if ext is None or not FIELDS[ext].external_id:
+            if ext is None or not self.schema.spec(ext).external_id:
                 err = RecordError(
                     "NOT_FOUND",
                     f"Provided external ID field does not exist or is not accessible: {external_field}",
@@ -440,8 +573,10 @@ class SalesforceOrg:
                 if not isinstance(record, dict):
                     err = RecordError("JSON_PARSER_ERROR", "Each record must be a JSON object")
                     outcomes.append(UpsertOutcome(None, False, (err,)))
-                elif (record.get("attributes") or {}).get("type") != LEAD:
-                    err = RecordError("INVALID_TYPE", "Each record needs attributes.type = Lead")
+                elif (record.get("attributes") or {}).get("type") != self.schema.name:
+                    err = RecordError(
+                        "INVALID_TYPE", f"Each record needs attributes.type = {self.schema.name}"
+                    )
                     outcomes.append(UpsertOutcome(None, False, (err,)))
                 elif key in dupes:
                     err = RecordError("DUPLICATE_EXTERNAL_ID", f"Duplicate external id specified: {key}")
@@ -482,8 +617,8 @@ class SalesforceOrg:
                 return False
             rec = self._records.pop(rid)
             self._writes.pop(rid, None)
-            if rec.get(EXTERNAL_ID):
-                self._by_external.pop(rec[EXTERNAL_ID], None)
+            if rec.get(self.schema.external_id):
+                self._by_external.pop(rec[self.schema.external_id], None)
             return True
 
     def _resolve_id(self, record_id: str) -> str | None:
@@ -498,15 +633,25 @@ class SalesforceOrg:
         for raw_name, value in values.items():
             if raw_name == "attributes":
                 continue
-            name = canonical_field(raw_name)
+            rel = next((r for r in self.schema.relationships if r[0].lower() == raw_name.lower()), None)
+            if rel is not None and isinstance(value, Mapping):
+                resolved, error = self._reference(rel, value)
+                if error:
+                    errors.append(error)
+                else:
+                    out[rel[1]] = resolved
+                continue
+            name = self.schema.canonical(raw_name)
             if name is None:
                 errors.append(
                     RecordError(
-                        "INVALID_FIELD", f"No such column '{raw_name}' on sobject of type Lead", (raw_name,)
+                        "INVALID_FIELD",
+                        f"No such column '{raw_name}' on sobject of type {self.schema.name}",
+                        (raw_name,),
                     )
                 )
                 continue
-            spec = FIELDS[name]
+            spec = self.schema.spec(name)
             if not spec.writable:
                 errors.append(
                     RecordError(
@@ -533,11 +678,35 @@ class SalesforceOrg:
             )
         return out, errors
 
+    def _reference(
+        self, rel: tuple[str, str, str], value: Mapping[str, Any]
+    ) -> tuple[Any, RecordError | None]:
+        """A relationship given by the target's external id (`"Account": {"LeadLake_Id__c": "L1"}`) as the
+        target's record id, or Salesforce's error when no such record exists."""
+        target = self.sobject(rel[2])
+        assert target is not None
+        items = list(value.items())
+        field_name = target.schema.canonical(str(items[0][0])) if len(items) == 1 else None
+        if field_name is None or not target.schema.spec(field_name).external_id:
+            return None, RecordError(
+                "INVALID_FIELD", f"{rel[0]}: a relationship needs exactly one external id field of {rel[2]}"
+            )
+        key = str(items[0][1])
+        rid = target._by_external.get(key)
+        if rid is None:
+            return None, RecordError(
+                "INVALID_FIELD",
+                f"Foreign key external ID: {key} not found for field {field_name} in entity {rel[2]}",
+                (rel[1],),
+            )
+        return rid, None
+
     def _write(self, rid: str | None, fields: dict[str, Any], errors: list[RecordError]) -> UpsertOutcome:
         created = rid is None
         current = {} if created else self._records[rid]
         merged = {**current, **fields}
-        missing = [f.name for f in LEAD_FIELDS if f.required and merged.get(f.name) in (None, "")]
+        EXTERNAL_ID = self.schema.external_id  # noqa: N806 - the object's own external id
+        missing = [f.name for f in self.schema.fields if f.required and merged.get(f.name) in (None, "")]
         if missing:
             errors.append(
                 RecordError(
@@ -560,8 +729,8 @@ class SalesforceOrg:
             return UpsertOutcome(None, False, tuple(errors))
         now = timestamp()
         if created:
-            rid = salesforce_id("00Q", next(self._ids))
-            for spec in LEAD_FIELDS:
+            rid = salesforce_id(self.schema.key_prefix, next(self._ids))
+            for spec in self.schema.fields:
                 if spec.default is not None:
                     merged.setdefault(spec.name, spec.default)
             merged.update({"Id": rid, "CreatedDate": now})
@@ -584,7 +753,14 @@ class SalesforceOrg:
 
         COUNT() queries answer no records and the count as total size.
         """
-        q = parse_soql(soql)
+        found = re.search(r"\bFROM\s+([A-Za-z]\w*)", soql, re.IGNORECASE)
+        target = self.sobject(found.group(1)) if found else None
+        if target is not None and target is not self:
+            return target._query(soql, page_size)
+        return self._query(soql, page_size)
+
+    def _query(self, soql: str, page_size: int) -> tuple[list[dict[str, Any]], int, str | None]:
+        q = parse_soql(soql, self.schema)
         with self._lock:
             rows = [copy.deepcopy(r) for r in self._records.values() if q.matches(r)]
         if q.order_by:
@@ -617,6 +793,8 @@ class SalesforceOrg:
     def _page(self, records: list[dict[str, Any]], size: int) -> tuple[list[dict[str, Any]], int, str | None]:
         if len(records) <= size:
             return records, len(records), None
+        if self._parent is not None:  # query_more is asked of the org itself
+            return self._parent._page(records, size)
         with self._lock:
             cursor = salesforce_id("01g", next(self._cursor_ids))[:15]
             self._cursors[cursor] = (records, size)
@@ -628,7 +806,8 @@ class SalesforceOrg:
         operation = body.get("operation")
         if operation not in ("insert", "upsert", "update"):
             raise BulkError("INVALIDJOB", f"InvalidJob : Unsupported operation: {operation}")
-        if body.get("object") != LEAD:
+        store = self.sobject(str(body.get("object") or ""))
+        if store is None or body.get("object") != store.schema.name:
             raise BulkError("INVALIDJOB", f"InvalidJob : Invalid object: {body.get('object')}")
         if (body.get("contentType") or "CSV") != "CSV":
             raise BulkError("INVALIDJOB", "InvalidJob : Only CSV content is supported")
@@ -638,17 +817,18 @@ class SalesforceOrg:
             raise BulkError("INVALIDJOB", "InvalidJob : Invalid columnDelimiter or lineEnding")
         ext = body.get("externalIdFieldName")
         if operation == "upsert":
-            name = canonical_field(str(ext or ""))
-            if name is None or not (FIELDS[name].external_id or name == "Id"):
+            name = store.schema.canonical(str(ext or ""))
+            if name is None or not (store.schema.spec(name).external_id or name == "Id"):
                 raise BulkError(
-                    "INVALIDJOB", f"InvalidJob : External ID was blank or not valid for Lead: {ext}"
+                    "INVALIDJOB",
+                    f"InvalidJob : External ID was blank or not valid for {store.schema.name}: {ext}",
                 )
             ext = name
         with self._lock:
             job = Job(
                 id=salesforce_id("750", next(self._job_ids)),
                 operation=str(operation),
-                object=LEAD,
+                object=store.schema.name,
                 external_id_field=ext if operation == "upsert" else None,
                 column_delimiter=delimiter,
                 line_ending=ending,
@@ -732,23 +912,39 @@ class SalesforceOrg:
             job.state, job.error_message = "Failed", "InvalidBatch : The file is empty"
             return
         job.header = rows[0]
-        unknown = [h for h in job.header if canonical_field(h) is None]
+        found = self.sobject(job.object)
+        store = found if found is not None else self  # not `or`: an org with no records is falsy
+        relations = {r[0].lower(): r for r in store.schema.relationships}
+
+        def known(h: str) -> bool:  # a field, or `Relationship.ExternalId__c`
+            rel, dot, _ = h.partition(".")
+            return store.schema.canonical(h) is not None or bool(dot and rel.lower() in relations)
+
+        unknown = [h for h in job.header if not known(h)]
         if unknown:
             job.state, job.error_message = "Failed", f"InvalidBatch : Field name not found : {unknown[0]}"
             return
         for row in rows[1:]:
-            values = {h: _csv_value(v) for h, v in zip(job.header, row, strict=False) if v != ""}
+            values: dict[str, Any] = {}
+            for h, v in zip(job.header, row, strict=False):
+                if v == "":
+                    continue
+                rel, dot, sub = h.partition(".")
+                if dot and store.schema.canonical(h) is None:
+                    values[relations[rel.lower()][0]] = {sub: _csv_value(v)}
+                else:
+                    values[h] = _csv_value(v)
             if job.operation == "insert":
-                outcome = self.insert(values)
+                outcome = store.insert(values)
             elif job.operation == "update":
                 rid = str(values.pop("Id", "") or "")
-                outcome = self.update(rid, values)
+                outcome = store.update(rid, values)
             else:
                 ext = job.external_id_field or "Id"
-                key = next((v for h, v in values.items() if canonical_field(h) == ext), None)
+                key = next((v for h, v in values.items() if store.schema.canonical(h) == ext), None)
                 if ext == "Id":
-                    values = {h: v for h, v in values.items() if canonical_field(h) != "Id"}
-                outcome = self.upsert(ext, None if key is None else str(key), values)
+                    values = {h: v for h, v in values.items() if store.schema.canonical(h) != "Id"}
+                outcome = store.upsert(ext, None if key is None else str(key), values)
             if outcome.success:
                 job.successful.append([outcome.id or "", "true" if outcome.created else "false", *row])
             else:
@@ -874,18 +1070,18 @@ def _literal(kind: str, raw: str) -> Any:
     raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{raw}'")
 
 
-def _field(raw: str) -> str:
-    name = canonical_field(raw)
+def _field(raw: str, schema: SObjectSchema) -> str:
+    name = schema.canonical(raw)
     if name is None:
         raise SoqlError(
             "INVALID_FIELD",
-            f"No such column '{raw}' on entity 'Lead'. If you are attempting to use a custom field, "
+            f"No such column '{raw}' on entity '{schema.name}'. If you are attempting to use a custom field, "
             "be sure to append the '__c' after the custom field name.",
         )
     return name
 
 
-def parse_soql(soql: str) -> Soql:
+def parse_soql(soql: str, schema: SObjectSchema = LEAD_SCHEMA) -> Soql:
     """Parse the SOQL subset this org answers; raises SoqlError like Salesforce's 400s."""
     toks = _tokens(soql)
     i = 0
@@ -913,7 +1109,7 @@ def parse_soql(soql: str) -> Soql:
             kind, raw = peek()
             if kind != "word" or raw.upper() == "FROM":
                 raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{raw or 'EOF'}'")
-            fields.append(_field(raw))
+            fields.append(_field(raw, schema))
             i += 1
             if peek() == ("op", ","):
                 i += 1
@@ -923,7 +1119,7 @@ def parse_soql(soql: str) -> Soql:
     kind, obj = peek()
     if kind != "word":
         raise SoqlError("MALFORMED_QUERY", "expecting an object name after FROM")
-    if obj.lower() != LEAD.lower():
+    if obj.lower() != schema.name.lower():
         raise SoqlError("INVALID_TYPE", f"sObject type '{obj}' is not supported.")
     i += 1
     where: list[Condition] = []
@@ -933,7 +1129,7 @@ def parse_soql(soql: str) -> Soql:
             kind, raw = peek()
             if kind != "word":
                 raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{raw or 'EOF'}'")
-            name = _field(raw)
+            name = _field(raw, schema)
             i += 1
             negated = keyword("NOT")
             if negated:
@@ -974,7 +1170,7 @@ def parse_soql(soql: str) -> Soql:
         kind, raw = peek()
         if kind != "word":
             raise SoqlError("MALFORMED_QUERY", "expecting a field after ORDER BY")
-        name = _field(raw)
+        name = _field(raw, schema)
         i += 1
         desc = False
         if keyword("ASC") or keyword("DESC"):

@@ -1,4 +1,5 @@
-"""Salesforce Leads through simple-salesforce: upsert on the `LeadLake_Id__c` external id, read back by SOQL.
+"""Salesforce Leads (or Accounts with their Contacts) through simple-salesforce: upsert on the
+`LeadLake_Id__c` external id, read back by SOQL.
 
 * Auth: OAuth 2.0 at `{base_url}/services/oauth2/token`, the password grant (username, password with the
   security token appended, client id and secret) or client_credentials (client id and secret). The
@@ -11,6 +12,10 @@
   replies and exhausted transport retries again at the call level (the writes are idempotent upserts).
 * The field mapping is data (`mappings/salesforce.yaml`); `validate_mapping()` checks it against the
   Lead describe before the first write.
+* A mapping with `object: Account` and a `contacts:` section (`mappings/salesforce_account_contact.yaml`)
+  writes each lead as one Account, then each of its emails as one Contact upserted on its own external id
+  (lead id + ":" + the email in lower case) and linked by `Account: {LeadLake_Id__c: <lead id>}`; both
+  describes are checked first. A lead whose Account or any Contact is refused fails as a whole.
 
 A plain `http://` base URL (the local sandbox) is reached as is: simple-salesforce always builds
 `https://` URLs, so the session maps them back to http for that host.
@@ -49,7 +54,8 @@ DEFAULT_MAPPING = Path(__file__).parent / "mappings" / "salesforce.yaml"
 DEFAULT_API_VERSION = "60.0"
 COLLECTION_LIMIT = 200  # sObject Collections' documented maximum per request
 COLLECTIONS_MAX = 2000  # above this many leads in one call, Bulk API 2.0
-MAPPING_KEYS = ("object", "external_id", "fields", "constants")
+MAPPING_KEYS = ("object", "external_id", "fields", "constants", "contacts")
+CONTACT_KEYS = ("object", "column", "external_id", "email_field", "relationship", "constants")
 READ_BACK_CHUNK = 200  # external ids per SOQL IN (...) list
 T = TypeVar("T")
 
@@ -68,6 +74,71 @@ class FieldRule:
 
 
 @dataclass(frozen=True)
+class ContactMapping:
+    """A lead's emails (a list column) -> Contact records linked to the lead's Account."""
+
+    column: str = "emails"
+    object: str = "Contact"
+    external_id: str = "LeadLake_Contact_Id__c"
+    email_field: str = "Email"
+    relationship: str = "Account"  # the Contact's lookup to the Account, set by the Account's external id
+    constants: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, doc: Any) -> ContactMapping:
+        """From the mapping's `contacts:` section; MappingError names the key that is wrong."""
+        if not isinstance(doc, Mapping):
+            raise MappingError(
+                "a Salesforce mapping's `contacts` must be a mapping "
+                f"({', '.join(CONTACT_KEYS)}), e.g. {{column: emails, external_id: LeadLake_Contact_Id__c}}"
+            )
+        unknown = sorted(str(k) for k in doc if k not in CONTACT_KEYS)
+        if unknown:
+            raise MappingError(
+                f"a Salesforce mapping's `contacts` has unknown key(s) {', '.join(unknown)}; "
+                f"it takes {', '.join(CONTACT_KEYS)}"
+            )
+        for key in ("object", "column", "external_id", "email_field", "relationship"):
+            if key in doc and (not isinstance(doc[key], str) or not doc[key]):
+                raise MappingError(f"a Salesforce mapping's `contacts.{key}` must be a field name")
+        if not isinstance(doc.get("constants") or {}, Mapping):
+            raise MappingError(
+                "a Salesforce mapping's `contacts.constants` must map Contact fields to values"
+            )
+        given = {k: str(doc[k]) for k in CONTACT_KEYS if k in doc and k != "constants"}
+        return cls(**given, constants=dict(doc.get("constants") or {}))
+
+    def target_fields(self) -> list[str]:
+        """Every Contact field written (the external id first; the relationship is checked apart)."""
+        return list(dict.fromkeys([self.external_id, self.email_field, *self.constants]))
+
+    def emails(self, lead: Mapping[str, Any]) -> list[str]:
+        """The lead's distinct emails (case-insensitive), in order; empty values left out."""
+        value = _plain(lead.get(self.column))
+        items = [value] if isinstance(value, str) else list(value or [])
+        out: dict[str, str] = {}
+        for item in items:
+            text = str(item).strip() if item is not None else ""
+            if text:
+                out.setdefault(text.lower(), text)
+        return list(out.values())
+
+    def to_records(
+        self, lead_id: str, account_external_id: str, lead: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """One Contact record per email, linked to the Account by the Account's external id."""
+        return [
+            {
+                self.external_id: f"{lead_id}:{email.lower()}",
+                self.email_field: email,
+                **self.constants,
+                self.relationship: {account_external_id: lead_id},
+            }
+            for email in self.emails(lead)
+        ]
+
+
+@dataclass(frozen=True)
 class LeadMapping:
     """Gold lead -> Salesforce record, loaded from YAML (or a dict of the same shape)."""
 
@@ -76,6 +147,7 @@ class LeadMapping:
     external_id: str
     fields: dict[str, FieldRule]
     constants: dict[str, Any] = field(default_factory=dict)
+    contacts: ContactMapping | None = None
 
     @classmethod
     def load(cls, source: str | Path | Mapping[str, Any] | None = None) -> LeadMapping:
@@ -110,12 +182,21 @@ class LeadMapping:
                 raise MappingError(f"mapping of {column!r}: expected a field name or {{field, type}}")
         if not rules or not ext.get("field") or not ext.get("column"):
             raise MappingError("a Salesforce field mapping needs fields and external_id {column, field}")
+        obj = str(doc.get("object", "Lead"))
+        contacts = None
+        if doc.get("contacts") is not None:
+            if obj != "Account":
+                raise MappingError(
+                    f"a Salesforce mapping's `contacts` go with `object: Account` (this one writes {obj})"
+                )
+            contacts = ContactMapping.load(doc["contacts"])
         return cls(
-            object=str(doc.get("object", "Lead")),
+            object=obj,
             key_column=str(ext["column"]),
             external_id=str(ext["field"]),
             fields=rules,
             constants=dict(doc.get("constants") or {}),
+            contacts=contacts,
         )
 
     def target_fields(self) -> list[str]:
@@ -372,8 +453,14 @@ class SalesforceDestination:
         return other
 
     def payload(self, lead: Mapping[str, Any]) -> dict[str, Any]:
-        """The Lead record this lead is written as (mapped fields, constants and the external id)."""
-        return self.mapping.to_record(lead)
+        """The Lead record this lead is written as (mapped fields, constants and the external id); with a
+        `contacts` mapping, the Account record and its Contact records under `Contacts`."""
+        record = self.mapping.to_record(lead)
+        contacts = self.mapping.contacts
+        if contacts is None:
+            return record
+        key = record[self.mapping.external_id]
+        return {**record, "Contacts": contacts.to_records(key, self.mapping.external_id, lead)}
 
     def test_connection(self) -> None:
         """Log in and describe Lead; raises DeliveryError when the external id field is missing."""
@@ -387,14 +474,38 @@ class SalesforceDestination:
         """The Lead fields, from describe."""
         return set(self._describe())
 
-    def _describe(self) -> dict[str, dict[str, Any]]:
-        obj = self.mapping.object
+    def _describe(self, sobject: str | None = None) -> dict[str, dict[str, Any]]:
+        obj = sobject or self.mapping.object
         body = self._call(f"salesforce describe {obj}", lambda sf: getattr(sf, obj).describe())
         if not isinstance(body, Mapping) or not isinstance(body.get("fields"), list):
             raise DeliveryError(f"salesforce describe {obj}: malformed reply")
         described = {str(f["name"]): dict(f) for f in body["fields"] if isinstance(f, Mapping)}
-        self._fields = set(described)
+        if sobject is None:
+            self._fields = set(described)
         return described
+
+    def _validate_contacts(self, contacts: ContactMapping) -> None:
+        """The Contact fields exist, the key is an external id and the relationship leads to our object."""
+        described = self._describe(contacts.object)
+        sources = {contacts.external_id: "the contact external id", contacts.email_field: "the email"}
+        sources.update({f: "a contact constant" for f in contacts.constants})
+        missing = [f for f in contacts.target_fields() if f not in described]
+        if missing:
+            detail = ", ".join(f"{f} (from {sources[f]})" for f in missing)
+            raise MappingError(
+                f"salesforce mapping refers to field(s) that do not exist on {contacts.object}: {detail}; "
+                "nothing was written"
+            )
+        if not described[contacts.external_id].get("externalId"):
+            raise MappingError(
+                f"salesforce field {contacts.object}.{contacts.external_id} is not an External ID field"
+            )
+        lookup = [f for f in described.values() if f.get("relationshipName") == contacts.relationship]
+        if not lookup or self.mapping.object not in (lookup[0].get("referenceTo") or []):
+            raise MappingError(
+                f"salesforce {contacts.object} has no relationship {contacts.relationship} to "
+                f"{self.mapping.object} (contacts.relationship in the mapping); nothing was written"
+            )
 
     def validate_mapping(self) -> None:
         """Every mapped field exists on the object (and the key is an external id); raises MappingError."""
@@ -412,6 +523,8 @@ class SalesforceDestination:
             )
         if not described[m.external_id].get("externalId"):
             raise MappingError(f"salesforce field {m.object}.{m.external_id} is not an External ID field")
+        if m.contacts is not None:
+            self._validate_contacts(m.contacts)
         self._validated = True
 
     def upsert(self, leads: Sequence[Mapping[str, Any]]) -> UpsertResult:
@@ -419,15 +532,19 @@ class SalesforceDestination:
         if not self._validated:
             self.validate_mapping()
         records: dict[str, dict[str, Any]] = {}
+        rows: dict[str, Mapping[str, Any]] = {}
         for lead in leads:  # the same lead twice in one call: the last row wins
             record = self.mapping.to_record(lead)
             records[record[self.mapping.external_id]] = record
+            rows[record[self.mapping.external_id]] = lead
         if not records:
             return UpsertResult({}, 0, 0)
         if len(records) <= self.collections_max:
             outcomes = self._collections(list(records.values()))
         else:
             outcomes = self._bulk(list(records.values()))
+        if self.mapping.contacts is not None:
+            outcomes = self._with_contacts(self.mapping.contacts, outcomes, rows)
         crm_ids: dict[str, str] = {}
         failures: dict[str, str] = {}
         created: set[str] = set()
@@ -461,16 +578,72 @@ class SalesforceDestination:
                 out[str(values[m.external_id])] = values
         return out
 
+    def read_back_contacts(self, lead_ids: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+        """lead id -> its Contacts' mapped fields (and Id, AccountId), by SOQL on the Contact external id."""
+        contacts = self.mapping.contacts
+        if contacts is None:
+            raise DeliveryError("this salesforce mapping writes no contacts (no `contacts:` section)")
+        accounts = self.read_back(lead_ids)
+        by_account = {str(row["Id"]): lead_id for lead_id, row in accounts.items()}
+        fields = ", ".join(["Id", "AccountId", *contacts.target_fields()])
+        out: dict[str, list[dict[str, Any]]] = {lead_id: [] for lead_id in accounts}
+        ids = list(by_account)
+        for start in range(0, len(ids), READ_BACK_CHUNK):
+            quoted = ", ".join(f"'{_soql_quote(i)}'" for i in ids[start : start + READ_BACK_CHUNK])
+            soql = f"SELECT {fields} FROM {contacts.object} WHERE AccountId IN ({quoted})"
+            result = self._call("salesforce query", lambda sf, q=soql: sf.query_all(q))
+            for row in result.get("records", []):
+                values = {k: v for k, v in dict(row).items() if k != "attributes"}
+                out[by_account[str(values["AccountId"])]].append(values)
+        return out
+
     # --- writes ----------
 
-    def _collections(self, records: list[dict[str, Any]]) -> dict[str, tuple[str | None, bool, str | None]]:
+    def _with_contacts(
+        self,
+        contacts: ContactMapping,
+        outcomes: dict[str, tuple[str | None, bool, str | None]],
+        rows: Mapping[str, Mapping[str, Any]],
+    ) -> dict[str, tuple[str | None, bool, str | None]]:
+        """Upsert the Contacts of every Account that landed; a refused Contact fails its lead (the Account
+        stays: the next send of the lead upserts it again, unchanged)."""
+        owner: dict[str, str] = {}
+        records: list[dict[str, Any]] = []
+        for lead_id, (crm_id, _, error) in outcomes.items():
+            if error is not None or not crm_id:
+                continue
+            for record in contacts.to_records(lead_id, self.mapping.external_id, rows[lead_id]):
+                owner[record[contacts.external_id]] = lead_id
+                records.append(record)
+        if not records:
+            return outcomes
+        if len(records) <= self.collections_max:
+            results = self._collections(records, contacts.object, contacts.external_id)
+        else:
+            results = self._bulk(records, contacts.object, contacts.external_id)
+        merged = dict(outcomes)
+        refused: dict[str, list[str]] = {}
+        for key, (crm_id, _, error) in results.items():
+            if error is not None or not crm_id:
+                refused.setdefault(owner[key], []).append(error or "no id returned")
+        for lead_id, errors in refused.items():
+            merged[lead_id] = (None, False, f"{len(errors)} contact(s) refused: {'; '.join(errors)}")
+        if refused:
+            log.warning("salesforce refused contacts of %d leads", len(refused))
+        return merged
+
+    def _collections(
+        self, records: list[dict[str, Any]], sobject: str | None = None, external_id: str | None = None
+    ) -> dict[str, tuple[str | None, bool, str | None]]:
         m = self.mapping
-        path = f"composite/sobjects/{m.object}/{m.external_id}"
+        obj, ext = sobject or m.object, external_id or m.external_id
+        noun = "leads" if sobject is None else "records"
+        path = f"composite/sobjects/{obj}/{ext}"
         outcomes: dict[str, tuple[str | None, bool, str | None]] = {}
         for start in range(0, len(records), COLLECTION_LIMIT):
             chunk = records[start : start + COLLECTION_LIMIT]
             body = json.dumps(
-                {"allOrNone": False, "records": [{"attributes": {"type": m.object}, **r} for r in chunk]}
+                {"allOrNone": False, "records": [{"attributes": {"type": obj}, **r} for r in chunk]}
             )
 
             def send(sf: Any, body: str = body, n: int = len(chunk)) -> list:
@@ -479,9 +652,9 @@ class SalesforceDestination:
                     raise _Transient("malformed reply (not one result per record)")
                 return reply
 
-            what = f"salesforce collections upsert of {len(chunk)} leads"
+            what = f"salesforce collections upsert of {len(chunk)} {noun}"
             for record, result in zip(chunk, self._call(what, send), strict=True):
-                lead_id = record[m.external_id]
+                lead_id = record[ext]
                 if isinstance(result, Mapping) and result.get("success"):
                     outcomes[lead_id] = (result.get("id"), bool(result.get("created")), None)
                 else:
@@ -489,31 +662,38 @@ class SalesforceDestination:
                     outcomes[lead_id] = (None, False, _record_error(errors))
         return outcomes
 
-    def _bulk(self, records: list[dict[str, Any]]) -> dict[str, tuple[str | None, bool, str | None]]:
+    def _bulk(
+        self, records: list[dict[str, Any]], sobject: str | None = None, external_id: str | None = None
+    ) -> dict[str, tuple[str | None, bool, str | None]]:
         m = self.mapping
-        rows = [{k: _csv_cell(v) for k, v in r.items()} for r in records]
+        obj, ext = sobject or m.object, external_id or m.external_id
+        noun = "leads" if sobject is None else "records"
+        rows = [_csv_row(r) for r in records]
         total = len(rows)
 
         def run(sf: Any) -> dict[str, tuple[str | None, bool, str | None]]:
-            bulk = getattr(sf.bulk2, m.object)
-            jobs = bulk.upsert(records=rows, external_id_field=m.external_id, wait=self.bulk_poll_s)
+            bulk = getattr(sf.bulk2, obj)
+            jobs = bulk.upsert(records=rows, external_id_field=ext, wait=self.bulk_poll_s)
             outcomes: dict[str, tuple[str | None, bool, str | None]] = {}
             for job in jobs:
-                outcomes.update(self._job_results(job))
+                outcomes.update(self._job_results(job, obj, ext))
             if len(outcomes) != total:
                 raise _Transient(f"bulk results cover {len(outcomes)} of {total} records")
             return outcomes
 
-        return self._call(f"salesforce bulk upsert of {total} leads", run)
+        return self._call(f"salesforce bulk upsert of {total} {noun}", run)
 
-    def _job_results(self, job: Mapping[str, Any]) -> dict[str, tuple[str | None, bool, str | None]]:
+    def _job_results(
+        self, job: Mapping[str, Any], sobject: str | None = None, external_id: str | None = None
+    ) -> dict[str, tuple[str | None, bool, str | None]]:
         """One job's successful and failed rows, re-read until they add up to what the job processed."""
-        ext = self.mapping.external_id
+        obj = sobject or self.mapping.object
+        ext = external_id or self.mapping.external_id
         job_id = str(job["job_id"])
         processed = int(job["numberRecordsProcessed"])
 
         def fetch(sf: Any) -> dict[str, tuple[str | None, bool, str | None]]:
-            bulk = getattr(sf.bulk2, self.mapping.object)
+            bulk = getattr(sf.bulk2, obj)
             ok = list(csv.DictReader(io.StringIO(bulk.get_successful_records(job_id))))
             bad = list(csv.DictReader(io.StringIO(bulk.get_failed_records(job_id))))
             # A cut-off CSV parses without complaint: the counts and the key columns tell.
@@ -530,6 +710,17 @@ class SalesforceDestination:
             return out
 
         return self._call(f"salesforce bulk job {job_id} results", fetch)
+
+
+def _csv_row(record: Mapping[str, Any]) -> dict[str, str]:
+    """A record as Bulk API 2.0 CSV cells; a relationship `{Rel: {ExtId: v}}` as the column `Rel.ExtId`."""
+    out: dict[str, str] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}.{sub}": _csv_cell(v) for sub, v in value.items()})
+        else:
+            out[key] = _csv_cell(value)
+    return out
 
 
 def _csv_cell(value: Any) -> str:

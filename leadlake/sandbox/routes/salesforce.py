@@ -3,7 +3,9 @@
 * OAuth 2.0 `POST /services/oauth2/token`: password (with the security token appended or not),
   client_credentials (form fields or HTTP Basic) and refresh_token grants; the client secret is the
   provider's sandbox key. Tokens expire after the org's `token_ttl_s` -> 401 INVALID_SESSION_ID.
-* `GET /services/data/`, `.../vXX.X/sobjects/`, `.../sobjects/Lead/describe`, `.../limits/`.
+* `GET /services/data/`, `.../vXX.X/sobjects/`, `.../sobjects/{Lead|Account|Contact}/describe`, `.../limits/`.
+  Every record call below takes Lead, Account or Contact; a Contact may name its Account by the Account's
+  external id (`"Account": {"LeadLake_Id__c": "L1"}`, or an `Account.LeadLake_Id__c` bulk CSV column).
 * Lead by id (GET/PATCH/DELETE), create (POST), get/upsert by external id
   (`PATCH .../sobjects/Lead/LeadLake_Id__c/{value}`: 201 created; 200 updated from v46.0, 204 before).
 * sObject Collections upsert `PATCH .../composite/sobjects/Lead/{externalIdField}` (at most 200 records,
@@ -26,17 +28,16 @@ from urllib.parse import parse_qs, unquote
 from leadlake.sandbox.protocol import Provider, Request, Response, route
 from leadlake.sandbox.salesforce_store import (
     CLIENT_ID,
-    FIELDS,
     LEAD,
     PASSWORD,
     QUERY_PAGE,
+    SCHEMAS,
     SECURITY_TOKEN,
     USERNAME,
     BulkError,
     SalesforceOrg,
     SoqlError,
-    canonical_field,
-    describe_lead,
+    describe_sobject,
     org_for,
 )
 from leadlake.sandbox.state import SandboxState
@@ -83,8 +84,15 @@ def _org(state: SandboxState) -> SalesforceOrg:
     return org_for(state, state.keys[SALESFORCE])
 
 
+def _store(state: SandboxState, req: Request) -> SalesforceOrg:
+    """The store of the path's sObject (Lead, Account or Contact; `_guard` has refused any other)."""
+    store = _org(state).sobject(req.params.get("sobject") or LEAD)
+    assert store is not None
+    return store
+
+
 def _guard(state: SandboxState, req: Request) -> Response | None:
-    """A supported API version, a live session and the Lead object; else Salesforce's refusal."""
+    """A supported API version, a live session and an object the org holds; else Salesforce's refusal."""
     version = req.params.get("version")
     if version is not None and not MIN_VERSION <= float(version) <= float(VERSIONS[-1]):
         return not_found(req)
@@ -93,7 +101,7 @@ def _guard(state: SandboxState, req: Request) -> Response | None:
             401, "INVALID_SESSION_ID", "Session expired or invalid", **{"WWW-Authenticate": "Token"}
         )
     sobject = req.params.get("sobject")
-    if sobject is not None and sobject.lower() != LEAD.lower():
+    if sobject is not None and sobject.lower() not in SCHEMAS:
         return errors(404, "NOT_FOUND", f"sObject type '{sobject}' is not supported.")
     return None
 
@@ -176,14 +184,21 @@ def describe_global(state: SandboxState, req: Request) -> Response:
     if denied:
         return denied
     base = f"/services/data/v{req.params['version']}"
-    lead = {k: v for k, v in describe_lead(base).items() if k != "fields"}
-    return Response(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": [lead]})
+    objects = [
+        {k: v for k, v in describe_sobject(schema, base).items() if k != "fields"}
+        for schema in SCHEMAS.values()
+    ]
+    return Response(200, {"encoding": "UTF-8", "maxBatchSize": COLLECTION_LIMIT, "sobjects": objects})
 
 
 def describe(state: SandboxState, req: Request) -> Response:
-    """GET /services/data/vXX.X/sobjects/Lead/describe."""
+    """GET /services/data/vXX.X/sobjects/{Lead|Account|Contact}/describe."""
     denied = _guard(state, req)
-    return denied or Response(200, describe_lead(f"/services/data/v{req.params['version']}"))
+    if denied:
+        return denied
+    return Response(
+        200, describe_sobject(_store(state, req).schema, f"/services/data/v{req.params['version']}")
+    )
 
 
 def limits(state: SandboxState, req: Request) -> Response:
@@ -204,13 +219,15 @@ def limits(state: SandboxState, req: Request) -> Response:
 # --- records ----------
 
 
-def _attributes(version: str, record_id: str | None) -> dict[str, str]:
-    return {"type": LEAD, "url": f"/services/data/v{version}/sobjects/{LEAD}/{record_id}"}
+def _attributes(version: str, record_id: str | None, sobject: str = LEAD) -> dict[str, str]:
+    return {"type": sobject, "url": f"/services/data/v{version}/sobjects/{sobject}/{record_id}"}
 
 
-def _record(version: str, record: dict[str, Any], fields: list[str] | None = None) -> dict[str, Any]:
+def _record(
+    version: str, record: dict[str, Any], fields: list[str] | None = None, sobject: str = LEAD
+) -> dict[str, Any]:
     values = {k: v for k, v in record.items() if not fields or k in fields}
-    return {"attributes": _attributes(version, record.get("Id")), **values}
+    return {"attributes": _attributes(version, record.get("Id"), sobject), **values}
 
 
 def _write_failed(outcome_errors: tuple) -> Response:
@@ -223,10 +240,12 @@ def get_by_id(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    record = _org(state).get(req.params["record_id"])
+    store = _store(state, req)
+    record = store.get(req.params["record_id"])
     if record is None:
         return not_found(req)
-    return Response(200, _record(req.params["version"], record, req.arg_list("fields") or None))
+    fields = req.arg_list("fields") or None
+    return Response(200, _record(req.params["version"], record, fields, store.schema.name))
 
 
 def create(state: SandboxState, req: Request) -> Response:
@@ -237,7 +256,7 @@ def create(state: SandboxState, req: Request) -> Response:
     body = _json_object(req)
     if isinstance(body, Response):
         return body
-    outcome = _org(state).insert(body)
+    outcome = _store(state, req).insert(body)
     if not outcome.success:
         return _write_failed(outcome.errors)
     return Response(201, {"id": outcome.id, "success": True, "errors": []})
@@ -251,7 +270,7 @@ def update_by_id(state: SandboxState, req: Request) -> Response:
     body = _json_object(req)
     if isinstance(body, Response):
         return body
-    outcome = _org(state).update(req.params["record_id"], body)
+    outcome = _store(state, req).update(req.params["record_id"], body)
     return Response(204, b"") if outcome.success else _write_failed(outcome.errors)
 
 
@@ -260,7 +279,7 @@ def delete_by_id(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    return Response(204, b"") if _org(state).delete(req.params["record_id"]) else not_found(req)
+    return Response(204, b"") if _store(state, req).delete(req.params["record_id"]) else not_found(req)
 
 
 def get_by_external_id(state: SandboxState, req: Request) -> Response:
@@ -268,16 +287,17 @@ def get_by_external_id(state: SandboxState, req: Request) -> Response:
     denied = _guard(state, req)
     if denied:
         return denied
-    field, value = canonical_field(req.params["field"]), unquote(req.params["value"])
-    org = _org(state)
+    org = _store(state, req)
+    field, value = org.schema.canonical(req.params["field"]), unquote(req.params["value"])
     record = None
     if field == "Id":
         record = org.get(value)
-    elif field is not None and FIELDS[field].external_id:
+    elif field is not None and org.schema.spec(field).external_id:
         record = org.by_external_id(value)
     if record is None:
         return not_found(req)
-    return Response(200, _record(req.params["version"], record, req.arg_list("fields") or None))
+    fields = req.arg_list("fields") or None
+    return Response(200, _record(req.params["version"], record, fields, org.schema.name))
 
 
 def upsert_by_external_id(state: SandboxState, req: Request) -> Response:
@@ -288,7 +308,7 @@ def upsert_by_external_id(state: SandboxState, req: Request) -> Response:
     body = _json_object(req)
     if isinstance(body, Response):
         return body
-    outcome = _org(state).upsert(req.params["field"], unquote(req.params["value"]), body)
+    outcome = _store(state, req).upsert(req.params["field"], unquote(req.params["value"]), body)
     if not outcome.success:
         return _write_failed(outcome.errors)
     result = {"id": outcome.id, "success": True, "errors": [], "created": outcome.created}
@@ -316,7 +336,8 @@ def collections_upsert(state: SandboxState, req: Request) -> Response:
             "EXCEEDED_ID_LIMIT",
             f"record limit reached. cannot submit more than {COLLECTION_LIMIT} records into this call",
         )
-    outcomes = _org(state).upsert_many(req.params["field"], records, bool(body.get("allOrNone", False)))
+    store = _store(state, req)
+    outcomes = store.upsert_many(req.params["field"], records, bool(body.get("allOrNone", False)))
     return Response(200, [o.collection() for o in outcomes])
 
 
