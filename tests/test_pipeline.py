@@ -10,7 +10,7 @@ import pytest
 
 from leadlake.connectors.registry import connector
 from leadlake.connectors.sources import build_adapter
-from leadlake.core.campaign import load_campaign
+from leadlake.core.campaign import load_campaign, passes_filters
 from leadlake.core.settings import get_settings
 from leadlake.lakehouse import Lakehouse
 from leadlake.runtime.resources import Resources
@@ -167,23 +167,26 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     verified = [r for r in scored if r["email_verified_domain"]]
     assert verified and all(any("verified email" in x for x in r["score_reasons"]) for r in verified)
 
+    # The campaign's filters (min rating, min reviews) decide which scored leads are its leads to deliver.
+    wanted = [r for r in scored if passes_filters(r, spec.min_rating, spec.min_reviews)]
+    assert 0 < len(wanted) < len(scored)
     (first,) = stage(res, "delivery", "d1")
-    assert first.sent == len(scored) and first.failed == 0
+    assert first.sent == len(wanted) and first.failed == 0
     companies = sandbox_env.crm.companies()
-    assert len(companies) == len(scored)
+    assert len(companies) == len(wanted)
     assert all(c["writes"] == 1 for c in companies)
     ids = {c["properties"]["leadlake_id"] for c in companies}
-    assert ids == {r["lead_id"] for r in scored}
+    assert ids == {r["lead_id"] for r in wanted}
     # Hunter's emails became HubSpot contacts, each associated to the company of the lead it came from.
     company_of = {c["id"]: c["properties"]["leadlake_id"] for c in companies}
-    emails_of = {r["lead_id"]: set(r["emails"] or []) for r in scored}
+    emails_of = {r["lead_id"]: set(r["emails"] or []) for r in wanted}
     contacts = sandbox_env.crm.contacts()
     assert contacts and len(contacts) == len({e for es in emails_of.values() for e in es})
     assert all(c["properties"]["email"] in emails_of[company_of[i]] for c in contacts for i in c["companies"])
     assert all(len(c["companies"]) == 1 for c in contacts)
 
     (second,) = stage(res, "delivery", "d2")
-    assert second.sent == 0 and second.unchanged == len(scored)
+    assert second.sent == 0 and second.unchanged == len(wanted)
     assert all(c["writes"] == 1 for c in sandbox_env.crm.companies())
 
     # Re-running silver and gold on unchanged bronze normalises nothing again and changes nothing downstream.
@@ -192,5 +195,7 @@ def test_end_to_end_to_the_crm_exactly_once(sandbox_env: SandboxServer, world: W
     assert rerun.normalized == rerun.quarantined, "only payloads that failed before are looked at again"
     assert rerun.source_records == silver.source_records and rerun.leads == silver.leads
     stage(res, "gold")
-    assert sorted(r["lead_id"] for r in lake.read("gold.scored_leads").to_pylist()) == sorted(ids)
+    assert sorted(r["lead_id"] for r in lake.read("gold.scored_leads").to_pylist()) == sorted(
+        r["lead_id"] for r in scored
+    )
     assert stage(res, "delivery", "d3")[0].sent == 0

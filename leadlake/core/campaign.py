@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -82,6 +82,18 @@ class CampaignSpec(BaseModel):
     budget_is_default: bool = False  # the file set no budget: DEFAULT_MAX_COST_USD applies
     cron: str | None = DEFAULT_CRON
     destinations: list[Destination] = Field(default_factory=list)
+
+
+def passes_filters(lead: Mapping[str, Any], min_rating: float | None, min_reviews: int | None) -> bool:
+    """A campaign's filters on a lead's rating and review count; a filter on an unknown value fails, as a
+    search with that filter would not have returned the lead."""
+    for limit, column in ((min_rating, "rating"), (min_reviews, "review_count")):
+        if limit is None:
+            continue
+        value = lead.get(column)
+        if value is None or value != value or value < limit:  # value != value: NaN
+            return False
+    return True
 
 
 @cache

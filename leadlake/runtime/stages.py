@@ -195,8 +195,14 @@ def destination_tiers(resources: Resources) -> dict[str, dict[str, Any]] | None:
         return None
     out: dict[str, dict[str, Any]] = {name: {} for name in names("destination")}
     for row in lake.read(catalog.BRONZE_CAMPAIGNS, columns=["campaign_id", "spec"]).to_pylist():
-        for dest in json.loads(row["spec"]).get("destinations") or []:
-            route = Route(dest.get("min_tier") or "C", dest.get("mapping"))
+        spec = json.loads(row["spec"])
+        for dest in spec.get("destinations") or []:
+            route = Route(
+                dest.get("min_tier") or "C",
+                dest.get("mapping"),
+                spec.get("min_rating"),
+                spec.get("min_reviews"),
+            )
             out.setdefault(dest["type"], {})[row["campaign_id"]] = route
     return out
 
@@ -255,13 +261,14 @@ def _delivery_outcome(reports: list[Any]) -> Outcome:
 # ---- feedback ---------------------------------------------------------------------------------------------
 def _run_feedback(resources: Resources, run_id: str, *, only: str | None = None, **_: Any) -> dict[str, Any]:
     """Pull CRM changes since each destination's watermark into bronze, then rebuild silver.lead_outcomes."""
+    from leadlake.connectors.destinations.base import reports_outcomes
     from leadlake.stages.bronze.feedback import pull_feedback
     from leadlake.stages.silver.outcomes import build_outcomes
 
     pulls = []
-    # Only CRMs whose changes can be read back (HubSpot today); others are not even built.
+    # Only CRMs that report outcomes (a pull_feedback: HubSpot today); others are not even built.
     for name in [only] if only else names("destination"):
-        if hasattr(connector(name).load(), "pull_changes"):
+        if reports_outcomes(connector(name).load()):
             pulls.append(pull_feedback(resources.lakehouse, resources.destination(name), run_id))
     return {"pulls": pulls, "outcomes": build_outcomes(resources.lakehouse, run_id)}
 

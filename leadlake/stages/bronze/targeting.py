@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from leadlake.core.campaign import Area, CampaignSpec
+from leadlake.core.campaign import passes_filters as campaign_filters
 
 TIER_ORDER: dict[str, int] = {"A": 0, "B": 1, "C": 2}  # lower is better, as delivery ranks them
 # The enrichment features the rules score reads, at the value that scores most (gold/score.py):
@@ -78,15 +79,8 @@ def default_steps(providers: Iterable[str] | None = None) -> tuple[WaterfallStep
 
 
 def passes_filters(lead: Mapping[str, Any], spec: CampaignSpec) -> bool:
-    """The campaign's filters (min rating, min reviews) on what silver knows; a filter on an unknown value
-    fails, as a search with that filter would not have returned the lead."""
-    for limit, column in ((spec.min_rating, "rating"), (spec.min_reviews, "review_count")):
-        if limit is None:
-            continue
-        value = lead.get(column)
-        if value is None or value != value or value < limit:  # value != value: NaN
-            return False
-    return True
+    """The campaign's filters (min rating, min reviews) on what silver knows: core.campaign's rule."""
+    return campaign_filters(lead, spec.min_rating, spec.min_reviews)
 
 
 def needed_tier(spec: CampaignSpec, no_destination_tier: str = "C") -> str:

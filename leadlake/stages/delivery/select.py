@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from leadlake.connectors.destinations.base import idempotency_key, payload_hash
+from leadlake.core.campaign import passes_filters
 from leadlake.lakehouse import Lakehouse
 from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_DELIVERY_DEAD_LETTERS, GOLD_SCORED_LEADS
 
@@ -30,6 +31,8 @@ class Route:
 
     min_tier: str = "C"
     mapping: str | Mapping[str, Any] | None = None
+    min_rating: float | None = None  # the campaign's filters: a lead that fails them is not its lead
+    min_reviews: int | None = None
 
     @property
     def key(self) -> str | None:
@@ -52,7 +55,8 @@ def route_of(
     """The route `lead` takes to a destination, or None when it does not qualify there.
 
     Without `routes` (gold written without campaigns) `min_tier` holds for every lead, through the default
-    mapping. With them, a lead goes where one of its campaigns sends it at or above that campaign's tier;
+    mapping. With them, a lead goes where one of its campaigns sends it at or above that campaign's tier
+    and passing that campaign's filters;
     when several do, the first such campaign (by id) chooses the mapping, so the choice is stable."""
     rank = TIER_ORDER.get(lead.get("priority_tier") or "", 9)
     if routes is None:
@@ -60,7 +64,9 @@ def route_of(
     for campaign in sorted(lead.get("campaign_ids") or []):
         if campaign in routes:
             route = as_route(routes[campaign])
-            if rank <= TIER_ORDER.get(route.min_tier, 2):
+            if rank <= TIER_ORDER.get(route.min_tier, 2) and passes_filters(
+                lead, route.min_rating, route.min_reviews
+            ):
                 return route
     return None
 
