@@ -714,7 +714,20 @@ class HubSpotDestination:
             since_ms, seen_at_boundary = last_ms, at_last
 
     def _search(self, request: Any) -> dict[str, Any]:
-        """One search page as the JSON HubSpot sent (retried by the client on 429 and 5xx)."""
+        """One search page as the JSON HubSpot sent (retried by the client on 429 and 5xx; a malformed 200
+        is read again, since a search changes nothing, up to PROPERTY_READ_ATTEMPTS times)."""
+        for attempt in range(1, PROPERTY_READ_ATTEMPTS + 1):
+            try:
+                return self._search_once(request)
+            except DeliveryError as exc:
+                if exc.refused or attempt == PROPERTY_READ_ATTEMPTS or "malformed reply" not in str(exc):
+                    raise
+                log.warning(
+                    "hubspot company search: attempt %d/%d failed: %s", attempt, PROPERTY_READ_ATTEMPTS, exc
+                )
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _search_once(self, request: Any) -> dict[str, Any]:
         from hubspot.crm.companies import ApiException
 
         what = "hubspot company search"

@@ -167,19 +167,12 @@ def csv_rows(path: Path) -> TrainingData:
     )
 
 
-def _is_boolean(column: pd.Series) -> bool:
-    values = column.dropna()
-    return pd.api.types.is_bool_dtype(column) or (len(values) > 0 and values.map(type).eq(bool).all())
-
-
-def _labels(outcomes: pd.DataFrame, label: str) -> pd.DataFrame:
+def _labels(outcomes: pd.DataFrame, label: str, rules: list[str]) -> pd.DataFrame:
     """Per lead with a known label: y (0/1) and as_of (its first delivery), indexed by lead_id."""
     if label not in outcomes.columns:
-        # silver.lead_outcomes holds one boolean column per label rule and no other boolean column
-        known = [c for c in outcomes.columns if _is_boolean(outcomes[c])]
         raise TrainingDataError(
             f"{SILVER_LEAD_OUTCOMES} has no label column {label!r}"
-            + (f" (label columns: {', '.join(known)})" if known else "")
+            + (f" (label columns: {', '.join(rules)})" if rules else "")
         )
     known = outcomes.dropna(subset=["lead_id", label])
     per_lead = known.groupby("lead_id").agg(y=(label, "max"), as_of=("delivered_at", "min"))
@@ -207,7 +200,10 @@ def lake_rows(
         if not lake.exists(table):
             raise TrainingDataError(f"{table} does not exist yet: {how}")
     outcomes_version = int(lake.version(SILVER_LEAD_OUTCOMES))
-    per_lead = _labels(lake.read(SILVER_LEAD_OUTCOMES, version=outcomes_version).to_pandas(), label)
+    table = lake.read(SILVER_LEAD_OUTCOMES, version=outcomes_version)
+    # silver.lead_outcomes holds one boolean column per label rule and no other boolean column
+    rules = [f.name for f in table.schema if pa.types.is_boolean(f.type)]
+    per_lead = _labels(table.to_pandas(), label, rules)
     features = ensure_features(lake, fs, run_id)
     versions = {
         GOLD_LEAD_FEATURES: int(lake.version(GOLD_LEAD_FEATURES)),

@@ -180,3 +180,12 @@ def test_a_malformed_properties_reply_is_read_again_before_it_stops_the_destinat
             destination(sb).validate_mapping()
         assert "malformed reply" in str(caught.value) and not caught.value.refused
         assert sb.stats()["routes"]["hubspot.properties.list"] == PROPERTY_READ_ATTEMPTS
+
+
+def test_a_malformed_search_reply_is_read_again_before_the_feedback_pull_stops() -> None:
+    with SandboxServer(seed=1, businesses=10, faults=Faults(rate_malformed=1.0)) as sb:
+        sb.crm.rate_limit.configure(0)
+        with pytest.raises(DeliveryError) as caught:
+            list(destination(sb).pull_feedback())
+        assert "malformed reply" in str(caught.value) and not caught.value.refused
+        assert sb.stats()["routes"]["hubspot.search"] == PROPERTY_READ_ATTEMPTS
