@@ -101,6 +101,11 @@ LEAD_STATUSES = (
     "Closed - Converted",
     "Closed - Not Converted",
 )
+_STAMPS = (  # every object's system timestamps, read-only
+    FieldSpec("CreatedDate", "Created Date", "datetime", writable=False),
+    FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", writable=False),
+    FieldSpec("SystemModstamp", "System Modstamp", "datetime", writable=False),
+)
 LEAD_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("Id", "Lead ID", "id", 18, writable=False),
     FieldSpec("LastName", "Last Name", "string", 80, required=True),
@@ -119,9 +124,7 @@ LEAD_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("LeadSource", "Lead Source", "picklist", 255, picklist=("Web", "Partner Referral", "Other")),
     FieldSpec("Status", "Status", "picklist", 255, picklist=LEAD_STATUSES, default=LEAD_STATUSES[0]),
     FieldSpec("Description", "Description", "textarea", 32000),
-    FieldSpec("CreatedDate", "Created Date", "datetime", writable=False),
-    FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", writable=False),
-    FieldSpec("SystemModstamp", "System Modstamp", "datetime", writable=False),
+    *_STAMPS,
     FieldSpec(EXTERNAL_ID, "LeadLake Id", "string", 64, custom=True, external_id=True, unique=True),
     FieldSpec("LeadLake_Score__c", "LeadLake Score", "double", custom=True),
     FieldSpec("LeadLake_Tier__c", "LeadLake Tier", "string", 10, custom=True),
@@ -133,11 +136,6 @@ _CANONICAL: dict[str, str] = {f.name.lower(): f.name for f in LEAD_FIELDS}
 ACCOUNT = "Account"
 CONTACT = "Contact"
 CONTACT_EXTERNAL_ID = "LeadLake_Contact_Id__c"
-_STAMPS = (
-    FieldSpec("CreatedDate", "Created Date", "datetime", writable=False),
-    FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", writable=False),
-    FieldSpec("SystemModstamp", "System Modstamp", "datetime", writable=False),
-)
 ACCOUNT_FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("Id", "Account ID", "id", 18, writable=False),
     FieldSpec("Name", "Account Name", "string", 255, required=True),

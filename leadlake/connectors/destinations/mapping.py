@@ -74,5 +74,5 @@ def check_targets(
         detail = ", ".join(f"{name} (from {sources[name]})" for name in missing)
         raise MappingError(
             f"{destination} mapping refers to field(s) that do not exist on {object_name}: {detail}; "
-            "nothing was written (create the property in the CRM or fix the mapping)"
+            "nothing was written (create the field in the CRM or fix the mapping)"
         )

@@ -47,6 +47,7 @@ from leadlake.connectors.destinations.base import (
     UpsertResult,
     mapping_document,
 )
+from leadlake.connectors.destinations.mapping import check_targets
 
 log = logging.getLogger("leadlake.connectors.destinations.salesforce")
 
@@ -264,6 +265,12 @@ def _record_error(errors: Any) -> str:
         else:
             parts.append(str(err))
     return "; ".join(parts) or "refused without a message"
+
+
+def _require_external_id(sobject: str, field: str, described: Mapping[str, Mapping[str, Any]]) -> None:
+    """The upsert key must be an External ID field of the sObject."""
+    if not described[field].get("externalId"):
+        raise MappingError(f"salesforce field {sobject}.{field} is not an External ID field")
 
 
 class SalesforceDestination:
@@ -489,17 +496,10 @@ class SalesforceDestination:
         described = self._describe(contacts.object)
         sources = {contacts.external_id: "the contact external id", contacts.email_field: "the email"}
         sources.update({f: "a contact constant" for f in contacts.constants})
-        missing = [f for f in contacts.target_fields() if f not in described]
-        if missing:
-            detail = ", ".join(f"{f} (from {sources[f]})" for f in missing)
-            raise MappingError(
-                f"salesforce mapping refers to field(s) that do not exist on {contacts.object}: {detail}; "
-                "nothing was written"
-            )
-        if not described[contacts.external_id].get("externalId"):
-            raise MappingError(
-                f"salesforce field {contacts.object}.{contacts.external_id} is not an External ID field"
-            )
+        check_targets(
+            "salesforce", contacts.object, {f: sources[f] for f in contacts.target_fields()}, described
+        )
+        _require_external_id(contacts.object, contacts.external_id, described)
         lookup = [f for f in described.values() if f.get("relationshipName") == contacts.relationship]
         if not lookup or self.mapping.object not in (lookup[0].get("referenceTo") or []):
             raise MappingError(
@@ -514,15 +514,8 @@ class SalesforceDestination:
         sources = {r.field: f"gold column {c!r}" for c, r in m.fields.items()}
         sources.update({f: "a constant" for f in m.constants})
         sources[m.external_id] = f"the external id (gold column {m.key_column!r})"
-        missing = [f for f in m.target_fields() if f not in described]
-        if missing:
-            detail = ", ".join(f"{f} (from {sources[f]})" for f in missing)
-            raise MappingError(
-                f"salesforce mapping refers to field(s) that do not exist on {m.object}: {detail}; "
-                "nothing was written"
-            )
-        if not described[m.external_id].get("externalId"):
-            raise MappingError(f"salesforce field {m.object}.{m.external_id} is not an External ID field")
+        check_targets("salesforce", m.object, {f: sources[f] for f in m.target_fields()}, described)
+        _require_external_id(m.object, m.external_id, described)
         if m.contacts is not None:
             self._validate_contacts(m.contacts)
         self._validated = True
