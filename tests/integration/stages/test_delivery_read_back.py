@@ -14,34 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import requests
 from hubspot import HubSpot
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
 )
 from hubspot.crm.contacts import BatchReadInputSimplePublicObjectId, SimplePublicObjectId
-from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
 from support.pipeline import GOLD_LEAD_SCHEMA, campaign, gold_leads, record_campaigns, resources_for
+from support.salesforce import salesforce_for
 from support.served import served_sandbox
 
 from leadlake.connectors.destinations.hubspot import FIELD_MAP, ID_PROPERTY, to_properties
 from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS, OPS_SYNC_LOG
 from leadlake.runtime.stages import get_stage, run_stage
-from leadlake.sandbox.salesforce_store import CLIENT_ID
 from leadlake.sandbox.server import SandboxKeys
 
 LEADS = 230  # HubSpot batches of 100, 100, 30
 SCHEMA = GOLD_LEAD_SCHEMA.append(pa.field("emails", pa.list_(pa.string())))
-
-
-class _PlainHttp(HTTPAdapter):
-    """simple-salesforce builds https:// URLs; the sandbox listens on plain http."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        request.url = "http://" + (request.url or "").removeprefix("https://")
-        return super().send(request, *args, **kwargs)
 
 
 def _leads() -> list[dict[str, Any]]:
@@ -92,21 +81,6 @@ def _hubspot_contacts(api: HubSpot, company_ids: list[str]) -> dict[str, list[st
     return {co: sorted(email_of[c] for c in cs) for co, cs in linked.items() if cs}
 
 
-def _salesforce(url: str) -> Salesforce:
-    """simple-salesforce on a session from the sandbox org's OAuth token endpoint (client credentials)."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": CLIENT_ID,
-        "client_secret": SandboxKeys().salesforce,
-    }
-    token = requests.post(f"{url}/services/oauth2/token", data=form, timeout=30).json()
-    session = requests.Session()
-    session.mount("https://127.0.0.1", _PlainHttp())
-    return Salesforce(
-        instance_url=token["instance_url"], session_id=token["access_token"], session=session, version="60.0"
-    )
-
-
 def test_both_crms_own_clients_read_back_exactly_the_ledger(tmp_path: Path) -> None:
     with served_sandbox(tmp_path) as sb:
         res = resources_for(str(tmp_path / "lake"), sb.url)
@@ -151,7 +125,7 @@ def test_both_crms_own_clients_read_back_exactly_the_ledger(tmp_path: Path) -> N
         }
 
         # Salesforce, through simple-salesforce: SOQL on the Lead fields the mapping writes.
-        sf = _salesforce(sb.url)
+        sf = salesforce_for(sb.url)
         fields = (
             "Id, LeadLake_Id__c, Company, Website, Phone, City, State, LeadLake_Score__c, LeadLake_Tier__c"
         )

@@ -9,44 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import requests
 import yaml
-from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
 from support.pipeline import GOLD_LEAD_SCHEMA, campaign, gold_leads, record_campaigns, resources_for
+from support.salesforce import salesforce_for
 from support.served import served_sandbox
 
 from leadlake.connectors.destinations.salesforce import DEFAULT_MAPPING
 from leadlake.lakehouse.catalog import GOLD_CRM_DELIVERIES, GOLD_SCORED_LEADS
 from leadlake.runtime.stages import get_stage, run_stage
-from leadlake.sandbox.salesforce_store import CLIENT_ID
-from leadlake.sandbox.server import SandboxKeys
 
 LEADS = 40
 MAPPING = DEFAULT_MAPPING.parent / "salesforce_account_contact.yaml"
 SCHEMA = GOLD_LEAD_SCHEMA.append(pa.field("emails", pa.list_(pa.string())))
-
-
-class _PlainHttp(HTTPAdapter):
-    """simple-salesforce builds https:// URLs; the sandbox listens on plain http."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        request.url = "http://" + (request.url or "").removeprefix("https://")
-        return super().send(request, *args, **kwargs)
-
-
-def _salesforce(url: str) -> Salesforce:
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": CLIENT_ID,
-        "client_secret": SandboxKeys().salesforce,
-    }
-    token = requests.post(f"{url}/services/oauth2/token", data=form, timeout=30).json()
-    session = requests.Session()
-    session.mount("https://127.0.0.1", _PlainHttp())
-    return Salesforce(
-        instance_url=token["instance_url"], session_id=token["access_token"], session=session, version="60.0"
-    )
 
 
 def _leads() -> list[dict[str, Any]]:
@@ -78,7 +52,7 @@ def test_every_lead_is_one_account_and_each_email_one_contact_linked_to_it(tmp_p
         assert (first.sent, first.failed) == (LEADS, 0), first.errors
         ledger = {r["lead_id"]: r["crm_id"] for r in res.lakehouse.read(GOLD_CRM_DELIVERIES).to_pylist()}
 
-        sf = _salesforce(sb.url)
+        sf = salesforce_for(sb.url)
         accounts = sf.query_all("SELECT Id, LeadLake_Id__c, Name, Website, Phone, BillingCity FROM Account")
         held = {r["LeadLake_Id__c"]: r for r in accounts["records"]}
         assert len(held) == accounts["totalSize"] == LEADS, "one Account per lead"
@@ -123,6 +97,6 @@ def test_a_mapping_to_a_missing_contact_field_sends_nothing(tmp_path: Path) -> N
         report = _deliver(res, "d1")
         assert (report.sent, report.failed) == (0, LEADS)
         assert any("Work_Email__c" in e and "Contact" in e for e in report.errors), report.errors
-        sf = _salesforce(sb.url)
+        sf = salesforce_for(sb.url)
         assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 0
         assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 0

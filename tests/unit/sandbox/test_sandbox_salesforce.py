@@ -9,9 +9,8 @@ from typing import Any
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
-from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceMalformedRequest
+from support.salesforce import salesforce_client
 
 from leadlake.sandbox import SandboxKeys, SandboxServer
 from leadlake.sandbox.salesforce_store import (
@@ -26,12 +25,6 @@ from leadlake.sandbox.salesforce_store import (
 )
 
 API = "/services/data/v60.0"
-
-
-class _PlainHttp(HTTPAdapter):
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
-        request.url = "http://" + (request.url or "").removeprefix("https://")
-        return super().send(request, *args, **kwargs)
 
 
 @pytest.fixture()
@@ -50,14 +43,6 @@ def login(sb: SandboxServer, **form: str) -> dict[str, Any]:
         **form,
     }
     return requests.post(f"{sb.url}/services/oauth2/token", data=body, timeout=10).json()
-
-
-def client(sb: SandboxServer, token: dict[str, Any]) -> Salesforce:
-    session = requests.Session()
-    session.mount("https://127.0.0.1", _PlainHttp())
-    return Salesforce(
-        instance_url=token["instance_url"], session_id=token["access_token"], session=session, version="60.0"
-    )
 
 
 def test_the_salesforce_key_derives_from_the_route_registry() -> None:
@@ -88,7 +73,7 @@ def test_oauth_grants_and_their_refusals(sandbox: SandboxServer) -> None:
 
 
 def test_simple_salesforce_upserts_one_lead_and_queries_it_back(sandbox: SandboxServer) -> None:
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
     values = {
         "Company": "Acme Plumbing",
         "LastName": "Doe",
@@ -133,7 +118,7 @@ def test_simple_salesforce_upserts_one_lead_and_queries_it_back(sandbox: Sandbox
 def test_collections_upsert_reports_each_record(sandbox: SandboxServer) -> None:
     org = org_for(sandbox)
     org.reject_malformed_phones = True
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
 
     def rec(i: int, **extra: Any) -> dict[str, Any]:
         return {
@@ -175,7 +160,7 @@ def test_collections_upsert_reports_each_record(sandbox: SandboxServer) -> None:
 def test_bulk_api_2_upsert_through_simple_salesforce(sandbox: SandboxServer) -> None:
     org = org_for(sandbox)
     org.reject_malformed_phones = True
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
     rows = [
         {"LeadLake_Id__c": f"B{i}", "Company": f"Co, {i}", "LastName": "L", "Phone": "+13035550100"}
         for i in range(50)
@@ -196,7 +181,7 @@ def test_bulk_api_2_upsert_through_simple_salesforce(sandbox: SandboxServer) -> 
 
 
 def test_soql_paging_and_parsing(sandbox: SandboxServer) -> None:
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
     records = [
         {"attributes": {"type": "Lead"}, "LeadLake_Id__c": f"Q{i:04d}", "Company": f"Co {i}", "LastName": "L"}
         for i in range(450)
@@ -231,7 +216,7 @@ def test_soql_paging_and_parsing(sandbox: SandboxServer) -> None:
 def test_expired_sessions_answer_invalid_session_id(sandbox: SandboxServer) -> None:
     org = org_for(sandbox)
     org.token_ttl_s = 0.2
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
     assert sf.query("SELECT COUNT() FROM Lead")["totalSize"] == 0
     time.sleep(0.3)
     with pytest.raises(SalesforceExpiredSession) as info:
@@ -240,7 +225,7 @@ def test_expired_sessions_answer_invalid_session_id(sandbox: SandboxServer) -> N
         {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
     ]
     org.token_ttl_s = 60
-    sf = client(sandbox, login(sandbox))
+    sf = salesforce_client(login(sandbox))
     org.expire_sessions()
     with pytest.raises(SalesforceExpiredSession):
         sf.Lead.describe()
