@@ -372,11 +372,18 @@ def _pair(req: Request) -> tuple[str, str] | Response:
     return kinds  # type: ignore[return-value]
 
 
-def _association_inputs(body: dict) -> list | Response:
+def _association_request(req: Request) -> tuple[tuple[str, str], list] | Response:
+    """An associations batch call's (from, to) object kinds and its inputs, or the error HubSpot answers."""
+    pair = _pair(req)
+    if isinstance(pair, Response):
+        return pair
+    body = _body(req)
+    if isinstance(body, Response):
+        return body
     inputs = body.get("inputs")
     if not isinstance(inputs, list) or not 1 <= len(inputs) <= MAX_ASSOCIATION_INPUTS:
         return validation(f"Batch inputs must contain between 1 and {MAX_ASSOCIATION_INPUTS} items.")
-    return inputs
+    return pair, inputs
 
 
 def _object_id(value: object) -> str | None:
@@ -386,15 +393,10 @@ def _object_id(value: object) -> str | None:
 
 
 def _associate(state: SandboxState, req: Request, default: bool) -> Response:
-    pair = _pair(req)
-    if isinstance(pair, Response):
-        return pair
-    body = _body(req)
-    if isinstance(body, Response):
-        return body
-    inputs = _association_inputs(body)
-    if isinstance(inputs, Response):
-        return inputs
+    request = _association_request(req)
+    if isinstance(request, Response):
+        return request
+    pair, inputs = request
     started = hubspot_timestamp()
     pairs, types = [], None
     for n, item in enumerate(inputs):
@@ -489,15 +491,10 @@ def _linked(to: list[tuple[str, list[int]]]) -> list[dict]:
 
 def read_associations(state: SandboxState, req: Request) -> Response:
     """POST /crm/v4/associations/{from}/{to}/batch/read {"inputs": [{"id"}]}: 207 for unknown ids."""
-    pair = _pair(req)
-    if isinstance(pair, Response):
-        return pair
-    body = _body(req)
-    if isinstance(body, Response):
-        return body
-    inputs = _association_inputs(body)
-    if isinstance(inputs, Response):
-        return inputs
+    request = _association_request(req)
+    if isinstance(request, Response):
+        return request
+    pair, inputs = request
     started = hubspot_timestamp()
     results, missing = [], []
     for n, item in enumerate(inputs):
