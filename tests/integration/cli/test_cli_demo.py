@@ -15,6 +15,8 @@ import subprocess
 import pytest
 from cli_support import LEADLAKE, ROOT, DemoRun, cli, scratch_env
 
+from leadlake.core.campaign import passes_filters
+
 pytestmark = [pytest.mark.e2e, pytest.mark.airflow, pytest.mark.timeout(3000)]
 
 
@@ -46,7 +48,29 @@ def test_tables_and_sql_agree_with_the_demo(demo_run: DemoRun) -> None:
         cli("sql", "select count(*) as n from gold.scored_leads", "--format", "json", env=env).stdout
     )
     assert counted[0]["n"] == names["gold.scored_leads"]["rows"]
-    assert names["gold.crm_deliveries"]["rows"] == names["gold.scored_leads"]["rows"]
+    # Every campaign sends to HubSpot at tier C: a lead is delivered when one of its campaigns' filters
+    # (min rating, min reviews) lets it through.
+    recorded = cli("sql", "select spec from bronze.campaigns", "--format", "json", env=env).stdout
+    specs = {spec["campaign_id"]: spec for spec in (json.loads(r["spec"]) for r in json.loads(recorded))}
+    scored = json.loads(
+        cli(
+            "sql",
+            "select rating, review_count, campaign_ids from gold.scored_leads",
+            "--format",
+            "json",
+            env=env,
+        ).stdout
+    )
+    wanted = [
+        r
+        for r in scored
+        if any(
+            passes_filters(r, specs[c]["min_rating"], specs[c]["min_reviews"])
+            for c in r["campaign_ids"] or []
+        )
+    ]
+    assert 0 < len(wanted) <= len(scored)
+    assert names["gold.crm_deliveries"]["rows"] == len(wanted)
     csv_out = cli(
         "sql", "select lead_id, lead_score from gold.scored_leads limit 3", "--format", "csv", env=env
     )
