@@ -38,6 +38,12 @@ def bench(
     json_path: Path = typer.Option(
         None, "--json", "--out", help="Write the figures as JSON here (default: <state dir>/bench/)"
     ),
+    campaign: Path = typer.Option(
+        None,
+        "--campaign",
+        help="A campaign file whose vertical, filters, enrichment and destinations every city campaign "
+        "copies (default: the tech spec's example campaign)",
+    ),
 ) -> None:
     """Time sandbox worlds of N businesses through the stages: seconds, records/s, peak RSS, calls, cost."""
     quiet_logs()
@@ -45,10 +51,12 @@ def bench(
         from leadlake.core.settings import get_settings
         from leadlake.runtime.bench import (
             bench_document,
+            bench_template,
             default_json_path,
             growth,
             run_bench,
             summarise,
+            template_summary,
             write_document,
         )
         from leadlake.runtime.stages import stage_names
@@ -56,12 +64,20 @@ def bench(
         sizes = parse_sizes(businesses)
         if through not in stage_names():
             fail(f"--through {through!r}: expected one of {', '.join(stage_names())}")
+        template = bench_template(campaign)
+        shape = template_summary(template, get_settings().enrich_fields)
+        console.print(
+            "bench: every city campaign asks "
+            + ", ".join(f"{k} {v}" for k, v in shape.items() if v not in (None, []))
+            + " (--campaign FILE, LEADLAKE_ENRICH_FIELDS)",
+            soft_wrap=True,
+        )
         runs: dict[int, list] = {}
         for n in sizes:
             for k in range(repeats):
                 if repeats > 1:
                     console.print(f"bench: {n} businesses, run {k + 1} of {repeats}")
-                runs.setdefault(n, []).append(run_bench(n, through, console=console))
+                runs.setdefault(n, []).append(run_bench(n, through, console=console, template=template))
             last = runs[n][-1]
             rows = summarise(runs[n])
             title = (
@@ -74,9 +90,8 @@ def bench(
                     console.print(f"  {r['stage']}: {r['notes']}", soft_wrap=True)
         if len(sizes) > 1:
             emit(growth({n: summarise(rs) for n, rs in runs.items()}), Format.table, title="growth")
-        path = write_document(
-            bench_document(runs, through), json_path or default_json_path(get_settings().resolved_state_dir)
-        )
+        out = json_path or default_json_path(get_settings().resolved_state_dir)
+        path = write_document(bench_document(runs, through, shape), out)
         console.print(f"bench: figures written to {path}")
         stopped = [f"{n}: {r.error}" for n, rs in runs.items() for r in rs if r.error]
         if stopped:

@@ -2,7 +2,9 @@
 
 The bench plans its campaigns from the world it serves (one campaign per city, one keyword per category,
 areas small enough that no query reaches a provider's paging cap), so that bronze lands about every record
-the world holds and the later stages' figures say something about N.
+the world holds and the later stages' figures say something about N. What the campaigns ask beyond their
+areas and keywords (vertical, filters, enrichment, destinations) comes from a template campaign: by default
+the tech spec's example campaign (`DEFAULT_TEMPLATE`), or any campaign file (`leadlake bench --campaign`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,28 @@ from leadlake.connectors.registry import connector, names
 from leadlake.core.campaign import Area, CampaignSpec
 
 EARTH_RADIUS_KM = 6_371.0088  # the sandbox's own radius (haversine_m), so planned circles test the same
+# The tech spec's example campaign (002, 10.3 "Create Campaign"): its filters (4.0 stars, 20 reviews) and a
+# CRM destination at the default min tier; the firmographic provider is PDL here (the spec names Clearbit).
+# No budget cap: a bench measures the whole run (a cap would stop enrichment part way).
+DEFAULT_TEMPLATE: dict[str, Any] = {
+    "name": "bench template",
+    "vertical": "local_services",
+    "geo": {"city": "Denver", "region": "CO", "country": "US", "radius_km": 50},
+    "keywords": ["plumber"],
+    "filters": {"min_rating": 4.0, "min_reviews": 20},
+    "sources": ["google_places", "yelp"],
+    "enrichment": ["pdl", "hunter", "opencorporates"],
+    "destinations": [{"type": "hubspot", "config_id": "hubspot-sandbox"}],
+}
+
+
+def bench_template(path: str | Path | None = None) -> CampaignSpec:
+    """The campaign the bench's city campaigns copy (vertical, filters, enrichment, destinations)."""
+    from leadlake.core.campaign import from_document, load_campaign
+
+    return load_campaign(path) if path else from_document(DEFAULT_TEMPLATE, "bench template")
+
+
 # Candidates for a circle's count come from an equirectangular plane around the city, whose scale drifts
 # by ~1% across a metro: the plane's search reach is this much wider than the circle.
 _CIRCLE_SLACK = 1.03
@@ -200,14 +224,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
-def plan_bench(world: Any, sources: Sequence[str] | None = None) -> BenchPlan:
-    """One campaign per city of the world, its areas planned from where the world's records lie.
+def plan_bench(
+    world: Any, sources: Sequence[str] | None = None, template: CampaignSpec | None = None
+) -> BenchPlan:
+    """One campaign per city of the world, its areas planned from where the world's records lie; each
+    takes the template's vertical, filters, enrichment and destinations (`bench_template()` by default).
 
     Every category is a keyword (one category each), and each area is small enough that none of its
     queries matches more records of one category than a provider's paging cap (Google 60, Yelp 240): so
     bronze can land about every record, N x the average number of sources per business.
     """
     sources = list(sources or names("discovery"))
+    template = template or bench_template()
     caps, max_radius = _caps(sources)
     categories = list(world.categories())
     cat_index = {c: i for i, c in enumerate(categories)}
@@ -240,11 +268,14 @@ def plan_bench(world: Any, sources: Sequence[str] | None = None) -> BenchPlan:
             CampaignSpec(
                 campaign_id=f"bench-{_slug(city.name)}",
                 name=f"bench {city.name}",
-                vertical="local_services",
+                vertical=template.vertical,
                 areas=areas,
                 keywords=keywords,
+                min_rating=template.min_rating,
+                min_reviews=template.min_reviews,
                 sources=sources,
-                enrichment=names("enrichment"),
+                enrichment=[e for e in names("enrichment") if e in template.enrichment],
+                destinations=list(template.destinations),
             )
         )
     queries = sum(len(c.areas) * len(c.keywords) for c in campaigns)
@@ -252,8 +283,11 @@ def plan_bench(world: Any, sources: Sequence[str] | None = None) -> BenchPlan:
 
 
 # ---- running ----------------------------------------------------------------------------------------------
-def run_bench(businesses: int, through: str = "gold", console: Any = None) -> BenchResult:
-    """Build a world, serve it, and run each registered stage up to `through` against a scratch lakehouse."""
+def run_bench(
+    businesses: int, through: str = "gold", console: Any = None, template: CampaignSpec | None = None
+) -> BenchResult:
+    """Build a world, serve it, and run each registered stage up to `through` against a scratch lakehouse;
+    the campaigns copy `template` (the tech spec's example campaign by default)."""
     from leadlake.core.settings import get_settings
     from leadlake.runtime.resources import Resources, new_run_id
     from leadlake.runtime.stages import run_stage
@@ -284,7 +318,7 @@ def run_bench(businesses: int, through: str = "gold", console: Any = None) -> Be
         )
         plan = timed(
             "plan",
-            lambda: plan_bench(world),
+            lambda: plan_bench(world, template=template),
             lambda p: StageResult(
                 "plan",
                 0.0,
@@ -383,7 +417,10 @@ def _figures(report: Any) -> StageResult:
         extra += f"; {d.leads} leads, {d.duplicates_merged} merged"
     elif report.stage == "enrich" and d is not None:
         calls, cost = _provider_calls(d.providers)
-        extra = f"{d.leads} leads"
+        extra = (
+            f"{d.leads} leads, {d.leads_targeted} targeted; {d.calls_per_lead:.2f} calls and "
+            f"{d.paid_per_lead:.2f} paid lookups per lead"
+        )
     elif report.stage == "gold" and d is not None:
         extra = f"tiers {d.tiers}"
     elif report.stage == "delivery":
@@ -465,14 +502,30 @@ def _exponent(n0: int, n1: int, v0: float | None, v1: float | None) -> float | N
     return round(math.log(v1 / v0) / math.log(n1 / n0), 2)
 
 
-def bench_document(runs: dict[int, list[BenchResult]], through: str) -> dict[str, Any]:
-    """The JSON a bench writes: when and where it ran, every run's figures, the summaries and growth."""
+def template_summary(template: CampaignSpec, enrich_fields: str) -> dict[str, Any]:
+    """What the bench's campaigns asked for beyond their areas: the figures depend on it."""
+    return {
+        "vertical": template.vertical,
+        "min_rating": template.min_rating,
+        "min_reviews": template.min_reviews,
+        "enrichment": list(template.enrichment),
+        "destinations": [f"{d.type}@{d.min_tier}" for d in template.destinations],
+        "enrich_fields": enrich_fields,
+    }
+
+
+def bench_document(
+    runs: dict[int, list[BenchResult]], through: str, campaign: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON a bench writes: when and where it ran, the campaign shape, every run's figures, the
+    summaries and growth."""
     summaries = {n: summarise(rs) for n, rs in runs.items()}
     return {
         "kind": "leadlake-bench",
         "version": 1,
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "through": through,
+        "campaign": campaign or {},
         "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1)},
         "sizes": {
             str(n): {

@@ -91,6 +91,7 @@ class ProviderCost:
     calls_saved_cache: int = 0
     calls_saved_targeting: int = 0
     matches: int = 0
+    billed: int = 0  # what the provider charges for: requests, or matches where it bills those (PDL)
     est_cost_usd: float = 0.0
     est_saved_usd: float = 0.0
 
@@ -116,6 +117,11 @@ class EnrichReport:
     def calls_per_lead(self) -> float:
         return self.calls / self.leads if self.leads else 0.0
 
+    @property
+    def paid_per_lead(self) -> float:
+        """Billed lookups per silver lead (a PDL bulk request is billed per match, not once)."""
+        return sum(c.billed for c in self.costs.values()) / self.leads if self.leads else 0.0
+
     def summary(self) -> dict[str, Any]:
         """Calls made and saved and estimated cost, per source and per enriched lead (the run summary)."""
         cost = sum(c.est_cost_usd for c in self.costs.values())
@@ -125,6 +131,7 @@ class EnrichReport:
             "skipped": dict(self.skipped),
             "calls": self.calls,
             "calls_per_lead": round(self.calls_per_lead, 4),
+            "paid_per_lead": round(self.paid_per_lead, 4),
             "calls_saved_cache": sum(c.calls_saved_cache for c in self.costs.values()),
             "calls_saved_targeting": sum(c.calls_saved_targeting for c in self.costs.values()),
             "est_cost_usd": round(cost, 4),
@@ -346,6 +353,7 @@ def enrich_leads(
         price = p.adapter.price_per_call_usd
         # PDL bills matches, not requests (a bulk request costs one enrichment per 200 in it).
         billed = cost.matches if getattr(p.adapter, "bulk_size", 0) else pr.calls
+        cost.billed = billed
         cost.est_cost_usd = round(billed * price, 6)
         cost.est_saved_usd = round((cost.lookups_all - cost.lookups_sent) * price, 6)
         exhausted = [e for e in pr.errors if "budget exhausted" in e]

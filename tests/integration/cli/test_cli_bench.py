@@ -45,3 +45,10 @@ def test_bench_refuses_a_size_that_is_not_a_number(tmp_path: Path) -> None:
     done = cli("bench", "--businesses", "10k,lots", env=scratch_env(tmp_path))
     line = one_line_error(done, "--businesses", "lots")
     assert "100k" in line
+
+
+def test_bench_names_a_campaign_file_it_cannot_use(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nvertical: local_services\n")
+    done = cli("bench", "--businesses", "100", "--campaign", str(bad), env=scratch_env(tmp_path))
+    one_line_error(done, "bad.yaml")

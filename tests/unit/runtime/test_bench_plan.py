@@ -13,10 +13,12 @@ from leadlake.runtime.bench import (
     BenchResult,
     StageResult,
     bench_document,
+    bench_template,
     growth,
     plan_bench,
     plan_city_tiles,
     summarise,
+    template_summary,
 )
 from leadlake.sandbox.world import CITIES, World, haversine_m
 
@@ -103,3 +105,26 @@ def test_growth_says_how_time_and_memory_grow_with_n() -> None:
     assert row["1000: s"] == 10.0 and row["10000: MiB"] == 1000.0
     doc = bench_document({1000: [_run(1000, {"silver": 1.0})], 10000: [_run(10000, {"silver": 9.0})]}, "gold")
     assert doc["sizes"]["1000"]["landed_ratio"] == [1.0] and doc["growth"]
+
+
+def test_the_bench_campaigns_copy_the_template_campaign(tmp_path) -> None:
+    """Filters, destinations and enrichment decide what enrichment pays for: the bench takes them from the
+    tech spec's example campaign by default, or from a campaign file."""
+    world = World.generate(seed=3, businesses=500)
+    spec_like = plan_bench(world).campaigns[0]
+    assert (spec_like.min_rating, spec_like.min_reviews) == (4.0, 20)
+    assert [(d.type, d.min_tier) for d in spec_like.destinations] == [("hubspot", "C")]
+    path = tmp_path / "mine.yaml"
+    path.write_text(
+        "name: mine\nvertical: b2b_saas\ngeo: {city: Denver, region: CO}\nkeywords: [plumber]\n"
+        "filters: {min_reviews: 3}\nsources: [yelp]\nenrichment: [hunter]\n"
+        "destinations:\n  - {type: hubspot, min_tier: A}\n"
+    )
+    mine = plan_bench(world, template=bench_template(path))
+    for spec in mine.campaigns:
+        assert (spec.vertical, spec.min_rating, spec.min_reviews) == ("b2b_saas", None, 3)
+        assert spec.enrichment == ["hunter"]
+        assert [(d.type, d.min_tier) for d in spec.destinations] == [("hubspot", "A")]
+        # Areas and keywords still come from the world, whatever the template searched.
+        assert len(spec.keywords) == len(world.categories())
+    assert template_summary(bench_template(path), "score")["destinations"] == ["hubspot@A"]
