@@ -118,3 +118,23 @@ def test_mask_pii_leaves_no_contact_details() -> None:
     text = mask_pii("lead jane.doe@acme.com phone +1 303 555 0101")
     assert "jane.doe" not in text and "555" not in text
     assert text.endswith("+1******0101")
+
+
+def test_the_toll_free_shortcut_agrees_with_libphonenumber_on_every_nanp_prefix() -> None:
+    """is_toll_free answers most +1 numbers without parsing them: it must say what number_type() says."""
+    import random
+
+    import phonenumbers
+
+    from leadlake.core.normalize import _toll_free
+
+    rng = random.Random(7)
+    numbers = [f"+1{npa}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}" for npa in range(200, 1000)]
+    numbers += [f"+18{d}{d}{x}5550100" for d in "0345678" for x in "2019"]
+    numbers += ["+18005550100", "+19005550100", "+442079460958", "+61180012345"]
+    _toll_free.cache_clear()
+    for e164 in numbers:
+        parsed = phonenumbers.parse(e164, "US")
+        expected = phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE
+        assert _toll_free(e164) is expected, e164
+    assert _toll_free("+18005550100") and not _toll_free("+13035550101")

@@ -114,8 +114,31 @@ def is_toll_free(e164: str | None) -> bool:
     return _toll_free(str(e164))
 
 
+def _nanp_toll_free_pattern() -> re.Pattern[str]:
+    """The toll-free pattern libphonenumber gives every NANP (+1) region: they share the 8XX codes."""
+    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]
+    patterns = {
+        phonenumbers.PhoneMetadata.metadata_for_region(r).toll_free.national_number_pattern for r in regions
+    }
+    if len(patterns) != 1:  # a metadata release that splits them: every +1 number takes the full check
+        return re.compile(r"\d+")
+    return re.compile(patterns.pop())
+
+
+_NANP_TOLL_FREE = _nanp_toll_free_pattern()
+
+
 @functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
 def _toll_free(e164: str) -> bool:
+    # number_type() is TOLL_FREE only for a number matching its region's toll-free pattern: a +1 number that
+    # does not match the NANP one is answered without parsing (the check was a fifth of normalising a record).
+    if (
+        len(e164) == 12
+        and e164.startswith("+1")
+        and e164[2:].isdigit()
+        and not _NANP_TOLL_FREE.fullmatch(e164[2:])
+    ):
+        return False
     number = _parse_phone(e164, "US")
     return number is not None and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
 
