@@ -49,7 +49,13 @@ def best_pairs(*frames: pd.DataFrame) -> pd.DataFrame:
     return pairs.sort_values(["record_id_l", "record_id_r"], kind="stable").reset_index(drop=True)
 
 
-def _root(parent: dict[str, str], rid: str) -> str:
+def _objects(values: Sequence[str]) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+def _root(parent: dict[int, int], rid: int) -> int:
     """Union-find root of rid, halving the path on the way."""
     while parent[rid] != rid:
         parent[rid] = parent[parent[rid]]
@@ -69,48 +75,50 @@ def cluster(
     Two clusters join on a link only when at least `min_link_share` of the pairs between them are links
     too: A-B and B-C without A-C is how a chain of look-alikes swallows different businesses. With
     `one_per_provider`, a cluster also never holds two records of one provider."""
-    known = set(record_ids)
-    ordered = pairs.sort_values(
-        ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
-    )
-    edges = [
-        (a, b)
-        for a, b in zip(ordered["record_id_l"], ordered["record_id_r"], strict=True)
-        if a in known and b in known
-    ]
+    ids = list(record_ids)
+    # Records as integer positions (distinct ids, first seen first): union-find on ints, not on text.
+    codes, names = pd.factorize(_objects(ids))
+    edges: list[tuple[int, int]] = []
+    if len(pairs):
+        ordered = pairs.sort_values(
+            ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
+        )
+        index = pd.Index(names)
+        left = index.get_indexer(ordered["record_id_l"].to_numpy(dtype=object))
+        right = index.get_indexer(ordered["record_id_r"].to_numpy(dtype=object))
+        known = (left >= 0) & (right >= 0)
+        edges = list(zip(left[known].tolist(), right[known].tolist(), strict=True))
     # Only records with a link need union-find state; every other record is its own cluster.
-    linked = {rid for edge in edges for rid in edge}
-    parent = {rid: rid for rid in linked}
-    members: dict[str, list[str]] = {rid: [rid] for rid in linked}
-    sources: dict[str, set[str]] = (
-        {rid: {prov} for rid, prov in zip(record_ids, providers, strict=True) if rid in linked}
-        if one_per_provider
-        else {}
-    )
-    neighbours: dict[str, set[str]] = defaultdict(set)
+    linked = {i for edge in edges for i in edge}
+    parent = {i: i for i in linked}
+    members: dict[int, list[int]] = {i: [i] for i in linked}
+    sources: dict[int, set[str]] = {}
+    if one_per_provider:
+        for position, provider in zip(codes.tolist(), providers, strict=True):
+            if position in linked:
+                sources[position] = {provider}  # a repeated id: its last provider, as a dict would keep
+    neighbours: dict[int, set[int]] = defaultdict(set)
     for a, b in edges:
         neighbours[a].add(b)
         neighbours[b].add(a)
-    for left, right in edges:
-        a, b = _root(parent, left), _root(parent, right)
+    for left_i, right_i in edges:
+        a, b = _root(parent, left_i), _root(parent, right_i)
         if a == b or (one_per_provider and sources[a] & sources[b]):
             continue
         small, large = (a, b) if len(members[a]) <= len(members[b]) else (b, a)
         if min_link_share > 0 and len(members[small]) * len(members[large]) > 1:
-            links = sum(
-                1 for rid in members[small] for other in neighbours[rid] if _root(parent, other) == large
-            )
+            links = sum(1 for i in members[small] for other in neighbours[i] if _root(parent, other) == large)
             if links < min_link_share * len(members[small]) * len(members[large]):
                 continue
-        keep, drop = (a, b) if a < b else (b, a)
+        keep, drop = (a, b) if names[a] < names[b] else (b, a)
         parent[drop] = keep
         members[keep].extend(members.pop(drop))
         if one_per_provider:
             sources[keep] |= sources.pop(drop)
-    roots = dict(zip(record_ids, record_ids, strict=True))
-    for rid in parent:
-        roots[rid] = _root(parent, rid)
-    return roots
+    root = np.arange(len(names))
+    for i in parent:
+        root[i] = _root(parent, i)
+    return dict(zip(ids, names[root[codes]].tolist(), strict=True))
 
 
 def links_from_roots(roots: Mapping[str, str]) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator
 from splink.internals.exceptions import EMTrainingException, SplinkException
 
+from leadlake.stages.silver.resolve.prepare import text_order
 from leadlake.stages.silver.resolve.settings import (
     FLOAT_COLUMNS,
     MODEL_COLUMNS,
@@ -301,13 +303,19 @@ def prior_match_probability(prep: pd.DataFrame, cfg: ResolveSettings) -> float:
     return min(max(expected / total_pairs, 1e-9), cfg.max_prior)
 
 
-def estimated_match_probability(prep: pd.DataFrame, cfg: ResolveSettings, recall: float = 0.6) -> float:
+def estimated_match_probability(
+    prep: pd.DataFrame,
+    cfg: ResolveSettings,
+    recall: float = 0.6,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
+) -> float:
     """The prior from strict rules (same name and another identifier agreeing), assumed to find `recall`
-    of the matches, kept within cfg.prior_max_factor of prior_match_probability. EM never moves it."""
+    of the matches, kept within cfg.prior_max_factor of prior_match_probability. EM never moves it.
+    codes: rule_codes' cache of prep's column codes, shared with the other passes."""
     base = prior_match_probability(prep, cfg)
     link_type = link_type_for(prep, cfg)
     seconds = [c for c in ("phone_key", "address_norm", "website_key", *cfg.extra_columns) if c in prep]
-    cache: dict[str, tuple[np.ndarray, int]] = {}
+    cache = {} if codes is None else codes
     table = pd.DataFrame({"provider": pd.factorize(prep["provider"])[0], "_n": np.arange(len(prep))})
     selects = []
     for key, col in enumerate(seconds):
@@ -399,6 +407,7 @@ def deterministic_pairs(
     prep: pd.DataFrame,
     cfg: ResolveSettings = ResolveSettings(),
     new_record_ids: Collection[str] | None = None,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> pd.DataFrame:
     """Pairs sharing an identifying key (exact website, domain or local phone) AND a similar name, with
     no distance or street number against them. Records of one provider can pair (a source lists a place
@@ -407,7 +416,7 @@ def deterministic_pairs(
 
     One SQL join per rule in DuckDB (its jaro_winkler_similarity is the one Splink scores with), on the
     key and the name's first letters: a name JW >= 0.88 nearly always shares them, and a chain's website
-    no longer joins all its branches to each other."""
+    no longer joins all its branches to each other. codes: rule_codes' cache of prep's column codes."""
     empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
     rules = [cols for cols in cfg.deterministic_rules if all(c in prep for c in cols)]
     if len(prep) < 2 or not rules or "name_norm" not in prep:
@@ -416,7 +425,7 @@ def deterministic_pairs(
     frame = _deterministic_frame(prep, new)
     link_only = link_type_for(prep, cfg) == "link_only"
     selects = []
-    cache: dict[str, tuple[np.ndarray, int]] = {}
+    cache = {} if codes is None else codes
     for order, cols in enumerate(rules):
         on = [*cols, "name_prefix"] if "name_prefix" in prep else list(cols)
         frame[f"_k{order}"] = rule_codes(prep, on, cache)  # a hash join on one integer, not on text
@@ -530,6 +539,22 @@ def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any
     return spark.createDataFrame(rows, schema=schema)
 
 
+def model_frame(prep: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
+    """prep's model columns (model_columns without the batch flag) as object columns with None for every
+    missing value, absent columns all None: one new frame, no frame-wide copies on the way."""
+    columns: dict[str, np.ndarray] = {}
+    for column in model_columns(cfg):
+        if column == BATCH_COLUMN:
+            continue
+        if column not in prep:
+            columns[column] = np.full(len(prep), None, dtype=object)
+            continue
+        values = prep[column].to_numpy(dtype=object).copy()  # a copy: prep itself is left as it is
+        values[pd.isna(values)] = None  # NaN and pd.NA as None, as Splink's NULL
+        columns[column] = values
+    return pd.DataFrame(columns, index=prep.index, dtype=object)
+
+
 def model_columns(cfg: ResolveSettings) -> list[str]:
     """The columns of the model input table."""
     return [*MODEL_COLUMNS, *(c for c in cfg.extra_columns if c not in MODEL_COLUMNS), BATCH_COLUMN]
@@ -551,11 +576,13 @@ def term_frequency_tables(prep: pd.DataFrame, cfg: ResolveSettings) -> dict[str,
     return tables
 
 
-def _pair_total(prep: pd.DataFrame, cols: Collection[str]) -> int:
+def _pair_total(
+    prep: pd.DataFrame, cols: Collection[str], cache: dict[str, tuple[np.ndarray, int]] | None = None
+) -> int:
     """How many pairs of records share all these columns (in numpy, before asking Splink)."""
     if not all(c in prep for c in cols):
         return 0
-    codes = rule_codes(prep, cols)
+    codes = rule_codes(prep, cols, cache)
     counts = np.bincount(codes[codes >= 0])
     return int((counts * (counts - 1) // 2).sum())
 
@@ -573,7 +600,12 @@ def em_rule_sql(cols: Collection[str], pairs: int, cfg: ResolveSettings) -> str:
     return f"({sql}) and {sample}"
 
 
-def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str, Any] | None:
+def _train(
+    linker: Linker,
+    cfg: ResolveSettings,
+    prep: pd.DataFrame,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
+) -> dict[str, Any] | None:
     """u by seeded random sampling, then m by EM on each training rule that yields pairs, with the
     prior fixed (EM on blocked pairs drifts it to 0.3-0.7 and makes one agreeing field a match).
 
@@ -584,7 +616,7 @@ def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str
     trained = 0
     rules = [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
     for cols in rules:
-        pairs = _pair_total(prep, cols)
+        pairs = _pair_total(prep, cols, codes)
         if not pairs:  # an EM session that fails part-way leaves Splink's settings short
             continue
         try:
@@ -596,6 +628,10 @@ def _train(linker: Linker, cfg: ResolveSettings, prep: pd.DataFrame) -> dict[str
             trained += 1
         except EMTrainingException as exc:  # e.g. no pairs share a phone: the other rules still train
             logger.info("EM on %s skipped: %s", cols, str(exc).splitlines()[0])
+        except ValueError as exc:
+            # Splink's maximisation step refuses an m that underflowed to 0.0 (every pair of a level scored
+            # ~0). The session trains a copy of the settings, so skipping it leaves the model as it was.
+            logger.warning("EM on %s skipped: %s", cols, str(exc).splitlines()[0])
     return linker.misc.save_model_to_json() if trained else None
 
 
@@ -752,7 +788,11 @@ def rule_codes(
     return code
 
 
-def blocking_codes(frame: pd.DataFrame, rules: list[tuple[str, ...]]) -> pd.DataFrame:
+def blocking_codes(
+    frame: pd.DataFrame,
+    rules: list[tuple[str, ...]],
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
+) -> pd.DataFrame:
     """The narrow table coded_blocked_pairs joins: integers and floats only. Provider code, batch flag,
     coordinates (_geo: both present) and one integer key per rule (rule_codes)."""
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
@@ -765,7 +805,7 @@ def blocking_codes(frame: pd.DataFrame, rules: list[tuple[str, ...]]) -> pd.Data
             "_geo": ~(np.isnan(lat) | np.isnan(lon)),
         }
     )
-    cache: dict[str, tuple[np.ndarray, int]] = {}
+    cache = {} if codes is None else codes
     for key, cols in enumerate(rules):
         out[f"_k{key}"] = rule_codes(frame, cols, cache)
     return out
@@ -780,6 +820,7 @@ def _blocked_pairs(
     prep: pd.DataFrame,
     incremental: bool,
     spark: Any,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> Any:
     """The candidate pairs (blocked_pairs_sql) registered with the backend, ready for predict()."""
     from splink.internals.unique_id_concat import _composite_unique_id_from_nodes_sql
@@ -790,16 +831,23 @@ def _blocked_pairs(
         uid_sql = _composite_unique_id_from_nodes_sql(ids, "{side}")
         sql = blocked_pairs_sql(table.physical_name, uid_sql, cfg, prep, incremental)
         return api.register(spark.sql(sql))
-    return api.register(coded_blocked_pairs(frame, [c.unquote().name for c in ids], cfg, prep, incremental))
+    id_columns = [c.unquote().name for c in ids]
+    return api.register(coded_blocked_pairs(frame, id_columns, cfg, prep, incremental, codes))
 
 
 def coded_blocked_pairs(
-    frame: pd.DataFrame, id_columns: list[str], cfg: ResolveSettings, prep: pd.DataFrame, incremental: bool
+    frame: pd.DataFrame,
+    id_columns: list[str],
+    cfg: ResolveSettings,
+    prep: pd.DataFrame,
+    incremental: bool,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> pd.DataFrame:
     """blocked_pairs_sql's pairs, the same set, made on integer keys: each rule is one DuckDB hash join
     on its key's code (blocking_codes) giving pair numbers (l._n * size + r._n), made distinct (lowest
     rule first) and checked for distance in numpy; only the pairs left get their text ids. id_columns:
-    the columns of Splink's composite id (source dataset, unique id), joined by its separator."""
+    the columns of Splink's composite id (source dataset, unique id), joined by its separator. codes:
+    rule_codes' cache of the column codes (frame's rows in prep's order)."""
     from splink.internals.unique_id_concat import CONCAT_SEPARATOR
 
     rules = active_blocking_rules(cfg, prep) or [("record_id",)]
@@ -810,10 +858,10 @@ def coded_blocked_pairs(
     for column in id_columns[1:]:
         uid = uid + CONCAT_SEPARATOR + frame[column].astype(str)
     uids = uid.to_numpy(dtype=object)
-    # _n follows the composite id (join_key_l < join_key_r); fixed-width text sorts in C, same order.
-    order = np.argsort(uids.astype(str), kind="stable")
+    # _n follows the composite id (join_key_l < join_key_r): text_order is its code-point order.
+    order = text_order(uids)
     uids = uids[order]
-    table = blocking_codes(frame, rules).iloc[order].reset_index(drop=True)
+    table = blocking_codes(frame, rules, codes).iloc[order].reset_index(drop=True)
     table["_n"] = np.arange(1, len(table) + 1, dtype=np.int64)
     selects = []
     for key in range(len(rules)):
@@ -859,6 +907,21 @@ def coded_blocked_pairs(
     )
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _prediction_sql(table: str, settings: Mapping[str, Any]) -> str:
+    """The columns of Splink's predictions this module reads (ids, probability, gamma_* levels), not the
+    matching columns of both records that come with them: a fraction of the rows' size to fetch."""
+    columns = [
+        "record_id_l", "record_id_r", "match_probability",
+        *(f"gamma_{c['output_column_name']}" for c in settings.get("comparisons", [])),
+    ]  # fmt: skip
+    if not all(_IDENTIFIER.fullmatch(c) for c in columns):  # names that would need quoting: all columns
+        return f"select * from {table}"
+    return f"select {', '.join(columns)} from {table}"
+
+
 def splink_pairs(
     prep: pd.DataFrame,
     cfg: ResolveSettings = ResolveSettings(),
@@ -866,18 +929,20 @@ def splink_pairs(
     *,
     model: Mapping[str, Any] | None = None,
     new_record_ids: Collection[str] | None = None,
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> tuple[pd.DataFrame, str, dict[str, Any] | None]:
     """Score candidate pairs with Splink: pairs above the threshold, how the model came about ("em",
-    "priors", "model" when given one, "none") and the model as a JSON-ready dict (to pass back later)."""
+    "priors", "model" when given one, "none") and the model as a JSON-ready dict (to pass back later).
+    codes: rule_codes' cache of prep's column codes, shared between the passes (filled here if empty)."""
     empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
     link_type = link_type_for(prep, cfg)
     if len(prep) < 2 or (prep["provider"].nunique() < 2 and link_type == "link_only"):
         return empty, "none", dict(model) if model is not None else None
     incremental = new_record_ids is not None
     new = set(new_record_ids or ())
-    frame = prep.reindex(columns=model_columns(cfg)).astype(object)
-    frame = frame.where(frame.notna(), None)
-    frame[BATCH_COLUMN] = [1 if (not incremental or r in new) else 0 for r in frame["record_id"]]
+    frame = model_frame(prep, cfg)
+    batch = prep["record_id"].isin(new).to_numpy() if incremental else np.ones(len(prep), dtype=bool)
+    frame[BATCH_COLUMN] = batch.astype(np.int64)
     api = db_api(cfg, spark)
     table = api.register(_backend_table(frame, cfg, spark))
     if model is not None:
@@ -885,16 +950,23 @@ def splink_pairs(
         training = "model"
     else:
         trainable = cfg.training == "em" and len(prep) >= cfg.min_records_for_em
-        prior = estimated_match_probability(prep, cfg) if trainable else prior_match_probability(prep, cfg)
+        prior = (
+            estimated_match_probability(prep, cfg, codes=codes)
+            if trainable
+            else prior_match_probability(prep, cfg)
+        )
         creator = splink_settings(cfg, prior, term_frequencies=True, prep=prep, incremental=incremental)
         priors_dict = creator.create_settings_dict(api.sql_dialect.sql_dialect_str)
         settings, training = priors_dict, "priors"
         if trainable:
             try:
-                trained = _train(Linker(table, creator, log_level=cfg.splink_log_level), cfg, prep)
+                trained = _train(Linker(table, creator, log_level=cfg.splink_log_level), cfg, prep, codes)
             except SplinkException as exc:  # degenerate data (one value everywhere): the priors still hold
                 logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
                 trained = None
+            finally:
+                # Training's tables (u samples, comparison vectors) are not the scoring's: freed before it.
+                api.delete_tables_created_by_splink_from_db()
             if trained:
                 settings, training = guard_model(regularize(trained, cfg.m_floor), priors_dict), "em"
         tf_tables = term_frequency_tables(prep, cfg)
@@ -907,12 +979,13 @@ def splink_pairs(
             api.register(_backend_table(tf_frame, cfg, spark)), column
         )
     linker.table_management.register_blocked_pairs_for_predict(
-        _blocked_pairs(linker, api, table, frame, cfg, prep, incremental, spark)
+        _blocked_pairs(linker, api, table, frame, cfg, prep, incremental, spark, codes)
     )
     try:
-        predictions = linker.inference.predict(
+        predicted = linker.inference.predict(
             threshold_match_probability=cfg.match_threshold, warning_mode="never"
-        ).as_pandas_dataframe()
+        )
+        predictions = linker.misc.query_sql(_prediction_sql(predicted.physical_name, settings), "pandas")
         saved = linker.misc.save_model_to_json()
     finally:
         # A long-lived Spark session would otherwise keep every intermediate view of every run.

@@ -155,11 +155,25 @@ def _as_objects(values: list[object]) -> np.ndarray:
     return out
 
 
+def text_order(values: np.ndarray) -> np.ndarray:
+    """The positions that sort an array of str (stable, code-point order, as sorted() would): Arrow
+    sorts the UTF-8 bytes, whose order is the code points' order; numpy's fixed-width strings if Arrow
+    cannot hold a value (a lone surrogate)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(values, type=pa.string())
+    except (pa.ArrowException, UnicodeError):
+        return np.argsort(values.astype(str), kind="stable")
+    return pc.sort_indices(text).to_numpy().astype(np.intp)
+
+
 def _record_order(ids: pd.Series) -> np.ndarray:
-    """The positions that sort records by record_id (stable), as sort_values would; text ids sort as
-    fixed-width strings in C (the same code-point order)."""
+    """The positions that sort records by record_id (stable), as sort_values would; text ids in
+    code-point order (text_order)."""
     if pd.api.types.infer_dtype(ids, skipna=False) == "string":
-        return np.argsort(ids.to_numpy(dtype=str), kind="stable")
+        return text_order(ids.to_numpy(dtype=object))
     return np.argsort(ids.to_numpy(), kind="stable") if len(ids) else np.arange(0)
 
 
@@ -167,15 +181,20 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     """The model's input: sorted by record id, derived comparison keys, identical for every backend.
 
     Each key is computed once per distinct input value: names, streets and cities repeat."""
-    df = records.iloc[_record_order(records["record_id"])].reset_index(drop=True)
-    size = len(df)
+    order = _record_order(records["record_id"])
+    size = len(order)
 
     def column(name: str) -> np.ndarray:
-        if name not in df:
+        """One input column in record order (only the columns read are copied, not the whole frame)."""
+        if name not in records:
             return np.full(size, None, dtype=object)
-        return df[name].to_numpy(dtype=object)
+        return records[name].to_numpy(dtype=object)[order]
 
-    out = pd.DataFrame({"record_id": df["record_id"].astype(str), "provider": df["provider"].astype(str)})
+    # Columns are gathered as arrays, then made one frame: no frame-wide copies on the way.
+    out: dict[str, Any] = {
+        "record_id": pd.Series(column("record_id")).astype(str).to_numpy(dtype=object),
+        "provider": pd.Series(column("provider")).astype(str).to_numpy(dtype=object),
+    }
     # The name: from name_norm when given, else the raw name; codes of the pair, then keys per name.
     norm_codes, norm_distinct = _codes(column("name_norm"))
     raw_codes, raw_distinct = _codes(column("name"))
@@ -218,7 +237,8 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     out["geo_cell_coarse"] = _geo_cells(lats, lons, cfg.geo_cell_coarse_degrees)
     for extra in cfg.extra_columns:
         out[extra] = _map_unique(column(extra), extra_key)
-    return out.astype(object).where(out.notna(), None)
+    # Every key above is None where missing (the helpers map NaN to None), so no NaN pass is needed.
+    return pd.DataFrame(out, dtype=object)
 
 
 def _geo_cells(lats: np.ndarray, lons: np.ndarray, degrees: float) -> np.ndarray:

@@ -139,10 +139,17 @@ def resolve(
     step(f"preparing {len(records)} records")
     prep = prepare(records, cfg) if len(records) else pd.DataFrame(columns=MODEL_COLUMNS)
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
+    codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
-    exact = deterministic_pairs(prep, cfg, new) if len(prep) > 1 else pd.DataFrame(columns=PAIR_COLUMNS)
+    exact = (
+        deterministic_pairs(prep, cfg, new, codes=codes)
+        if len(prep) > 1
+        else pd.DataFrame(columns=PAIR_COLUMNS)
+    )
     step("scoring with Splink" if model is not None else "training and scoring with Splink")
-    scored, training, used_model = splink_pairs(prep, cfg, spark, model=model, new_record_ids=new)
+    scored, training, used_model = splink_pairs(
+        prep, cfg, spark, model=model, new_record_ids=new, codes=codes
+    )
     known = known_pairs if known_pairs is not None else pd.DataFrame(columns=PAIR_COLUMNS)
     if len(known):
         known = known.reindex(columns=PAIR_COLUMNS)
