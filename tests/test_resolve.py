@@ -651,3 +651,31 @@ def test_extra_identifier_columns_are_compared_and_blocked_on() -> None:
     res = resolve(pd.DataFrame(rows), replace(ResolveSettings(), extra_columns=("tax_id",)))
     assert _lead_groups(res) == {frozenset({"crm:0", "crm:1"}), frozenset({"crm:2"})}
     assert "tax_id exact" in res.pairs["match_rule"].iloc[0]
+
+
+def test_an_em_session_splink_refuses_is_skipped_and_the_other_rules_train(
+    generated: tuple[pd.DataFrame, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Splink's maximisation step raises ValueError when an m underflows to 0.0 (seen on a 100k-business
+    world): that session is skipped, the other EM rules still train, and every record gets one lead."""
+    from splink.internals.em_training_session import EMTrainingSession
+
+    first = ResolveSettings().em_blocking_rules[0]
+    real_train = EMTrainingSession._train
+    refused: list[str] = []
+
+    def train(self: EMTrainingSession, *args: Any, **kwargs: Any) -> Any:
+        sql = self._blocking_rule_for_training.blocking_rule_sql
+        if not refused and all(col in sql for col in first):
+            refused.append(sql)
+            raise ValueError("m_probability value 0.0 is below the minimum allowed value of 1e-300.")
+        return real_train(self, *args, **kwargs)
+
+    monkeypatch.setattr(EMTrainingSession, "_train", train)
+    res = resolve(generated[0])
+    assert refused, "the first EM rule never trained, so nothing was refused"
+    assert res.training == "em" and res.model is not None
+    assert any("skipped" in r.getMessage() and "1e-300" in r.getMessage() for r in caplog.records)
+    assert res.links["record_id"].is_unique and len(res.links) == len(generated[0])
