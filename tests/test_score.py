@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from leadlake.core.campaign import Area
 from leadlake.stages.gold.score import haversine_km, score_lead, tier_for
 
@@ -73,3 +75,27 @@ def test_tiers_and_distance() -> None:
     assert [tier_for(x) for x in (0, 24, 25, 49, 50, 100)] == ["C", "C", "B", "B", "A", "A"]
     # Denver to Austin is about 770 miles (1,240 km) as the crow flies.
     assert 1200 < haversine_km(39.7392, -104.9903, 30.2672, -97.7431) < 1290
+
+
+def test_the_vectorised_area_distance_is_the_scalar_one() -> None:
+    """Gold computes each campaign's area distances in numpy: the same kilometres as the per-lead rule,
+    NaN where a point has no coordinates, and all NaN when no area has a centre."""
+    import random
+
+    import numpy as np
+
+    from leadlake.stages.gold.score import distance_to_areas_km, distances_to_areas_km
+
+    rng = random.Random(5)
+    areas = [
+        Area(city="c", region="CO", lat=rng.uniform(25, 48), lon=rng.uniform(-122, -71)) for _ in range(30)
+    ]
+    areas.append(Area(city="no centre", region="CO"))
+    lats = [rng.uniform(25, 48) for _ in range(500)] + [math.nan, 40.0]
+    lons = [rng.uniform(-122, -71) for _ in range(500)] + [-104.9, math.nan]
+    got = distances_to_areas_km(np.array(lats), np.array(lons), areas)
+    for lat, lon, d in zip(lats, lons, got, strict=True):
+        want = distance_to_areas_km(lat, lon, areas)
+        assert (want is None and math.isnan(d)) or d == pytest.approx(want, rel=1e-12, abs=1e-9)
+    no_centre = [Area(city="x", region="CO")]
+    assert np.isnan(distances_to_areas_km(np.array([40.0]), np.array([-105.0]), no_centre)).all()

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from leadlake.core.campaign import CampaignSpec
@@ -33,7 +34,13 @@ from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_fe
 from leadlake.stages.gold.lead_features import KEYS as FEATURE_KEYS
 from leadlake.stages.gold.lead_features import features_schema, lead_features
 from leadlake.stages.gold.model import SCORED_COLUMNS, ModelScoring, apply_champion, find_champion
-from leadlake.stages.gold.score import MODEL_VERSION, Score, score_lead
+from leadlake.stages.gold.score import (
+    MODEL_VERSION,
+    Score,
+    distances_to_areas_km,
+    score_at_distance,
+    score_lead,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -94,7 +101,9 @@ def load_campaigns(io: StageIO) -> dict[str, CampaignSpec]:
 
 
 def best_campaign_score(
-    lead: Mapping[str, Any], specs: list[CampaignSpec]
+    lead: Mapping[str, Any],
+    specs: list[CampaignSpec],
+    distances: Mapping[str, float | None] | None = None,
 ) -> tuple[CampaignSpec | None, Score]:
     """The campaign a lead scores best under, and that score.
 
@@ -103,25 +112,58 @@ def best_campaign_score(
     drew it), and keep the highest score; a tie goes to the first campaign id in sorted order, so the
     choice is stable from run to run. The winning campaign is recorded (`scored_campaign_id`, `vertical`)
     so that sales ops can see which campaign's rules the score follows. A lead no recorded campaign found
-    scores with vertical "other" and no area.
+    scores with vertical "other" and no area. `distances`: campaign id -> the lead's distance to that
+    campaign's nearest area, when already computed (score_frame does it for every lead at once).
     """
     best: tuple[CampaignSpec | None, Score] | None = None
     for spec in sorted(specs, key=lambda s: s.campaign_id):
-        s = score_lead(lead, spec.vertical, spec.areas)
+        if distances is not None and spec.campaign_id in distances:
+            s = score_at_distance(lead, spec.vertical, distances[spec.campaign_id])
+        else:
+            s = score_lead(lead, spec.vertical, spec.areas)
         if best is None or s.lead_score > best[1].lead_score:
             best = (spec, s)
     return best if best is not None else (None, score_lead(lead, "other", ()))
 
 
+def _campaign_ids(value: Any) -> list[str]:
+    # A list from Arrow, a numpy array from Spark's toPandas (whose truth value is ambiguous), or missing.
+    return [] if value is None or isinstance(value, float | str) else list(value)
+
+
+def area_distances(
+    leads: pd.DataFrame, campaigns: Mapping[str, CampaignSpec]
+) -> list[dict[str, float | None]]:
+    """Per lead: campaign id -> distance to that campaign's nearest area (None: unknown), for the
+    campaigns that found it; one numpy pass per campaign instead of a haversine per lead and area."""
+    n = len(leads)
+    out: list[dict[str, float | None]] = [{} for _ in range(n)]
+    if not n:
+        return out
+    ids = leads["campaign_ids"] if "campaign_ids" in leads.columns else pd.Series([None] * n)
+    rows: dict[str, list[int]] = {}
+    for i, value in enumerate(ids):
+        for cid in _campaign_ids(value):
+            if cid in campaigns:
+                rows.setdefault(cid, []).append(i)
+    lat, lon = (
+        pd.to_numeric(leads[c], errors="coerce").to_numpy(float) if c in leads else np.full(n, np.nan)
+        for c in ("lat", "lon")
+    )
+    for cid, idx in rows.items():
+        dist = distances_to_areas_km(lat[idx], lon[idx], campaigns[cid].areas)
+        for i, d in zip(idx, dist.tolist(), strict=True):
+            out[i][cid] = None if d != d else d  # NaN: no coordinates on one side
+    return out
+
+
 def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.DataFrame:
     """Score each lead under the campaign that found it that it fits best (see best_campaign_score)."""
     rows = []
-    for lead in leads.to_dict("records"):
-        ids = lead.get("campaign_ids")
-        # A list from Arrow, a numpy array from Spark's toPandas (whose truth value is ambiguous), or missing.
-        ids = [] if ids is None or isinstance(ids, float | str) else list(ids)
-        specs = [campaigns[c] for c in ids if c in campaigns]
-        spec, s = best_campaign_score(lead, specs)
+    distances = area_distances(leads, campaigns)
+    for lead, dist in zip(leads.to_dict("records"), distances, strict=True):
+        specs = [campaigns[c] for c in _campaign_ids(lead.get("campaign_ids")) if c in campaigns]
+        spec, s = best_campaign_score(lead, specs, dist)
         rows.append(
             lead
             | {

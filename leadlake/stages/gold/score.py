@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from leadlake.core.campaign import Area
 
 MODEL_VERSION = "rules-v1"
@@ -39,6 +41,25 @@ def distance_to_areas_km(lat: float | None, lon: float | None, areas: Iterable[A
     return min(dists) if dists else None
 
 
+def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Area]) -> np.ndarray:
+    """distance_to_areas_km for many points at once (the same formula in numpy); NaN where a point or
+    every area lacks coordinates."""
+    lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
+    centres = [(a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
+    out = np.full(len(lats), np.nan)
+    if not centres or not len(lats):
+        return out
+    a_lat_deg, a_lon = np.array(centres, dtype=float).T
+    p2 = np.radians(a_lat_deg)[None, :]
+    step = max(1, 2_000_000 // len(centres))  # bounds the points x areas matrix to ~16 MB a block
+    for start in range(0, len(lats), step):
+        p1 = np.radians(lats[start : start + step])[:, None]
+        dl = np.radians(a_lon[None, :] - lons[start : start + step, None])
+        h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+        out[start : start + step] = (2 * 6371.0088 * np.arcsin(np.sqrt(h))).min(axis=1)
+    return out
+
+
 def _isnan(x: Any) -> bool:
     return isinstance(x, float) and math.isnan(x)
 
@@ -55,6 +76,12 @@ def tier_for(score: int) -> str:
 
 def score_lead(lead: Mapping[str, Any], vertical: str, areas: Sequence[Area] = ()) -> Score:
     """Apply the appendix 19.1 rules to one silver lead; signals we do not collect yet score nothing."""
+    dist = distance_to_areas_km(_val(lead, "lat"), _val(lead, "lon"), areas)
+    return score_at_distance(lead, vertical, dist)
+
+
+def score_at_distance(lead: Mapping[str, Any], vertical: str, dist: float | None) -> Score:
+    """score_lead with the distance to the campaign's nearest area already known (None: unknown)."""
     score, reasons = 0, []
     rating, reviews = _val(lead, "rating"), _val(lead, "review_count")
     if rating is not None and reviews is not None and rating >= 4.3 and reviews >= 50:
@@ -71,7 +98,6 @@ def score_lead(lead: Mapping[str, Any], vertical: str, areas: Sequence[Area] = (
     if vertical == "b2b_saas" and _val(lead, "employees_range") in ("11-50", "51-200"):
         score += 10
         reasons.append(f"+10 target company size ({lead['employees_range']} employees)")
-    dist = distance_to_areas_km(_val(lead, "lat"), _val(lead, "lon"), areas)
     if dist is not None and dist <= RADIUS_KM:
         score += 10
         reasons.append(f"+10 within {RADIUS_KM:.0f} km of the target area ({dist:.1f} km)")
