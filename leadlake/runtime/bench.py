@@ -30,25 +30,34 @@ from leadlake.core.campaign import Area, CampaignSpec
 
 EARTH_RADIUS_KM = 6_371.0088  # the sandbox's own radius (haversine_m), so planned circles test the same
 # The tech spec's example campaign (002, 10.3 "Create Campaign"): its filters (4.0 stars, 20 reviews) and a
-# CRM destination at the default min tier; the firmographic provider is PDL here (the spec names Clearbit).
-# No budget cap: a bench measures the whole run (a cap would stop enrichment part way).
+# CRM destination (the registry's default one) at the default min tier, with every registered discovery
+# and enrichment provider. No budget cap: a bench measures the whole run (a cap would stop enrichment).
 DEFAULT_TEMPLATE: dict[str, Any] = {
     "name": "bench template",
     "vertical": "local_services",
     "geo": {"city": "Denver", "region": "CO", "country": "US", "radius_km": 50},
     "keywords": ["plumber"],
     "filters": {"min_rating": 4.0, "min_reviews": 20},
-    "sources": ["google_places", "yelp"],
-    "enrichment": ["pdl", "hunter", "opencorporates"],
-    "destinations": [{"type": "hubspot", "config_id": "hubspot-sandbox"}],
 }
+
+
+def _default_template() -> dict[str, Any]:
+    """DEFAULT_TEMPLATE with its providers and destination from the connector registry."""
+    from leadlake.connectors.registry import connectors
+
+    default = [{"type": s.name} for s in connectors("destination") if s.extra.get("default")]
+    return DEFAULT_TEMPLATE | {
+        "sources": names("discovery"),
+        "enrichment": names("enrichment"),
+        "destinations": default[:1],
+    }
 
 
 def bench_template(path: str | Path | None = None) -> CampaignSpec:
     """The campaign the bench's city campaigns copy (vertical, filters, enrichment, destinations)."""
     from leadlake.core.campaign import from_document, load_campaign
 
-    return load_campaign(path) if path else from_document(DEFAULT_TEMPLATE, "bench template")
+    return load_campaign(path) if path else from_document(_default_template(), "bench template")
 
 
 # Candidates for a circle's count come from an equirectangular plane around the city, whose scale drifts
