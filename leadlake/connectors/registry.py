@@ -102,6 +102,11 @@ def names(kind: Kind | None = None) -> list[str]:
     return [s.name for s in connectors(kind)]
 
 
+def default_destinations() -> list[str]:
+    """The destinations gold written without a campaign is delivered to (`extra={"default": True}`)."""
+    return [s.name for s in connectors("destination") if s.extra.get("default")]
+
+
 def describe_known() -> str:
     """The known names by kind, for error messages."""
     return "; ".join(f"{kind} providers: {', '.join(names(kind)) or '-'}" for kind in KINDS)

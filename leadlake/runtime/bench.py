@@ -43,13 +43,12 @@ DEFAULT_TEMPLATE: dict[str, Any] = {
 
 def _default_template() -> dict[str, Any]:
     """DEFAULT_TEMPLATE with its providers and destination from the connector registry."""
-    from leadlake.connectors.registry import connectors
+    from leadlake.connectors.registry import default_destinations
 
-    default = [{"type": s.name} for s in connectors("destination") if s.extra.get("default")]
     return DEFAULT_TEMPLATE | {
         "sources": names("discovery"),
         "enrichment": names("enrichment"),
-        "destinations": default[:1],
+        "destinations": [{"type": d} for d in default_destinations()[:1]],
     }
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from leadlake.connectors.registry import Kind, connector, connectors, names
+from leadlake.connectors.registry import Kind, connector, connectors, default_destinations, names
 from leadlake.core.campaign import CampaignSpec
 from leadlake.lakehouse import catalog
 from leadlake.observe.reports import Outcome, StageReport, failed_report, from_outcome, now, record
@@ -226,7 +226,7 @@ def _run_delivery(
     if only:
         dests = [only]
     elif tiers is None:  # gold written without campaigns: the default destination takes it
-        dests = [s.name for s in connectors("destination") if s.extra.get("default")]
+        dests = default_destinations()
     else:  # only the destinations some campaign names
         dests = [n for n in names("destination") if tiers.get(n)]
     return [
