@@ -614,6 +614,23 @@ def test_a_saved_model_scores_without_training_and_reruns_are_identical(
     pd.testing.assert_frame_equal(scored.links, generated_resolution.links)
 
 
+def test_the_saved_model_keeps_its_prediction_rules(
+    generated: tuple[pd.DataFrame, dict[str, str]], generated_resolution: Resolution
+) -> None:
+    # On DuckDB the linkers run with a stand-in rule (the blocked pairs are ours); the model must not.
+    model = generated_resolution.model
+    assert model is not None
+    rules = [r["blocking_rule"] for r in model["blocking_rules_to_generate_predictions"]]
+    assert len(rules) == len(ResolveSettings().blocking_rules)
+    assert "l.phone_key = r.phone_key" in rules and "l.record_id = r.record_id" not in rules
+    scored = resolve(generated[0], model=model)
+    assert scored.model is not None
+    assert (
+        scored.model["blocking_rules_to_generate_predictions"]
+        == model["blocking_rules_to_generate_predictions"]
+    )
+
+
 def test_every_pair_says_why_it_matched(generated_resolution: Resolution) -> None:
     rules = generated_resolution.pairs["match_rule"]
     assert list(generated_resolution.pairs.columns) == [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 import warnings
 from pathlib import Path
@@ -116,16 +115,18 @@ def resolve(
             console=err_console,
             transient=False,
         )
-        records = loaded.records
+        record_ids = loaded.records["record_id"].tolist()
+        records = loaded.records if report is not None else None  # the report prepares them again
+        # Handed over without a reference kept here: resolve() lets the records go once they are prepared,
+        # the largest frame of the run, before Splink runs.
+        handover = [loaded.records]
+        del loaded
         with bar:
             task = bar.add_task("resolving", total=_STEPS)
-            kwargs: dict[str, Any] = {}
-            if "progress" in inspect.signature(run_resolve).parameters:
-                kwargs["progress"] = _progress_hook(bar, task)
-            result = run_resolve(records, cfg, **kwargs)
+            result = run_resolve(handover.pop(), cfg, progress=_progress_hook(bar, task))
             bar.update(task, description="writing clusters", completed=_STEPS - 1)
-            clusters = ri.clusters_frame(list(records["record_id"]), result.links, result.pairs)
-            if report is not None:
+            clusters = ri.clusters_frame(record_ids, result.links, result.pairs)
+            if report is not None and records is not None:
                 bar.update(task, description="writing the report")
                 ri.write_report(records, result, cfg, report, clusters=clusters)
             ri.write_clusters_csv(clusters, target)

@@ -524,9 +524,10 @@ def db_api(cfg: ResolveSettings, spark: Any = None) -> Any:
 
 
 def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any:
-    """A frame as the backend wants it; Spark gets an explicit schema so all-null columns work."""
+    """A frame as the backend wants it: DuckDB an Arrow table (scanned without the GIL, its text a
+    fraction of Python strings' size); Spark an explicit schema so all-null columns work."""
     if cfg.backend != "spark":
-        return frame
+        return arrow_table(frame)
     from pyspark.sql import types as T
 
     def kind(column: str) -> Any:
@@ -537,6 +538,24 @@ def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any
     schema = T.StructType([T.StructField(c, kind(c), c != "record_id") for c in frame.columns])
     rows = [tuple(r) for r in frame.itertuples(index=False, name=None)]
     return spark.createDataFrame(rows, schema=schema)
+
+
+def arrow_table(frame: pd.DataFrame) -> Any:
+    """A model-shaped frame as an Arrow table: coordinates and tf_* as doubles, the batch flag as an
+    integer, every other column as text; None and NaN as null (Splink's NULL)."""
+    import pyarrow as pa
+
+    def kind(column: str) -> Any:
+        if column in FLOAT_COLUMNS or column.startswith("tf_"):
+            return pa.float64()
+        return pa.int64() if column == BATCH_COLUMN else pa.string()
+
+    return pa.table(
+        {
+            str(c): pa.array(frame[c].to_numpy(dtype=object), type=kind(str(c)), from_pandas=True)
+            for c in frame.columns
+        }
+    )
 
 
 def model_frame(prep: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
@@ -802,6 +821,7 @@ def blocking_codes(
             "provider": pd.factorize(frame["provider"].astype(str))[0].astype(np.int32),
             BATCH_COLUMN: frame[BATCH_COLUMN].to_numpy(dtype=np.int32),
             "lat": lat,
+            "lon": lon,
             "_geo": ~(np.isnan(lat) | np.isnan(lon)),
         }
     )
@@ -832,7 +852,10 @@ def _blocked_pairs(
         sql = blocked_pairs_sql(table.physical_name, uid_sql, cfg, prep, incremental)
         return api.register(spark.sql(sql))
     id_columns = [c.unquote().name for c in ids]
-    return api.register(coded_blocked_pairs(frame, id_columns, cfg, prep, incremental, codes))
+    import pyarrow as pa
+
+    pairs = coded_blocked_pairs(frame, id_columns, cfg, prep, incremental, codes)
+    return api.register(pa.Table.from_pandas(pairs, preserve_index=False))  # its Arrow columns as they are
 
 
 def coded_blocked_pairs(
@@ -870,9 +893,13 @@ def coded_blocked_pairs(
             where.append("l.provider <> r.provider")
         if incremental:
             where.append(f"(l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)")
-        if max_km is not None:  # a cheap bound first: the distance is at least R x the latitude gap
+        if max_km is not None:
+            # A cheap bound first (the distance is at least R x the latitude gap), then the distance with
+            # a hair of slack: a chain's branches in one ZIP area are millions of far pairs, which are best
+            # never fetched. numpy's check below stays the one that decides.
             where.append(
-                f"(not l._geo or not r._geo or abs(l.lat - r.lat) <= {_max_lat_gap(max_km + 1e-6)!r})"
+                f"(not l._geo or not r._geo or (abs(l.lat - r.lat) <= {_max_lat_gap(max_km + 1e-6)!r} "
+                f"and {_sql_km('l', 'r')} <= {(max_km + 1e-6) * 1.001 + 1e-3!r}))"
             )
         selects.append(
             f"select {key} as match_key, l._n * {size} + r._n as pair from numbered as l "
@@ -881,11 +908,13 @@ def coded_blocked_pairs(
     con = _duckdb(cfg)
     try:
         con.register("numbered", table)
-        found = con.execute(" union all ".join(selects)).fetchnumpy()
+        # One rule at a time: a union of all of them builds every rule's hash table at once.
+        found = [con.execute(sql).fetchnumpy() for sql in selects]
     finally:
         con.close()
-    match_key = np.asarray(found["match_key"], dtype=np.int64)
-    pair = np.asarray(found["pair"], dtype=np.int64)
+    match_key = np.concatenate([np.asarray(f["match_key"], dtype=np.int64) for f in found])
+    pair = np.concatenate([np.asarray(f["pair"], dtype=np.int64) for f in found])
+    del found
     by_pair = np.lexsort((match_key, pair))  # by pair, then the lowest rule first
     pair, match_key = pair[by_pair], match_key[by_pair]
     first = np.ones(len(pair), dtype=bool)
@@ -898,13 +927,25 @@ def coded_blocked_pairs(
         km = _haversine_np(lat[left], lon[left], lat[right], lon[right])
         keep = np.isnan(km) | (km <= max_km + 1e-6)
         left, right, match_key = left[keep], right[keep], match_key[keep]
+    # Arrow, not Python strings: a million pairs' ids are ~40 MB as Arrow text, ~150 MB as str objects.
+    import pyarrow as pa
+
+    text = pa.array(uids, type=pa.string())
+    keys = pa.array([str(k) for k in range(len(rules))], type=pa.string())
     return pd.DataFrame(
         {
-            "match_key": np.array([str(k) for k in range(len(rules))], dtype=object)[match_key],
-            "join_key_l": uids[left],
-            "join_key_r": uids[right],
+            "match_key": _arrow_text(keys.take(pa.array(match_key))),
+            "join_key_l": _arrow_text(text.take(pa.array(left))),
+            "join_key_r": _arrow_text(text.take(pa.array(right))),
         }
     )
+
+
+def _arrow_text(values: Any) -> pd.Series:
+    """An Arrow string array as a pandas column without copying it to Python strings."""
+    import pyarrow as pa
+
+    return pd.Series(values, dtype=pd.ArrowDtype(pa.string()))
 
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -920,6 +961,32 @@ def _prediction_sql(table: str, settings: Mapping[str, Any]) -> str:
     if not all(_IDENTIFIER.fullmatch(c) for c in columns):  # names that would need quoting: all columns
         return f"select * from {table}"
     return f"select {', '.join(columns)} from {table}"
+
+
+def _splink_input(frame: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
+    """The columns Splink reads on DuckDB: ids, compared columns, EM's blocking columns, the batch flag.
+    The prediction blocking is ours (coded_blocked_pairs), so its keys stay out of Splink's tables
+    (the input it copies per phase, EM's comparison vectors, predict's two pruned inputs). Spark blocks
+    in SQL on the table and keeps every column."""
+    if cfg.backend == "spark":
+        return frame
+    wanted = {"record_id", "provider", BATCH_COLUMN, *cfg.extra_columns}
+    wanted.update(c for spec in all_comparisons(cfg) for c in spec.columns)
+    wanted.update(c for cols in cfg.em_blocking_rules for c in cols)
+    return frame[[c for c in frame.columns if c in wanted]]
+
+
+# Splink retains the columns of the prediction rules in every comparison table; on DuckDB the rules are
+# never run (the blocked pairs are registered), so the linkers get this one instead of them.
+_ID_RULE = [{"blocking_rule": "l.record_id = r.record_id", "sql_dialect": "duckdb"}]
+
+
+def _for_linker(settings: Mapping[str, Any], cfg: ResolveSettings) -> dict[str, Any]:
+    """The settings a DuckDB linker runs with: the prediction rules as _ID_RULE (see _splink_input)."""
+    out = dict(settings)
+    if cfg.backend != "spark":
+        out["blocking_rules_to_generate_predictions"] = _ID_RULE
+    return out
 
 
 def splink_pairs(
@@ -944,7 +1011,7 @@ def splink_pairs(
     batch = prep["record_id"].isin(new).to_numpy() if incremental else np.ones(len(prep), dtype=bool)
     frame[BATCH_COLUMN] = batch.astype(np.int64)
     api = db_api(cfg, spark)
-    table = api.register(_backend_table(frame, cfg, spark))
+    table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
     if model is not None:
         settings, tf_tables = _score_model(model, prep, cfg, incremental)
         training = "model"
@@ -960,7 +1027,8 @@ def splink_pairs(
         settings, training = priors_dict, "priors"
         if trainable:
             try:
-                trained = _train(Linker(table, creator, log_level=cfg.splink_log_level), cfg, prep, codes)
+                trainer = Linker(table, _for_linker(priors_dict, cfg), log_level=cfg.splink_log_level)
+                trained = _train(trainer, cfg, prep, codes)
             except SplinkException as exc:  # degenerate data (one value everywhere): the priors still hold
                 logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
                 trained = None
@@ -969,8 +1037,16 @@ def splink_pairs(
                 api.delete_tables_created_by_splink_from_db()
             if trained:
                 settings, training = guard_model(regularize(trained, cfg.m_floor), priors_dict), "em"
+                settings["blocking_rules_to_generate_predictions"] = priors_dict[
+                    "blocking_rules_to_generate_predictions"
+                ]
         tf_tables = term_frequency_tables(prep, cfg)
-    linker = Linker(table, settings, log_level=cfg.splink_log_level)
+    # The model keeps its own prediction rules (Splink's form of them), whatever the linker ran with.
+    rules = [
+        {"blocking_rule": r["blocking_rule"], "sql_dialect": api.sql_dialect.sql_dialect_str}
+        for r in settings["blocking_rules_to_generate_predictions"]
+    ]
+    linker = Linker(table, _for_linker(settings, cfg), log_level=cfg.splink_log_level)
     for column, freqs in tf_tables.items():
         tf_frame = pd.DataFrame({column: list(freqs), f"tf_{column}": list(freqs.values())})
         if tf_frame.empty:
@@ -990,6 +1066,7 @@ def splink_pairs(
     finally:
         # A long-lived Spark session would otherwise keep every intermediate view of every run.
         linker.table_management.delete_tables_created_by_splink_from_db()
+    saved["blocking_rules_to_generate_predictions"] = rules
     saved[MODEL_KEY] = {"version": 1, "term_frequencies": tf_tables}
     if predictions.empty:
         return empty, training, saved

@@ -138,6 +138,9 @@ def resolve(
         raise ValueError("record_id must be unique")
     step(f"preparing {len(records)} records")
     prep = prepare(records, cfg) if len(records) else pd.DataFrame(columns=MODEL_COLUMNS)
+    # prep is all that is read from here on: a caller that kept no reference (the CLI) frees the records
+    # before Splink runs, the largest frame of the run.
+    del records
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
