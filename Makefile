@@ -72,7 +72,7 @@ lint: $(VENV)/.installed
 
 # The whole suite; a test whose prerequisite is missing fails unless LEADLAKE_TEST_ALLOW_SKIP names it.
 test: install lint
-	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile
+	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15
 
 # After every edit: unit tests of pure logic (no Spark, Airflow, S3, subprocess pipelines).
 test-fast: $(VENV)/.installed

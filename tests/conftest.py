@@ -394,6 +394,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         _PENDING_USED.add(key)
                     else:
                         _PENDING_REDUNDANT.add(key)
+    items[:] = heaviest_files_first(items)
+
+
+# Lanes by the cost of their files: a file holding an e2e test (a whole demo or pipeline) costs minutes,
+# a unit file a second. xdist hands whole files (--dist loadfile) to whichever worker is free, in this
+# order (`make test` passes --no-loadscope-reorder; xdist's own reorder puts files with many tests first,
+# which left the few-test demo files to one worker at the end while the other sat idle).
+COST_LANES: tuple[str, ...] = ("e2e", "slow", "airflow", "spark", "integration")
+# Within a lane, the files that took a worker longest in `make test` (its --durations; stop 21, machine
+# loaded): the Airflow demos 1314 s, the CLI demo 686 s, the learning loop 457 s. Longest first.
+LONGEST_FILES: tuple[str, ...] = (
+    "integration/test_airflow_demos.py",
+    "integration/cli/test_cli_demo.py",
+    "integration/cli/test_cli_learning_loop.py",
+)
+
+
+def heaviest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """Items with their files ranked by COST_LANES (a file ranks by its costliest test), then
+    LONGEST_FILES, then as collected; a file's items keep their order."""
+
+    def rank(item: pytest.Item) -> int:
+        return next(
+            (i for i, lane in enumerate(COST_LANES) if item.get_closest_marker(lane)), len(COST_LANES)
+        )
+
+    def longest(path: str) -> int:
+        return next((i for i, tail in enumerate(LONGEST_FILES) if path.endswith(tail)), len(LONGEST_FILES))
+
+    file_rank: dict[str, int] = {}
+    first_seen: dict[str, int] = {}
+    for index, item in enumerate(items):
+        path = str(item.path)
+        first_seen.setdefault(path, index)
+        file_rank[path] = min(file_rank.get(path, len(COST_LANES)), rank(item))
+    order = {id(item): index for index, item in enumerate(items)}
+
+    def key(item: pytest.Item) -> tuple[int, int, int, int]:
+        path = str(item.path)
+        return file_rank[path], longest(path), first_seen[path], order[id(item)]
+
+    return sorted(items, key=key)
 
 
 _PENDING_USED: set[str] = set()
