@@ -429,13 +429,12 @@ def heaviest_files_first(items: list[pytest.Item]) -> list[pytest.Item]:
         path = str(item.path)
         first_seen.setdefault(path, index)
         file_rank[path] = min(file_rank.get(path, len(COST_LANES)), rank(item))
-    order = {id(item): index for index, item in enumerate(items)}
 
-    def key(item: pytest.Item) -> tuple[int, int, int, int]:
+    def key(item: pytest.Item) -> tuple[int, int, int]:
         path = str(item.path)
-        return file_rank[path], longest(path), first_seen[path], order[id(item)]
+        return file_rank[path], longest(path), first_seen[path]
 
-    return sorted(items, key=key)
+    return sorted(items, key=key)  # stable: a file's items keep their order
 
 
 _PENDING_USED: set[str] = set()

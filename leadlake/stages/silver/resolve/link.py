@@ -530,29 +530,30 @@ def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any
         return arrow_table(frame)
     from pyspark.sql import types as T
 
-    def kind(column: str) -> Any:
-        if column in FLOAT_COLUMNS or column.startswith("tf_"):
-            return T.DoubleType()
-        return T.IntegerType() if column == BATCH_COLUMN else T.StringType()
-
-    schema = T.StructType([T.StructField(c, kind(c), c != "record_id") for c in frame.columns])
+    types = {"double": T.DoubleType(), "integer": T.IntegerType(), "text": T.StringType()}
+    schema = T.StructType([T.StructField(c, types[column_kind(c)], c != "record_id") for c in frame.columns])
     rows = [tuple(r) for r in frame.itertuples(index=False, name=None)]
     return spark.createDataFrame(rows, schema=schema)
 
 
+def column_kind(column: str) -> str:
+    """A model column's type for either backend: coordinates and tf_* double, the batch flag integer,
+    every other column text."""
+    if column in FLOAT_COLUMNS or column.startswith("tf_"):
+        return "double"
+    return "integer" if column == BATCH_COLUMN else "text"
+
+
 def arrow_table(frame: pd.DataFrame) -> Any:
-    """A model-shaped frame as an Arrow table: coordinates and tf_* as doubles, the batch flag as an
-    integer, every other column as text; None and NaN as null (Splink's NULL)."""
+    """A model-shaped frame as an Arrow table typed by column_kind; None and NaN as null (Splink's NULL)."""
     import pyarrow as pa
 
-    def kind(column: str) -> Any:
-        if column in FLOAT_COLUMNS or column.startswith("tf_"):
-            return pa.float64()
-        return pa.int64() if column == BATCH_COLUMN else pa.string()
-
+    types = {"double": pa.float64(), "integer": pa.int64(), "text": pa.string()}
     return pa.table(
         {
-            str(c): pa.array(frame[c].to_numpy(dtype=object), type=kind(str(c)), from_pandas=True)
+            str(c): pa.array(
+                frame[c].to_numpy(dtype=object), type=types[column_kind(str(c))], from_pandas=True
+            )
             for c in frame.columns
         }
     )
