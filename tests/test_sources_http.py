@@ -382,3 +382,17 @@ def test_token_bucket_rejects_nonsense() -> None:
         TokenBucket(0, 1)
     with pytest.raises(ValueError):
         TokenBucket(1, 0)
+
+
+def test_clients_share_one_verifying_tls_context() -> None:
+    """The CA bundle is loaded once per process, not by every adapter instance; verification stays on."""
+    import ssl
+
+    a, b = client("http://127.0.0.1:9"), client("http://127.0.0.1:9")
+    try:
+        ctx_a = a._client._transport._pool._ssl_context  # httpx -> httpcore pool
+        assert ctx_a is b._client._transport._pool._ssl_context
+        assert ctx_a.verify_mode == ssl.CERT_REQUIRED and ctx_a.check_hostname
+    finally:
+        a.close()
+        b.close()

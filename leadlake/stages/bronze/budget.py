@@ -128,6 +128,17 @@ def _prune(folder: Path) -> None:
         pass
 
 
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(path: Path) -> threading.Lock:
+    """One lock per ledger file in this process, shared by every SpendLedger opened on it."""
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.Lock())
+
+
 class SpendLedger:
     """Budgets and spend per (campaign, run) in one SQLite file; safe across threads and processes."""
 
@@ -159,18 +170,28 @@ class SpendLedger:
         return conn
 
     class _Tx:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
+        def __init__(self, conn: sqlite3.Connection, lock: threading.Lock) -> None:
+            self.conn, self.lock = conn, lock
 
         def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute("BEGIN IMMEDIATE")  # the write lock first: check-and-debit is atomic
+            # Threads of one process queue on a Python lock: SQLite's busy handler would make them sleep
+            # and retry (1-100 ms a time), which serialised bronze's workers behind the ledger.
+            self.lock.acquire()
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")  # the write lock first: check-and-debit is atomic
+            except BaseException:
+                self.lock.release()
+                raise
             return self.conn
 
         def __exit__(self, exc_type: Any, *_: Any) -> None:
-            self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            try:
+                self.conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+            finally:
+                self.lock.release()
 
     def _tx(self) -> SpendLedger._Tx:
-        return SpendLedger._Tx(self._connect())
+        return SpendLedger._Tx(self._connect(), _process_lock(self.path))
 
     # ---- runs ----------------------------------------------------------------------------------------
     def open_run(self, campaign_id: str, run_id: str, budget_usd: float | None) -> Payer:

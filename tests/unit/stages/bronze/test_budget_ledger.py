@@ -149,6 +149,41 @@ def test_processes_racing_for_one_budget_never_overspend(tmp_path: Path) -> None
     assert run.spent_usd <= budget and run.refused == 4
 
 
+def test_threads_racing_for_one_budget_never_overspend(tmp_path: Path) -> None:
+    """Threads of one process (bronze's workers) queue on the ledger; two ledgers on one file share it."""
+    path = tmp_path / "spend.sqlite"
+    budget, cost = 1.0, price(GOOGLE)
+    ledgers = [SpendLedger(path), SpendLedger(path)]
+    payer = ledgers[0].open_run("c1", "r1", budget)
+    allowed: list[int] = []
+
+    def spend(ledger: SpendLedger) -> None:
+        n = 0
+        while True:
+            try:
+                ledger.charge([payer], GOOGLE, cost)
+            except BudgetExhausted:
+                break
+            n += 1
+        allowed.append(n)
+
+    threads = [threading.Thread(target=spend, args=(ledgers[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    run = ledgers[1].run("c1", "r1")
+    assert sum(allowed) == run.calls == int(budget // cost)
+    assert run.spent_usd <= budget and run.refused == 6
+
+
+def test_a_failed_charge_frees_the_ledger_for_the_next(ledger: SpendLedger) -> None:
+    with pytest.raises(BudgetExhausted, match="has no budget opened"):
+        ledger.charge([Payer("c1", "never-opened")], GOOGLE, 0.01)
+    payer = ledger.open_run("c1", "r1", 1.0)  # would block forever if the failed charge kept the lock
+    assert ledger.charge([payer], GOOGLE, 0.01) == {payer: 0.01}
+
+
 def test_an_adapter_without_http_cannot_be_metered() -> None:
     with pytest.raises(TypeError, match="no ProviderHttp"):
         meter_adapter(object(), None)
