@@ -85,6 +85,12 @@ def bench(
                 f"world records ({last.landed_ratio:.1%})"
             )
             emit([_display(r, repeats) for r in rows], Format.table, title=title)
+            sandbox_mib = max(r["sandbox_rss_mb"] for r in rows)
+            console.print(
+                "  peak RSS: this process, the Spark JVM and its Python workers; the sandbox serving the "
+                f"world ran in a process of its own (peak {sandbox_mib:.0f} MiB, not counted)",
+                soft_wrap=True,
+            )
             for r in rows:
                 if r["notes"]:
                     console.print(f"  {r['stage']}: {r['notes']}", soft_wrap=True)

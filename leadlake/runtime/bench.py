@@ -9,10 +9,13 @@ the tech spec's example campaign (`DEFAULT_TEMPLATE`), or any campaign file (`le
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -66,7 +69,8 @@ _CIRCLE_SLACK = 1.03
 
 @dataclass
 class StageResult:
-    """One stage's wall time, records handled, peak RSS of this process tree (the JVM too), calls and cost."""
+    """One stage's wall time, records handled, peak RSS of the pipeline's process tree (the JVM and Python
+    workers too; the sandbox's own process apart), calls and cost."""
 
     stage: str
     seconds: float
@@ -75,6 +79,7 @@ class StageResult:
     notes: str = ""
     http_calls: int = 0
     cost_usd: float = 0.0
+    sandbox_rss_mb: float = 0.0  # the stand-in providers' process: on the internet in a real run
 
     @property
     def records_per_s(self) -> float:
@@ -128,37 +133,102 @@ class BenchResult:
 
 
 class RssSampler:
-    """Samples the RSS of this process tree every 100 ms; the peak is kept per stage."""
+    """Samples the RSS of this process tree every 100 ms; the peak is kept per stage. The sandbox's process
+    (`apart`) is summed on its own: its memory is the providers', not the pipeline's."""
 
     def __init__(self) -> None:
         self.proc = psutil.Process()
+        self.apart: int | None = None
         self.peak = 0
+        self.apart_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="rss-sampler")
 
-    def _sample(self) -> int:
-        total = self.proc.memory_info().rss
+    def _sample(self) -> tuple[int, int]:
+        total, apart = self.proc.memory_info().rss, 0
         for child in self.proc.children(recursive=True):
             try:
-                total += child.memory_info().rss
+                rss = child.memory_info().rss
             except psutil.Error:
                 continue
-        return total
+            if self.apart is not None and child.pid == self.apart:
+                apart += rss
+            else:
+                total += rss
+        return total, apart
 
     def _loop(self) -> None:
         while not self._stop.wait(0.1):
-            self.peak = max(self.peak, self._sample())
+            total, apart = self._sample()
+            self.peak, self.apart_peak = max(self.peak, total), max(self.apart_peak, apart)
 
     def start(self) -> RssSampler:
         self._thread.start()
         return self
 
     def reset(self) -> None:
-        self.peak = self._sample()
+        self.peak, self.apart_peak = self._sample()
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=1)
+
+
+# The sandbox's process: its own world (the same seed and size as the bench's), served until the bench closes
+# its stdin, or dies.
+_SANDBOX_MAIN = """
+import sys
+from leadlake.sandbox.server import SandboxServer
+from leadlake.sandbox.world import World
+server = SandboxServer(World.generate(seed={seed}, businesses={businesses})).start()
+print(server.url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+class SandboxProcess:
+    """The sandbox in a process of its own, as the providers are other machines in a real run: its CPU is
+    not taken from the pipeline's interpreter and its memory is reported apart."""
+
+    def __init__(self, businesses: int, seed: int = 42) -> None:
+        self.code = _SANDBOX_MAIN.format(seed=int(seed), businesses=int(businesses))
+        self.url = ""
+        self._log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.code],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def wait_ready(self) -> str:
+        """The server's URL once its world is built; a sandbox that exits first raises with its output."""
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("http://"):
+            self._log.seek(0)
+            tail = self._log.read().decode(errors="replace").strip().splitlines()[-5:]
+            said = " | ".join(tail) or line or "no output"
+            raise RuntimeError(f"the bench's sandbox did not start: {said}")
+        self.url = line
+        return line
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
 
 
 # ---- planning from the world ------------------------------------------------------------------------------
@@ -300,12 +370,14 @@ def run_bench(
     from leadlake.runtime.resources import Resources, new_run_id
     from leadlake.runtime.stages import run_stage
     from leadlake.runtime.stages import through as stages_through
-    from leadlake.sandbox.server import SandboxServer
     from leadlake.sandbox.world import World
 
     say = console.print if console else print
     result = BenchResult(businesses)
     sampler = RssSampler().start()
+    # The sandbox builds its copy of the world while this process builds the one it plans from.
+    sandbox = SandboxProcess(businesses)
+    sampler.apart = sandbox.pid
 
     def timed(stage: str, work: Callable[[], Any], summary: Callable[[Any], StageResult]) -> Any:
         """Run one stage, then record its seconds, records, peak RSS, calls, cost and notes."""
@@ -315,6 +387,7 @@ def run_bench(
         figures = summary(out)
         figures.stage, figures.seconds = stage, time.perf_counter() - t0
         figures.peak_rss_mb = sampler.peak / 2**20
+        figures.sandbox_rss_mb = sampler.apart_peak / 2**20
         result.stages.append(figures)
         return out
 
@@ -326,7 +399,7 @@ def run_bench(
         )
         plan = timed(
             "plan",
-            lambda: plan_bench(world, template=template),
+            functools.partial(plan_bench, world, template=template),
             lambda p: StageResult(
                 "plan",
                 0.0,
@@ -336,16 +409,15 @@ def run_bench(
                 + ", ".join(f"{k} {v}" for k, v in p.max_per_query.items()),
             ),
         )
+        del world  # planned: the pipeline holds no copy of the world the sandbox serves
         result.expected_records = plan.expected_records
         result.campaigns = len(plan.campaigns)
         result.areas = sum(len(c.areas) for c in plan.campaigns)
         result.keywords = len(plan.campaigns[0].keywords) if plan.campaigns else 0
-        with (
-            SandboxServer(world) as server,
-            tempfile.TemporaryDirectory(prefix="leadlake-bench-") as root,
-        ):
+        url = sandbox.wait_ready()
+        with tempfile.TemporaryDirectory(prefix="leadlake-bench-") as root:
             settings = get_settings().model_copy(update={"lakehouse_uri": root})
-            res = Resources.for_sandbox(server.url, settings, tuple(plan.campaigns))
+            res = Resources.for_sandbox(url, settings, tuple(plan.campaigns))
             say(
                 f"bench: {businesses} businesses, {result.campaigns} city campaigns, {result.areas} areas x "
                 f"{result.keywords} keywords = {plan.queries} queries per source; "
@@ -369,6 +441,7 @@ def run_bench(
                     )
     finally:
         sampler.stop()
+        sandbox.close()
     return result
 
 
@@ -458,6 +531,7 @@ def summarise(runs: Sequence[BenchResult]) -> list[dict[str, Any]]:
                     "",
                     sum(s.http_calls for s in r.stages),
                     sum(s.cost_usd for s in r.stages),
+                    max((s.sandbox_rss_mb for s in r.stages), default=0.0),
                 )
                 for r in runs
             ]
@@ -476,6 +550,7 @@ def summarise(runs: Sequence[BenchResult]) -> list[dict[str, Any]]:
                 "records": last.records,
                 "records_per_s": round(last.records / med, 1) if med else 0.0,
                 "peak_rss_mb": round(max(s.peak_rss_mb for s in figs), 1),
+                "sandbox_rss_mb": round(max(s.sandbox_rss_mb for s in figs), 1),
                 "http_calls": last.http_calls,
                 "cost_usd": round(last.cost_usd, 2),
                 "notes": last.notes,

@@ -19,6 +19,7 @@ def test_bench_lands_about_every_world_record_and_writes_comparable_json(tmp_pat
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
     assert "leadlake bench --businesses 600" in text and "world records" in text and "growth" in text
+    assert "the sandbox serving the world ran in a process of its own" in text
     doc = json.loads(out.read_text())
     assert doc["kind"] == "leadlake-bench" and doc["through"] == "bronze"
     for n in ("300", "600"):
@@ -28,6 +29,7 @@ def test_bench_lands_about_every_world_record_and_writes_comparable_json(tmp_pat
         assert run["landed_ratio"] >= 0.98, run
         bronze = next(s for s in run["stages"] if s["stage"] == "bronze")
         assert bronze["http_calls"] > 0 and bronze["cost_usd"] > 0 and bronze["peak_rss_mb"] > 0
+        assert bronze["sandbox_rss_mb"] > 0  # the sandbox's process, reported apart from the pipeline's
         summary = {r["stage"]: r for r in doc["sizes"][n]["summary"]}
         assert summary["bronze"]["min_s"] <= summary["bronze"]["median_s"] <= summary["bronze"]["max_s"]
     stages = {r["stage"] for r in doc["growth"]}
