@@ -6,6 +6,7 @@ import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
+from typing import Any
 
 import phonenumbers
 import tldextract
@@ -87,9 +88,18 @@ def _parse_phone(raw: str, default_region: str) -> phonenumbers.PhoneNumber | No
         return None
 
 
-# Parsing a phone is the largest share of normalising a record, and numbers come back (a business's E.164
-# on every provider, a worker's next batch): both answers are pure functions of their text, so memoised.
+# Parsing a phone with phonenumbers was most of the time of normalising a record. Nearly every number is
+# North American: one written as its digits alone is recognised by them and checked against one regular
+# expression built from libphonenumber's own NANP metadata (nanp_pattern); the rest are parsed. Both
+# answers are pure functions of their text, and numbers come back (a worker's next batch): memoised.
 _PHONE_CACHE_SIZE = 1 << 16
+# A number phonenumbers reads as its digits alone: digits with spaces, dashes, dots, brackets and slashes,
+# and a leading "+" (letters, extensions and anything else go to phonenumbers).
+_PLAIN_PHONE = re.compile(r"\+?[0-9 ().\-/]+")
+_SEPARATORS = str.maketrans("", "", " ().-/+")
+_TWO_TO_NINE = frozenset("23456789")
+_MAX_PHONE_TEXT = 250  # phonenumbers refuses longer text as TOO_LONG, so the digits alone must not pass it
+NANP_REGIONS = frozenset({"US", "CA"})  # the regions whose 10-digit national numbers are read as NANP here
 
 
 def normalize_phone(raw: str | None, default_region: str = "US") -> str | None:
@@ -101,10 +111,87 @@ def normalize_phone(raw: str | None, default_region: str = "US") -> str | None:
 
 @functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
 def _e164(raw: str, region: str) -> str | None:
+    national = nanp_national(raw, region in NANP_REGIONS)
+    if national is not None:
+        return "+1" + national if nanp_pattern("valid").fullmatch(national) else None
     number = _parse_phone(raw, region)
     if number is None or not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def nanp_national(text: object, nanp_region: bool) -> str | None:
+    """The 10-digit national number of a phone read as North American by its digits alone, else None.
+
+    It qualifies when it is only digits and separators and holds 10 digits (no "+"; parsed in a NANP region)
+    or 11 starting with 1 ("+" in front, or a NANP region), its area code and exchange beginning with 2-9."""
+    if type(text) is not str or len(text) > _MAX_PHONE_TEXT or not _PLAIN_PHONE.fullmatch(text):
+        return None
+    digits = text.translate(_SEPARATORS)  # only digits, separators and a leading "+" are left here
+    plus = text[0] == "+"
+    if len(digits) == 11 and digits[0] == "1" and (plus or nanp_region):
+        digits = digits[1:]
+    elif len(digits) != 10 or plus or not nanp_region:
+        return None
+    return digits if digits[0] in _TWO_TO_NINE and digits[3] in _TWO_TO_NINE else None
+
+
+@functools.cache
+def nanp_pattern(kind: str) -> re.Pattern[str]:
+    """One regular expression over 10-digit NANP national numbers: kind "valid" takes the numbers
+    phonenumbers.is_valid_number accepts, "toll_free" those its number_type calls TOLL_FREE.
+
+    It follows phonenumbers itself: the number's region is the first NANP region whose leading digits
+    match it (regions with leading digits) or whose number types take it (regions without); the number is
+    valid when that region's general pattern and one of its number types take it, and toll-free when its
+    toll-free pattern takes it and its premium-rate pattern (checked first) does not. Number types that
+    cannot be 10 digits long are left out, as phonenumbers leaves them out."""
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    types = (
+        "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
+        "voicemail", "fixed_line", "mobile",
+    )  # fmt: skip
+
+    def desc(meta: Any, name: str) -> str | None:
+        d = getattr(meta, name)
+        if d is None or not d.national_number_pattern:
+            return None
+        if len(d.possible_length) > 0 and 10 not in d.possible_length:
+            return None
+        return f"(?:{d.national_number_pattern})"
+
+    # (guard on the regions chosen by validity before this one, term): consecutive terms share a guard.
+    terms: list[tuple[str, str]] = []
+    earlier_leads: list[str] = []  # regions chosen by leading digits
+    earlier_valid: list[str] = []  # regions chosen by validity
+    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+        meta = PhoneMetadata.metadata_for_region(region, None)
+        if meta is None:
+            continue
+        general = desc(meta, "general_desc")
+        kinds = [p for p in (desc(meta, t) for t in types) if p]
+        lead = f"(?:{meta.leading_digits})" if meta.leading_digits is not None else None
+        valid = f"(?={general}\\Z)(?:{'|'.join(kinds)})\\Z" if general and kinds else None
+        guard = f"(?!{'|'.join(earlier_leads)})" if earlier_leads else ""
+        head = f"(?={lead})" if lead else ""
+        if kind == "valid" and valid:
+            terms.append(("", f"{head}(?={valid}){guard}"))
+        elif kind == "toll_free" and general and (free := desc(meta, "toll_free")):
+            premium = desc(meta, "premium_rate")
+            not_premium = f"(?!{premium}\\Z)" if premium else ""
+            chosen = f"(?!{'|'.join(earlier_valid)})" if earlier_valid else ""
+            terms.append((chosen, f"{head}(?={free}\\Z)(?={general}\\Z){not_premium}{guard}"))
+        if lead:
+            earlier_leads.append(lead)
+        elif valid:
+            earlier_valid.append(f"(?:{valid})")
+    groups: dict[str, list[str]] = {}
+    for chosen, term in terms:
+        groups.setdefault(chosen, []).append(f"(?:{term})")
+    alternatives = "|".join(f"(?:(?:{'|'.join(ts)}){chosen})" for chosen, ts in groups.items())
+    # Every term is lookaheads only (cheap tests first: they commute); the digits are then consumed whole.
+    return re.compile(f"(?:{alternatives})[0-9]+" if alternatives else "(?!)")
 
 
 def is_toll_free(e164: str | None) -> bool:
@@ -114,31 +201,12 @@ def is_toll_free(e164: str | None) -> bool:
     return _toll_free(str(e164))
 
 
-def _nanp_toll_free_pattern() -> re.Pattern[str]:
-    """The toll-free pattern libphonenumber gives every NANP (+1) region: they share the 8XX codes."""
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]
-    patterns = {
-        phonenumbers.PhoneMetadata.metadata_for_region(r).toll_free.national_number_pattern for r in regions
-    }
-    if len(patterns) != 1:  # a metadata release that splits them: every +1 number takes the full check
-        return re.compile(r"\d+")
-    return re.compile(patterns.pop())
-
-
-_NANP_TOLL_FREE = _nanp_toll_free_pattern()
-
-
 @functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
 def _toll_free(e164: str) -> bool:
-    # number_type() is TOLL_FREE only for a number matching its region's toll-free pattern: a +1 number that
-    # does not match the NANP one is answered without parsing (the check was a fifth of normalising a record).
-    if (
-        len(e164) == 12
-        and e164.startswith("+1")
-        and e164[2:].isdigit()
-        and not _NANP_TOLL_FREE.fullmatch(e164[2:])
-    ):
-        return False
+    national = nanp_national(e164, nanp_region=False)  # "+1" and ten digits
+    if national is not None and nanp_pattern("valid").fullmatch(national):
+        # A valid North American number (what normalize_phone gives): typed from the same NANP metadata.
+        return nanp_pattern("toll_free").fullmatch(national) is not None
     number = _parse_phone(e164, "US")
     return number is not None and phonenumbers.number_type(number) == phonenumbers.PhoneNumberType.TOLL_FREE
 
@@ -165,6 +233,8 @@ _NAME_DROP_RE = re.compile(r"[.'’`]")
 _NAME_WORD_RE = re.compile(r"[a-z0-9]+")  # the words left between runs of anything else
 
 
+# Names come back (a business's name from each provider, a chain's branches): a pure function, memoised.
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_name(name: str | None) -> str:
     """Comparable business name: lowercase, no accents or punctuation, "&" -> "and", no legal suffix.
 

@@ -121,34 +121,33 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls))
 
 
+# What normalize_partition reads of a latest-bronze row, and the columns it returns.
+_PARTITION_INPUTS = ("provider", "provider_key", "payload", "content_hash", "fetched_at", "campaign_ids")
+_PARTITION_COLUMNS = [*RECORD_COLUMNS, "campaign_ids", "content_hash", "fetched_at", "error", "payload"]
+
+
 def normalize_partition(
     batches: Iterator[pd.DataFrame], by_provider: dict[str, Normalizer] | None = None
 ) -> Iterator[pd.DataFrame]:
     """mapInPandas body: payload JSON -> source record columns; failures carry the reason in `error`."""
     by_provider = by_provider if by_provider is not None else {n: c.normalize for n, c in ADAPTERS.items()}
     for pdf in batches:
-        out = []
-        for row in pdf.itertuples(index=False):
-            base = {
-                "campaign_ids": list(row.campaign_ids),
-                "content_hash": row.content_hash,
-                "fetched_at": row.fetched_at,
-                "payload": None,
-                "error": None,
-            }
+        # Rows as tuples in _PARTITION_COLUMNS order: a third cheaper to frame than dicts, and no merging.
+        out: list[tuple[Any, ...]] = []
+        for provider, key, payload, content_hash, fetched_at, campaign_ids in zip(
+            *(pdf[c] for c in _PARTITION_INPUTS), strict=True
+        ):
             try:
-                if row.provider not in by_provider:
-                    raise ValueError(f"no normaliser for provider {row.provider!r}")
-                rec = _normalize_one(by_provider[row.provider], row.payload)
-                out.append({c: rec.get(c) for c in RECORD_COLUMNS} | base)
+                if provider not in by_provider:
+                    raise ValueError(f"no normaliser for provider {provider!r}")
+                rec = _normalize_one(by_provider[provider], payload)
+                values, error, kept_payload = tuple(map(rec.get, RECORD_COLUMNS)), None, None
             except Exception as exc:  # noqa: BLE001 - any bad payload goes to quarantine with its reason
-                empty = {c: None for c in RECORD_COLUMNS}
-                empty |= {"provider": row.provider, "provider_key": row.provider_key}
-                empty["record_id"] = f"{row.provider}:{row.provider_key}"
-                out.append(empty | base | {"payload": row.payload, "error": f"{type(exc).__name__}: {exc}"})
-        yield pd.DataFrame(
-            out, columns=[*RECORD_COLUMNS, "campaign_ids", "content_hash", "fetched_at", "error", "payload"]
-        )
+                known = {"record_id": f"{provider}:{key}", "provider": provider, "provider_key": key}
+                values = tuple(map(known.get, RECORD_COLUMNS))
+                error, kept_payload = f"{type(exc).__name__}: {exc}", payload
+            out.append((*values, list(campaign_ids), content_hash, fetched_at, error, kept_payload))
+        yield pd.DataFrame(out, columns=_PARTITION_COLUMNS)
 
 
 def latest_bronze(io: StageIO) -> DataFrame | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -30,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
-from leadlake.core.normalize import is_toll_free, normalize_name, normalize_phone, registered_domain
+from leadlake.core.normalize import (
+    NANP_REGIONS,
+    is_toll_free,
+    nanp_national,
+    nanp_pattern,
+    normalize_name,
+    normalize_phone,
+    registered_domain,
+)
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
 # The columns a user's file may carry; any may be empty or absent except record_id.
@@ -247,88 +254,10 @@ def _distinct(fn: Any, values: pd.Series) -> pd.Series:
 # North American: those are recognised by their digits and checked against libphonenumber's own NANP
 # patterns at once (one regular expression over the distinct numbers); the rest are parsed as before.
 
-# A number phonenumbers reads as its digits alone: digits with spaces, dashes, dots, brackets and
-# slashes, and a leading "+" (letters, extensions and anything else go to phonenumbers).
-_PLAIN_PHONE = re.compile(r"\+?[0-9 ().\-/]+")
-_SEPARATORS = str.maketrans("", "", " ().-/+")
-_TWO_TO_NINE = frozenset("23456789")
-_NANP_REGIONS = frozenset({"US", "CA"})
 # The NANP toll-free area codes: every US/CA toll-free number has one (libphonenumber's US pattern is
 # 8(?:00|33|44|55|66|77|88)[2-9]...); a few Caribbean regions have toll-free numbers of their own too
-# (Bahamas 242-300-...), hence the toll-free check follows libphonenumber's metadata, as below.
+# (Bahamas 242-300-...), hence the toll-free check follows libphonenumber's metadata (nanp_pattern).
 NANP_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
-
-
-@functools.cache
-def _nanp_pattern(kind: str) -> re.Pattern[str]:
-    """One regular expression over 10-digit NANP national numbers: kind "valid" takes the numbers
-    phonenumbers.is_valid_number accepts, "toll_free" those its number_type calls TOLL_FREE.
-
-    It follows phonenumbers itself: the number's region is the first NANP region whose leading digits
-    match it (regions with leading digits) or whose number types take it (regions without); the number is
-    valid when that region's general pattern and one of its number types take it, and toll-free when its
-    toll-free pattern takes it and its premium-rate pattern (checked first) does not. Number types that
-    cannot be 10 digits long are left out, as phonenumbers leaves them out."""
-    import phonenumbers
-    from phonenumbers.phonemetadata import PhoneMetadata
-
-    types = (
-        "premium_rate", "toll_free", "shared_cost", "voip", "personal_number", "pager", "uan",
-        "voicemail", "fixed_line", "mobile",
-    )  # fmt: skip
-
-    def desc(meta: Any, name: str) -> str | None:
-        d = getattr(meta, name)
-        if d is None or not d.national_number_pattern:
-            return None
-        if len(d.possible_length) > 0 and 10 not in d.possible_length:
-            return None
-        return f"(?:{d.national_number_pattern})"
-
-    # (guard on the regions chosen by validity before this one, term): consecutive terms share a guard.
-    terms: list[tuple[str, str]] = []
-    earlier_leads: list[str] = []  # regions chosen by leading digits
-    earlier_valid: list[str] = []  # regions chosen by validity
-    for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
-        meta = PhoneMetadata.metadata_for_region(region, None)
-        if meta is None:
-            continue
-        general = desc(meta, "general_desc")
-        kinds = [p for p in (desc(meta, t) for t in types) if p]
-        lead = f"(?:{meta.leading_digits})" if meta.leading_digits is not None else None
-        valid = f"(?={general}\\Z)(?:{'|'.join(kinds)})\\Z" if general and kinds else None
-        guard = f"(?!{'|'.join(earlier_leads)})" if earlier_leads else ""
-        head = f"(?={lead})" if lead else ""
-        if kind == "valid" and valid:
-            terms.append(("", f"{head}(?={valid}){guard}"))
-        elif kind == "toll_free" and general and (free := desc(meta, "toll_free")):
-            premium = desc(meta, "premium_rate")
-            not_premium = f"(?!{premium}\\Z)" if premium else ""
-            chosen = f"(?!{'|'.join(earlier_valid)})" if earlier_valid else ""
-            terms.append((chosen, f"{head}(?={free}\\Z)(?={general}\\Z){not_premium}{guard}"))
-        if lead:
-            earlier_leads.append(lead)
-        elif valid:
-            earlier_valid.append(f"(?:{valid})")
-    groups: dict[str, list[str]] = {}
-    for chosen, term in terms:
-        groups.setdefault(chosen, []).append(f"(?:{term})")
-    alternatives = "|".join(f"(?:(?:{'|'.join(ts)}){chosen})" for chosen, ts in groups.items())
-    # Every term is lookaheads only (cheap tests first: they commute); the digits are then consumed whole.
-    return re.compile(f"(?:{alternatives})[0-9]+" if alternatives else "(?!)")
-
-
-def _nanp_national(text: object, nanp_region: bool) -> str | None:
-    """The 10-digit national number of a phone read as North American by its digits alone, else None."""
-    if type(text) is not str or not _PLAIN_PHONE.fullmatch(text):
-        return None
-    digits = text.translate(_SEPARATORS)  # only digits, separators and a leading "+" are left here
-    plus = text[0] == "+"
-    if len(digits) == 11 and digits[0] == "1" and (plus or nanp_region):
-        digits = digits[1:]
-    elif len(digits) != 10 or plus or not nanp_region:
-        return None
-    return digits if digits[0] in _TWO_TO_NINE and digits[3] in _TWO_TO_NINE else None
 
 
 def nanp_fast_path(raw: pd.Series, regions: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -339,9 +268,9 @@ def nanp_fast_path(raw: pd.Series, regions: pd.Series) -> tuple[pd.Series, pd.Se
     as US or CA) or 11 starting with 1 (a "+" in front, or the row parsed as US or CA), and its area code
     and exchange begin with 2-9. One pass in a comprehension (several times faster than a chain of pandas
     string methods)."""
-    nanp_region = regions.isin(_NANP_REGIONS).to_numpy(dtype=bool).tolist()
+    nanp_region = regions.isin(NANP_REGIONS).to_numpy(dtype=bool).tolist()
     national = pd.Series(
-        [_nanp_national(t, r) for t, r in zip(raw.to_numpy(dtype=object), nanp_region, strict=True)],
+        [nanp_national(t, r) for t, r in zip(raw.to_numpy(dtype=object), nanp_region, strict=True)],
         dtype=object,
     )
     return national, national.notna()
@@ -360,10 +289,10 @@ def normalize_phones(raw: pd.Series, countries: pd.Series) -> tuple[pd.Series, p
         nsn = national[fast]
         codes, uniques = pd.factorize(nsn)
         distinct = pd.Series(uniques, dtype=object)
-        valid = distinct.str.fullmatch(_nanp_pattern("valid")).to_numpy(dtype=bool)
+        valid = distinct.str.fullmatch(nanp_pattern("valid")).to_numpy(dtype=bool)
         formatted = np.where(valid, ("+1" + distinct).to_numpy(dtype=object), None)
         free = valid.copy()
-        free[valid] = distinct[valid].str.fullmatch(_nanp_pattern("toll_free")).to_numpy(dtype=bool)
+        free[valid] = distinct[valid].str.fullmatch(nanp_pattern("toll_free")).to_numpy(dtype=bool)
         e164[fast.to_numpy()] = formatted[codes]
         toll_free[fast.to_numpy()] = free.astype(object)[codes]
     slow = raw.notna() & ~fast
