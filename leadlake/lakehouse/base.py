@@ -6,7 +6,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -87,7 +87,11 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class MergeStats:
-    """Row counts of one merge and the table version it committed."""
+    """Row counts of one merge and the table version it committed (the latest version when it wrote nothing).
+
+    `updated` counts only matched rows that were rewritten because a compared column changed; matched
+    rows equal to their source row are left in place and counted nowhere.
+    """
 
     inserted: int
     updated: int
@@ -156,6 +160,34 @@ def key_predicate(keys: list[str], target: str = "t", source: str = "s") -> str:
     """The merge join condition `t.k1 = s.k1 AND ...`."""
     check_identifiers(keys, "merge keys")
     return " AND ".join(f"{target}.{k} = {source}.{k}" for k in keys)
+
+
+@dataclass(frozen=True)
+class ChangeColumns:
+    """Which columns decide whether a matched row changed (`compare`), and source columns the target lacks."""
+
+    compare: list[str]
+    added: list[str]
+
+
+def change_columns(
+    source: list[str], target: list[str], keys: list[str], ignore: Sequence[str], what: str
+) -> ChangeColumns:
+    """The non-key columns present on both sides and not ignored, and the source-only (new) columns.
+
+    Target-only columns are not compared: an update leaves them as they are.
+    """
+    ignore = list(ignore)
+    unknown = [c for c in ignore if c not in source]
+    if unknown:
+        raise ValueError(f"{what}: ignore_columns {unknown} are not in the data; name columns the data has")
+    keyed = [c for c in ignore if c in keys]
+    if keyed:
+        raise ValueError(f"{what}: ignore_columns {keyed} are merge keys; keys are always compared")
+    on_target = set(target)
+    compare = [c for c in source if c not in keys and c not in ignore and c in on_target]
+    added = [c for c in source if c not in on_target]
+    return ChangeColumns(compare, added)
 
 
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*m")

@@ -6,7 +6,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlparse
@@ -26,6 +26,7 @@ from leadlake.lakehouse.base import (
     TableInfo,
     TableNotFound,
     TableUnreadable,
+    change_columns,
     check_identifiers,
     check_local_root,
     first_line,
@@ -89,6 +90,40 @@ def _arrow_dedupe_last(data: pa.Table, keys: list[str]) -> pa.Table:
     if len(last) == data.num_rows:
         return data
     return data.take(last.take(pc.sort_indices(last)))
+
+
+def _changed_predicate(
+    source: pa.Schema, target: pa.Schema, keys: list[str], ignore: Sequence[str], name: str
+) -> str | None:
+    """A delta-rs predicate true when a matched row differs from its source row; None updates every match.
+
+    Each clause is parenthesised: delta-rs parses `a IS DISTINCT FROM b OR ...` with the OR binding first.
+    """
+    cols = change_columns(source.names, target.names, keys, ignore, f"merge into {name}")
+    if cols.added:
+        # The schema grows: rewrite the matches once so every row carries the new columns.
+        return None
+    if not cols.compare:
+        return "FALSE"
+    clauses = []
+    for c in cols.compare:
+        if "`" in c or _has_map(source.field(c).type) or _has_map(target.field(c).type):
+            # DataFusion cannot compare maps (nor can a backtick be quoted): update every match instead,
+            # a rewrite rather than a lost update.
+            return None
+        clauses.append(f"(t.`{c}` IS DISTINCT FROM s.`{c}`)")
+    return " OR ".join(clauses)
+
+
+def _has_map(kind: pa.DataType) -> bool:
+    """True when a type is or contains a map."""
+    if pa.types.is_map(kind):
+        return True
+    if pa.types.is_struct(kind):
+        return any(_has_map(f.type) for f in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return _has_map(kind.value_type)
+    return False
 
 
 def _view_type(kind: pa.DataType) -> pa.DataType:
@@ -358,9 +393,12 @@ class Lakehouse:
         update: bool = True,
         partition_by: list[str] | None = None,
         delete_missing: bool = False,
+        ignore_columns: Sequence[str] = (),
     ) -> MergeStats:
         """Upsert `data` on `keys` (last row per key wins); creates the table when missing.
 
+        A matched row is rewritten only when a non-key column other than `ignore_columns` differs
+        (null-safe; NaN equals NaN), so re-merging unchanged data writes no file and commits nothing.
         With update=False rows whose key already exists are left untouched (insert-only);
         delete_missing=True also deletes target rows whose key is not in `data` (a full sync).
         """
@@ -380,7 +418,10 @@ class Lakehouse:
             dt = self._open(name)
             builder = dt.merge(source, predicate, source_alias="s", target_alias="t", merge_schema=True)
             if update:
-                builder = builder.when_matched_update_all()
+                target = pa.schema(dt.schema().to_arrow())
+                builder = builder.when_matched_update_all(
+                    predicate=_changed_predicate(source.schema, target, keys, ignore_columns, name)
+                )
             builder = builder.when_not_matched_insert_all()
             if delete_missing:
                 builder = builder.when_not_matched_by_source_delete()

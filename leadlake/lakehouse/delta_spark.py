@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from leadlake.lakehouse.base import (
     MergeStats,
     TableNotFound,
+    change_columns,
     check_identifiers,
     is_s3,
     key_predicate,
@@ -20,6 +21,7 @@ from leadlake.lakehouse.base import (
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
 
 __all__ = ["SparkLakehouse", "is_commit_conflict"]
 
@@ -46,6 +48,8 @@ _CONFLICT_MARKERS = (
     "table already exists",
 )
 _RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
+# Raised from inside the write when a key is null, so the source is read once, not checked first.
+_NULL_KEY_MARKER = "LEADLAKE_NULL_MERGE_KEY"
 
 
 def is_commit_conflict(exc: BaseException) -> bool:
@@ -115,13 +119,19 @@ class SparkLakehouse:
     def _write(
         self, name: str, data: DataFrame, mode: str, partition_by: list[str] | None, **options: str
     ) -> int:
+        return int(self._write_commit(name, data, mode, partition_by, **options)["version"])
+
+    def _write_commit(
+        self, name: str, data: DataFrame, mode: str, partition_by: list[str] | None, **options: str
+    ) -> dict[str, Any]:
+        """Write `data` and return the latest commit info (version, operationMetrics)."""
         writer = data.write.format("delta").mode(mode)
         for key, value in options.items():
             writer = writer.option(key, value)
         if partition_by:
             writer = writer.partitionBy(*partition_by)
         writer.save(self.spark_path(name))
-        return int(self._latest(name)["version"])
+        return self._latest(name)
 
     def append(self, name: str, data: DataFrame, partition_by: list[str] | None = None) -> int:
         """Append rows (new columns are added to the schema); returns the latest version."""
@@ -156,47 +166,90 @@ class SparkLakehouse:
         update: bool = True,
         partition_by: list[str] | None = None,
         delete_missing: bool = False,
+        ignore_columns: Sequence[str] = (),
     ) -> MergeStats:
         """Upsert on `keys` with DeltaTable.merge (last row per key wins); creates the table when missing.
 
+        A matched row is rewritten only when a non-key column other than `ignore_columns` differs
+        (null-safe `<=>`; NaN equals NaN), so re-merging unchanged data rewrites no file.
         delete_missing=True also deletes target rows whose key is not in `data` (a full sync).
         """
-        from pyspark.sql import functions as F
-
         predicate = key_predicate(keys)
         missing = [k for k in keys if k not in data.columns]
         if missing:
             raise ValueError(f"merge into {name}: key columns {missing} are not in the data")
-        any_null = F.lit(False)
-        for k in keys:
-            any_null = any_null | F.col(k).isNull()
-        if data.filter(any_null).limit(1).count():
-            raise ValueError(f"merge into {name}: key columns {keys} contain nulls")
-        source = _spark_dedupe_last(data, keys)
+        source = _spark_dedupe_last(_null_key_guard(data, keys), keys)
 
-        def attempt() -> MergeStats:
+        def upsert() -> MergeStats:
             if not self.exists(name):
-                version = self._write(name, source, "errorifexists", partition_by)
-                return MergeStats(inserted=source.count(), updated=0, deleted=0, version=version)
-            builder = self._table(name).alias("t").merge(source.alias("s"), predicate)
-            if update:
-                builder = builder.whenMatchedUpdateAll()
-            builder = builder.whenNotMatchedInsertAll()
-            if delete_missing:
-                builder = builder.whenNotMatchedBySourceDelete()
-            builder.execute()
-            latest = self._latest(name)
-            metrics = latest.get("operationMetrics") or {}
+                # Rows written come from the commit's metrics: counting the source would evaluate it again.
+                commit = self._write_commit(name, source, "errorifexists", partition_by)
+                inserted = _metric(commit.get("operationMetrics"), "numOutputRows")
+                return MergeStats(inserted=inserted, updated=0, deleted=0, version=int(commit["version"]))
+            table = self._table(name)
+            target = table.toDF()
+            same = _same_row_condition(source.schema, target.schema, keys, update, ignore_columns, name)
+            if delete_missing and not _without_matches(target.select(*keys), source, predicate).isEmpty():
+                # Keys vanished: one MERGE of the whole source keeps the sync one atomic commit (it rewrites
+                # the files it scans, a cost paid only when something is deleted).
+                builder = table.alias("t").merge(source.alias("s"), predicate)
+                if update:
+                    builder = builder.whenMatchedUpdateAll(None if same is None else f"NOT ({same})")
+                builder = builder.whenNotMatchedInsertAll().whenNotMatchedBySourceDelete()
+                metrics = self._run(name, builder)
+                return MergeStats(
+                    inserted=_metric(metrics, "numTargetRowsInserted"),
+                    updated=_metric(metrics, "numTargetRowsUpdated"),
+                    deleted=_metric(metrics, "numTargetRowsDeleted"),
+                    version=self.version(name),
+                )
+            # Delta rewrites every file holding a matched row once the MERGE also inserts, whatever the
+            # update condition says; so the source is cut to new and changed rows before it gets there.
+            changed = source if same is None else _without_matches(source, target, same).persist()
+            try:
+                # Nothing new or changed: skip the MERGE, whose own jobs would scan the target again.
+                metrics: dict[str, Any] = {}
+                if same is None or not changed.isEmpty():
+                    builder = table.alias("t").merge(changed.alias("s"), predicate)
+                    if update:
+                        builder = builder.whenMatchedUpdateAll()
+                    metrics = self._run(name, builder.whenNotMatchedInsertAll())
+            finally:
+                if same is not None:
+                    changed.unpersist()
             return MergeStats(
                 inserted=_metric(metrics, "numTargetRowsInserted"),
                 updated=_metric(metrics, "numTargetRowsUpdated"),
-                deleted=_metric(metrics, "numTargetRowsDeleted"),
-                version=int(latest["version"]),
+                deleted=0,
+                version=self.version(name),
             )
 
-        # Spark's schema evolution for MERGE is a session setting, scoped to this call.
-        with _session_conf(self.spark, "spark.databricks.delta.schema.autoMerge.enabled", "true"):
-            return with_retries(attempt, is_commit_conflict, f"merge into {name}")
+        # A merge reads the source more than once (vanished keys, changed rows, the MERGE): compute it
+        # once. A create writes it in one pass, so it is not cached then.
+        cached = self.exists(name)
+        try:
+            if cached:
+                # Inside the try: persisting a local relation evaluates it, null-key guard included.
+                source = source.persist()
+            # Spark's schema evolution for MERGE is a session setting, scoped to this call.
+            with _session_conf(self.spark, "spark.databricks.delta.schema.autoMerge.enabled", "true"):
+                return with_retries(upsert, is_commit_conflict, f"merge into {name}")
+        except Exception as exc:
+            if _NULL_KEY_MARKER in str(exc):
+                raise ValueError(
+                    f"merge into {name}: key columns {keys} contain nulls; drop or fill those rows first"
+                ) from None
+            raise
+        finally:
+            if cached:
+                source.unpersist()
+
+    def _run(self, name: str, builder: Any) -> dict[str, Any]:
+        """Execute a MERGE; its operationMetrics, or {} when Delta committed nothing (an empty source)."""
+        before = self.version(name)
+        builder.execute()
+        latest = self._latest(name)
+        return (latest.get("operationMetrics") or {}) if int(latest["version"]) != before else {}
 
     def delete(self, name: str, predicate: str) -> int:
         """Delete the rows matching a SQL predicate; returns how many were deleted."""
@@ -278,6 +331,60 @@ def _relative(file_path: str, table_path: str) -> str:
             break
     root = table_path.rstrip("/") + "/"
     return file_path[len(root) :] if file_path.startswith(root) else file_path
+
+
+def _null_key_guard(data: DataFrame, keys: list[str]) -> DataFrame:
+    """`data` whose evaluation fails (with _NULL_KEY_MARKER) on a null key, and no Delta commit happens."""
+    from pyspark.sql import functions as F
+
+    guarded = {
+        k: F.when(data[k].isNull(), F.raise_error(F.lit(_NULL_KEY_MARKER))).otherwise(data[k]) for k in keys
+    }
+    return data.select(*[guarded[c].alias(c) if c in guarded else data[c] for c in data.columns])
+
+
+def _same_row_condition(
+    source: StructType, target: StructType, keys: list[str], update: bool, ignore: Sequence[str], name: str
+) -> str | None:
+    """A join condition true when a target row equals its source row; None when rows cannot be compared.
+
+    Without `update` equal keys are enough (the row is left alone). None (new source columns, maps)
+    sends every source row to the MERGE, which then updates every match.
+    """
+    cols = change_columns(source.names, target.names, keys, ignore, f"merge into {name}")
+    clauses = [key_predicate(keys)]
+    if not update:
+        return clauses[0]
+    if cols.added:
+        # The schema grows: rewrite the matches once so every row carries the new columns.
+        return None
+    for c in cols.compare:
+        if _has_map(source[c].dataType) or _has_map(target[c].dataType):
+            # Spark cannot compare maps: update every match instead, a rewrite rather than a lost update.
+            return None
+        quoted = "`" + c.replace("`", "``") + "`"
+        clauses.append(f"(t.{quoted} <=> s.{quoted})")
+    return " AND ".join(clauses)
+
+
+def _without_matches(left: DataFrame, right: DataFrame, condition: str) -> DataFrame:
+    """The rows of `left` (alias s) with no row of `right` (alias t) meeting `condition` (left anti join)."""
+    from pyspark.sql import functions as F
+
+    return left.alias("s").join(right.alias("t"), F.expr(condition), "left_anti")
+
+
+def _has_map(kind: DataType) -> bool:
+    """True when a Spark type is or contains a map."""
+    from pyspark.sql.types import ArrayType, MapType, StructType
+
+    if isinstance(kind, MapType):
+        return True
+    if isinstance(kind, StructType):
+        return any(_has_map(f.dataType) for f in kind.fields)
+    if isinstance(kind, ArrayType):
+        return _has_map(kind.elementType)
+    return False
 
 
 def _spark_dedupe_last(data: DataFrame, keys: list[str]) -> DataFrame:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from leadlake.core.settings import Settings
@@ -60,14 +61,29 @@ class StageIO:
             return self.spark_lake.read(name)
         return self.spark.createDataFrame(self.lake.read(name))
 
-    def publish(self, name: str, df: DataFrame, keys: list[str], delete_missing: bool = False) -> MergeStats:
-        """MERGE df into the table on keys; delete_missing also removes rows no longer produced."""
+    def publish(
+        self,
+        name: str,
+        df: DataFrame,
+        keys: list[str],
+        delete_missing: bool = False,
+        ignore_columns: Sequence[str] = (),
+    ) -> MergeStats:
+        """MERGE df into the table on keys; delete_missing also removes rows no longer produced.
+
+        A matched row is rewritten only when a non-key column outside `ignore_columns` changed: pass the
+        columns stamped anew on every run (an `updated_at` of now), so they keep the time of the last change.
+        """
         if self.delta_spark:
-            return self.spark_lake.merge(name, df, keys, delete_missing=delete_missing)
+            return self.spark_lake.merge(
+                name, df, keys, delete_missing=delete_missing, ignore_columns=ignore_columns
+            )
         import pyarrow as pa
 
         arrow = pa.Table.from_pandas(df.toPandas(), preserve_index=False)
-        return self.lake.merge(name, arrow, keys, delete_missing=delete_missing)
+        return self.lake.merge(
+            name, arrow, keys, delete_missing=delete_missing, ignore_columns=ignore_columns
+        )
 
 
 def to_spark(spark: SparkSession, pdf: pd.DataFrame, types: dict[str, Any] | None = None) -> DataFrame:

@@ -32,6 +32,7 @@ from leadlake.quality.gates import enforce, warm_up
 from leadlake.stages.gold.drift import drift_rows
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
 from leadlake.stages.gold.lead_features import KEYS as FEATURE_KEYS
+from leadlake.stages.gold.lead_features import STAMPS as FEATURE_STAMPS
 from leadlake.stages.gold.lead_features import features_schema, lead_features
 from leadlake.stages.gold.model import SCORED_COLUMNS, ModelScoring, apply_champion, find_champion
 from leadlake.stages.gold.score import (
@@ -245,8 +246,20 @@ def build_gold(spark: SparkSession, settings: Settings, run_id: str = "manual") 
     enforce(GOLD_SCORED_LEADS, scored)  # before any publish: a failed gate leaves every gold table as it was
 
     types = {f.name: f.type for f in features_schema(sets)}
-    io.publish(GOLD_LEAD_FEATURES, to_spark(spark, features, types), FEATURE_KEYS)
-    io.publish(GOLD_SCORED_LEADS, to_spark(spark, scored, FEATURE_TYPES), ["lead_id"], delete_missing=True)
+    # The run's stamps are not changes: rows whose values are the same are not rewritten (nor re-stamped).
+    io.publish(
+        GOLD_LEAD_FEATURES,
+        to_spark(spark, features, types),
+        FEATURE_KEYS,
+        ignore_columns=FEATURE_STAMPS,
+    )
+    io.publish(
+        GOLD_SCORED_LEADS,
+        to_spark(spark, scored, FEATURE_TYPES),
+        ["lead_id"],
+        delete_missing=True,
+        ignore_columns=["scored_at"],
+    )
     if result.champion is not None and not result.psi.empty:
         drift = drift_rows(
             result.psi,

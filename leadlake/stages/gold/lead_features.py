@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadlake.stages.gold.lead_features")
 
 KEYS = ["lead_id", "feature_set_version"]
+STAMPS = ["run_id", "computed_at"]  # which run computed a row, and when: not a change of its values
 
 
 def feature_columns() -> dict[str, pa.DataType]:
@@ -148,7 +149,7 @@ def load_campaigns(lake: Lakehouse) -> dict[str, Any]:
 def publish_features(lake: Lakehouse, frame: pd.DataFrame, feature_sets: Iterable[FeatureSet] = ()) -> int:
     """MERGE feature rows into gold.lead_features on (lead_id, feature_set_version) with delta-rs; the new
     table version."""
-    return lake.merge(GOLD_LEAD_FEATURES, to_arrow(frame, feature_sets), KEYS).version
+    return lake.merge(GOLD_LEAD_FEATURES, to_arrow(frame, feature_sets), KEYS, ignore_columns=STAMPS).version
 
 
 def gold_context(lake: Lakehouse, gold: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -407,7 +407,10 @@ def build_silver(
     t2 = time.perf_counter()
     io.publish(SILVER_SOURCE_RECORDS, to_spark(spark, records), ["record_id"], delete_missing=True)
     io.publish(SILVER_LEAD_LINKS, to_spark(spark, links), ["record_id"], delete_missing=True)
-    io.publish(SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True)
+    # updated_at is stamped now on every run: a lead whose fields did not change keeps the old stamp.
+    io.publish(
+        SILVER_LEADS, to_spark(spark, leads), ["lead_id"], delete_missing=True, ignore_columns=["updated_at"]
+    )
     if len(matches) or io.read(SILVER_LEAD_MATCHES) is not None:
         io.publish(
             SILVER_LEAD_MATCHES, to_spark(spark, matches), ["record_id_l", "record_id_r"], delete_missing=True
@@ -423,7 +426,12 @@ def build_silver(
             ["run_id"],
         )
     if quarantine:
-        io.publish(SILVER_QUARANTINE, spark.createDataFrame(quarantine_table(quarantine)), QUARANTINE_KEYS)
+        io.publish(
+            SILVER_QUARANTINE,
+            spark.createDataFrame(quarantine_table(quarantine)),
+            QUARANTINE_KEYS,
+            ignore_columns=["run_id", "quarantined_at"],  # a row rejected again keeps its first rejection
+        )
     report.seconds["publish"] = time.perf_counter() - t2
     return report
 
