@@ -7,10 +7,8 @@ Each expectation's `meta.gate` says what a failure means: "row" = the failing ro
 from __future__ import annotations
 
 import json
-import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:  # GE takes ~8 s to import: only validation (or warm_up) pays for it
+if TYPE_CHECKING:  # GE takes ~8 s to import: only the functions that validate pay for it
     from great_expectations.core.batch_definition import BatchDefinition
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.data_context import AbstractDataContext
@@ -40,10 +38,6 @@ _RESULT_FORMAT: dict[str, Any] = {
     "partial_unexpected_count": 3,
 }
 _lock = threading.Lock()
-# Guards the one context build; the future holds the context or the build's exception.
-_ctx_lock = threading.Lock()
-_ctx_future: Future[AbstractDataContext] | None = None
-log = logging.getLogger("leadlake.quality.gates")
 
 
 @dataclass(frozen=True)
@@ -108,94 +102,16 @@ def enforce(table: str, df: pd.DataFrame) -> QualityResult:
 # ------------------------------------------------------------------------------------------ internals
 
 
-def warm_up(*tables: str) -> threading.Thread | None:
-    """Import GE, build the context and load `tables`' suites in a daemon thread; returns that thread.
-
-    Call it before Spark work: the import (~8 s) overlaps it, and the first validation finds GE ready
-    (or raises what went wrong). None when there is nothing left to do in the background.
-    """
-    with _ctx_lock:
-        future = None if _ctx_future is not None else _new_future()
-    if future is not None:
-        thread = threading.Thread(
-            target=_build_context, args=(future, tables), name="ge-warm-up", daemon=True
-        )
-    elif tables:  # the context is built or being built: still load the suites in the background
-        thread = threading.Thread(target=_preload, args=(tables,), name="ge-warm-up-suites", daemon=True)
-    else:
-        return None
-    thread.start()
-    return thread
-
-
-def _new_future() -> Future[AbstractDataContext]:
-    """A fresh future for the one context build (the caller holds _ctx_lock)."""
-    global _ctx_future
-    _ctx_future = Future()
-    return _ctx_future
-
-
-def _build_context(future: Future[AbstractDataContext], tables: tuple[str, ...] = ()) -> None:
-    """Build the context into `future`; its exception is kept for the first real use to raise."""
-    try:
-        import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
-
-        ctx = gx.get_context(mode="ephemeral")
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        ctx.data_sources.add_pandas(name="leadlake")
-    except Exception as exc:  # handed to whoever needs the context
-        future.set_exception(exc)
-        return
-    except BaseException as exc:  # e.g. SystemExit(0) from pyspark.sql.connect under `python -c`
-        # Re-raised as is in the caller it would end the run quietly with status 0: make it an error.
-        error = RuntimeError(f"building the Great Expectations context raised {exc!r}")
-        error.__cause__ = exc
-        future.set_exception(error)
-        if threading.current_thread() is threading.main_thread():
-            raise
-        return
-    future.set_result(ctx)
-    _preload(tables)
-
-
-def _preload(tables: tuple[str, ...]) -> None:
-    """Load suites ahead of use; a failure is left for the real call to raise (suites are not cached then)."""
-    for table in tables:
-        try:
-            _setup(table)
-        except Exception:  # noqa: BLE001 - _setup raises it again where it matters
-            log.debug("warm-up could not load the suite of %s", table, exc_info=True)
-
-
+@cache
 def _context() -> AbstractDataContext:
-    """The process-wide ephemeral GE context with one pandas data source, built once.
+    """The process-wide ephemeral GE context with one pandas data source."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    A warm-up in progress is waited for; if it failed, its exception is raised here, once, and the
-    next call builds again (an import that failed for a passing reason should not stick).
-    """
-    global _ctx_future
-    with _ctx_lock:
-        future = _ctx_future
-        build = future is None
-        if build:
-            future = _new_future()
-    assert future is not None
-    if build:
-        try:
-            _build_context(future)
-        except BaseException:  # raised here, not kept (e.g. KeyboardInterrupt): the next call builds anew
-            with _ctx_lock:
-                if _ctx_future is future:
-                    _ctx_future = None
-            raise
-    try:
-        return future.result()
-    except BaseException:
-        with _ctx_lock:
-            if _ctx_future is future:
-                _ctx_future = None
-        raise
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    ctx.data_sources.add_pandas(name="leadlake")
+    return ctx
 
 
 REGISTRY_REF = "$connectors:"  # a value_set spelled "$connectors:discovery" is the registry's provider names
@@ -232,7 +148,7 @@ def _load_suite(table: str, _registered: tuple[str, ...]) -> ExpectationSuite:
     path = suite_path(table)
     if not path.is_file():
         raise FileNotFoundError(f"no Great Expectations suite for table {table!r}: expected {path}")
-    ctx = _context()  # first: a warm-up may be importing GE in another thread right now
+    ctx = _context()
     import great_expectations as gx
 
     spec = json.loads(path.read_text())

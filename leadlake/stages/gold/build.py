@@ -28,7 +28,7 @@ from leadlake.lakehouse.catalog import (
 )
 from leadlake.lakehouse.stage_io import StageIO, to_spark
 from leadlake.ml.spec import DEFAULT_FEATURE_SET
-from leadlake.quality.gates import enforce, warm_up
+from leadlake.quality.gates import enforce
 from leadlake.stages.gold.drift import drift_rows
 from leadlake.stages.gold.features import FEATURE_TYPES, FEATURES, enrichment_features
 from leadlake.stages.gold.lead_features import KEYS as FEATURE_KEYS
@@ -223,7 +223,6 @@ def _champion_scores(
 def build_gold(spark: SparkSession, settings: Settings, run_id: str = "manual") -> GoldReport:
     """Read silver.leads, score with the rules and the champion, validate and MERGE gold's tables."""
     t0 = time.perf_counter()
-    warm_up(GOLD_SCORED_LEADS)  # GE imports while silver's leads are read and scored
     io = StageIO(spark, settings)
     report = GoldReport(delta_backend=io.backend)
     leads_df = io.read(SILVER_LEADS)

@@ -27,7 +27,7 @@ from leadlake.lakehouse.catalog import (
     SILVER_SOURCE_RECORDS,
 )
 from leadlake.lakehouse.stage_io import StageIO, to_spark
-from leadlake.quality.gates import split_valid, warm_up
+from leadlake.quality.gates import split_valid
 from leadlake.quality.quarantine import QUARANTINE_KEYS, quarantine_row, quarantine_table
 from leadlake.stages.silver.resolve import ResolveSettings, build_leads, resolve
 from leadlake.stages.silver.resolve.identity import assign_ids
@@ -278,8 +278,6 @@ def build_silver(
     New or changed records are resolved against the existing leads with the stored model; `full` (or a
     reason to retrain) scores every pair again. Either way existing leads keep their ids.
     """
-    # Great Expectations imports (~8 s) while the driver waits on Spark's reads and normalise.
-    warm_up(SILVER_SOURCE_RECORDS)
     io = StageIO(spark, settings)
     cfg = resolve_cfg or ResolveSettings(backend=settings.resolve_backend)
     report = SilverReport(resolve_backend=cfg.backend, delta_backend=io.backend, seconds={})
