@@ -83,9 +83,10 @@ def test_a_second_run_merges_on_lead_and_feature_set(tmp_path: Path) -> None:
     changed = rows()
     changed.loc[0, "rating"] = 3.0
     publish_features(lake, lead_features(changed, CAMPAIGNS, [fs], "run-2"), [fs])
-    table = lake.read(GOLD_LEAD_FEATURES).to_pandas()
-    assert len(table) == 3 and set(table["run_id"]) == {"run-2"}
-    assert table.set_index("lead_id").loc["A", "rating"] == 3.0
+    table = lake.read(GOLD_LEAD_FEATURES).to_pandas().set_index("lead_id")
+    assert len(table) == 3 and table.loc["A", "rating"] == 3.0
+    # run_id says which run last changed a row: the unchanged leads keep run-1 (and are not rewritten).
+    assert table["run_id"].to_dict() == {"A": "run-2", "B": "run-1", "C": "run-1"}
     back, _ = read_features(lake, fs, lead_ids=["A"])
     assert back["lead_id"].tolist() == ["A"]
 
