@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -252,6 +253,7 @@ def enrich_leads(
     model_scores: bool = False,
     rules: tuple[ScoreRule, TierRule] | None = None,
     now: datetime | None = None,
+    parallel_steps: bool = True,
 ) -> EnrichReport:
     """Look up the targeted silver leads at each adapter (waterfall order, cache first, bulk where the
     provider has it), paid from their campaigns' budgets; payloads land exactly once in bronze.
@@ -259,7 +261,8 @@ def enrich_leads(
     concurrency; `fresh_days` maps provider -> days an answer stays fresh and `fields` picks the fields
     rule ("requested" or "score"), both from the settings by default. `model_scores`: a registered
     champion scores gold, so the rules' tier bound does not apply (see EnrichPolicy.tier_bound).
-    `rules`: (score, tier) of the rules baseline; without them only the filters target."""
+    `rules`: (score, tier) of the rules baseline; without them only the filters target. Steps that answer
+    different fields run at once unless `parallel_steps` is False (see `waves`)."""
     from leadlake.core.settings import get_settings
 
     report = EnrichReport(run_id)
@@ -292,11 +295,13 @@ def enrich_leads(
         cached[name] = fresh_answers(lake, name, days, now, answered) & set(plans[name].queries)
     # The budget guard counts the targeted plan (uncached lookups at list price) before any call.
     runs: dict[str, Payer] = {}
+    runs_lock = threading.Lock()  # independent steps run in threads of their own (see `waves`)
 
     def run_of(cid: str) -> Payer:
-        if cid not in runs:
-            runs[cid] = ledger.payer_for(cid, run_id, campaigns[cid].max_cost_usd)
-        return runs[cid]
+        with runs_lock:
+            if cid not in runs:
+                runs[cid] = ledger.payer_for(cid, run_id, campaigns[cid].max_cost_usd)
+            return runs[cid]
 
     planned: dict[Payer, float] = {}
     for name in order:
@@ -315,7 +320,7 @@ def enrich_leads(
         report.over_budget.append(msg)
         log.warning("%s", msg)
 
-    for i, name in enumerate(order):
+    def run_step(i: int, name: str) -> None:
         p = plans[name]
         cost = report.costs[name]
         answers = set(steps[name].answers) if name in steps else set()
@@ -365,11 +370,34 @@ def enrich_leads(
             for lead, fps in p.by_lead.items():
                 for fp in fps:
                     missing[lead] -= found.get(fp, set()) & answers
+
+    position = {name: i for i, name in enumerate(order)}
+    for wave in waves(order, steps):
+        if len(wave) == 1 or report.over_budget or not parallel_steps:
+            # A plan that does not fit the budget spends it cheapest first: one provider at a time.
+            for name in wave:
+                run_step(position[name], name)
+            continue
+        # Steps that answer different fields do not wait for each other: each keeps its own workers.
+        with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="enrich-step") as pool:
+            for fut in [pool.submit(run_step, position[n], n) for n in wave]:
+                fut.result()
     for cid, payer in sorted(runs.items()):
         report.spend[cid] = ledger.run(payer.campaign_id, payer.run_id).as_dict()
     _record_costs(lake, report)
     log.info("enrichment: %s", json.dumps(report.summary(), default=str))
     return report
+
+
+def waves(order: list[str], steps: Mapping[str, Any]) -> list[list[str]]:
+    """The waterfall as groups that may run at once: a step waits only for earlier steps answering a field
+    it answers too (their stop rule decides what it is asked); order is kept within and across groups."""
+    level: dict[str, int] = {}
+    for i, name in enumerate(order):
+        mine = set(steps[name].answers) if name in steps else set()
+        before = [level[m] for m in order[:i] if m in steps and mine & set(steps[m].answers)]
+        level[name] = max(before) + 1 if before else 0
+    return [[n for n in order if level[n] == k] for k in range(max(level.values(), default=-1) + 1)]
 
 
 def champion_registered(tracking_uri: str) -> bool:

@@ -201,3 +201,40 @@ def test_the_waterfall_asks_the_pricier_source_only_for_what_the_cheaper_did_not
 def report_fps(lake: Lakehouse, provider: str) -> list[str]:
     log = lake.read("bronze.ingest_log", columns=["provider", "request_fingerprint"]).to_pylist()
     return [r["request_fingerprint"] for r in log if r["provider"] == provider]
+
+
+@pytest.mark.slow
+def test_providers_asked_at_once_buy_and_land_what_one_at_a_time_would(world: World, tmp_path: Path) -> None:
+    """The default providers answer different fields, so they run concurrently: same lookups, same answers
+    landed once, same costs and spend as asking them one after the other."""
+    seen: dict[bool, dict[str, Any]] = {}
+    keys = ["provider_key", "content_hash"]
+    with SandboxServer(world) as sb:
+        for parallel in (True, False):
+            lake = prepare(tmp_path / f"lake_{parallel}", world, min_tier="C")
+            res = resources_for(lake.root_uri, sb.url)
+            adapters = [res.connector(p) for p in PROVIDERS]
+            try:
+                report = enrich_leads(lake, adapters, "p1", parallel_steps=parallel)
+            finally:
+                for a in adapters:
+                    a.close()
+            log = lake.read("bronze.ingest_log").to_pylist()
+            seen[parallel] = {
+                "log": sorted((r["provider"], r["request_fingerprint"], r["status"]) for r in log),
+                "landed": {
+                    a.name: sorted(
+                        (r["provider_key"], r["content_hash"])
+                        for r in lake.read(a.bronze_table, columns=keys).to_pylist()
+                    )
+                    for a in adapters
+                },
+                "costs": {
+                    p: (c.lookups_sent, c.calls, c.matches, c.est_cost_usd) for p, c in report.costs.items()
+                },
+                "spend": {cid: s["spent_usd"] for cid, s in report.spend.items()},
+            }
+    concurrent, sequential = seen[True], seen[False]
+    assert all(concurrent["costs"][p][0] > 0 for p in PROVIDERS), "every provider was asked"
+    assert len(concurrent["log"]) == len(set(concurrent["log"])), "one log row per lookup"
+    assert concurrent == sequential

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from leadlake.core.campaign import Area, CampaignSpec, Destination
+from leadlake.stages.bronze.enrichment import waves
 from leadlake.stages.bronze.targeting import (
     BEST_VALUES,
     EnrichPolicy,
@@ -217,3 +218,22 @@ def test_score_fields_are_those_that_can_change_a_campaigns_score() -> None:
     both = [spec("b2b_saas"), spec("ecommerce", cid="c2")]
     assert wanted_fields(every, score_only, site, both) == set(BEST_VALUES)
     assert wanted_fields({"hunter"}, score_only, site, both) == {"email_verified_domain"}
+
+
+def test_waves_run_steps_at_once_only_when_they_answer_different_fields() -> None:
+    steps = {
+        "oc": WaterfallStep("oc", ("legal_name", "founded_year"), 0.01),
+        "hunter": WaterfallStep("hunter", ("emails",), 0.02),
+        "pdl": WaterfallStep("pdl", ("founded_year", "employees_range"), 0.10),
+        "late": WaterfallStep("late", ("employees_range",), 0.20),
+    }
+    order = ["oc", "hunter", "pdl", "late", "no_step"]
+    # pdl waits for oc (founded_year), late waits for pdl (employees_range); the rest start at once.
+    assert waves(order, steps) == [["oc", "hunter", "no_step"], ["pdl"], ["late"]]
+    assert waves([], steps) == []
+
+
+def test_the_default_providers_answer_different_fields_so_they_run_at_once() -> None:
+    steps = {s.provider: s for s in default_steps()}
+    order = [s.provider for s in EnrichPolicy(default_steps()).ordered()]
+    assert len(order) >= 3 and waves(order, steps) == [order]
