@@ -9,7 +9,6 @@ the tech spec's example campaign (`DEFAULT_TEMPLATE`), or any campaign file (`le
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import re
@@ -132,6 +131,9 @@ class BenchResult:
         }
 
 
+CHILDREN_EVERY_S = 0.5
+
+
 class RssSampler:
     """Samples the RSS of this process tree every 100 ms; the peak is kept per stage. The sandbox's process
     (`apart`) is summed on its own: its memory is the providers', not the pipeline's."""
@@ -143,10 +145,20 @@ class RssSampler:
         self.apart_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True, name="rss-sampler")
+        self._kids: list[psutil.Process] = []
+        self._listed_at = -math.inf
+
+    def _children(self) -> list[psutil.Process]:
+        # Listing the tree walks every process in /proc: done every half second, not every sample (at 10 a
+        # second it took a tenth of the bench process's interpreter away from the pipeline it measures).
+        now = time.monotonic()
+        if now - self._listed_at >= CHILDREN_EVERY_S:
+            self._kids, self._listed_at = self.proc.children(recursive=True), now
+        return self._kids
 
     def _sample(self) -> tuple[int, int]:
         total, apart = self.proc.memory_info().rss, 0
-        for child in self.proc.children(recursive=True):
+        for child in self._children():
             try:
                 rss = child.memory_info().rss
             except psutil.Error:
@@ -167,6 +179,7 @@ class RssSampler:
         return self
 
     def reset(self) -> None:
+        self._listed_at = -math.inf  # a stage starts from the whole tree as it is now
         self.peak, self.apart_peak = self._sample()
 
     def stop(self) -> None:
@@ -174,14 +187,27 @@ class RssSampler:
         self._thread.join(timeout=1)
 
 
-# The sandbox's process: its own world (the same seed and size as the bench's), served until the bench closes
-# its stdin, or dies.
+# The sandbox's process, served until the bench closes its stdin, or dies. The child builds the world, plans
+# the bench's campaigns from it and serves it: the bench process never holds a world (at 300,000
+# businesses the bench process still held 2 GB after bronze once its planning copy had been deleted).
 _SANDBOX_MAIN = """
-import sys
+import json, sys, time
+from leadlake.core.campaign import CampaignSpec
+from leadlake.runtime.bench import plan_bench
 from leadlake.sandbox.server import SandboxServer
 from leadlake.sandbox.world import World
-server = SandboxServer(World.generate(seed={seed}, businesses={businesses})).start()
+t0 = time.perf_counter()
+world = World.generate(seed={seed}, businesses={businesses})
+t1 = time.perf_counter()
+template = CampaignSpec.model_validate_json(sys.argv[1]) if sys.argv[1] else None
+plan = plan_bench(world, template=template)
+t2 = time.perf_counter()
+server = SandboxServer(world).start()
 print(server.url, flush=True)
+print(json.dumps(dict(
+    campaigns=[c.model_dump(mode="json") for c in plan.campaigns], expected_records=plan.expected_records,
+    queries=plan.queries, max_per_query=plan.max_per_query, world_s=t1 - t0, plan_s=t2 - t1,
+)), flush=True)
 sys.stdin.read()
 server.stop()
 """
@@ -189,14 +215,17 @@ server.stop()
 
 class SandboxProcess:
     """The sandbox in a process of its own, as the providers are other machines in a real run: its CPU is
-    not taken from the pipeline's interpreter and its memory is reported apart."""
+    not taken from the pipeline's interpreter and its memory is reported apart. It also plans the bench's
+    campaigns (`plan`, with the seconds the world and the plan took) from the world it serves."""
 
-    def __init__(self, businesses: int, seed: int = 42) -> None:
+    def __init__(self, businesses: int, seed: int = 42, template: CampaignSpec | None = None) -> None:
         self.code = _SANDBOX_MAIN.format(seed=int(seed), businesses=int(businesses))
         self.url = ""
+        self.plan: BenchPlan | None = None
+        self.world_s = self.plan_s = 0.0
         self._log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", self.code],
+            [sys.executable, "-c", self.code, template.model_dump_json() if template else ""],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._log,
@@ -211,11 +240,20 @@ class SandboxProcess:
         """The server's URL once its world is built; a sandbox that exits first raises with its output."""
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().strip()
-        if not line.startswith("http://"):
+        planned = self.proc.stdout.readline().strip() if line.startswith("http://") else ""
+        if not planned.startswith("{"):
             self._log.seek(0)
             tail = self._log.read().decode(errors="replace").strip().splitlines()[-5:]
             said = " | ".join(tail) or line or "no output"
             raise RuntimeError(f"the bench's sandbox did not start: {said}")
+        got = json.loads(planned)
+        self.plan = BenchPlan(
+            [CampaignSpec.model_validate(c) for c in got["campaigns"]],
+            int(got["expected_records"]),
+            int(got["queries"]),
+            {k: int(v) for k, v in got["max_per_query"].items()},
+        )
+        self.world_s, self.plan_s = float(got["world_s"]), float(got["plan_s"])
         self.url = line
         return line
 
@@ -370,13 +408,11 @@ def run_bench(
     from leadlake.runtime.resources import Resources, new_run_id
     from leadlake.runtime.stages import run_stage
     from leadlake.runtime.stages import through as stages_through
-    from leadlake.sandbox.world import World
 
     say = console.print if console else print
     result = BenchResult(businesses)
     sampler = RssSampler().start()
-    # The sandbox builds its copy of the world while this process builds the one it plans from.
-    sandbox = SandboxProcess(businesses)
+    sandbox = SandboxProcess(businesses, template=template)
     sampler.apart = sandbox.pid
 
     def timed(stage: str, work: Callable[[], Any], summary: Callable[[Any], StageResult]) -> Any:
@@ -392,29 +428,27 @@ def run_bench(
         return out
 
     try:
-        world = timed(
-            "world",
-            lambda: World.generate(seed=42, businesses=businesses),
-            lambda _: StageResult("world", 0.0, businesses, 0.0, "synthetic world"),
-        )
-        plan = timed(
-            "plan",
-            functools.partial(plan_bench, world, template=template),
-            lambda p: StageResult(
+        url = sandbox.wait_ready()
+        plan = sandbox.plan
+        assert plan is not None
+        # Built and planned in the sandbox's process: their memory is the sandbox's, printed apart.
+        mine, apart = sampler.peak / 2**20, sampler.apart_peak / 2**20
+        result.stages += [
+            StageResult("world", sandbox.world_s, businesses, mine, "synthetic world", sandbox_rss_mb=apart),
+            StageResult(
                 "plan",
-                0.0,
-                p.expected_records,
-                0.0,
-                f"{p.queries} queries per source; most records of a category in one query: "
-                + ", ".join(f"{k} {v}" for k, v in p.max_per_query.items()),
+                sandbox.plan_s,
+                plan.expected_records,
+                mine,
+                f"{plan.queries} queries per source; most records of a category in one query: "
+                + ", ".join(f"{k} {v}" for k, v in plan.max_per_query.items()),
+                sandbox_rss_mb=apart,
             ),
-        )
-        del world  # planned: the pipeline holds no copy of the world the sandbox serves
+        ]
         result.expected_records = plan.expected_records
         result.campaigns = len(plan.campaigns)
         result.areas = sum(len(c.areas) for c in plan.campaigns)
         result.keywords = len(plan.campaigns[0].keywords) if plan.campaigns else 0
-        url = sandbox.wait_ready()
         with tempfile.TemporaryDirectory(prefix="leadlake-bench-") as root:
             settings = get_settings().model_copy(update={"lakehouse_uri": root})
             res = Resources.for_sandbox(url, settings, tuple(plan.campaigns))

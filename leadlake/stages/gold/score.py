@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,8 +38,15 @@ def distance_to_areas_km(lat: float | None, lon: float | None, areas: Iterable[A
     """Distance to the nearest campaign area centre; None when either side has no coordinates."""
     if lat is None or lon is None or _isnan(lat) or _isnan(lon):
         return None
-    dists = [haversine_km(lat, lon, a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
-    return min(dists) if dists else None
+    centres = tuple((a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None)
+    return _nearest_km(float(lat), float(lon), centres)
+
+
+@functools.lru_cache(maxsize=4096)
+def _nearest_km(lat: float, lon: float, centres: tuple[tuple[float, float], ...]) -> float | None:
+    # Memoised: enrichment's targeting scores one lead many times under one campaign (once per field it
+    # could buy), and the campaign's areas were measured again each time.
+    return min((haversine_km(lat, lon, a, b) for a, b in centres), default=None)
 
 
 def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Area]) -> np.ndarray:

@@ -8,7 +8,8 @@ import urllib.request
 
 import pytest
 
-from leadlake.runtime.bench import RssSampler, SandboxProcess
+from leadlake.runtime.bench import RssSampler, SandboxProcess, bench_template, plan_bench
+from leadlake.sandbox.world import World
 
 
 def test_the_sandbox_process_serves_the_world_and_stops_when_closed() -> None:
@@ -34,3 +35,17 @@ def test_a_sandbox_that_dies_before_it_is_ready_is_an_error() -> None:
     with pytest.raises(RuntimeError, match="sandbox did not start"):
         sandbox.wait_ready()
     sandbox.close()
+
+
+def test_the_sandbox_process_plans_the_campaigns_from_the_world_it_serves() -> None:
+    """The bench process never builds a world: the sandbox's child plans from its own, as the bench would."""
+    template = bench_template().model_copy(update={"min_reviews": 7, "vertical": "ecommerce"})
+    sandbox = SandboxProcess(300, seed=5, template=template)
+    try:
+        sandbox.wait_ready()
+    finally:
+        sandbox.close()
+    expected = plan_bench(World.generate(seed=5, businesses=300), template=template)
+    assert sandbox.plan == expected
+    assert {(c.vertical, c.min_reviews) for c in sandbox.plan.campaigns} == {("ecommerce", 7)}
+    assert sandbox.world_s > 0 and sandbox.plan_s > 0
