@@ -100,6 +100,7 @@ def test_the_silver_then_gold_jobs_write_their_tables(bronze_lake: Lakehouse, tm
     assert ("silver", silver["run_id"]) in recorded and ("gold", gold["run_id"]) in recorded
 
 
+@pytest.mark.spark  # the embedded run starts Spark in this process
 def test_silver_and_gold_on_several_partitions_with_splink_on_spark_match_the_embedded_run(
     bronze_lake: Lakehouse, tmp_path: Path
 ) -> None:
