@@ -193,7 +193,7 @@ def _matches(
         return ()
     min_rating = body.get("minRating")
     out = []
-    for p in idx.candidates(cats, cities):
+    for p in idx.candidates(cats, cities, near=circle):
         m = idx.metas[p]
         if rect is not None and not rect.contains(m.lat, m.lon):
             continue

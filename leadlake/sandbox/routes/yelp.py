@@ -167,7 +167,8 @@ def _matches(
     idx = state.index.providers[YELP]
     out: list[int] = []
     dist: dict[int, float] = {}
-    for p in idx.candidates(cats, cities):
+    near = (centre[0], centre[1], float(radius)) if radius is not None else None
+    for p in idx.candidates(cats, cities, near=near):
         m = idx.metas[p]
         if name_filter and name_filter not in m.name.lower():
             continue

@@ -390,8 +390,8 @@ def enrich_leads(
 
 
 def waves(order: list[str], steps: Mapping[str, Any]) -> list[list[str]]:
-    """The waterfall as groups that may run at once: a step waits only for earlier steps answering a field
-    it answers too (their stop rule decides what it is asked); order is kept within and across groups."""
+    """The waterfall as groups that may run at once: a step waits only for the earlier steps answering a
+    field it answers too (their stop rule decides what it is asked); a group keeps the waterfall's order."""
     level: dict[str, int] = {}
     for i, name in enumerate(order):
         mine = set(steps[name].answers) if name in steps else set()
