@@ -290,8 +290,11 @@ def ingest_queries(
     pr = ProviderReport(adapter.name, queries=len(queries))
     buf = _Buffer(lakehouse, adapter.bronze_table, flush_rows)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"ingest-{adapter.name}") as pool:
-        futures = [pool.submit(_run_query, adapter, q, campaign_id, run_id) for q in queries]
+        # Pending futures only: a handled one is dropped, so its rows are freed once they are buffered (all
+        # of a big campaign's payloads were held until its last query returned).
+        futures = {pool.submit(_run_query, adapter, q, campaign_id, run_id): None for q in queries}
         for fut in as_completed(futures):
+            futures.pop(fut, None)
             if fut.cancelled():  # stopped by a bad key, an open breaker or a spent budget above
                 pr.skipped_queries += 1
                 continue
