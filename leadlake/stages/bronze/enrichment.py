@@ -372,11 +372,12 @@ def enrich_leads(
                     missing[lead] -= found.get(fp, set()) & answers
 
     position = {name: i for i, name in enumerate(order)}
-    for wave in waves(order, steps):
-        if len(wave) == 1 or report.over_budget or not parallel_steps:
-            # A plan that does not fit the budget spends it cheapest first: one provider at a time.
-            for name in wave:
-                run_step(position[name], name)
+    # A plan that does not fit the budget spends it cheapest first: one provider at a time, in the
+    # waterfall's order (waves may start a later, independent step before an earlier dependent one).
+    groups = waves(order, steps) if parallel_steps and not report.over_budget else [[n] for n in order]
+    for wave in groups:
+        if len(wave) == 1:
+            run_step(position[wave[0]], wave[0])
             continue
         # Steps that answer different fields do not wait for each other: each keeps its own workers.
         with ThreadPoolExecutor(max_workers=len(wave), thread_name_prefix="enrich-step") as pool:
