@@ -47,6 +47,7 @@ def test_s3_lakehouse_gets_endpoint_options(monkeypatch) -> None:
         ("LEADLAKE_SANDBOX_URL", "127.0.0.1:8765", "LEADLAKE_SANDBOX_URL"),
         ("LEADLAKE_DELTA_BACKEND", "parquet", "LEADLAKE_DELTA_BACKEND"),
         ("LEADLAKE_SANDBOX_BUSINESSES", "many", "LEADLAKE_SANDBOX_BUSINESSES"),
+        ("LEADLAKE_SPARK_DRIVER_MEMORY", "4 GB", "LEADLAKE_SPARK_DRIVER_MEMORY"),
     ],
 )
 def test_wrong_setting_names_the_variable(monkeypatch, var: str, value: str, needle: str) -> None:

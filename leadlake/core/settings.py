@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from functools import cache
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str | None = Field(None, description="Default: sqlite under state_dir")
     airflow_home: Path | None = Field(None, validation_alias="AIRFLOW_HOME")
     spark_master: str = Field("local[*]", description="Spark master URL")
+    spark_driver_memory: str | None = Field(
+        None,
+        description="JVM heap of local Spark's driver, e.g. 4g; default a sixth of this machine's memory, "
+        "1g to 8g (a cluster's submitter sets its own)",
+    )
     delta_backend: Literal["auto", "delta-spark", "delta-rs"] = "auto"
     resolve_backend: Literal["duckdb", "spark"] = "duckdb"
     sandbox_url: str | None = Field(None, description="Use this running sandbox instead of starting one")
@@ -95,6 +101,13 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute_project_dir(cls, v: Path) -> Path:
         return Path(v).expanduser().resolve()
+
+    @field_validator("spark_driver_memory")
+    @classmethod
+    def _jvm_size(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[1-9][0-9]*[kmgt]?", v.strip().lower()):
+            raise ValueError(f"expected a JVM memory size such as 4g or 2048m, got {v!r}")
+        return v.strip().lower() if v else None
 
     @field_validator("rate_limits")
     @classmethod

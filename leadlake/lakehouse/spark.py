@@ -70,6 +70,15 @@ def splink_jar() -> Path | None:
     return path if path.is_file() else None
 
 
+def default_driver_memory(total_bytes: int | None = None) -> str:
+    """A sixth of this machine's memory, 1g to 8g: Spark's own 1g default cannot collect a million records."""
+    if total_bytes is None:
+        import psutil
+
+        total_bytes = psutil.virtual_memory().total
+    return f"{min(8, max(1, total_bytes // 6 // 2**30))}g"
+
+
 def _is_local(master: str) -> bool:
     return master.startswith("local")
 
@@ -79,12 +88,20 @@ def _launched_by_spark_submit() -> bool:
     return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
-def session_conf(master: str | None, extra_conf: dict[str, str] | None = None) -> dict[str, str]:
-    """Every setting get_spark applies; master None means spark-submit chose it. extra_conf wins."""
+def session_conf(
+    master: str | None, extra_conf: dict[str, str] | None = None, driver_memory: str | None = None
+) -> dict[str, str]:
+    """Every setting get_spark applies; master None means spark-submit chose it. extra_conf wins.
+
+    Locally the driver is the only JVM, so its heap (`driver_memory`, else default_driver_memory()) also
+    bounds what one collect may return."""
     local = master is not None and _is_local(master)
     conf = dict(_COMMON_CONF)
     if local:
         conf.update(_LOCAL_CONF)
+        heap = driver_memory or default_driver_memory()
+        conf["spark.driver.memory"] = heap
+        conf["spark.driver.maxResultSize"] = heap
         # Under spark-submit or on a cluster the submitter owns the classpath (Delta is already on it).
         jars = [str(p) for p in delta_jars()]
         splink = splink_jar()
@@ -103,10 +120,12 @@ def get_spark(
     app_name: str = "leadlake",
     master: str | None = None,
     extra_conf: dict[str, str] | None = None,
+    driver_memory: str | None = None,
 ) -> SparkSession:
     """The active SparkSession, or a new one.
 
-    Master: `master`, else $LEADLAKE_SPARK_MASTER, else spark-submit's choice, else local[*].
+    Master: `master`, else $LEADLAKE_SPARK_MASTER, else spark-submit's choice, else local[*]. A local
+    driver's heap: `driver_memory`, else $LEADLAKE_SPARK_DRIVER_MEMORY, else default_driver_memory().
     """
     from pyspark.sql import SparkSession
 
@@ -121,7 +140,8 @@ def get_spark(
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             # Python workers must run this interpreter (the virtualenv), not whatever python3 is on PATH.
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in session_conf(master, extra_conf).items():
+    driver_memory = driver_memory or os.environ.get("LEADLAKE_SPARK_DRIVER_MEMORY")
+    for key, value in session_conf(master, extra_conf, driver_memory).items():
         builder = builder.config(key, value)
     # py4j logs every connection close at INFO, even from interpreter shutdown when streams are closed.
     logging.getLogger("py4j").setLevel(logging.WARNING)

@@ -83,6 +83,8 @@ def split_valid(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
         for pos in positions:
             reasons.setdefault(pos, []).append(label)
     bad_pos = sorted(reasons)
+    if not bad_pos:  # the usual case: no copy of what may be millions of rows
+        return df, df.iloc[:0].assign(**{QUARANTINE_COLUMN: pd.Series(dtype=object)})
     keep = np.ones(len(df), dtype=bool)
     keep[bad_pos] = False
     good = df.iloc[np.flatnonzero(keep)]

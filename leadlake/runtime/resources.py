@@ -142,7 +142,9 @@ class Resources:
         if self._spark is None:
             from leadlake.lakehouse.spark import get_spark
 
-            self._spark = get_spark("leadlake", master=self.settings.spark_master)
+            self._spark = get_spark(
+                "leadlake", master=self.settings.spark_master, driver_memory=self.settings.spark_driver_memory
+            )
         return self._spark
 
     def credentials(self, name: str) -> tuple[str, str]:

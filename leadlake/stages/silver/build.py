@@ -304,9 +304,13 @@ def build_silver(
     report.seconds["normalize"] = time.perf_counter() - t0
 
     t_valid = time.perf_counter()
-    failed = normalized[normalized["error"].notna()]
-    records = normalized[normalized["error"].isna()].drop(columns=["error", "payload"])
-    records, bad = split_valid(SILVER_SOURCE_RECORDS, records.reset_index(drop=True))
+    ok = normalized["error"].isna()
+    failed = normalized[~ok]
+    record_columns = [c for c in normalized.columns if c not in ("error", "payload")]
+    # One copy of the records, and the normalised frame let go: at a million records each copy is gigabytes.
+    records = normalized.loc[ok, record_columns].reset_index(drop=True)
+    del normalized, ok
+    records, bad = split_valid(SILVER_SOURCE_RECORDS, records)
     fresh_ids = set(records["record_id"])
     if kept_records is not None:
         records = pd.concat([kept_records[list(records.columns)], records], ignore_index=True)
@@ -346,8 +350,9 @@ def build_silver(
 
     t1 = time.perf_counter()
     prior = prior_identity(io)
-    # The resolver sees the record columns only (lineage columns are not evidence of identity).
-    matchable = records[[c for c in RECORD_COLUMNS if c in records.columns]]
+    # The resolver sees the record columns only (lineage columns are not evidence of identity); the copy is
+    # passed, not kept, so resolve() frees it once prepared.
+    matchable = [c for c in RECORD_COLUMNS if c in records.columns]
     retrain = needs_training(prior, records, cfg, full)
     now = pd.Timestamp.now(tz="UTC")
     if retrain is None:
@@ -360,7 +365,7 @@ def build_silver(
             known = known[keep]
         report.resolution, report.new_records = "incremental", len(fresh_ids)
         resolution = resolve(
-            matchable,
+            records[matchable],
             cfg,
             spark=spark if cfg.backend == "spark" else None,
             model=prior.model,
@@ -370,7 +375,7 @@ def build_silver(
     else:
         log.info("resolving every record: %s", retrain)
         report.resolution, report.new_records = "full", len(records)
-        resolution = resolve(matchable, cfg, spark=spark if cfg.backend == "spark" else None)
+        resolution = resolve(records[matchable], cfg, spark=spark if cfg.backend == "spark" else None)
         known = prior.matches
 
     clusters = dict(zip(resolution.links["record_id"], resolution.links["lead_id"], strict=True))

@@ -20,6 +20,8 @@ LOCAL_ONLY = (
     "spark.ui.showConsoleProgress",
     "spark.driver.host",
     "spark.driver.bindAddress",
+    "spark.driver.memory",
+    "spark.driver.maxResultSize",
 )
 
 
@@ -54,6 +56,19 @@ def test_local_master_gets_the_local_settings(jars: Path) -> None:
     assert conf["spark.ui.showConsoleProgress"] == "false"
     assert conf["spark.driver.host"] == "127.0.0.1"
     assert conf["spark.driver.bindAddress"] == "127.0.0.1"
+
+
+def test_local_driver_heap_is_sized_from_the_machine_unless_set(jars: Path) -> None:
+    gib = 2**30
+    assert spark_mod.default_driver_memory(2 * gib) == "1g"
+    assert spark_mod.default_driver_memory(24 * gib) == "4g"
+    assert spark_mod.default_driver_memory(256 * gib) == "8g"
+    default = session_conf("local[*]")
+    assert default["spark.driver.memory"] == spark_mod.default_driver_memory()
+    # One collect may return as much as the heap holds; Spark's own cap is 1g whatever the heap.
+    assert default["spark.driver.maxResultSize"] == default["spark.driver.memory"]
+    conf = session_conf("local[*]", driver_memory="6g")
+    assert (conf["spark.driver.memory"], conf["spark.driver.maxResultSize"]) == ("6g", "6g")
 
 
 def test_local_with_jars_puts_them_on_the_classpath_and_enables_delta(jars: Path) -> None:
