@@ -99,3 +99,20 @@ def test_the_vectorised_area_distance_is_the_scalar_one() -> None:
         assert (want is None and math.isnan(d)) or d == pytest.approx(want, rel=1e-12, abs=1e-9)
     no_centre = [Area(city="x", region="CO")]
     assert np.isnan(distances_to_areas_km(np.array([40.0]), np.array([-105.0]), no_centre)).all()
+
+
+def test_area_distance_follows_the_areas_asked_about_through_its_cache() -> None:
+    """The scalar distance keeps each areas sequence's centres and each point's answer: a new sequence
+    (even one made where an old one was, as a loop does) must be measured afresh, never served another's."""
+    import numpy as np
+
+    from leadlake.stages.gold.score import distance_to_areas_km, distances_to_areas_km
+
+    point = (39.74, -104.99)
+    for i in range(600):  # past the cache's bound, so it is also cleared and refilled
+        areas = [Area(city=f"c{i}", region="CO", lat=39.74 + i / 50, lon=-104.99)]
+        want = float(distances_to_areas_km(np.array([point[0]]), np.array([point[1]]), areas)[0])
+        assert distance_to_areas_km(*point, areas) == pytest.approx(want, rel=1e-12, abs=1e-9)
+        assert distance_to_areas_km(*point, areas) == pytest.approx(i / 50 * 111.195, rel=1e-3, abs=1e-9)
+    assert distance_to_areas_km(*point, [Area(city="no centre", region="CO")]) is None
+    assert distance_to_areas_km(None, -104.99, areas) is None

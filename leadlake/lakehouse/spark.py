@@ -34,6 +34,8 @@ _COMMON_CONF: dict[str, str] = {
     "spark.databricks.delta.retentionDurationCheck.enabled": "false",
     # delta-rs's Arrow readers (the light path) cannot apply deletion vectors; some clusters enable them.
     "spark.databricks.delta.properties.defaults.enableDeletionVectors": "false",
+    # toPandas frees each Arrow column once converted: a collect then peaks at about one copy, not two.
+    "spark.sql.execution.arrow.pyspark.selfDestruct.enabled": "true",
 }
 
 

@@ -158,37 +158,37 @@ def area_distances(
     return out
 
 
+# Leads turned into dicts at a time by score_frame: its memory stays the frame's, not a dict per lead.
+SCORE_CHUNK = 50_000
+
+
 def score_frame(leads: pd.DataFrame, campaigns: dict[str, CampaignSpec]) -> pd.DataFrame:
     """Score each lead under the campaign that found it that it fits best (see best_campaign_score)."""
-    rows = []
     distances = area_distances(leads, campaigns)
-    for lead, dist in zip(leads.to_dict("records"), distances, strict=True):
-        specs = [campaigns[c] for c in _campaign_ids(lead.get("campaign_ids")) if c in campaigns]
-        spec, s = best_campaign_score(lead, specs, dist)
-        rows.append(
-            lead
-            | {
-                "vertical": spec.vertical if spec else "other",
-                "scored_campaign_id": spec.campaign_id if spec else None,
-                "lead_score": s.lead_score,
-                "priority_tier": s.priority_tier,
-                "score_reasons": s.score_reasons,
-            }
-        )
-    out = pd.DataFrame(
-        rows,
-        columns=[
-            *leads.columns,
-            "vertical",
-            "scored_campaign_id",
-            "lead_score",
-            "priority_tier",
-            "score_reasons",
-        ],
+    verticals: list[str] = []
+    chosen: list[str | None] = []
+    scores: list[int] = []
+    tiers: list[str] = []
+    reasons: list[list[str]] = []
+    for start in range(0, len(leads), SCORE_CHUNK):
+        chunk = leads.iloc[start : start + SCORE_CHUNK].to_dict("records")
+        for lead, dist in zip(chunk, distances[start : start + SCORE_CHUNK], strict=True):
+            specs = [campaigns[c] for c in _campaign_ids(lead.get("campaign_ids")) if c in campaigns]
+            spec, s = best_campaign_score(lead, specs, dist)
+            verticals.append(spec.vertical if spec else "other")
+            chosen.append(spec.campaign_id if spec else None)
+            scores.append(s.lead_score)
+            tiers.append(s.priority_tier)
+            reasons.append(s.score_reasons)
+    out = leads.reset_index(drop=True).assign(
+        vertical=pd.Series(verticals, dtype=object),
+        scored_campaign_id=pd.Series(chosen, dtype=object),
+        lead_score=np.asarray(scores, dtype="int64"),
+        priority_tier=pd.Series(tiers, dtype=object),
+        score_reasons=pd.Series(reasons, dtype=object),
+        model_version=MODEL_VERSION,
+        scored_at=pd.Timestamp.now(tz="UTC"),
     )
-    out["model_version"] = MODEL_VERSION
-    out["scored_at"] = pd.Timestamp.now(tz="UTC")
-    out["lead_score"] = out["lead_score"].astype("int64")
     return out[GOLD_COLUMNS]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -38,34 +37,59 @@ def distance_to_areas_km(lat: float | None, lon: float | None, areas: Iterable[A
     """Distance to the nearest campaign area centre; None when either side has no coordinates."""
     if lat is None or lon is None or _isnan(lat) or _isnan(lon):
         return None
-    centres = tuple((a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None)
-    return _nearest_km(float(lat), float(lon), centres)
+    centres, nearest = _centres_of(areas)
+    if centres is None:
+        return None
+    point = (float(lat), float(lon))
+    d = nearest.get(point)
+    if d is None:
+        if len(nearest) >= _POINTS_KEPT:
+            nearest.clear()
+        d = nearest[point] = float(_nearest_km(np.array([point[0]]), np.array([point[1]]), *centres)[0])
+    return d
 
 
-@functools.lru_cache(maxsize=4096)
-def _nearest_km(lat: float, lon: float, centres: tuple[tuple[float, float], ...]) -> float | None:
-    # Memoised: enrichment's targeting scores one lead many times under one campaign (once per field it
-    # could buy), and the campaign's areas were measured again each time.
-    return min((haversine_km(lat, lon, a, b) for a, b in centres), default=None)
+# Enrichment's targeting scores one lead under one campaign several times (once per field it could buy),
+# and a city campaign has hundreds of areas: each areas sequence's centres are made once, and each point's
+# nearest distance is kept. Keyed by the sequence's identity, which the entry's reference keeps unique.
+_CentreArrays = tuple[np.ndarray, np.ndarray]
+_CENTRES: dict[int, tuple[object, _CentreArrays | None, dict[tuple[float, float], float]]] = {}
+_AREA_SEQUENCES_KEPT, _POINTS_KEPT = 256, 500_000
 
 
-def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Area]) -> np.ndarray:
-    """distance_to_areas_km for many points at once (the same formula in numpy); NaN where a point or
-    every area lacks coordinates."""
-    lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
-    centres = [(a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
-    out = np.full(len(lats), np.nan)
-    if not centres or not len(lats):
-        return out
-    a_lat_deg, a_lon = np.array(centres, dtype=float).T
+def _centres_of(areas: Iterable[Area]) -> tuple[_CentreArrays | None, dict[tuple[float, float], float]]:
+    hit = _CENTRES.get(id(areas))
+    if hit is None or hit[0] is not areas:
+        pairs = [(a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
+        arrays = tuple(np.array(pairs, dtype=float).T) if pairs else None
+        if len(_CENTRES) >= _AREA_SEQUENCES_KEPT:
+            _CENTRES.clear()
+        hit = _CENTRES[id(areas)] = (areas, arrays, {})
+    return hit[1], hit[2]
+
+
+def _nearest_km(lats: np.ndarray, lons: np.ndarray, a_lat_deg: np.ndarray, a_lon: np.ndarray) -> np.ndarray:
+    """Haversine distance from each point to its nearest centre, in blocks of ~16 MB."""
+    out = np.empty(len(lats))
     p2 = np.radians(a_lat_deg)[None, :]
-    step = max(1, 2_000_000 // len(centres))  # bounds the points x areas matrix to ~16 MB a block
+    step = max(1, 2_000_000 // len(a_lat_deg))
     for start in range(0, len(lats), step):
         p1 = np.radians(lats[start : start + step])[:, None]
         dl = np.radians(a_lon[None, :] - lons[start : start + step, None])
         h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
         out[start : start + step] = (2 * 6371.0088 * np.arcsin(np.sqrt(h))).min(axis=1)
     return out
+
+
+def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Area]) -> np.ndarray:
+    """distance_to_areas_km for many points at once (the same formula); NaN where a point or every area
+    lacks coordinates."""
+    lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
+    centres = [(a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
+    if not centres or not len(lats):
+        return np.full(len(lats), np.nan)
+    a_lat_deg, a_lon = np.array(centres, dtype=float).T
+    return _nearest_km(lats, lons, a_lat_deg, a_lon)
 
 
 def _isnan(x: Any) -> bool:

@@ -47,6 +47,7 @@ def test_every_session_is_utc_and_keeps_deletion_vectors_off(jars: Path) -> None
         conf = session_conf(master)
         assert conf["spark.sql.session.timeZone"] == "UTC"
         assert conf["spark.databricks.delta.properties.defaults.enableDeletionVectors"] == "false"
+        assert conf["spark.sql.execution.arrow.pyspark.selfDestruct.enabled"] == "true"
 
 
 def test_local_master_gets_the_local_settings(jars: Path) -> None:

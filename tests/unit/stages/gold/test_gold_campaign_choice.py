@@ -99,3 +99,23 @@ def test_campaign_ids_as_spark_hands_them_over() -> None:
     lead["campaign_ids"] = np.array(["denver_home_services", "denver_shops"], dtype=object)
     row = scored(lead | SHOP)["L5"]
     assert (row["lead_score"], row["scored_campaign_id"]) == (45, "denver_shops")
+
+
+def test_scoring_in_chunks_gives_each_lead_its_own_score(monkeypatch) -> None:
+    """score_frame turns leads into dicts a chunk at a time: a chunk edge must not shift any lead's score."""
+    import leadlake.stages.gold.build as gold_build
+
+    leads = [
+        silver_lead(f"L{i}", f"Shop {i}", lat=39.74 + i / 100, lon=-104.99, campaign_ids=ids)
+        | (SHOP if i % 3 == 0 else {})
+        for i, ids in enumerate(
+            [["denver_home_services"], ["denver_shops"], ["seattle_food"], [], ["denver_shops"]] * 3
+        )
+    ]
+    whole = score_frame(frame(*leads), CAMPAIGNS)
+    monkeypatch.setattr(gold_build, "SCORE_CHUNK", 4)
+    chunked = score_frame(frame(*leads), CAMPAIGNS)
+    assert len(set(whole["lead_score"])) > 1  # the leads differ, so a shifted row would show
+    cols = ["lead_id", "lead_score", "priority_tier", "vertical", "scored_campaign_id", "score_reasons"]
+    assert whole[cols].to_dict("records") == chunked[cols].to_dict("records")
+    assert chunked["lead_score"].dtype == "int64"
