@@ -221,13 +221,20 @@ class _SparkOwner:
         return self.session
 
     def get_spark(
-        self, app_name: str = "leadlake", master: str | None = None, extra_conf: dict[str, str] | None = None
+        self,
+        app_name: str = "leadlake",
+        master: str | None = None,
+        extra_conf: dict[str, str] | None = None,
+        driver_memory: str | None = None,
     ) -> SparkSession:
         """Stands in for leadlake.lakehouse.spark.get_spark during the run: the run's session, always."""
         if self.current is not None and self.current.get_closest_marker("spark") is None:
             self.unmarked.add(self.current.nodeid)
         self.get()
-        return self.original_get_spark(app_name, master=master, extra_conf=extra_conf)  # getOrCreate
+        # getOrCreate: the run's JVM is already up, so its heap is the one it started with
+        return self.original_get_spark(
+            app_name, master=master, extra_conf=extra_conf, driver_memory=driver_memory
+        )
 
     def stop(self) -> None:
         if self.session is not None:
