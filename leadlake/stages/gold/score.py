@@ -85,11 +85,10 @@ def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Ar
     """distance_to_areas_km for many points at once (the same formula); NaN where a point or every area
     lacks coordinates."""
     lats, lons = np.asarray(lats, dtype=float), np.asarray(lons, dtype=float)
-    centres = [(a.lat, a.lon) for a in areas if a.lat is not None and a.lon is not None]
-    if not centres or not len(lats):
+    centres, _ = _centres_of(areas)
+    if centres is None or not len(lats):
         return np.full(len(lats), np.nan)
-    a_lat_deg, a_lon = np.array(centres, dtype=float).T
-    return _nearest_km(lats, lons, a_lat_deg, a_lon)
+    return _nearest_km(lats, lons, *centres)
 
 
 def _isnan(x: Any) -> bool:

@@ -352,7 +352,7 @@ def build_silver(
     prior = prior_identity(io)
     # The resolver sees the record columns only (lineage columns are not evidence of identity); the copy is
     # passed, not kept, so resolve() frees it once prepared.
-    matchable = [c for c in RECORD_COLUMNS if c in records.columns]
+    match_columns = [c for c in RECORD_COLUMNS if c in records.columns]
     retrain = needs_training(prior, records, cfg, full)
     now = pd.Timestamp.now(tz="UTC")
     if retrain is None:
@@ -365,7 +365,7 @@ def build_silver(
             known = known[keep]
         report.resolution, report.new_records = "incremental", len(fresh_ids)
         resolution = resolve(
-            records[matchable],
+            records[match_columns],
             cfg,
             spark=spark if cfg.backend == "spark" else None,
             model=prior.model,
@@ -375,7 +375,7 @@ def build_silver(
     else:
         log.info("resolving every record: %s", retrain)
         report.resolution, report.new_records = "full", len(records)
-        resolution = resolve(records[matchable], cfg, spark=spark if cfg.backend == "spark" else None)
+        resolution = resolve(records[match_columns], cfg, spark=spark if cfg.backend == "spark" else None)
         known = prior.matches
 
     clusters = dict(zip(resolution.links["record_id"], resolution.links["lead_id"], strict=True))
