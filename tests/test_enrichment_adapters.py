@@ -195,6 +195,8 @@ def test_pdl_returns_size_and_tech_for_the_domain(world: World, sandbox: Sandbox
             (rec,) = records(ad, [q])
             expect = truth.pdl_records[truth.pdl_of[biz.business_id]]
             assert rec.lookup_key == domain and rec.provider_key == expect["id"]
+            # Also its name in its region: what a lead without a website is joined on (gold).
+            assert rec.name_key == f"{normalize_name(rec.name)}|{biz.region}"
             assert rec.employee_count == expect["employee_count"] and rec.employees_range in SIZES
             assert rec.employees_range == sbx.size_bucket(rec.employee_count)
             assert (
@@ -208,7 +210,7 @@ def test_pdl_returns_size_and_tech_for_the_domain(world: World, sandbox: Sandbox
         assert "website" not in q.params and q.params["locality"] == no_site.city
         (rec,) = records(ad, [q])
         assert rec.provider_key == truth.pdl_records[truth.pdl_of[no_site.business_id]]["id"]
-        assert rec.lookup_key == f"{normalize_name(no_site.name)}|{no_site.region}"
+        assert rec.lookup_key == f"{normalize_name(no_site.name)}|{no_site.region}" and rec.name_key is None
     assert {"shopify", "stripe", "wordpress"} <= set(tech)
 
 

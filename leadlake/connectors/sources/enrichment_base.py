@@ -32,6 +32,9 @@ class EnrichmentRecord:
     provider: str
     provider_key: str
     lookup_key: str  # the domain, or "normalised name|REGION": what a lead is joined on
+    # The company's name in its region ("normalised name|REGION") when lookup_key is its domain: a record
+    # found by name answers leads that have no domain, which can only be joined on their name.
+    name_key: str | None = None
     name: str | None = None  # the provider's display name of the company
     legal_name: str | None = None
     registration_id: str | None = None

@@ -208,10 +208,12 @@ class PdlAdapter(HttpAdapterBase):
         loc = c.get("location") if isinstance(c.get("location"), dict) else {}
         size = clean_text(c.get("size"))
         founded = as_int(c.get("founded"))
+        by_name = name_key(display, loc.get("region"))
         return EnrichmentRecord(
             provider="pdl",
             provider_key=key,
-            lookup_key=domain or name_key(display, loc.get("region")) or key,
+            lookup_key=domain or by_name or key,
+            name_key=by_name if domain else None,
             name=display,
             employees_range=size if size in SIZES else None,
             employee_count=as_int(c.get("employee_count")),

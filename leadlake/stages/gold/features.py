@@ -79,13 +79,16 @@ def _records(lake: Lakehouse, provider: str) -> list[dict]:
 
 
 def _by_key(records: list[dict]) -> dict[str, dict]:
-    """One record per lookup key; registry entities prefer active over dissolved."""
-    best: dict[str, dict] = {}
-    for rec in sorted(
+    """One record per lookup key, and per name key (a record found by name for a lead without a domain is
+    keyed by its own domain); a record's own lookup key wins over another's name key, and registry
+    entities prefer active over dissolved."""
+    ranked = sorted(
         records,
         key=lambda r: (STATUS_RANK.get(r.get("company_status") or "", 3), r["provider_key"]),
         reverse=True,
-    ):
+    )
+    best: dict[str, dict] = {rec["name_key"]: rec for rec in ranked if rec.get("name_key")}
+    for rec in ranked:
         best[rec["lookup_key"]] = rec  # the last assignment is the best-ranked record
     return best
 
