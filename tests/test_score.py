@@ -7,7 +7,8 @@ import math
 import pytest
 
 from leadlake.core.campaign import Area
-from leadlake.stages.gold.score import haversine_km, score_lead, tier_for
+from leadlake.core.geo import haversine_km
+from leadlake.stages.gold.score import score_lead, tier_for
 
 DENVER = Area(city="Denver", region="CO", lat=39.7392, lon=-104.9903, radius_km=40)
 

@@ -1,4 +1,5 @@
-"""Geography: covering a campaign area's circle with the search circles a provider accepts (pure, no I/O)."""
+"""Geography: great-circle distances, and covering a campaign area's circle with the search circles a provider
+accepts (pure, no I/O)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 if TYPE_CHECKING:
     from leadlake.core.campaign import Area
@@ -15,6 +18,33 @@ EARTH_RADIUS_KM = 6371.0088
 # (d/R_earth)^2, so tiles are drawn slightly larger than planned to absorb it (and rounding to metres).
 _TILE_SLACK = 2e-3
 _MIN_RING = 3  # a ring of fewer than 3 circles never beats the single centre tile
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km between two points given in degrees."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def haversine_km_np(lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
+    """haversine_km over arrays (or an array and a point: numpy broadcasts); NaN where a coordinate is."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dl = np.radians(np.subtract(lon2, lon1))
+    a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
+
+
+def nearest_km(lats: np.ndarray, lons: np.ndarray, c_lats: np.ndarray, c_lons: np.ndarray) -> np.ndarray:
+    """Distance from each point to its nearest centre (c_lats, c_lons), in km, in blocks of ~16 MB."""
+    out = np.empty(len(lats))
+    c_lat, c_lon = np.asarray(c_lats, dtype=float)[None, :], np.asarray(c_lons, dtype=float)[None, :]
+    step = max(1, 2_000_000 // max(1, c_lat.shape[1]))
+    for start in range(0, len(lats), step):
+        block = slice(start, start + step)
+        out[block] = haversine_km_np(lats[block, None], lons[block, None], c_lat, c_lon).min(axis=1)
+    return out
 
 
 @dataclass(frozen=True)

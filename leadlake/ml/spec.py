@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
+from leadlake.core.geo import nearest_km
+
 
 @dataclass(frozen=True)
 class FeatureSet:
@@ -156,16 +158,6 @@ def _numeric(values: pd.Series) -> pd.Series:
     )
 
 
-EARTH_RADIUS_KM = 6371.0088
-
-
-def _haversine_km(lat: np.ndarray, lon: np.ndarray, lat0: float, lon0: float) -> np.ndarray:
-    p1, p2 = np.radians(lat), math.radians(lat0)
-    dp, dl = p2 - p1, np.radians(lon0 - lon)
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
-
-
 def campaign_distance_km(leads: pd.DataFrame, campaigns: Mapping[str, Any]) -> pd.Series:
     """`distance_km` per lead: from its lat/lon to the nearest area centre of the campaign its score follows
     (`scored_campaign_id`; any given campaign's when that is empty), NaN without coordinates or centres.
@@ -190,7 +182,8 @@ def campaign_distance_km(leads: pd.DataFrame, campaigns: Mapping[str, Any]) -> p
         if not points:
             continue
         idx = np.asarray(positions)
-        values[idx] = np.min([_haversine_km(lat[idx], lon[idx], a, b) for a, b in points], axis=0)
+        c_lat, c_lon = np.array(points, dtype=float).T
+        values[idx] = nearest_km(lat[idx], lon[idx], c_lat, c_lon)
     out[:] = values
     return out
 

@@ -29,8 +29,8 @@ import psutil
 
 from leadlake.connectors.registry import connector, names
 from leadlake.core.campaign import Area, CampaignSpec
+from leadlake.core.geo import haversine_km_np
 
-EARTH_RADIUS_KM = 6_371.0088  # the sandbox's own radius (haversine_m), so planned circles test the same
 # The tech spec's example campaign (002, 10.3 "Create Campaign"): its filters (4.0 stars, 20 reviews) and a
 # CRM destination (the registry's default one) at the default min tier, with every registered discovery
 # and enrichment provider. No budget cap: a bench measures the whole run (a cap would stop enrichment).
@@ -280,13 +280,6 @@ def _caps(providers: Sequence[str]) -> tuple[dict[str, int], float]:
     return caps, radius
 
 
-def _haversine_km(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
-    p1, p2 = math.radians(lat), np.radians(lats)
-    dp, dl = p2 - p1, np.radians(lons - lon)
-    a = np.sin(dp / 2) ** 2 + math.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.minimum(1.0, a)))
-
-
 def plan_city_tiles(
     lats: np.ndarray,
     lons: np.ndarray,
@@ -315,7 +308,7 @@ def plan_city_tiles(
         x_lo, x_hi, y_lo, y_hi = px.min(), px.max(), py.min(), py.max()
         cx, cy = (x_lo + x_hi) / 2, (y_lo + y_hi) / 2
         lat, lon = lat0 + cy / 111.32, lon0 + cx / kx
-        far = float(_haversine_km(lat, lon, lats[part], lons[part]).max())
+        far = float(haversine_km_np(lat, lon, lats[part], lons[part]).max())
         radius = math.ceil(far * 1000 + 1) / 1000  # whole metres, never short of the farthest record
         splittable = len(part) > 1 and (x_hi > x_lo or y_hi > y_lo)
         if radius <= max_radius_km or not splittable:
@@ -324,7 +317,7 @@ def plan_city_tiles(
             reach = radius * _CIRCLE_SLACK + 0.01
             strip = order[np.searchsorted(xs, cx - reach) : np.searchsorted(xs, cx + reach, side="right")]
             strip = strip[np.abs(y[strip] - cy) <= reach]
-            inside = strip[_haversine_km(lat, lon, lats[strip], lons[strip]) <= radius]
+            inside = strip[haversine_km_np(lat, lon, lats[strip], lons[strip]) <= radius]
             counts = np.bincount(groups[inside], minlength=len(caps))
             if bool((counts <= caps).all()) or not splittable:
                 out.append((round(lat, 6), round(lon, 6), radius, counts))

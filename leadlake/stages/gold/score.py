@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from leadlake.core.campaign import Area
+from leadlake.core.geo import nearest_km
 
 MODEL_VERSION = "rules-v1"
 TIER_A_MIN, TIER_B_MIN = 50, 25
@@ -25,14 +26,6 @@ class Score:
     score_reasons: list[str]
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(a))
-
-
 def distance_to_areas_km(lat: float | None, lon: float | None, areas: Iterable[Area]) -> float | None:
     """Distance to the nearest campaign area centre; None when either side has no coordinates."""
     if lat is None or lon is None or _isnan(lat) or _isnan(lon):
@@ -45,7 +38,7 @@ def distance_to_areas_km(lat: float | None, lon: float | None, areas: Iterable[A
     if d is None:
         if len(nearest) >= _POINTS_KEPT:
             nearest.clear()
-        d = nearest[point] = float(_nearest_km(np.array([point[0]]), np.array([point[1]]), *centres)[0])
+        d = nearest[point] = float(nearest_km(np.array([point[0]]), np.array([point[1]]), *centres)[0])
     return d
 
 
@@ -68,19 +61,6 @@ def _centres_of(areas: Iterable[Area]) -> tuple[_CentreArrays | None, dict[tuple
     return hit[1], hit[2]
 
 
-def _nearest_km(lats: np.ndarray, lons: np.ndarray, a_lat_deg: np.ndarray, a_lon: np.ndarray) -> np.ndarray:
-    """Haversine distance from each point to its nearest centre, in blocks of ~16 MB."""
-    out = np.empty(len(lats))
-    p2 = np.radians(a_lat_deg)[None, :]
-    step = max(1, 2_000_000 // len(a_lat_deg))
-    for start in range(0, len(lats), step):
-        p1 = np.radians(lats[start : start + step])[:, None]
-        dl = np.radians(a_lon[None, :] - lons[start : start + step, None])
-        h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-        out[start : start + step] = (2 * 6371.0088 * np.arcsin(np.sqrt(h))).min(axis=1)
-    return out
-
-
 def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Area]) -> np.ndarray:
     """distance_to_areas_km for many points at once (the same formula); NaN where a point or every area
     lacks coordinates."""
@@ -88,7 +68,7 @@ def distances_to_areas_km(lats: np.ndarray, lons: np.ndarray, areas: Iterable[Ar
     centres, _ = _centres_of(areas)
     if centres is None or not len(lats):
         return np.full(len(lats), np.nan)
-    return _nearest_km(lats, lons, *centres)
+    return nearest_km(lats, lons, *centres)
 
 
 def _isnan(x: Any) -> bool:

@@ -21,6 +21,7 @@ import splink.comparison_library as cl
 from splink import Linker, SettingsCreator
 from splink.internals.exceptions import EMTrainingException, SplinkException
 
+from leadlake.core.geo import haversine_km_np
 from leadlake.stages.silver.resolve.prepare import text_order
 from leadlake.stages.silver.resolve.settings import (
     FLOAT_COLUMNS,
@@ -346,14 +347,6 @@ def estimated_match_probability(
 # Deterministic pass and the geographic veto.
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in km between two points given in degrees."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(a)))
-
-
 _RULE_WORDS = {
     "website_key": "website",
     "domain_key": "domain",
@@ -488,16 +481,9 @@ def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None
     coords = np.vstack([coords, [np.nan, np.nan]])  # unknown records: no coordinates
     left = coords[index.get_indexer(pairs["record_id_l"])]
     right = coords[index.get_indexer(pairs["record_id_r"])]
-    km = _haversine_np(left[:, 0], left[:, 1], right[:, 0], right[:, 1])
+    km = haversine_km_np(left[:, 0], left[:, 1], right[:, 0], right[:, 1])
     keep = np.isnan(km) | (km <= max_km)
     return pairs[keep].reset_index(drop=True)
-
-
-def _haversine_np(la: np.ndarray, lo: np.ndarray, ra: np.ndarray, ro: np.ndarray) -> np.ndarray:
-    """haversine_km over arrays (NaN where a coordinate is missing)."""
-    la, lo, ra, ro = (np.radians(x) for x in (la, lo, ra, ro))
-    a = np.sin((ra - la) / 2) ** 2 + np.cos(la) * np.cos(ra) * np.sin((ro - lo) / 2) ** 2
-    return 2 * 6371.0088 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -925,7 +911,7 @@ def coded_blocked_pairs(
     if max_km is not None:
         lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)[order]
         lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)[order]
-        km = _haversine_np(lat[left], lon[left], lat[right], lon[right])
+        km = haversine_km_np(lat[left], lon[left], lat[right], lon[right])
         keep = np.isnan(km) | (km <= max_km + 1e-6)
         left, right, match_key = left[keep], right[keep], match_key[keep]
     # Arrow, not Python strings: a million pairs' ids are ~40 MB as Arrow text, ~150 MB as str objects.

@@ -7,12 +7,12 @@ from dataclasses import replace
 import pandas as pd
 import pytest
 
+from leadlake.core.geo import haversine_km
 from leadlake.stages.silver.resolve import (
     PAIR_COLUMNS,
     ResolveSettings,
     db_api,
     deterministic_pairs,
-    haversine_km,
     jaro_winkler,
     regularize,
     veto_far_pairs,
