@@ -34,6 +34,7 @@ class BusinessMaker:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.used_phones: set[str] = set()  # providers' stale numbers must not collide with anyone's real one
+        self.used_domains: set[str] = set()  # two independent businesses never own one domain
 
     def business(
         self, i: int, city: City, chain_branches: dict[tuple[str, int], int]
@@ -116,12 +117,23 @@ class BusinessMaker:
         return base
 
     def _website(self, name: str, city: City) -> str:
+        """The site of an independent business: its name (and city, sometimes) as a domain. A name taken
+        by an earlier business gets the city, then a number, as a real second registrant would; the
+        random stream is the same either way, so nothing else in the world changes."""
         rng = self.rng
         core = slug(drop_legal_suffix(name)).replace("-", "")
+        town = slug(city.name).replace("-", "")
         if rng.random() < 0.3:
-            core += slug(city.name).replace("-", "")
-        host = ("www." if rng.random() < 0.8 else "") + core + pick(rng, TLDS)
-        return f"https://{host}"
+            core += town
+        www, tld = "www." if rng.random() < 0.8 else "", pick(rng, TLDS)
+        if core + tld in self.used_domains and not core.endswith(town):
+            core += town
+        base, n = core, 1
+        while core + tld in self.used_domains:
+            n += 1
+            core = f"{base}{n}"
+        self.used_domains.add(core + tld)
+        return f"https://{www}{core}{tld}"
 
     def _position(self, city: City) -> tuple[float, float]:
         rng = self.rng

@@ -252,3 +252,20 @@ def test_truth_is_consistent(world: World) -> None:
         for rec, meta in zip(world.records(provider), world.meta(provider), strict=True):
             if rec.get("id"):
                 assert world.truth[(provider, rec["id"])] == world.businesses[meta.business_index].business_id
+
+
+def test_independent_businesses_never_share_a_domain() -> None:
+    """A name taken in another city gets its own domain (city, then a number), as a second registrant's
+    would: at 40,000 businesses names repeat hundreds of times. Chains and franchisees still share their
+    brand's site (the tests above)."""
+    world = World.generate(seed=5, businesses=40_000, noise=PROFILE)
+    owners: dict[str, set[str]] = defaultdict(set)
+    names: Counter[str] = Counter()
+    for biz in world.businesses:
+        if biz.chain is None and biz.website:
+            host = biz.website.split("/")[2].removeprefix("www.")
+            if biz.website.count("/") == 2:  # a site of its own, not a page of a brand's site
+                owners[host].add(biz.business_id)
+                names[biz.name] += 1
+    assert max(len(ids) for ids in owners.values()) == 1
+    assert names.most_common(1)[0][1] > 50  # the names do repeat: the rule was needed
