@@ -11,6 +11,10 @@ deliveries (time-based split, MLflow in a temporary sqlite registry); on the new
 prints AUC, PR-AUC, precision@top-N and Brier of the rules, the champion and the ceiling: the hidden
 propensity, P(qualify | the business's true attributes), the best ranking any model could reach.
 
+Between them, `informed`: the same training on the same leads, given each business's true attributes
+instead of what the providers showed. Ceiling - informed is what the model loses to learning from this many
+leads; informed - champion is what it loses to what the providers do not show (missing or noisy fields).
+
 N is the campaign's N: the leads sales works first, leadlake.ml.train.TOP_N (50), the N at which
 `leadlake train` logs precision_at_top_n.
 
@@ -45,10 +49,10 @@ from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS  # noqa: E
 from leadlake.core.campaign import Area, CampaignSpec  # noqa: E402
 from leadlake.lakehouse import Lakehouse  # noqa: E402
 from leadlake.ml.evaluate import METRICS, metrics  # noqa: E402
-from leadlake.ml.spec import DEFAULT_FEATURE_SET  # noqa: E402
+from leadlake.ml.spec import DEFAULT_FEATURE_SET, FeatureSet  # noqa: E402
 from leadlake.ml.train import TOP_N, time_split, train  # noqa: E402
 from leadlake.sandbox.enrichment import EnrichmentData  # noqa: E402
-from leadlake.sandbox.outcomes import OutcomeSimulator  # noqa: E402
+from leadlake.sandbox.outcomes import OutcomeSimulator, Traits  # noqa: E402
 from leadlake.sandbox.world import CITIES, PROVIDERS, NoiseProfile, World  # noqa: E402
 from leadlake.stages.gold.build import context_rows, score_frame  # noqa: E402
 from leadlake.stages.gold.features import enrichment_features  # noqa: E402
@@ -65,6 +69,14 @@ GOALS = {
     "lift_over_rules": 0.05,  # champion AUC - rules AUC >= this
     "precision_at_top_n": 0.7,  # champion precision@top-N >= this
 }
+SCORES = ("rules", "champion", "informed", "ceiling")
+# The true attributes a propensity is a function of (leadlake.sandbox.outcomes.Traits), as model inputs.
+TRUTH = FeatureSet(
+    version="truth",
+    numeric=("rating", "review_count", "has_website", "has_phone", "chain", "employee_count", "distance_km"),
+    categorical=("primary_category",),
+    multi=("tech_signals",),
+)
 log = logging.getLogger("bench_score")
 
 
@@ -140,14 +152,31 @@ def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.Da
     return scored, features
 
 
-def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> pd.DataFrame:
-    """Per lead: its delivery time (one of `days` days, seeded order), the propensity and the 0/1 label."""
+def truth_row(lead_id: str, t: Traits) -> dict[str, Any]:
+    """A lead's true attributes as TRUTH's inputs."""
+    return {
+        "lead_id": lead_id,
+        "rating": t.rating,
+        "review_count": t.review_count,
+        "has_website": float(t.has_website),
+        "has_phone": float(t.has_phone),
+        "chain": float(t.chain),
+        "employee_count": t.employees,
+        "distance_km": t.distance_km,
+        "primary_category": t.category,
+        "tech_signals": list(t.tech),
+    }
+
+
+def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per lead: its delivery time (one of `days` days, seeded order), the propensity and the 0/1 label;
+    and its business's true attributes (TRUTH's inputs)."""
     sim = OutcomeSimulator(world)
     rules = {r.name: r for r in parse_label_rules()}
     rule = rules[LABEL]
     order = np.random.default_rng(seed).permutation(len(gold))
     as_of_all = START + timedelta(days=days + rule.within_days + 1)  # every window has closed
-    rows = []
+    rows, truth = [], []
     for rank, pos in enumerate(order):
         lead = gold.iloc[pos]
         props = {
@@ -158,6 +187,7 @@ def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> pd.DataF
             "leadlake_id": lead["lead_id"],
         }
         life = sim.life(props, lead["lead_id"])
+        truth.append(truth_row(lead["lead_id"], sim.company(props, lead["lead_id"])[2]))
         delivered = START + timedelta(days=rank * days // len(gold), minutes=rank % 1440)
         record: dict[str, Any] = {"delivered_at": delivered}
         for stage, column in STAGE_COLUMNS.items():
@@ -171,7 +201,7 @@ def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> pd.DataF
                 LABEL: int(bool(rule.label(record, as_of_all))),
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(truth)
 
 
 def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dict[str, Any]:
@@ -179,7 +209,7 @@ def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dic
     t0 = time.perf_counter()
     world = World.generate(seed=seed, businesses=businesses, noise=NoiseProfile())
     gold, features = gold_rows(world, silver_leads(world), tmp / "lake")
-    out = outcomes(world, gold, days, seed)
+    out, truth = outcomes(world, gold, days, seed)
     rows = features.merge(gold[["lead_id", "rules_score"]], on="lead_id", validate="one_to_one")
     rows = rows.merge(out, on="lead_id", how="inner", validate="one_to_one")
     rows = rows.sort_values(["delivered_at", "lead_id"], kind="stable").reset_index(drop=True)
@@ -200,6 +230,17 @@ def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dic
             top_n=top_n,
             holdout_fraction=HOLDOUT_FRACTION,
         )
+        order = rows[["lead_id"]].merge(truth, on="lead_id", how="left", validate="one_to_one")
+        informed = train(
+            order,
+            y,
+            as_of=as_of,
+            feature_set=TRUTH,
+            tracking_uri=f"sqlite:///{tmp / 'mlflow-truth' / 'mlflow.db'}",
+            data_versions={},
+            top_n=top_n,
+            holdout_fraction=HOLDOUT_FRACTION,
+        )
     trained = time.perf_counter() - t1
     _, hold = time_split(as_of, HOLDOUT_FRACTION)
     y_hold = y.to_numpy()[hold]
@@ -207,6 +248,7 @@ def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dic
     scores = {
         "rules": np.clip(rules.to_numpy(dtype="float64")[hold] / 100.0, 0.0, 1.0),
         "champion": result.scorer.predict_proba(held),
+        "informed": informed.scorer.predict_proba(order.iloc[hold]),
         "ceiling": propensity.to_numpy()[hold],
     }
     figures = {name: metrics(y_hold, p, top_n) for name, p in scores.items()}
@@ -223,8 +265,20 @@ def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dic
         "model_version": result.scorer.model_version,
         "full_auc_ceiling": metrics(y.to_numpy(), propensity.to_numpy(), top_n)["auc"],
         "figures": figures,
+        "gap_parts": gap_parts(figures),
         "seconds_build": round(built, 1),
         "seconds_train": round(trained, 1),
+    }
+
+
+def gap_parts(figures: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The champion's AUC gap to the ceiling, split: what learning from this many leads costs (ceiling -
+    informed) and what the providers' missing or noisy fields cost (informed - champion)."""
+    auc = {name: figures[name]["auc"] for name in ("champion", "informed", "ceiling")}
+    return {
+        "gap": auc["ceiling"] - auc["champion"],
+        "learning": auc["ceiling"] - auc["informed"],
+        "observation": auc["informed"] - auc["champion"],
     }
 
 
@@ -260,7 +314,7 @@ def spread(values: list[float]) -> dict[str, float]:
 def _table(run: dict[str, Any], top_n: int) -> str:
     head = f"    {'score':<10}{'AUC':>8}{'PR-AUC':>9}{f'P@{top_n}':>8}{'Brier':>8}"
     lines = [head]
-    for name in ("rules", "champion", "ceiling"):
+    for name in SCORES:
         m = run["figures"][name]
         p_at_n = m["precision_at_top_n"]
         lines.append(f"    {name:<10}{m['auc']:>8.4f}{m['pr_auc']:>9.4f}{p_at_n:>8.3f}{m['brier']:>8.4f}")
@@ -300,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
             f"train {run['n_train']:,} / held out {run['n_holdout']:,} "
             f"(held-out base rate {run['holdout_base_rate']:.1%}); ceiling AUC on all leads "
             f"{run['full_auc_ceiling']:.4f}; build {run['seconds_build']} s, train {run['seconds_train']} s\n"
-            + _table(run, args.top_n),
+            + _table(run, args.top_n)
+            + "\n    AUC gap to the ceiling {gap:.4f} = learning {learning:.4f} + what providers do not show "
+            "{observation:.4f}".format(**run["gap_parts"]),
             flush=True,
         )
 
@@ -312,20 +368,28 @@ def main(argv: list[str] | None = None) -> int:
         "holdout_fraction": HOLDOUT_FRACTION,
         "seeds": [r["seed"] for r in runs],
         "figures": {
-            name: {m: spread([r["figures"][name][m] for r in runs]) for m in METRICS}
-            for name in ("rules", "champion", "ceiling")
+            name: {m: spread([r["figures"][name][m] for r in runs]) for m in METRICS} for name in SCORES
         },
         "full_auc_ceiling": spread([r["full_auc_ceiling"] for r in runs]),
+        "gap_parts": {
+            k: spread([r["gap_parts"][k] for r in runs]) for k in ("gap", "learning", "observation")
+        },
         "goals": {},
         "runs": runs,
     }
     print(f"\nmin / median / max over {len(runs)} world(s), held-out rows:")
-    for name in ("rules", "champion", "ceiling"):
+    for name in SCORES:
         cells = []
         for m in METRICS:
             s = summary["figures"][name][m]
             cells.append(f"{m} {s['min']:.4f} / {s['median']:.4f} / {s['max']:.4f}")
         print(f"  {name:<9} " + "; ".join(cells))
+    parts = summary["gap_parts"]
+    print(
+        "  AUC gap to the ceiling "
+        + "; ".join(f"{k} {v['min']:.4f} / {v['median']:.4f} / {v['max']:.4f}" for k, v in parts.items())
+        + " (learning: ceiling - informed; observation: informed - champion)"
+    )
     ok = True
     for goal in GOALS:
         s = spread([r["goals"][goal]["value"] for r in runs])
