@@ -46,6 +46,14 @@ class SettingsError(ValueError):
     """A setting with a wrong value; the message names the variable and what it expects."""
 
 
+def jvm_size(value: str, name: str = "LEADLAKE_SPARK_DRIVER_MEMORY") -> str:
+    """`value` as a JVM memory size (lower case, e.g. 4g or 2048m); a SettingsError naming `name` if not."""
+    size = value.strip().lower()
+    if not re.fullmatch(r"[1-9][0-9]*[kmgt]?", size):
+        raise SettingsError(f"{name}: expected a JVM memory size such as 4g or 2048m, got {value!r}")
+    return size
+
+
 class Settings(BaseSettings):
     """Every knob leadlake reads, with the environment variable that sets it."""
 
@@ -105,9 +113,7 @@ class Settings(BaseSettings):
     @field_validator("spark_driver_memory")
     @classmethod
     def _jvm_size(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[1-9][0-9]*[kmgt]?", v.strip().lower()):
-            raise ValueError(f"expected a JVM memory size such as 4g or 2048m, got {v!r}")
-        return v.strip().lower() if v else None
+        return jvm_size(v) if v else None
 
     @field_validator("rate_limits")
     @classmethod

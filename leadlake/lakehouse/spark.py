@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from leadlake.core.settings import jvm_size
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -101,7 +103,7 @@ def session_conf(
     conf = dict(_COMMON_CONF)
     if local:
         conf.update(_LOCAL_CONF)
-        heap = driver_memory or default_driver_memory()
+        heap = jvm_size(driver_memory) if driver_memory else default_driver_memory()
         conf["spark.driver.memory"] = heap
         conf["spark.driver.maxResultSize"] = heap
         # Under spark-submit or on a cluster the submitter owns the classpath (Delta is already on it).

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import leadlake.lakehouse.spark as spark_mod
+from leadlake.core.settings import SettingsError
 from leadlake.lakehouse.spark import session_conf
 
 EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
@@ -70,6 +71,14 @@ def test_local_driver_heap_is_sized_from_the_machine_unless_set(jars: Path) -> N
     assert default["spark.driver.maxResultSize"] == default["spark.driver.memory"]
     conf = session_conf("local[*]", driver_memory="6g")
     assert (conf["spark.driver.memory"], conf["spark.driver.maxResultSize"]) == ("6g", "6g")
+    assert session_conf("local[2]", driver_memory=" 2048M ")["spark.driver.memory"] == "2048m"
+
+
+@pytest.mark.parametrize("wrong", ["4 GB", "0g", "lots", "-1g"])
+def test_a_wrong_driver_heap_names_the_variable_before_any_jvm_starts(wrong: str) -> None:
+    # get_spark hands $LEADLAKE_SPARK_DRIVER_MEMORY here when no Settings validated it (a notebook, a job).
+    with pytest.raises(SettingsError, match=r"LEADLAKE_SPARK_DRIVER_MEMORY: expected a JVM memory size"):
+        session_conf("local[*]", driver_memory=wrong)
 
 
 def test_local_with_jars_puts_them_on_the_classpath_and_enables_delta(jars: Path) -> None:
