@@ -172,6 +172,7 @@ def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> tuple[pd
     """Per lead: its delivery time (one of `days` days, seeded order), the propensity and the 0/1 label;
     and its business's true attributes (TRUTH's inputs)."""
     sim = OutcomeSimulator(world)
+    businesses = {b.business_id: b for b in world.businesses}
     rules = {r.name: r for r in parse_label_rules()}
     rule = rules[LABEL]
     order = np.random.default_rng(seed).permutation(len(gold))
@@ -186,8 +187,12 @@ def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> tuple[pd
             "domain": lead["domain"] or "",
             "leadlake_id": lead["lead_id"],
         }
-        life = sim.life(props, lead["lead_id"])
-        truth.append(truth_row(lead["lead_id"], sim.company(props, lead["lead_id"])[2]))
+        # A lead's id is its business's (silver_leads clusters by the truth): its life is that business's.
+        # The served CRM finds the business from the company's properties, and picks another for ~6% of
+        # leads (a namesake in the same city, a stale phone): outcomes the lead's own features cannot explain.
+        business = businesses.get(lead["lead_id"])
+        life = sim.life(props, lead["lead_id"], business)
+        truth.append(truth_row(lead["lead_id"], sim.company(props, lead["lead_id"], business)[2]))
         delivered = START + timedelta(days=rank * days // len(gold), minutes=rank % 1440)
         record: dict[str, Any] = {"delivered_at": delivered}
         for stage, column in STAGE_COLUMNS.items():

@@ -244,17 +244,20 @@ class OutcomeSimulator:
 
     # -- the life ------------------------------------------------------------------------------------------
     def company(
-        self, properties: Mapping[str, str], fallback_key: str
+        self, properties: Mapping[str, str], fallback_key: str, business: Business | None = None
     ) -> tuple[Business | None, str, Traits]:
-        """A delivered company's business in the world (None for one it does not know), its life's key and
-        the true attributes its propensity is a function of."""
-        biz = self.business_for(properties)
+        """A delivered company's business in the world (`business` when the caller knows it, else found from
+        the properties; None for one the world does not know), its life's key and the true attributes its
+        propensity is a function of."""
+        biz = business or self.business_for(properties)
         key = biz.business_id if biz else (properties.get("leadlake_id") or fallback_key)
         return biz, key, self.traits(biz) if biz else self.made_up_traits(key)
 
-    def life(self, properties: Mapping[str, str], fallback_key: str) -> Life:
-        """The propensity and seeded life of a newly delivered company."""
-        biz, key, traits = self.company(properties, fallback_key)
+    def life(
+        self, properties: Mapping[str, str], fallback_key: str, business: Business | None = None
+    ) -> Life:
+        """The propensity and seeded life of a newly delivered company (of `business`, when known)."""
+        biz, key, traits = self.company(properties, fallback_key, business)
         rng = random.Random(f"{self.seed}:life:{key}")
         hidden = rng.gauss(0.0, HIDDEN_SD)
         p = sigmoid(log_odds(traits, hidden))  # this life's odds, given its owner's hidden need

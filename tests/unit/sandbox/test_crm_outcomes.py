@@ -13,7 +13,8 @@ import pytest
 from leadlake.sandbox import SandboxKeys, SandboxServer
 from leadlake.sandbox import crm as crm_module
 from leadlake.sandbox.crm import epoch_ms
-from leadlake.sandbox.outcomes import QUALIFIED_STAGES, auc
+from leadlake.sandbox.outcomes import QUALIFIED_STAGES, OutcomeSimulator, auc
+from leadlake.sandbox.world import World
 
 HEADERS = {"Authorization": f"Bearer {SandboxKeys().hubspot}"}
 COMPANIES = "/crm/v3/objects/companies"
@@ -267,3 +268,23 @@ def test_a_broken_state_file_is_named(tmp_path: Path) -> None:
     state.write_text("{not json")
     with pytest.raises(ValueError, match="crm.json"):
         SandboxServer(seed=4, businesses=20, state_path=state)
+
+
+def test_a_known_business_decides_the_life_whatever_the_properties_say() -> None:
+    """The bench knows each lead's business (it clusters by the truth) and passes it; the served CRM finds
+    it from the company's properties. Both give the same life for the same business."""
+    world = World.generate(seed=5, businesses=300)
+    sim = OutcomeSimulator(world)
+    biz = next(b for b in world.businesses if b.phone)
+    other = next(b for b in world.businesses if b.phone and b.business_id != biz.business_id)
+    found = sim.life({"name": biz.name, "city": biz.city, "phone": biz.phone}, "lead-1")
+    assert found.business_id == biz.business_id
+    # Properties pointing at another business: the given business still decides.
+    told = sim.life({"name": other.name, "city": other.city, "phone": other.phone}, "lead-1", biz)
+    assert (told.business_id, told.propensity, told.events) == (
+        biz.business_id,
+        found.propensity,
+        found.events,
+    )
+    _, key, traits = sim.company({}, "lead-1", biz)
+    assert key == biz.business_id and traits == sim.traits(biz)
