@@ -143,13 +143,29 @@ def propensity(t: Traits) -> float:
     return float(np.dot(_WEIGHTS, 1.0 / (1.0 + np.exp(-(z + SCALE * HIDDEN_SD * _NODES)))))
 
 
-# How much each kind of key says: a phone or a name in its city is nearly unique, a domain may be a chain's.
-KEY_WEIGHTS: Mapping[str, float] = {"phone": 4.0, "name": 3.0, "tokens": 2.5, "domain": 2.0}
+# How much each kind of key says: a phone or a name in its city is nearly unique, a domain may be a chain's,
+# a street address tells namesakes in one city apart (co-located businesses share one).
+KEY_WEIGHTS: Mapping[str, float] = {"phone": 4.0, "name": 3.0, "tokens": 2.5, "domain": 2.0, "street": 1.5}
+_STREET_SKIP = {"n", "s", "e", "w", "north", "south", "east", "west"}
 
 
-def _keys(name: str, city: str, phone: str | None, domain: str | None) -> list[tuple[str, str]]:
+def street_key(address: str | None) -> str:
+    """An address's house number and street name ("1234 N Oak Street Suite 210" -> "1234 oak"): what
+    providers' spellings of one address share (they abbreviate and drop units); "" without both."""
+    words = (address or "").strip().lower().replace(".", "").replace(",", " ").split()
+    if len(words) < 2 or not words[0].isdigit():
+        return ""
+    rest = [w for w in words[1:] if w not in _STREET_SKIP]
+    return f"{words[0]} {rest[0]}" if rest else ""
+
+
+def _keys(
+    name: str, city: str, phone: str | None, domain: str | None, address: str | None = None
+) -> list[tuple[str, str]]:
     city_l = city.strip().lower()
     keys = [("phone", phone or ""), ("domain", domain or "")]
+    if city_l and (street := street_key(address)):
+        keys.append(("street", f"{street}|{city_l}"))
     if city_l and name.strip():
         keys.append(("name", f"{name.strip().lower()}|{city_l}"))
         keys.append(("tokens", " ".join(name_tokens(name)) + f"|{city_l}"))
@@ -171,21 +187,24 @@ class OutcomeSimulator:
         if self._index is None:
             index: dict[tuple[str, str], list[Business]] = {}
             for biz in self.world.businesses if self.world is not None else ():
-                for key in _keys(biz.name, biz.city, biz.phone, website_domain(biz.website)):
+                for key in _keys(
+                    biz.name, biz.city, biz.phone, website_domain(biz.website), biz.address_line1
+                ):
                     index.setdefault(key, []).append(biz)
             self._index = index
         return self._index
 
     def business_for(self, properties: Mapping[str, str]) -> Business | None:
         """The world's business behind a CRM company: the one agreeing on the most (weighted) keys among
-        phone, domain, name and city (exact, or by name tokens: legal suffixes and "&" vary by provider);
-        ties go to the smallest business id. None when nothing but a name or nothing at all agrees."""
+        phone, domain, name and city (exact, or by name tokens: legal suffixes and "&" vary by provider),
+        street address and city; ties go to the smallest business id. None when nothing agrees."""
         index = self._lookup()
         keys = _keys(
             properties.get("name") or "",
             properties.get("city") or "",
             properties.get("phone") or "",
             website_domain(properties.get("domain") or properties.get("website")),
+            properties.get("address"),
         )
         votes: dict[str, float] = {}
         found: dict[str, Business] = {}

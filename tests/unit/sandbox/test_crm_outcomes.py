@@ -13,8 +13,9 @@ import pytest
 from leadlake.sandbox import SandboxKeys, SandboxServer
 from leadlake.sandbox import crm as crm_module
 from leadlake.sandbox.crm import epoch_ms
-from leadlake.sandbox.outcomes import QUALIFIED_STAGES, OutcomeSimulator, auc
+from leadlake.sandbox.outcomes import QUALIFIED_STAGES, OutcomeSimulator, auc, street_key
 from leadlake.sandbox.world import World
+from leadlake.sandbox.world.formats import abbreviate_street
 
 HEADERS = {"Authorization": f"Bearer {SandboxKeys().hubspot}"}
 COMPANIES = "/crm/v3/objects/companies"
@@ -288,3 +289,36 @@ def test_a_known_business_decides_the_life_whatever_the_properties_say() -> None
     )
     _, key, traits = sim.company({}, "lead-1", biz)
     assert key == biz.business_id and traits == sim.traits(biz)
+
+
+def test_namesakes_in_one_city_are_told_apart_by_their_street_address() -> None:
+    world = World.generate(seed=5, businesses=6000)
+    sim = OutcomeSimulator(world)
+    seen: dict[tuple[str, str], Any] = {}
+    pairs = []
+    for b in world.businesses:
+        first = seen.setdefault((b.name, b.city), b)
+        if first is not b and street_key(first.address_line1) != street_key(b.address_line1):
+            pairs.append((first, b))
+    assert len(pairs) >= 5  # names repeat within a city: the address is needed
+    for first, second in pairs[:20]:
+        for biz in (first, second):
+            # As a provider spells it: abbreviated, without the suite; no phone, no website.
+            spelled = abbreviate_street(biz.address_line1.split(" Suite ")[0])
+            props = {"name": biz.name, "city": biz.city, "address": spelled}
+            assert sim.business_for(props) is biz
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("1234 N Oak Street Suite 210", "1234 oak"),
+        ("1234 North Oak St.", "1234 oak"),
+        ("1234 Oak St, Ste 210", "1234 oak"),
+        ("Oak Street", ""),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_street_key_is_what_spellings_of_one_address_share(address: str | None, key: str) -> None:
+    assert street_key(address) == key
