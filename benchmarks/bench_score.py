@@ -190,9 +190,9 @@ def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> tuple[pd
         # A lead's id is its business's (silver_leads clusters by the truth): its life is that business's.
         # The served CRM finds the business from the company's properties, and picks another for ~6% of
         # leads (a namesake in the same city, a stale phone): outcomes the lead's own features cannot explain.
-        business = businesses.get(lead["lead_id"])
-        life = sim.life(props, lead["lead_id"], business)
-        truth.append(truth_row(lead["lead_id"], sim.company(props, lead["lead_id"], business)[2]))
+        biz, key, traits = sim.company(props, lead["lead_id"], businesses.get(lead["lead_id"]))
+        life = sim.life_of(biz, key, traits)
+        truth.append(truth_row(lead["lead_id"], traits))
         delivered = START + timedelta(days=rank * days // len(gold), minutes=rank % 1440)
         record: dict[str, Any] = {"delivered_at": delivered}
         for stage, column in STAGE_COLUMNS.items():

@@ -13,7 +13,7 @@ import numpy as np
 if TYPE_CHECKING:
     from leadlake.core.campaign import Area
 
-EARTH_RADIUS_KM = 6371.0088
+EARTH_RADIUS_KM = 6371.0088  # the sandbox's too (haversine_m): planned circles measure as it does
 # Tiles are laid out on an azimuthal equidistant plane around the area's centre; its distortion grows as
 # (d/R_earth)^2, so tiles are drawn slightly larger than planned to absorb it (and rounding to metres).
 _TILE_SLACK = 2e-3

@@ -25,7 +25,7 @@ import numpy as np
 
 from leadlake.sandbox.enrichment.common import name_tokens, uniform, website_domain
 from leadlake.sandbox.enrichment.pdl import MEDIAN_EMPLOYEES, TECH_TAGS
-from leadlake.sandbox.world import CATEGORIES, CITIES, Business, World, haversine_m
+from leadlake.sandbox.world import CATEGORIES, CITIES, DIRECTIONS, Business, World, haversine_m
 
 # HubSpot's default lifecycle stages, in order; "other" is where lost and disqualified companies go.
 LIFECYCLE_STAGES = (
@@ -146,7 +146,7 @@ def propensity(t: Traits) -> float:
 # How much each kind of key says: a phone or a name in its city is nearly unique, a domain may be a chain's,
 # a street address tells namesakes in one city apart (co-located businesses share one).
 KEY_WEIGHTS: Mapping[str, float] = {"phone": 4.0, "name": 3.0, "tokens": 2.5, "domain": 2.0, "street": 1.5}
-_STREET_SKIP = {"n", "s", "e", "w", "north", "south", "east", "west"}
+_STREET_SKIP = {w.lower() for pair in DIRECTIONS.items() for w in pair}  # "north" and "n"
 
 
 def street_key(address: str | None) -> str:
@@ -276,7 +276,10 @@ class OutcomeSimulator:
         self, properties: Mapping[str, str], fallback_key: str, business: Business | None = None
     ) -> Life:
         """The propensity and seeded life of a newly delivered company (of `business`, when known)."""
-        biz, key, traits = self.company(properties, fallback_key, business)
+        return self.life_of(*self.company(properties, fallback_key, business))
+
+    def life_of(self, biz: Business | None, key: str, traits: Traits) -> Life:
+        """The propensity and seeded life of a company already found (company())."""
         rng = random.Random(f"{self.seed}:life:{key}")
         hidden = rng.gauss(0.0, HIDDEN_SD)
         p = sigmoid(log_odds(traits, hidden))  # this life's odds, given its owner's hidden need
