@@ -10,6 +10,7 @@ from typing import Any
 
 import phonenumbers
 import tldextract
+from anyascii import anyascii
 
 # Bundled Public Suffix List snapshot only: no network fetch and no disk cache, so results are reproducible.
 _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -221,12 +222,18 @@ def registered_domain(url: str | None) -> str | None:
     return ext.top_domain_under_public_suffix.lower().removeprefix("www.")
 
 
-def strip_accents(text: str) -> str:
-    """Text with combining accents removed ("Café" -> "Cafe")."""
-    if text.isascii():  # nothing to decompose: the common case, and much faster
+# Han characters are written without spaces between words; each is about a word (a morpheme), so each
+# becomes a word of its own: "北京烤鸭店" and "北京 烤鸭店" fold alike ("bei jing kao ya dian").
+_HAN_RE = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f])")
+
+
+def ascii_fold(text: str) -> str:
+    """Text in ASCII, whatever its script: accents go ("Café" -> "Cafe", "Straße" -> "Strasse") and other
+    scripts are transliterated (anyascii: "Кафе Пушкин" -> "Kafe Pushkin"), so names and streets written
+    in any language compare, block and key like Latin ones instead of vanishing."""
+    if text.isascii():  # the common case, and much faster
         return text
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return anyascii(_HAN_RE.sub(r" \1 ", unicodedata.normalize("NFC", text)))
 
 
 _NAME_DROP_RE = re.compile(r"[.'’`]")
@@ -242,7 +249,7 @@ def normalize_name(name: str | None) -> str:
     leave nothing stays ("Co" alone)."""
     if not name:
         return ""
-    text = strip_accents(name).lower().replace("&", " and ").replace("+", " and ")
+    text = ascii_fold(name).lower().replace("&", " and ").replace("+", " and ")
     text = _NAME_DROP_RE.sub("", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
     tokens = _NAME_WORD_RE.findall(text)
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
@@ -286,7 +293,7 @@ def soundex(word: str | None) -> str:
 
 def _soundex(word: str | None) -> str:
     """American Soundex of a word ("Robert" and "Rupert" -> "R163"); digits are kept as they are."""
-    letters = re.sub(r"[^a-z0-9]", "", strip_accents(word or "").lower())
+    letters = re.sub(r"[^a-z0-9]", "", ascii_fold(word or "").lower())
     if not letters:
         return ""
     if letters[0].isdigit():
@@ -312,7 +319,7 @@ def normalize_street(line: str | None) -> str:
     """Street line with USPS Publication 28 abbreviations, lowercase, punctuation removed."""
     if not line:
         return ""
-    text = strip_accents(line).lower().replace("#", " # ")
+    text = ascii_fold(line).lower().replace("#", " # ")
     text = re.sub(r"[.,]", " ", text)
     tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in re.sub(r"[^a-z0-9#/-]+", " ", text).split()]
     return re.sub(r"# (\w)", r"#\1", " ".join(tokens))

@@ -78,6 +78,34 @@ def test_resolves_known_duplicates_from_another_directory(tmp_path: Path) -> Non
     assert (work / "again.csv").read_bytes() == raw
 
 
+# Businesses written in other scripts (the same business as two guides list it, and a neighbour each):
+# names and streets must not vanish in normalisation, or only exact coordinates would ever link them.
+WORLD_ROWS = [
+    "j1,maps,スターバックス 渋谷店,渋谷区道玄坂2-24-1,東京,JP,03-1234-5678,35.6590,139.6982",
+    "j2,guide,スターバックス渋谷店,渋谷区道玄坂２－２４－１,東京,JP,,35.6591,139.6983",
+    "j3,maps,スターバックス 新宿店,新宿区西新宿1-1-1,東京,JP,03-2222-3333,35.6900,139.7000",
+    "r1,maps,Кафе Пушкин,Тверской бульвар 26А,Москва,RU,+7 495 739-00-33,55.7637,37.6049",
+    "r2,guide,Кафе «Пушкинъ»,Тверской б-р 26а,Москва,RU,,55.7638,37.6050",
+    "r3,maps,Шоколадница,Тверская ул. 1,Москва,RU,,55.7570,37.6130",
+    "g1,maps,Ταβέρνα Ο Γιάννης,Οδός Αθηνάς 12,Αθήνα,GR,210 3211111,37.9780,23.7270",
+    "g2,guide,Ταβερνα ο Γιαννης,Αθηνάς 12,Αθήνα,GR,,37.9781,23.7271",
+    "c1,maps,北京烤鸭店,王府井大街1号,北京,CN,,39.9100,116.4100",
+    "c2,guide,北京 烤鸭店,王府井大街1号,北京,CN,,39.9101,116.4101",
+    "c3,maps,上海小笼包,南京路2号,上海,CN,,31.2300,121.4700",
+]
+
+
+def test_resolves_businesses_written_in_other_scripts(tmp_path: Path) -> None:
+    write(tmp_path / "world.csv", ["record_id,source,name,address,city,country,phone,lat,lon", *WORLD_ROWS])
+    done = cli("resolve", "-i", "world.csv", "-o", "clusters.csv", env=scratch_env(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    by_cluster: dict[str, set[str]] = {}
+    for r in read_clusters(tmp_path / "clusters.csv"):
+        by_cluster.setdefault(r["cluster_id"], set()).add(r["record_id"])
+    expected = [{"j1", "j2"}, {"j3"}, {"r1", "r2"}, {"r3"}, {"g1", "g2"}, {"c1", "c2"}, {"c3"}]
+    assert sorted(by_cluster.values(), key=min) == sorted(expected, key=min)
+
+
 def test_report_writes_the_two_dashboards(tmp_path: Path) -> None:
     write(tmp_path / "records.csv", [HEADER, *ROWS])
     done = cli(

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from leadlake.core.normalize import normalize_name, phonetic_name_key, sorted_name_key, soundex
+from leadlake.core.normalize import (
+    normalize_name,
+    normalize_street,
+    phonetic_name_key,
+    sorted_name_key,
+    soundex,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,3 +55,31 @@ def test_soundex_textbook_codes(word: str, code: str) -> None:
 def test_phonetic_name_key_survives_typos_and_word_order() -> None:
     assert phonetic_name_key("ace plumbing") == phonetic_name_key("plumbng ace")
     assert soundex("") == "" and soundex("42") == "42"
+
+
+@pytest.mark.parametrize(
+    ("raw", "norm"),
+    [
+        ("Кафе «Пушкинъ»", "kafe pushkin"),  # Cyrillic, with guillemets and a hard sign
+        ("Ταβέρνα Ο Γιάννης", "taverna o giannis"),  # Greek with tonos
+        ("北京烤鸭店", "bei jing kao ya dian"),  # each Han character a word
+        ("スターバックス 渋谷店", "sutabatkusu se gu dian"),
+        ("Bäckerei Straße GmbH", "backerei strasse"),  # "ß" is "ss", not dropped
+        ("Ｆｕｌｌｗｉｄｔｈ Ｃａｆｅ", "fullwidth cafe"),
+    ],
+)
+def test_normalize_name_transliterates_every_script(raw: str, norm: str) -> None:
+    assert normalize_name(raw) == norm
+
+
+def test_names_in_scripts_without_spaces_fold_alike_whatever_the_spacing() -> None:
+    assert normalize_name("北京 烤鸭店") == normalize_name("北京烤鸭店")
+    assert normalize_name("スターバックス渋谷店") == normalize_name("スターバックス 渋谷店")
+    # Two branches of one brand stay two names, and their keys differ.
+    shibuya, shinjuku = normalize_name("スターバックス 渋谷店"), normalize_name("スターバックス 新宿店")
+    assert shibuya != shinjuku and phonetic_name_key(shibuya) != phonetic_name_key(shinjuku)
+
+
+def test_streets_in_other_scripts_keep_their_numbers() -> None:
+    assert normalize_street("Тверской бульвар 26А") == "tverskoy bul var 26a"
+    assert normalize_street("道玄坂２－２４－１").endswith("2-24-1")  # fullwidth digits and dashes
