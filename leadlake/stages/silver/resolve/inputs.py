@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -51,7 +52,12 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("record_id", "cluster_id", "match_probability
 
 # Spellings of "no value" in exported files, for the numeric columns.
 _NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-"})
-_COUNTRY_ALIASES = {"USA": "US", "UNITED STATES": "US", "UNITED STATES OF AMERICA": "US", "UK": "GB"}
+# Everyday names ISO 3166 does not list under these spellings; the rest go through pycountry.
+_COUNTRY_ALIASES = {
+    "UK": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "SCOTLAND": "GB", "WALES": "GB", "RUSSIA": "RU",
+    "TURKEY": "TR", "HOLLAND": "NL", "THE NETHERLANDS": "NL", "SOUTH KOREA": "KR", "KOREA": "KR",
+    "VIETNAM": "VN", "UAE": "AE", "CZECH REPUBLIC": "CZ",
+}  # fmt: skip
 _SNIFF_BYTES = 8192
 
 
@@ -192,9 +198,27 @@ def _float_or_nan(text: str) -> float:
         return math.nan
 
 
+@functools.lru_cache(maxsize=1024)
+def country_code(value: str) -> str:
+    """ISO 3166 alpha-2 of a country code or English name ("Japan", "DEU", "United States", "UK" -> "JP",
+    "DE", "US", "GB"), upper case; a value it cannot place is kept as given, in upper case."""
+    text = value.strip().upper()
+    if text in _COUNTRY_ALIASES:
+        return _COUNTRY_ALIASES[text]
+    if len(text) == 2 and text.isalpha() or not text:
+        return text
+    import pycountry  # its database loads on first use; only names that are not codes need it
+
+    try:
+        return str(pycountry.countries.lookup(text).alpha_2)
+    except LookupError:
+        return text
+
+
 def _country(values: pd.Series) -> pd.Series:
-    """Country as the pipeline keeps it (upper case), common spellings of the US and UK as ISO codes."""
-    return _objects(_clean(values).str.upper().replace(_COUNTRY_ALIASES))
+    """Country as the pipeline keeps it: an ISO alpha-2 code (phones are parsed in it), from a code or a
+    name; one lookup per distinct value."""
+    return _distinct(country_code, _clean(values))
 
 
 def _phone_region(countries: pd.Series) -> pd.Series:

@@ -50,6 +50,24 @@ def test_phones_to_e164_in_the_rows_country_default_us_and_toll_free() -> None:
     assert "1 phone(s) not valid numbers" in got.describe()
 
 
+def test_countries_given_by_name_become_codes_and_phones_parse_in_them() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["jp", "de", "uk", "us", "odd"],
+            phone=["03-1234-5678", "030 901820", "020 7946 0958", "(303) 555-0142", "(303) 555-0143"],
+            country=["Japan", "Germany", "uk", "United States of America", "Narnia"],
+        )
+    )
+    r = got.records
+    assert [one(r, k, "country") for k in ("jp", "de", "uk", "us")] == ["JP", "DE", "GB", "US"]
+    assert one(r, "jp", "phone_e164") == "+81312345678"
+    assert one(r, "de", "phone_e164") == "+4930901820"
+    assert one(r, "uk", "phone_e164") == "+442079460958"
+    # A country nobody can place is kept as written; its phone is read as the default (US) reads it.
+    assert one(r, "odd", "country") == "NARNIA"
+    assert one(r, "odd", "phone_e164") == "+13035550143"
+
+
 def test_websites_to_registered_domains_names_and_addresses() -> None:
     got = records_from_frame(
         frame(
