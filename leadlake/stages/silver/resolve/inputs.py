@@ -95,6 +95,36 @@ class InputRecords:
 # Reading a CSV file.
 
 
+# Other common names of the input columns (after _header_name): a file exported from elsewhere says "zip"
+# or "latitude". Read as the input column only when the file has no column of that name; record_id has
+# no alias (a file without one is refused, as the error says).
+COLUMN_ALIASES: dict[str, str] = {
+    "zip": "postal", "zipcode": "postal", "zip_code": "postal", "postcode": "postal", "postal_code": "postal",
+    "state": "region", "province": "region", "state_code": "region", "county": "region",
+    "latitude": "lat", "lng": "lon", "long": "lon", "longitude": "lon",
+    "url": "website", "web": "website", "homepage": "website", "website_url": "website",
+    "phone_number": "phone", "telephone": "phone", "tel": "phone",
+    "street": "address", "addr": "address", "address1": "address", "address_line1": "address",
+    "street_address": "address",
+    "company": "name", "company_name": "name", "business_name": "name",
+    "categories": "category", "country_code": "country", "email_address": "email", "provider": "source",
+}  # fmt: skip
+
+
+def _aliased(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """Headers with aliases read as input columns (the first alias of a column that is missing), and
+    notes saying so ("zip read as postal")."""
+    taken = set(headers)
+    out, notes = list(headers), []
+    for i, h in enumerate(headers):
+        target = COLUMN_ALIASES.get(h)
+        if target and target not in taken:
+            out[i] = target
+            taken.add(target)
+            notes.append(f"{h} read as {target}")
+    return out, tuple(notes)
+
+
 def _header_name(raw: object) -> str:
     """A column header as a resolver column name: lower case, runs of anything else as one underscore."""
     return re.sub(r"[^a-z0-9]+", "_", str(raw).strip().lower()).strip("_")
@@ -348,7 +378,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
 
     `where` prefixes error messages (the file name). Columns are matched case-insensitively."""
     where = f"{where}: " if where and not where.endswith(": ") else where
-    headers = [_header_name(c) for c in frame.columns]
+    headers, renamed = _aliased([_header_name(c) for c in frame.columns])
     seen: dict[str, int] = {}
     for h in headers:
         seen[h] = seen.get(h, 0) + 1
@@ -405,7 +435,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         },
         columns=list(SOURCE_RECORD_FIELDS),
     )
-    notes: list[str] = []
+    notes: list[str] = list(renamed)
     unparsed = int((col("phone").notna() & phones.isna()).sum())
     if unparsed:
         notes.append(f"{unparsed} phone(s) not valid numbers, left out")

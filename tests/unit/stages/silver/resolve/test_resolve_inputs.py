@@ -144,6 +144,33 @@ def test_extra_columns_become_identifier_columns() -> None:
     assert one(r, "a", "domain") is None
 
 
+def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a"],
+            Latitude=["39.7392"],
+            lng=["-104.9903"],
+            ZIP=["80202-1234"],
+            state=["co"],
+            url=["https://www.joesplumbing.com/about"],
+            **{"Phone Number": ["(303) 555-0142"], "Street Address": ["1200 Main St"]},
+        )
+    )
+    r = got.records
+    assert one(r, "a", "lat") == 39.7392 and one(r, "a", "lon") == -104.9903
+    assert one(r, "a", "postal") == "80202-1234"  # no country given: kept whole (prepare keys on 80202)
+    assert one(r, "a", "region") == "CO"
+    assert one(r, "a", "domain") == "joesplumbing.com"
+    assert one(r, "a", "phone_e164") == "+13035550142"
+    assert one(r, "a", "address_line1") == "1200 Main St"
+    assert got.extra == ()  # none of them mistaken for an extra identifier (compared exactly)
+    line = got.describe()
+    assert "latitude read as lat" in line and "zip read as postal" in line and "url read as website" in line
+    # The input column's own name wins; its alias is then an extra identifier.
+    both = records_from_frame(frame(record_id=["a"], postal=["80202"], zip=["99999"]))
+    assert one(both.records, "a", "postal") == "80202" and both.extra == ("zip",)
+
+
 def test_settings_for_user_records_dedupe_inside_a_source() -> None:
     inputs = records_from_frame(frame(record_id=["a"], tax_id=["1"]))
     cfg = settings_for(inputs, ResolveSettings(link_type="link_only", one_record_per_provider=True))
