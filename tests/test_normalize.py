@@ -90,6 +90,11 @@ def test_normalize_name(name: str | None, expected: str) -> None:
         ("45 West Elm Avenue, Suite 200", "45 w elm ave ste 200"),
         ("9 Lakeshore Boulevard #12", "9 lakeshore blvd #12"),
         ("700 Parkway Drive Apartment 3B", "700 pkwy dr apt 3b"),
+        ("747 Ninth Avenue", "747 9th ave"),  # spelled-out ordinals as numerals
+        ("12 Twenty-First Street", "12 21st st"),
+        ("5 West Forty Second Street", "5 w 42nd st"),
+        ("3 Eleventh Ave, Second Floor", "3 11th ave 2nd fl"),
+        ("1 Thirty Street", "1 thirty st"),  # a cardinal is a name, not an ordinal
         ("", ""),
     ],
 )

@@ -315,13 +315,49 @@ def phonetic_name_key(name_norm: str | None) -> str:
     return " ".join(sorted(soundex(t) for t in sorted_name_key(name_norm).split()))
 
 
+_UNIT_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
+_TEEN_ORDINALS = ("tenth", "eleventh", "twelfth", "thirteenth", "fourteenth", "fifteenth", "sixteenth",
+                  "seventeenth", "eighteenth", "nineteenth")  # fmt: skip
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+# Spelled-out ordinals, 1st to 99th ("ninth", "twenty-first", "forty second"), as numerals: providers write
+# "Fifth Ave" and "5th Ave" for one street.
+_ORDINAL_WORDS: dict[str, str] = {w: _ordinal(i + 1) for i, w in enumerate(_UNIT_ORDINALS)}
+_ORDINAL_WORDS |= {w: _ordinal(i + 10) for i, w in enumerate(_TEEN_ORDINALS)}
+_ORDINAL_WORDS |= {f"{t[:-1]}ieth": _ordinal(10 * (i + 2)) for i, t in enumerate(_TENS)}
+_ORDINAL_WORDS |= {
+    f"{t}-{u}": _ordinal(10 * (i + 2) + j + 1)
+    for i, t in enumerate(_TENS)
+    for j, u in enumerate(_UNIT_ORDINALS)
+}
+_TENS_VALUE = {t: 10 * (i + 2) for i, t in enumerate(_TENS)}
+
+
+def _numeral_ordinals(tokens: list[str]) -> list[str]:
+    """Tokens with spelled-out ordinals as numerals; "forty second" (two words) becomes one "42nd"."""
+    out: list[str] = []
+    for t in tokens:
+        if out and out[-1] in _TENS_VALUE and t in _UNIT_ORDINALS:
+            out[-1] = _ordinal(_TENS_VALUE[out[-1]] + _UNIT_ORDINALS.index(t) + 1)
+        else:
+            out.append(_ORDINAL_WORDS.get(t, t))
+    return out
+
+
 def normalize_street(line: str | None) -> str:
-    """Street line with USPS Publication 28 abbreviations, lowercase, punctuation removed."""
+    """Street line with USPS Publication 28 abbreviations and ordinals as numerals ("Ninth Avenue" ->
+    "9th ave"), lowercase, punctuation removed."""
     if not line:
         return ""
     text = ascii_fold(line).lower().replace("#", " # ")
     text = re.sub(r"[.,]", " ", text)
-    tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in re.sub(r"[^a-z0-9#/-]+", " ", text).split()]
+    words = _numeral_ordinals(re.sub(r"[^a-z0-9#/-]+", " ", text).split())
+    tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in words]
     return re.sub(r"# (\w)", r"#\1", " ".join(tokens))
 
 
