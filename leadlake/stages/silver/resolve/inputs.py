@@ -32,6 +32,7 @@ import pandas as pd
 from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
 from leadlake.core.normalize import (
     NANP_REGIONS,
+    ascii_fold,
     is_toll_free,
     nanp_national,
     nanp_pattern,
@@ -57,6 +58,11 @@ _COUNTRY_ALIASES = {
     "UK": "GB", "GREAT BRITAIN": "GB", "ENGLAND": "GB", "SCOTLAND": "GB", "WALES": "GB", "RUSSIA": "RU",
     "TURKEY": "TR", "HOLLAND": "NL", "THE NETHERLANDS": "NL", "SOUTH KOREA": "KR", "KOREA": "KR",
     "VIETNAM": "VN", "UAE": "AE", "CZECH REPUBLIC": "CZ",
+    # Countries' own names, as their residents' exports write them (accents folded).
+    "DEUTSCHLAND": "DE", "OSTERREICH": "AT", "SCHWEIZ": "CH", "SUISSE": "CH", "SVIZZERA": "CH",
+    "ESPANA": "ES", "ITALIA": "IT", "NEDERLAND": "NL", "BELGIE": "BE", "BELGIQUE": "BE", "SVERIGE": "SE",
+    "NORGE": "NO", "DANMARK": "DK", "SUOMI": "FI", "POLSKA": "PL", "CESKO": "CZ", "BRASIL": "BR",
+    "MEXICO": "MX", "NIPPON": "JP", "NIHON": "JP",
 }  # fmt: skip
 _SNIFF_BYTES = 8192
 
@@ -130,6 +136,16 @@ def _header_name(raw: object) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(raw).strip().lower()).strip("_")
 
 
+def _delimiter(head: bytes) -> str:
+    """The header line's field separator: a comma unless the header holds more semicolons (spreadsheets in
+    much of Europe), tabs or pipes than commas; quoted parts are not counted."""
+    line = head.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+    unquoted = re.sub(r'"[^"]*"', "", line)
+    counts = {d: unquoted.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] > counts[","] else ","
+
+
 def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """The file as text columns (nothing parsed or dropped); InputError names what is wrong and the fix."""
     p = Path(path)
@@ -148,7 +164,13 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise InputError(f"{p} is not a CSV file (binary content); export it as comma-separated text")
     try:
         frame = pd.read_csv(
-            p, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig", skipinitialspace=True
+            p,
+            sep=_delimiter(head),
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            encoding="utf-8-sig",
+            skipinitialspace=True,
         )
     except UnicodeDecodeError as exc:
         raise InputError(f"{p} is not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV file") from exc
@@ -230,9 +252,10 @@ def _float_or_nan(text: str) -> float:
 
 @functools.lru_cache(maxsize=1024)
 def country_code(value: str) -> str:
-    """ISO 3166 alpha-2 of a country code or English name ("Japan", "DEU", "United States", "UK" -> "JP",
-    "DE", "US", "GB"), upper case; a value it cannot place is kept as given, in upper case."""
-    text = value.strip().upper()
+    """ISO 3166 alpha-2 of a country code, English name or common own name ("Japan", "DEU", "UK",
+    "Deutschland" -> "JP", "DE", "GB", "DE"); a value it cannot place is kept as given, in upper case."""
+    given = value.strip().upper()
+    text = ascii_fold(given).upper()
     if text in _COUNTRY_ALIASES:
         return _COUNTRY_ALIASES[text]
     if len(text) == 2 and text.isalpha() or not text:
@@ -242,7 +265,7 @@ def country_code(value: str) -> str:
     try:
         return str(pycountry.countries.lookup(text).alpha_2)
     except LookupError:
-        return text
+        return given
 
 
 def _country(values: pd.Series) -> pd.Series:

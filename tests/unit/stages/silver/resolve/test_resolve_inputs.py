@@ -226,6 +226,37 @@ def test_unreadable_files_name_the_problem(tmp_path: Path) -> None:
             read_records_csv(path)
 
 
+ROWS_IN_ANY_SEPARATOR = [
+    ["record_id", "name", "city", "country"],
+    ["a1", '"Café Müller, GmbH"', "München", "Deutschland"],
+    ["a2", "Joe's", " Denver", "US"],
+]
+
+
+@pytest.mark.parametrize(
+    ("sep", "end", "encoding"),
+    [(";", "\r\n", "utf-8"), ("\t", "\n", "utf-8-sig"), ("|", "\n", "utf-8")],
+    ids=["semicolons", "tabs-with-bom", "pipes"],
+)
+def test_semicolon_tab_and_pipe_separated_files_are_read(
+    tmp_path: Path, sep: str, end: str, encoding: str
+) -> None:
+    path = tmp_path / "records.csv"
+    path.write_bytes("".join(sep.join(row) + end for row in ROWS_IN_ANY_SEPARATOR).encode(encoding))
+    got = load_records(path)
+    assert got.used == ("record_id", "name", "city", "country")
+    assert one(got.records, "a1", "city") == "München" and one(got.records, "a2", "city") == "Denver"
+    assert one(got.records, "a1", "name") == "Café Müller, GmbH"
+    assert one(got.records, "a1", "country") == "DE"  # the country's own name
+
+
+def test_a_comma_file_with_semicolons_in_quoted_fields_stays_comma_separated(tmp_path: Path) -> None:
+    path = tmp_path / "records.csv"
+    path.write_text('record_id,name,"notes; more"\na1,"A; B",x\n', encoding="utf-8")
+    got = load_records(path)
+    assert one(got.records, "a1", "name") == "A; B"
+
+
 def test_load_records_reads_text_as_text(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text(
