@@ -118,6 +118,8 @@ def level_labels(spec: ComparisonSpec) -> list[str]:
         return ["exact", "same words", *(f"jw>={t:g}" for t in spec.thresholds), ""]
     if spec.kind == "distance_km":
         return [f"<={t:g}km" for t in spec.thresholds] + [""]
+    if spec.kind == "street":
+        return ["exact", *(f"jw>={t:g} same number" for t in spec.thresholds), ""]
     raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
 
 
@@ -146,6 +148,24 @@ def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator
                 cll.NullLevel(spec.columns[0]),
                 cll.ExactMatchLevel(spec.columns[0], term_frequency_adjustments=tf),
                 *(cll.JaroWinklerLevel(spec.columns[0], t) for t in spec.thresholds),
+                cll.ElseLevel(),
+            ],
+            output_column_name=spec.name,
+        )
+    elif spec.kind == "street":
+        street, number = spec.columns
+        # "102 Oak Ave" and "142 Oak Ave" are two doors (Jaro-Winkler 0.95): a near street counts only when
+        # the house numbers agree or one is missing.
+        same_number = cll.CustomLevel(
+            f"({number}_l IS NULL OR {number}_r IS NULL OR {number}_l = {number}_r)",
+            label_for_charts="house numbers agree or one is missing",
+            base_dialect_str="duckdb",
+        )
+        comparison = cl.CustomComparison(
+            [
+                cll.NullLevel(street),
+                cll.ExactMatchLevel(street, term_frequency_adjustments=tf),
+                *(cll.And(cll.JaroWinklerLevel(street, t), same_number) for t in spec.thresholds),
                 cll.ElseLevel(),
             ],
             output_column_name=spec.name,

@@ -33,7 +33,8 @@ class ComparisonSpec:
 
     Kinds: "exact"; "exact_cascade" (exact on each column in turn); "jaro_winkler" (exact, then each
     threshold); "name" (exact on the first column, exact on the second (word order ignored), then each
-    Jaro-Winkler threshold on either column); "distance_km" (lat, lon)."""
+    Jaro-Winkler threshold on either column); "street" (street line, house number: exact, then each
+    threshold with no house numbers against it); "distance_km" (lat, lon)."""
 
     name: str
     kind: str
@@ -61,7 +62,7 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
         m_priors=(0.60, 0.30, 0.10), u_priors=(0.00005, 0.0001, 0.99985),
     ),
     ComparisonSpec(
-        "address", "jaro_winkler", ("address_norm",), (0.92,),
+        "address", "street", ("address_norm", "address_number"), (0.92,),
         m_priors=(0.70, 0.22, 0.08), u_priors=(0.0005, 0.005, 0.9945),
     ),
     ComparisonSpec("city", "jaro_winkler", ("city_key",), (0.92,),
