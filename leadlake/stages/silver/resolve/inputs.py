@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import phonenumbers
 
 from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
 from leadlake.core.normalize import (
@@ -353,6 +354,48 @@ def nanp_fast_path(raw: pd.Series, regions: pd.Series) -> tuple[pd.Series, pd.Se
     return national, national.notna()
 
 
+def _international_prefix_as_plus(raw: pd.Series, countries: pd.Series) -> pd.Series:
+    """Phones dialled from abroad written with the dialling prefix instead of "+": "00" anywhere, "011"
+    from North America (where no national number starts with 0): "001-254-558-9212" -> "+1-254-...".
+    """
+    text = raw.reset_index(drop=True)
+    out = text.str.replace(r"^\s*\+?00(?=\s*[1-9])", "+", regex=True)
+    nanp = _phone_region(countries.reset_index(drop=True)).isin(NANP_REGIONS)
+    idd = out.str.replace(r"^\s*011(?=[\s.\-]*[1-9])", "+", regex=True)
+    return out.where(~nanp, idd)
+
+
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+
+
+def phone_match_key(raw: str, region: str) -> str | None:
+    """A number that is not a valid phone (an unassigned area code, a test or made-up number) as an
+    E.164-shaped key for matching only: it still identifies the record that carries it, whichever way it
+    is written. None when its length is impossible for its region or it is a placeholder (0000000000)."""
+    main = _EXTENSION.sub("", raw.strip())
+    try:
+        number = phonenumbers.parse(main, region or DEFAULT_COUNTRY)
+    except phonenumbers.NumberParseException:
+        return None
+    national = str(number.national_number)
+    if not phonenumbers.is_possible_number(number) or len(set(national)) < 3 or national in "01234567890":
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def match_keys_for_invalid_phones(raw: pd.Series, countries: pd.Series, e164: pd.Series) -> pd.Series:
+    """phone_match_key of each phone that normalize_phones left out (None elsewhere), once per distinct
+    (phone, region)."""
+    raw = raw.reset_index(drop=True)
+    out = _none(len(raw))
+    missed = (raw.notna() & e164.reset_index(drop=True).isna()).to_numpy()
+    if missed.any():
+        regions = _phone_region(countries.reset_index(drop=True))
+        pairs = pd.Series(list(zip(raw[missed], regions[missed], strict=True)), dtype=object)
+        out[missed] = _distinct(lambda pair: phone_match_key(*pair), pairs).to_numpy()
+    return out
+
+
 def normalize_phones(raw: pd.Series, countries: pd.Series) -> tuple[pd.Series, pd.Series]:
     """E.164 of each phone, parsed in its row's country (US by default), as the adapters do
     (leadlake.core.normalize.normalize_phone), and whether it is toll-free (is_toll_free); object dtype,
@@ -429,7 +472,13 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     countries = _country(raw_columns["country"]) if "country" in raw_columns else _none(n)
     sources = col("source").fillna(DEFAULT_SOURCE).astype(object)
     names = col("name")
-    phones, toll_free = normalize_phones(col("phone"), countries)
+    phones, toll_free = normalize_phones(_international_prefix_as_plus(col("phone"), countries), countries)
+    # Users' files hold numbers no carrier assigned (test data, made-up or mistyped area codes): for
+    # matching, the digits still say "same record"; they are never delivered anywhere from here.
+    kept = match_keys_for_invalid_phones(
+        _international_prefix_as_plus(col("phone"), countries), countries, phones
+    )
+    phones = phones.where(phones.notna(), kept)
     websites = col("website")
     postal = col("postal")
     zip5 = (countries == "US") & (postal.str.len() >= 5).eq(True)
@@ -460,8 +509,11 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     )
     notes: list[str] = list(renamed)
     unparsed = int((col("phone").notna() & phones.isna()).sum())
+    matched_only = int(kept.notna().sum())
+    if matched_only:
+        notes.append(f"{matched_only} phone(s) not valid numbers, matched by their digits")
     if unparsed:
-        notes.append(f"{unparsed} phone(s) not valid numbers, left out")
+        notes.append(f"{unparsed} phone(s) unreadable as numbers, left out")
     # Extra identifiers: every other column with a value, and the email (not a record field of its own).
     extra: list[str] = []
     if has_values("email"):

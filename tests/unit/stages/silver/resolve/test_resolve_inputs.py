@@ -47,7 +47,37 @@ def test_phones_to_e164_in_the_rows_country_default_us_and_toll_free() -> None:
     assert one(r, "a", "phone_is_toll_free") is False
     assert one(r, "d", "phone_e164") is None
     assert one(r, "e", "phone_e164") is None
-    assert "1 phone(s) not valid numbers" in got.describe()
+    assert "1 phone(s) unreadable as numbers, left out" in got.describe()
+
+
+def test_numbers_no_carrier_assigned_still_match_by_their_digits() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b", "c", "d", "e", "f"],
+            phone=[
+                "(591) 341-7776",  # area code 591 is not assigned: not a valid number
+                "591.341.7776 x9150",  # the same, another way, with an extension
+                "000-000-0000",  # a placeholder
+                "12345",  # too short for a number
+                "001-254-558-9212",  # dialled from abroad: "00" for "+"
+                "011 44 20 7946 0958",  # from North America: "011" for "+"
+            ],
+            country=["US", "US", "US", "US", "US", "US"],
+        )
+    )
+    r = got.records
+    assert one(r, "a", "phone_e164") == one(r, "b", "phone_e164") == "+15913417776"
+    assert one(r, "c", "phone_e164") is None and one(r, "d", "phone_e164") is None
+    assert one(r, "e", "phone_e164") == "+12545589212"  # valid once the prefix is read
+    assert one(r, "f", "phone_e164") == "+442079460958"
+    line = got.describe()
+    assert "2 phone(s) not valid numbers, matched by their digits" in line
+    assert "2 phone(s) unreadable as numbers, left out" in line
+
+
+def test_a_national_number_starting_011_outside_north_america_is_not_a_dialling_prefix() -> None:
+    got = records_from_frame(frame(record_id=["s"], phone=["0114 496 0000"], country=["GB"]))
+    assert one(got.records, "s", "phone_e164") == "+441144960000"  # Sheffield, not "+14..."
 
 
 def test_countries_given_by_name_become_codes_and_phones_parse_in_them() -> None:
