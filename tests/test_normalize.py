@@ -13,6 +13,7 @@ from leadlake.core.normalize import (
     normalize_phone,
     normalize_street,
     registered_domain,
+    split_one_line_address,
 )
 
 
@@ -143,3 +144,22 @@ def test_the_toll_free_shortcut_agrees_with_libphonenumber_on_every_nanp_prefix(
         expected = phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.TOLL_FREE
         assert _toll_free(e164) is expected, e164
     assert _toll_free("+18005550100") and not _toll_free("+13035550101")
+
+
+@pytest.mark.parametrize(
+    ("line", "parts"),
+    [
+        ("1200 Main St, Suite 2, Denver, CO 80202-1234, USA", ("1200 Main St", "Denver", "80202-1234")),
+        ("Unit 5, 12 High St, Leeds LS1 4AB, UK", ("Unit 5, 12 High St", "Leeds", "LS1 4AB")),
+        ("Hauptstraße 5, 80331 München, Deutschland", ("Hauptstraße 5", "München", "80331")),
+        ("12, Rue de Rivoli, 75001 Paris", ("12, Rue de Rivoli", "Paris", "75001")),
+        ("45 Oak Avenue, Toronto, ON M5V 2T6", ("45 Oak Avenue", "Toronto", "M5V 2T6")),
+        ("7 Elm St, Springfield, USA", ("7 Elm St", "Springfield", None)),
+        ("1200 Main St", None),  # a street line alone
+        ("1200 Main St, Suite 2100", None),  # a suite number is no postcode
+        ("PO Box 12, Springfield", None),
+    ],
+)
+def test_split_one_line_address(line: str, parts: tuple[str, str | None, str | None] | None) -> None:
+    got = split_one_line_address(line)
+    assert (None if got is None else (got.street, got.city, got.postal)) == parts

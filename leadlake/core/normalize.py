@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -359,6 +360,52 @@ def normalize_street(line: str | None) -> str:
     words = _numeral_ordinals(re.sub(r"[^a-z0-9#/-]+", " ", text).split())
     tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in words]
     return re.sub(r"# (\w)", r"#\1", " ".join(tokens))
+
+
+# One-line addresses ("street, city, region postcode[, country]"), as map exports and CRMs write them.
+# Postcodes: US ZIP(+4), UK, Canadian, or 4-6 digits (most of Europe, Asia, Australia).
+_POSTCODE_RE = re.compile(
+    r"\b(?:\d{5}-\d{4}|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|[A-Z]\d[A-Z] ?\d[A-Z]\d|\d{4,6})\b", re.IGNORECASE
+)
+_COUNTRY_TAIL_RE = re.compile(r"^(?:usa|us|united states(?: of america)?|uk|united kingdom|canada)$", re.I)
+# A leading part that is not yet the street: "Unit 5", "Suite 200", "#12", "12" (French: "12, Rue ...").
+_UNIT_ONLY_RE = re.compile(r"(?:ste|suite|unit|apt|flat|rm|fl|bldg)\s?#?\s*[\w-]*|#?\s*\d+[a-z]?")
+_STATE_CODE_RE = re.compile(r"\s*\b[A-Z]{2}\s*$")
+
+
+@dataclass(frozen=True)
+class OneLineAddress:
+    """The parts of a one-line address: the street line, and the city and postcode when it names them."""
+
+    street: str
+    city: str | None
+    postal: str | None
+
+
+def split_one_line_address(line: str | None) -> OneLineAddress | None:
+    """A one-line address cut into street, city and postcode ("1200 Main St, Suite 2, Denver, CO 80202,
+    USA" -> "1200 Main St", "Denver", "80202"); None for a street line alone (no comma followed by a
+    postcode or a country), which is the common case."""
+    if not line or "," not in line:
+        return None
+    parts = [p.strip() for p in line.split(",") if p.strip()]
+    units = [bool(_UNIT_ONLY_RE.fullmatch(normalize_street(p))) for p in parts]
+    first = next((i for i in range(len(parts) - 1) if not units[i]), None)
+    if first is None:
+        return None
+    # The locality: what follows the street, without units ("Suite 2100" is no postcode) or a country.
+    locality = [p for p, unit in zip(parts[first + 1 :], units[first + 1 :], strict=True) if not unit]
+    postcode = _POSTCODE_RE.search(", ".join(locality))
+    if postcode is None and not (locality and _COUNTRY_TAIL_RE.match(locality[-1])):
+        return None
+    city = None
+    for part in locality:
+        name = _STATE_CODE_RE.sub("", _POSTCODE_RE.sub("", part)).strip()
+        if name and not _COUNTRY_TAIL_RE.match(name) and not any(c.isdigit() for c in name):
+            city = name
+            break
+    street = ", ".join(parts[: first + 1])
+    return OneLineAddress(street, city, postcode.group(0).upper() if postcode else None)
 
 
 def mask_email(s: str) -> str:

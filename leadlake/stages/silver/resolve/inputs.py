@@ -40,6 +40,7 @@ from leadlake.core.normalize import (
     normalize_name,
     normalize_phone,
     registered_domain,
+    split_one_line_address,
 )
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
@@ -359,10 +360,15 @@ def _international_prefix_as_plus(raw: pd.Series, countries: pd.Series) -> pd.Se
     from North America (where no national number starts with 0): "001-254-558-9212" -> "+1-254-...".
     """
     text = raw.reset_index(drop=True)
-    out = text.str.replace(r"^\s*\+?00(?=\s*[1-9])", "+", regex=True)
-    nanp = _phone_region(countries.reset_index(drop=True)).isin(NANP_REGIONS)
-    idd = out.str.replace(r"^\s*011(?=[\s.\-]*[1-9])", "+", regex=True)
-    return out.where(~nanp, idd)
+    # Few numbers start with a 0 (a trunk or dialling prefix): only those are rewritten.
+    zero = pd.Series([type(v) is str and v.lstrip(" +")[:1] == "0" for v in text.to_numpy()], dtype=bool)
+    if not zero.any():
+        return text
+    some = text[zero]
+    out = some.str.replace(r"^\s*\+?00(?=\s*[1-9])", "+", regex=True)
+    nanp = _phone_region(countries.reset_index(drop=True)[zero]).isin(NANP_REGIONS)
+    out = out.where(~nanp, out.str.replace(r"^\s*011(?=[\s.\-]*[1-9])", "+", regex=True))
+    return text.where(~zero, out)
 
 
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
@@ -439,6 +445,20 @@ def registered_domains(websites: pd.Series) -> pd.Series:
     return _distinct(registered_domain, keys)
 
 
+def _locality_from_one_line_addresses(
+    address: pd.Series, city: pd.Series, postal: pd.Series
+) -> tuple[pd.Series, pd.Series]:
+    """city and postal, each filled where it is empty from a one-line address in `address` ("1200 Main
+    St, Denver, CO 80202"), parsed once per distinct address; the address itself is kept whole."""
+    wanted = address.notna() & (city.isna() | postal.isna())
+    if not wanted.any():
+        return city, postal
+    parsed = _distinct(split_one_line_address, address.where(wanted, None))
+    found_city = parsed.map(lambda p: p.city if p is not None else None)
+    found_postal = parsed.map(lambda p: p.postal if p is not None else None)
+    return city.where(city.notna(), found_city), postal.where(postal.notna(), found_postal)
+
+
 def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     """The resolver's record frame from a user's table, normalised as the source adapters normalise.
 
@@ -472,15 +492,14 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     countries = _country(raw_columns["country"]) if "country" in raw_columns else _none(n)
     sources = col("source").fillna(DEFAULT_SOURCE).astype(object)
     names = col("name")
-    phones, toll_free = normalize_phones(_international_prefix_as_plus(col("phone"), countries), countries)
+    phone_text = _international_prefix_as_plus(col("phone"), countries)
+    phones, toll_free = normalize_phones(phone_text, countries)
     # Users' files hold numbers no carrier assigned (test data, made-up or mistyped area codes): for
     # matching, the digits still say "same record"; they are never delivered anywhere from here.
-    kept = match_keys_for_invalid_phones(
-        _international_prefix_as_plus(col("phone"), countries), countries, phones
-    )
+    kept = match_keys_for_invalid_phones(phone_text, countries, phones)
     phones = phones.where(phones.notna(), kept)
     websites = col("website")
-    postal = col("postal")
+    city, postal = _locality_from_one_line_addresses(col("address"), col("city"), col("postal"))
     zip5 = (countries == "US") & (postal.str.len() >= 5).eq(True)
     zip5 &= postal.str[:5].str.isdigit().eq(True)
     records = pd.DataFrame(
@@ -495,7 +514,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
             "website": websites,
             "domain": registered_domains(websites),
             "address_line1": col("address"),
-            "city": col("city"),
+            "city": city,
             "region": _objects(col("region").str.upper()),
             "postal": _objects(postal.where(~zip5, postal.str[:5])),
             "country": countries,

@@ -10,7 +10,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadlake.core.normalize import normalize_name, normalize_street, phonetic_name_key, sorted_name_key
+from leadlake.core.normalize import (
+    normalize_name,
+    normalize_street,
+    phonetic_name_key,
+    sorted_name_key,
+    split_one_line_address,
+)
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
 # Hosting and social domains say nothing about which business a website belongs to.
@@ -46,10 +52,12 @@ def _clean_float(value: object) -> float | None:
 
 
 def address_key(value: object) -> str | None:
-    """Street line for comparison: USPS abbreviations, no unit ("Suite 200" lives in line 2 at Yelp)."""
+    """Street line for comparison: USPS abbreviations, no unit ("Suite 200" lives in line 2 at Yelp), and
+    of a one-line address ("1200 Main St, Denver, CO 80202") only the street."""
     if not isinstance(value, str) or not value.strip():
         return None
-    street = normalize_street(value)
+    parts = split_one_line_address(value)
+    street = normalize_street(parts.street if parts is not None else value)
     return _UNIT_RE.sub("", street).strip() or None
 
 

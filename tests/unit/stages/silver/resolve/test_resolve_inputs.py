@@ -80,6 +80,21 @@ def test_a_national_number_starting_011_outside_north_america_is_not_a_dialling_
     assert one(got.records, "s", "phone_e164") == "+441144960000"  # Sheffield, not "+14..."
 
 
+def test_city_and_postal_come_from_a_one_line_address_when_their_columns_are_empty() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b"],
+            address=["1200 Main St, Suite 2, Denver, CO 80202, USA", "9 Pine Rd, Boulder, CO 80301"],
+            city=["", "Louisville"],  # a city given wins over the address's
+            postal=["", ""],
+        )
+    )
+    r = got.records
+    assert one(r, "a", "city") == "Denver" and one(r, "a", "postal") == "80202"
+    assert one(r, "b", "city") == "Louisville" and one(r, "b", "postal") == "80301"
+    assert one(r, "a", "address_line1") == "1200 Main St, Suite 2, Denver, CO 80202, USA"  # kept whole
+
+
 def test_countries_given_by_name_become_codes_and_phones_parse_in_them() -> None:
     got = records_from_frame(
         frame(

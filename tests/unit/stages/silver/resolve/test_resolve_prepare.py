@@ -35,6 +35,24 @@ def test_address_key_abbreviates_and_drops_the_unit(line: object, key: str | Non
 
 
 @pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("1200 Main Street, Denver, CO 80202, USA", "1200 main st"),  # a one-line address: the street
+        ("1200 Main St, Suite 200, Denver, CO 80202", "1200 main st"),
+        ("Hauptstraße 5, 80331 München, Deutschland", "hauptstrasse 5"),
+        ("45 Oak Avenue, Toronto, ON M5V 2T6", "45 oak ave"),
+        ("10 Downing St, London SW1A 2AA, UK", "10 downing st"),
+        ("12, Rue de Rivoli, 75001 Paris", "12 rue de rivoli"),  # a number first is not yet the street
+        ("Broadway, New York, NY 10001", "broadway"),
+        ("1200 Main St, Suite 200", "1200 main st"),  # no locality after the comma: kept whole
+        ("PO Box 12, Springfield", "po box 12 springfield"),
+    ],
+)
+def test_address_key_of_a_one_line_address_is_its_street(line: str, key: str) -> None:
+    assert address_key(line) == key
+
+
+@pytest.mark.parametrize(
     ("url", "key"),
     [
         ("https://www.Example.com/", "example.com"),
