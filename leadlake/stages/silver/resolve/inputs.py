@@ -108,7 +108,7 @@ class InputRecords:
 # no alias (a file without one is refused, as the error says).
 COLUMN_ALIASES: dict[str, str] = {
     "zip": "postal", "zipcode": "postal", "zip_code": "postal", "postcode": "postal", "postal_code": "postal",
-    "state": "region", "province": "region", "state_code": "region", "county": "region",
+    "state": "region", "province": "region", "state_code": "region",
     "latitude": "lat", "lng": "lon", "long": "lon", "longitude": "lon",
     "url": "website", "web": "website", "homepage": "website", "website_url": "website",
     "phone_number": "phone", "telephone": "phone", "tel": "phone",
@@ -371,6 +371,7 @@ def _international_prefix_as_plus(raw: pd.Series, countries: pd.Series) -> pd.Se
     return text.where(~zero, out)
 
 
+_DIGIT_RUN = "01234567890"  # a number that is a run of it is typed, not dialled
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 
 
@@ -384,7 +385,8 @@ def phone_match_key(raw: str, region: str) -> str | None:
     except phonenumbers.NumberParseException:
         return None
     national = str(number.national_number)
-    if not phonenumbers.is_possible_number(number) or len(set(national)) < 3 or national in "01234567890":
+    placeholder = len(set(national)) < 3 or national in _DIGIT_RUN  # 555-555-5555, 123-456-7890
+    if placeholder or not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
