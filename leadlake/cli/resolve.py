@@ -53,9 +53,10 @@ def resolve(
         typer.Option(
             "--input",
             "-i",
-            help="CSV of your records: record_id (unique) and any of source, name, address, city, region, "
-            "postal, country, phone, website, email, category, lat, lon; other columns (date_of_birth, "
-            "tax_id, ...) are extra identifiers.",
+            help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8): record_id (unique) "
+            "and any of source, name, address, city, region, postal, country, phone, website, email, "
+            "category, lat, lon (common other names such as zip, state, latitude, url are read as these); "
+            "other columns (date_of_birth, tax_id, ...) are extra identifiers.",
         ),
     ] = None,
     output: Annotated[
