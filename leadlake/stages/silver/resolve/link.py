@@ -123,6 +123,12 @@ def level_labels(spec: ComparisonSpec) -> list[str]:
     raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
 
 
+def compared_columns(spec: ComparisonSpec) -> tuple[str, ...]:
+    """The columns a comparison needs values in to tell records apart: a street's house number only
+    sharpens it ("Hauptstraße 5" has none in front), so a street is compared without any."""
+    return spec.columns[:1] if spec.kind == "street" else spec.columns
+
+
 def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator:
     """One comparison from its spec, its levels starting at the spec's m/u priors."""
     tf = spec.term_frequency and term_frequency
@@ -219,7 +225,11 @@ def _informative(prep: pd.DataFrame | None, columns: Collection[str], min_record
 def active_comparisons(cfg: ResolveSettings, prep: pd.DataFrame | None = None) -> list[ComparisonSpec]:
     """Comparisons whose columns carry information in this input: an empty or constant column would
     only let EM fit noise (with no phones at all, EM learns "one agreeing field is a match")."""
-    return [spec for spec in all_comparisons(cfg) if _informative(prep, spec.columns, cfg.min_records_for_em)]
+    return [
+        spec
+        for spec in all_comparisons(cfg)
+        if _informative(prep, compared_columns(spec), cfg.min_records_for_em)
+    ]
 
 
 def all_blocking_rules(cfg: ResolveSettings) -> list[tuple[str, ...]]:

@@ -7,6 +7,8 @@ import pandas as pd
 
 from leadlake.stages.silver.resolve import evaluate_links, resolve
 from leadlake.stages.silver.resolve.inputs import records_from_frame, settings_for
+from leadlake.stages.silver.resolve.link import active_comparisons
+from leadlake.stages.silver.resolve.prepare import prepare
 
 BRANDS = [
     "Golden Bakery", "Rocky Plumbing", "Blue Door Dental", "Summit Roofing", "Urban Salon", "Prime Auto",
@@ -93,3 +95,18 @@ def test_one_line_addresses_link_to_split_ones() -> None:
     scores = evaluate_links(got.links, truth)
     assert scores["precision"] == 1.0, scores
     assert scores["recall"] >= 0.9, scores
+
+
+def test_streets_without_a_leading_house_number_are_still_compared() -> None:
+    """European addresses put the number after the street ("Hauptstraße 5"): no record has a leading
+    house number, and the street must still be compared (the number only sharpens it)."""
+    rows = [
+        {"record_id": f"r{i}", "name": f"Firma {i}", "address": f"Hauptstraße {i}", "city": "Berlin",
+         "postal": f"10{i % 100:03d}", "country": "DE"}
+        for i in range(300)
+    ]  # fmt: skip
+    loaded = records_from_frame(pd.DataFrame(rows))
+    cfg = settings_for(loaded)
+    prep = prepare(loaded.records, cfg)
+    assert prep["address_number"].isna().all()
+    assert "address" in [spec.name for spec in active_comparisons(cfg, prep)]
