@@ -122,6 +122,24 @@ def _e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+_DIGIT_RUN = "01234567890"  # a number that is a run of it is typed, not dialled
+
+
+def phone_match_key(raw: str, region: str) -> str | None:
+    """A number that is not a valid phone (an unassigned area code, a test or made-up number) as an
+    E.164-shaped key for matching only: it still identifies the record that carries it, whichever way it
+    is written (an extension is dropped, as for valid numbers). None when its length is impossible for its
+    region or it is a placeholder (0000000000)."""
+    number = _parse_phone(raw.strip(), region or "US")
+    if number is None:
+        return None
+    national = str(number.national_number)
+    placeholder = len(set(national)) < 3 or national in _DIGIT_RUN  # 555-555-5555, 123-456-7890
+    if placeholder or not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def nanp_national(text: object, nanp_region: bool) -> str | None:
     """The 10-digit national number of a phone read as North American by its digits alone, else None.
 

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import phonenumbers
 
 from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
 from leadlake.core.normalize import (
@@ -39,6 +38,7 @@ from leadlake.core.normalize import (
     nanp_pattern,
     normalize_name,
     normalize_phone,
+    phone_match_key,
     registered_domain,
     split_one_line_address,
 )
@@ -369,26 +369,6 @@ def _international_prefix_as_plus(raw: pd.Series, countries: pd.Series) -> pd.Se
     nanp = _phone_region(countries.reset_index(drop=True)[zero]).isin(NANP_REGIONS)
     out = out.where(~nanp, out.str.replace(r"^\s*011(?=[\s.\-]*[1-9])", "+", regex=True))
     return text.where(~zero, out)
-
-
-_DIGIT_RUN = "01234567890"  # a number that is a run of it is typed, not dialled
-_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
-
-
-def phone_match_key(raw: str, region: str) -> str | None:
-    """A number that is not a valid phone (an unassigned area code, a test or made-up number) as an
-    E.164-shaped key for matching only: it still identifies the record that carries it, whichever way it
-    is written. None when its length is impossible for its region or it is a placeholder (0000000000)."""
-    main = _EXTENSION.sub("", raw.strip())
-    try:
-        number = phonenumbers.parse(main, region or DEFAULT_COUNTRY)
-    except phonenumbers.NumberParseException:
-        return None
-    national = str(number.national_number)
-    placeholder = len(set(national)) < 3 or national in _DIGIT_RUN  # 555-555-5555, 123-456-7890
-    if placeholder or not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def match_keys_for_invalid_phones(raw: pd.Series, countries: pd.Series, e164: pd.Series) -> pd.Series:
