@@ -123,6 +123,12 @@ def level_labels(spec: ComparisonSpec) -> list[str]:
     raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
 
 
+def agree_or_missing_sql(left: str, right: str) -> str:
+    """SQL every backend reads: the two values are equal, or either is missing (house numbers: the
+    deterministic rules and the street comparison hold them to the same test)."""
+    return f"({left} is null or {right} is null or {left} = {right})"
+
+
 def compared_columns(spec: ComparisonSpec) -> tuple[str, ...]:
     """The columns a comparison needs values in to tell records apart: a street's house number only
     sharpens it ("Hauptstraße 5" has none in front), so a street is compared without any."""
@@ -163,7 +169,7 @@ def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator
         # "102 Oak Ave" and "142 Oak Ave" are two doors (Jaro-Winkler 0.95): a near street counts only when
         # the house numbers agree or one is missing.
         same_number = cll.CustomLevel(
-            f"({number}_l IS NULL OR {number}_r IS NULL OR {number}_l = {number}_r)",
+            agree_or_missing_sql(f"{number}_l", f"{number}_r"),
             label_for_charts="house numbers agree or one is missing",
             base_dialect_str="duckdb",
         )
@@ -460,7 +466,7 @@ def deterministic_pairs(
             "(l.lat is null or l.lon is null or r.lat is null or r.lon is null or "
             f"(abs(l.lat - r.lat) <= {_max_lat_gap(cfg.deterministic_max_km + 1e-9)!r} and "
             f"{_sql_km('l', 'r')} <= {cfg.deterministic_max_km + 1e-9!r}))",
-            "(l.address_number is null or r.address_number is null or l.address_number = r.address_number)",
+            agree_or_missing_sql("l.address_number", "r.address_number"),
             f"greatest(jaro_winkler_similarity(l.name_norm, r.name_norm), "
             f"coalesce(jaro_winkler_similarity(l.name_sorted, r.name_sorted), 0.0)) "
             f">= {cfg.deterministic_min_name_similarity!r}",
