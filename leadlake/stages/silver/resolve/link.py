@@ -253,13 +253,56 @@ def blocking_sql(columns: Collection[str], incremental: bool = False, max_km: fl
     return f"({sql}) and (l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)" if incremental else sql
 
 
-def near_sql(max_km: float) -> str:
-    """SQL: the records l and r lack coordinates or are at most max_km apart (haversine, a hair of slack
-    so that rounding never drops a pair veto_far_pairs keeps)."""
+def near_sql(max_km: float, addresses: bool = True) -> str:
+    """SQL: the records l and r lack coordinates, are at most max_km apart (haversine, a hair of slack
+    so that rounding never drops a pair veto_far_pairs keeps) or share a street address
+    (same_address_sql; addresses: the table has those columns)."""
+    same = f" or {same_address_sql('l', 'r')}" if addresses else ""
     return (
         "(l.lat is null or l.lon is null or r.lat is null or r.lon is null or "
-        f"{_sql_km('l', 'r')} <= {max_km + 1e-6!r})"
+        f"{_sql_km('l', 'r')} <= {max_km + 1e-6!r}{same})"
     )
+
+
+# A street address with a house number, in one postcode or one city: two records there are at one place
+# whatever their coordinates say. Geocoders fall back to a city's or a postcode's centre, and one provider
+# may misplace a pin by kilometres; the distance veto is for chains' branches, which never share an address.
+SAME_ADDRESS_KEYS: tuple[tuple[str, ...], ...] = (("address_norm", "postal"), ("address_norm", "city_key"))
+
+
+def same_address_sql(left: str, right: str) -> str:
+    """SQL: the records share a street address with a house number, and its postcode or its city."""
+    either = " or ".join(f"{left}.{c} = {right}.{c}" for c in ("postal", "city_key"))
+    return (
+        f"({left}.address_number is not null and {left}.address_norm = {right}.address_norm "
+        f"and ({either}))"
+    )
+
+
+def same_address_codes(
+    frame: pd.DataFrame, cache: dict[str, tuple[np.ndarray, int]] | None = None
+) -> list[np.ndarray]:
+    """same_address_sql as integer codes (rule_codes), one array per SAME_ADDRESS_KEYS: two records share
+    a street address exactly when one of the arrays holds the same code for both."""
+    size = len(frame)
+    own = -1 - np.arange(size, dtype=np.int64)  # a code of its own: equal to no other record's
+    if "address_number" not in frame:
+        return [own.copy() for _ in SAME_ADDRESS_KEYS]
+    numbered = frame["address_number"].notna().to_numpy(dtype=bool)
+    out = []
+    for cols in SAME_ADDRESS_KEYS:
+        code = rule_codes(frame, cols, cache).copy() if all(c in frame for c in cols) else own.copy()
+        code[~numbered] = own[~numbered]
+        out.append(code)
+    return out
+
+
+def share_address(codes: list[np.ndarray], left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For pairs of positions: whether the two records share a street address (same_address_codes)."""
+    same = np.zeros(len(left), dtype=bool)
+    for code in codes:
+        same |= code[left] == code[right]
+    return same
 
 
 def _has_values(prep: pd.DataFrame, column: str) -> bool:
@@ -507,7 +550,8 @@ def deterministic_pairs(
 
 def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None) -> pd.DataFrame:
     """Drop pairs whose records both have coordinates more than max_km apart: a place is where it is,
-    whatever its name, website or (reassigned) phone say."""
+    whatever its name, website or (reassigned) phone say. Unless they share a street address
+    (same_address_sql): then a coordinate is what is wrong."""
     if max_km is None or pairs.empty:
         return pairs
     index = pd.Index(prep["record_id"])
@@ -515,10 +559,14 @@ def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None
         [pd.to_numeric(prep[c], errors="coerce").to_numpy(dtype=float) for c in ("lat", "lon")]
     )
     coords = np.vstack([coords, [np.nan, np.nan]])  # unknown records: no coordinates
-    left = coords[index.get_indexer(pairs["record_id_l"])]
-    right = coords[index.get_indexer(pairs["record_id_r"])]
+    li, ri = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
+    left, right = coords[li], coords[ri]
     km = haversine_km_np(left[:, 0], left[:, 1], right[:, 0], right[:, 1])
     keep = np.isnan(km) | (km <= max_km)
+    if not keep.all():
+        # Unknown records (-1) get codes of their own: they share no address.
+        codes = [np.append(c, -1 - len(prep)) for c in same_address_codes(prep)]
+        keep |= share_address(codes, li, ri)
     return pairs[keep].reset_index(drop=True)
 
 
@@ -796,7 +844,8 @@ def blocked_pairs_sql(
             f"select {key} as match_key, l._n as n_l, r._n as n_r "
             f"from numbered as l inner join numbered as r on {on} where {' and '.join(where)}"
         )
-    near = f" where {near_sql(max_km)}" if max_km is not None else ""
+    addresses = all(c in prep for c in ("address_number", "address_norm", "postal", "city_key"))
+    near = f" where {near_sql(max_km, addresses)}" if max_km is not None else ""
     return (
         f"with numbered as {'materialized ' if materialize else ''}"
         f"(select *, row_number() over (order by {uid}) as _n from {table} as t), "
@@ -908,6 +957,9 @@ def coded_blocked_pairs(
     order = text_order(uids)
     uids = uids[order]
     table = blocking_codes(frame, rules, codes).iloc[order].reset_index(drop=True)
+    if max_km is not None:
+        for i, code in enumerate(same_address_codes(frame, codes)):
+            table[f"_a{i}"] = code[order]
     table["_n"] = np.arange(1, len(table) + 1, dtype=np.int64)
     selects = []
     for key in range(len(rules)):
@@ -920,9 +972,10 @@ def coded_blocked_pairs(
             # A cheap bound first (the distance is at least R x the latitude gap), then the distance with
             # a hair of slack: a chain's branches in one ZIP area are millions of far pairs, which are best
             # never fetched. numpy's check below stays the one that decides.
+            same = " or ".join(f"l._a{i} = r._a{i}" for i in range(len(SAME_ADDRESS_KEYS)))
             where.append(
                 f"(not l._geo or not r._geo or (abs(l.lat - r.lat) <= {_max_lat_gap(max_km + 1e-6)!r} "
-                f"and {_sql_km('l', 'r')} <= {(max_km + 1e-6) * 1.001 + 1e-3!r}))"
+                f"and {_sql_km('l', 'r')} <= {(max_km + 1e-6) * 1.001 + 1e-3!r}) or {same})"
             )
         selects.append(
             f"select {key} as match_key, l._n * {size} + r._n as pair from numbered as l "
@@ -949,6 +1002,7 @@ def coded_blocked_pairs(
         lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)[order]
         km = haversine_km_np(lat[left], lon[left], lat[right], lon[right])
         keep = np.isnan(km) | (km <= max_km + 1e-6)
+        keep |= share_address([c[order] for c in same_address_codes(frame, codes)], left, right)
         left, right, match_key = left[keep], right[keep], match_key[keep]
     # Arrow, not Python strings: a million pairs' ids are ~40 MB as Arrow text, ~150 MB as str objects.
     import pyarrow as pa

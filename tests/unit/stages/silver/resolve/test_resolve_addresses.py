@@ -110,3 +110,55 @@ def test_streets_without_a_leading_house_number_are_still_compared() -> None:
     prep = prepare(loaded.records, cfg)
     assert prep["address_number"].isna().all()
     assert "address" in [spec.name for spec in active_comparisons(cfg, prep)]
+
+
+def _geocoded_world() -> tuple[pd.DataFrame, dict[str, str], list[str]]:
+    """150 businesses 3-15 km from Denver's centre, each listed by sources a and b; b geocodes every fifth
+    to the city centre (a geocoder's fallback). And a chain: 6 branches, one central phone, each listed by
+    both. Returns the frame, the truth and the record ids b placed at the centre."""
+    centre = (39.7392, -104.9903)
+    streets = ["Oak Ave", "Main St", "Pine Rd", "Elm St", "Cedar Ln", "Lake Blvd", "Maple Dr", "Birch Way"]
+    words = ["Golden", "Rocky", "Summit", "Prime", "Coastal", "Silver", "Urban", "Blue", "Cedar", "Peak"]
+    kinds = ["Bakery", "Dental", "Roofing", "Salon", "Auto", "Tacos", "Plumbing", "Law", "Cafe", "Florist",
+             "Books", "Yoga", "Optics", "Tailor", "Pets"]  # fmt: skip
+    rows, truth, centred = [], {}, []
+    for i in range(150):
+        km = 3 + (i % 13)
+        lat, lon = centre[0] + km / 111.32 * (1 if i % 2 else -1), centre[1] + (i % 7) * 0.002
+        base = {
+            "name": f"{words[i % 10]} {kinds[i // 10]}",
+            "address": f"{100 + 7 * i} {streets[i % 8]}",
+            "city": "Denver",
+            "postal": f"802{i % 40:02d}",
+        }
+        rows.append({"record_id": f"a:{i}", "source": "a", **base, "lat": lat, "lon": lon})
+        b_lat, b_lon = (centre if i % 5 == 0 else (lat + 0.0001, lon))
+        if i % 5 == 0:
+            centred.append(f"b:{i}")
+        rows.append({"record_id": f"b:{i}", "source": "b", **base, "lat": b_lat, "lon": b_lon})
+        truth[f"a:{i}"] = truth[f"b:{i}"] = f"biz{i}"
+    for j in range(6):  # branches 4-24 km apart: the name and the phone agree, the places do not
+        lat = centre[0] + 0.04 * (j + 1)
+        for source, shift in (("a", 0.0), ("b", 0.0001)):
+            rows.append(
+                {"record_id": f"{source}:chain{j}", "source": source, "name": "Mile High Plumbing",
+                 "address": f"{2000 + 300 * j} Colfax Ave", "city": "Denver", "postal": f"8021{j}",
+                 "phone": "+1 303 629 1000", "lat": lat + shift, "lon": centre[1]}
+            )  # fmt: skip
+            truth[f"{source}:chain{j}"] = f"chain{j}"
+    return pd.DataFrame(rows), truth, centred
+
+
+def test_a_wrong_geocode_does_not_keep_one_address_apart() -> None:
+    """A record geocoded to its city's centre is kilometres from its twin at the same street address:
+    the address says one place, so the distance veto does not part them (before, none of the 30 linked).
+    A chain's branches (one name, one phone, other addresses) stay apart."""
+    frame, truth, centred = _geocoded_world()
+    loaded = records_from_frame(frame)
+    got = resolve(loaded.records, settings_for(loaded))
+    lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
+    assert len(centred) == 30
+    assert all(lead[rid] == lead[rid.replace("b:", "a:")] for rid in centred)
+    scores = evaluate_links(got.links, truth)
+    assert scores["precision"] == 1.0, scores
+    assert scores["recall"] == 1.0, scores

@@ -229,3 +229,50 @@ def test_name_similarity_is_duckdbs_jaro_winkler_either_word_order() -> None:
     assert got[0] == pytest.approx(0.9611, abs=1e-4)  # the textbook value
     assert got[1] == 1.0  # the same words in another order
     assert np.isnan(got[2]) and np.isnan(got[3])  # a missing or blank name says nothing
+
+
+def _placed(rows: list[tuple[object, ...]]) -> pd.DataFrame:
+    columns = ["record_id", "provider", "name_norm", "address_norm", "address_number", "postal", "city_key",
+               "lat", "lon", "batch_new"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns, dtype=object).where(lambda f: f.notna(), None)
+
+
+# One street address, five ways: g:a and y:a agree (y:a at the city centre, 20 km off); y:street is the
+# same street line in another postcode and town; y:nonumber has no house number; y:far shares only the name.
+PLACED = [
+    ("g:a", "g", "ace", "100 oak ave", "100", "80202", "denver", 39.9200, -104.9903, 1),
+    ("y:a", "y", "ace", "100 oak ave", "100", "80202", "denver", 39.7392, -104.9903, 1),
+    ("y:street", "y", "ace", "100 oak ave", "100", "80401", "golden", 39.7555, -105.2211, 1),
+    ("y:nonumber", "y", "ace", "oak ave", None, "80202", "denver", 39.7392, -104.9903, 1),
+    ("y:far", "y", "ace", "7 elm st", "7", "80202", "denver", 39.7392, -104.9903, 1),
+]
+
+
+def test_a_shared_street_address_outweighs_the_distance_veto() -> None:
+    prep = _placed(PLACED)
+    pairs = pd.DataFrame(
+        [("g:a", other, 0.99, "r") for other in ("y:a", "y:street", "y:nonumber", "y:far")],
+        columns=PAIR_COLUMNS,
+    )
+    kept = veto_far_pairs(pairs, prep, max_km=2.0)
+    assert kept["record_id_r"].tolist() == ["y:a"]
+    # Only the city in common still counts as the same address (a ZIP written differently by one source).
+    prep.loc[1, "postal"] = "80202-1234"
+    assert veto_far_pairs(pairs, prep, max_km=2.0)["record_id_r"].tolist() == ["y:a"]
+
+
+def test_the_sql_and_the_coded_blocking_agree_on_shared_addresses() -> None:
+    """blocked_pairs_sql (Spark's way) and coded_blocked_pairs (DuckDB's) keep the same far pairs."""
+    import duckdb
+
+    from leadlake.stages.silver.resolve.link import blocked_pairs_sql, coded_blocked_pairs
+
+    frame = _placed(PLACED)
+    cfg = replace(ResolveSettings(), blocking_rules=(("name_norm",),))
+    sql = blocked_pairs_sql("frame", "{side}.provider || '-__-' || {side}.record_id", cfg, frame, False)
+    by_sql = duckdb.connect().execute(sql + " order by 2, 3").fetchall()
+    coded = coded_blocked_pairs(frame, ["provider", "record_id"], cfg, frame, False)
+    by_codes = sorted(zip(coded["match_key"], coded["join_key_l"], coded["join_key_r"], strict=True))
+    assert by_sql == by_codes
+    # g:a pairs with its twin only: the others are 20 km away (y:a's neighbours at the centre pair).
+    assert [p for p in by_sql if p[1] == "g-__-g:a"] == [("0", "g-__-g:a", "y-__-y:a")]
