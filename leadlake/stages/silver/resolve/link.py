@@ -274,8 +274,7 @@ def same_address_sql(left: str, right: str) -> str:
     """SQL: the records share a street address with a house number, and its postcode or its city."""
     either = " or ".join(f"{left}.{c} = {right}.{c}" for c in ("postal", "city_key"))
     return (
-        f"({left}.address_number is not null and {left}.address_norm = {right}.address_norm "
-        f"and ({either}))"
+        f"({left}.address_number is not null and {left}.address_norm = {right}.address_norm and ({either}))"
     )
 
 

@@ -132,7 +132,7 @@ def _geocoded_world() -> tuple[pd.DataFrame, dict[str, str], list[str]]:
             "postal": f"802{i % 40:02d}",
         }
         rows.append({"record_id": f"a:{i}", "source": "a", **base, "lat": lat, "lon": lon})
-        b_lat, b_lon = (centre if i % 5 == 0 else (lat + 0.0001, lon))
+        b_lat, b_lon = centre if i % 5 == 0 else (lat + 0.0001, lon)
         if i % 5 == 0:
             centred.append(f"b:{i}")
         rows.append({"record_id": f"b:{i}", "source": "b", **base, "lat": b_lat, "lon": b_lon})
