@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leadlake.core.normalize import (
+    is_entity_name,
     is_toll_free,
     mask_email,
     mask_phone,
@@ -163,3 +164,40 @@ def test_the_toll_free_shortcut_agrees_with_libphonenumber_on_every_nanp_prefix(
 def test_split_one_line_address(line: str, parts: tuple[str, str | None, str | None] | None) -> None:
     got = split_one_line_address(line)
     assert (None if got is None else (got.street, got.city, got.postal)) == parts
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Williams Group LLC dba Nelson & Sons Law Group", "nelson and sons law group"),
+        ("Smith Holdings, Inc. d/b/a Joe's Pizza", "joes pizza"),
+        ("ACME LTD T/A Acme Plumbing", "acme plumbing"),
+        ("Acme Corp. d.b.a. Road Runner Cafe", "road runner cafe"),
+        ("Smith Co, doing business as: Blue Cafe", "blue cafe"),
+        ("Kelly Ventures LLC trading as Harbor Dental", "harbor dental"),
+        ("DBA Consulting", "dba consulting"),  # the marker needs a name before it
+        ("Tea Bar DBA", "tea bar dba"),  # and one after it
+    ],
+)
+def test_a_name_doing_business_as_another_is_the_trade_name(raw: str, expected: str) -> None:
+    assert normalize_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Green Group LLC", True),
+        ("Nelson Holdings, Inc.", True),
+        ("Peterson Partners L.L.C.", True),
+        ("Group Holdings Ltd", True),
+        ("Green Group", False),  # no legal form: a trade name may be anything
+        ("Rodriguez & Associates", False),
+        ("Hometown Bakery Corp.", False),  # names its trade
+        ("Green Roofing Group LLC", False),  # three words: one of them may be the trade
+        ("Williams Group LLC dba Nelson Law", False),  # the trade name is the name
+        ("", False),
+        (None, False),
+    ],
+)
+def test_an_owners_registered_name_is_told_from_a_trade_name(raw: str | None, expected: bool) -> None:
+    assert is_entity_name(raw) is expected

@@ -259,6 +259,47 @@ _NAME_DROP_RE = re.compile(r"[.'’`]")
 _NAME_WORD_RE = re.compile(r"[a-z0-9]+")  # the words left between runs of anything else
 
 
+# "Owner LLC dba Trade Name", as registries and some providers write a business: the trade name is the
+# business's name. d/b/a, d.b.a., "doing business as", t/a and "trading as" alike; the marker must have
+# words on both sides ("DBA Consulting" is a name).
+_TRADE_NAME_RE = re.compile(
+    r"\S.*?[\s,]\s*(?:d\s?/\s?b\s?/\s?a|d\.\s?b\.\s?a\.?|dba|doing business as|t\s?/\s?a|trading as)"
+    r"(?=[\s:])[\s:]+(?=\S)"
+)
+
+
+def trade_name(name: str) -> str:
+    """The trade name of "Owner LLC dba Trade Name" (any case of the marker kept as written); the name
+    itself when it names no other."""
+    match = _TRADE_NAME_RE.match(name)
+    return name[match.end() :] if match else name
+
+
+# Holding-style words: with one other word and a legal form they make an owner's registered name that says
+# nothing of the trade ("Green Group LLC", "Nelson Holdings, Inc.").
+_ENTITY_WORDS = frozenset(
+    {
+        "holdings", "holding", "group", "ventures", "enterprises", "enterprise", "partners", "services",
+        "management", "investments", "investment", "capital", "properties", "industries", "associates",
+        "resources", "companies",
+    }
+)  # fmt: skip
+
+
+def is_entity_name(name: str | None) -> bool:
+    """A registered owner's name that names no trade: at most two words, the last holding-style, then a
+    legal form ("Green Group LLC"). Unlike a trade name, it says nothing about which business it is."""
+    if not name:
+        return False
+    text = trade_name(ascii_fold(name).lower()).replace("&", " and ")
+    tokens = _NAME_WORD_RE.findall(_NAME_DROP_RE.sub("", text))
+    legal = False
+    while len(tokens) > 1 and tokens[-1] in _LEGAL_SUFFIXES:
+        tokens.pop()
+        legal = True
+    return legal and len(tokens) <= 2 and tokens[-1] in _ENTITY_WORDS
+
+
 # Names come back (a business's name from each provider, a chain's branches): a pure function, memoised.
 @functools.lru_cache(maxsize=1 << 16)
 def normalize_name(name: str | None) -> str:
@@ -268,7 +309,7 @@ def normalize_name(name: str | None) -> str:
     leave nothing stays ("Co" alone)."""
     if not name:
         return ""
-    text = ascii_fold(name).lower().replace("&", " and ").replace("+", " and ")
+    text = trade_name(ascii_fold(name).lower()).replace("&", " and ").replace("+", " and ")
     text = _NAME_DROP_RE.sub("", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
     tokens = _NAME_WORD_RE.findall(text)
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.

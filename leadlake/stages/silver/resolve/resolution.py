@@ -15,6 +15,8 @@ from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_fr
 from leadlake.stages.silver.resolve.link import (
     deterministic_pairs,
     name_similarity,
+    same_address_codes,
+    share_address,
     splink_pairs,
     veto_far_pairs,
 )
@@ -102,13 +104,32 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
     keep = np.isnan(similar) | (similar >= cfg.min_name_similarity)
     identifiers = ("website_key", "domain_key", *cfg.extra_columns)
     ids = [prep[c].to_numpy(dtype=object) for c in identifiers if c in prep]
-    for k in np.flatnonzero(~keep).tolist():
+    unlike = np.flatnonzero(~keep)
+    owner = _owner_listing(prep, left[unlike], right[unlike])
+    for k, by_owner in zip(unlike.tolist(), owner.tolist(), strict=True):
         i, j = left[k], right[k]
         ta, tb = _tokens(names[i]), _tokens(names[j])
-        keep[k] = bool(ta and tb and (ta <= tb or tb <= ta)) or any(
-            col[i] is not None and col[i] == col[j] for col in ids
+        keep[k] = (
+            by_owner
+            or bool(ta and tb and (ta <= tb or tb <= ta))
+            or any(col[i] is not None and col[i] == col[j] for col in ids)
         )
     return pairs[keep].reset_index(drop=True)
+
+
+def _owner_listing(prep: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For pairs of positions: one name is an owner's registered name ("Green Group LLC", is_entity_name)
+    and the two records share a phone and a street address: one business listed under its owner's name,
+    which says nothing against the trade name."""
+    if "name_entity" not in prep or "phone_key" not in prep or not len(left):
+        return np.zeros(len(left), dtype=bool)
+    entity = prep["name_entity"].to_numpy(dtype=bool)
+    phone = prep["phone_key"].to_numpy(dtype=object)
+    same_phone = np.array([a is not None and a == b for a, b in zip(phone[left], phone[right], strict=True)])
+    owner = (entity[left] | entity[right]) & same_phone
+    if owner.any():
+        owner &= share_address(same_address_codes(prep), left, right)
+    return owner
 
 
 def resolve(

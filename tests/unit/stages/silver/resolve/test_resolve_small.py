@@ -60,3 +60,19 @@ def test_unlike_names_at_one_place_need_an_identifier_to_merge() -> None:
     got = resolve(pd.concat([records, dba], ignore_index=True), ResolveSettings())
     lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
     assert lead["yelp:bolt"] == lead["yelp:bolt-dba"]
+
+
+def test_a_listing_under_the_owners_registered_name_merges_on_phone_and_address() -> None:
+    """ "Green Group LLC" names no trade: at Bolt's street address with Bolt's phone it is Bolt, listed
+    under its owner. With either of the two different, it stays apart (an owner's office in the building,
+    a front desk's phone)."""
+    records = _one_building()
+    bolt = records.iloc[[1]]
+    owner = bolt.assign(record_id="yelp:owner", name="Green Group LLC", address_line1="200 Oak Street")
+    other_phone = owner.assign(record_id="yelp:owner-phone", phone_e164="+13035550177")
+    other_street = owner.assign(record_id="yelp:owner-street", address_line1="900 Pine St")
+    for extra, together in ((owner, True), (other_phone, False), (other_street, False)):
+        got = resolve(pd.concat([records, extra], ignore_index=True), ResolveSettings())
+        lead = dict(zip(got.links["record_id"], got.links["lead_id"], strict=True))
+        assert (lead["yelp:bolt"] == lead[extra["record_id"].iloc[0]]) is together, extra["record_id"]
+        assert len({lead["yelp:ace"], lead["yelp:bolt"], lead["yelp:cedar"]}) == 3
