@@ -336,7 +336,7 @@ def _prediction_rules(
 
 
 def _has_coordinates(prep: pd.DataFrame | None) -> bool:
-    return prep is not None and all(_has_values(prep, c) for c in FLOAT_COLUMNS)
+    return prep is not None and all(_has_values(prep, c) for c in ("lat", "lon"))
 
 
 def splink_settings(

@@ -244,12 +244,36 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     lats = _map_unique(column("lat"), _clean_float)
     lons = _map_unique(column("lon"), _clean_float)
     out["lat"], out["lon"] = lats, lons
+    fallback = np.zeros(size, dtype=bool)
+    if cfg.placeholder_point_min_addresses is not None:
+        fallback = placeholder_points(lats, lons, addresses, cfg.placeholder_point_min_addresses)
+    out["geo_lat"], out["geo_lon"] = np.where(fallback, None, lats), np.where(fallback, None, lons)
     out["geo_cell"] = _geo_cells(lats, lons, cfg.geo_cell_degrees)
     out["geo_cell_coarse"] = _geo_cells(lats, lons, cfg.geo_cell_coarse_degrees)
     for extra in cfg.extra_columns:
         out[extra] = _map_unique(column(extra), extra_key)
     # Every key above is None where missing (the helpers map NaN to None), so no NaN pass is needed.
     return pd.DataFrame(out, dtype=object)
+
+
+def placeholder_points(
+    lats: np.ndarray, lons: np.ndarray, addresses: np.ndarray, min_addresses: int
+) -> np.ndarray:
+    """Which records sit at a point shared by at least min_addresses different street addresses (no
+    address counts as one): a geocoder's fallback, not where they are. Businesses in one building share
+    its address, so their common point stays a place."""
+    located = np.array([a is not None and b is not None for a, b in zip(lats, lons, strict=True)], dtype=bool)
+    out = np.zeros(len(lats), dtype=bool)
+    if located.sum() < min_addresses:
+        return out
+    where = pd.MultiIndex.from_arrays([lats[located].astype(float), lons[located].astype(float)])
+    point = pd.factorize(where)[0]
+    address, _ = _codes(addresses[located])
+    width = int(address.max()) + 1
+    distinct = np.unique(point.astype(np.int64) * width + address)
+    spread = np.bincount(distinct // width, minlength=int(point.max()) + 1)
+    out[located] = spread[point] >= min_addresses
+    return out
 
 
 def _geo_cells(lats: np.ndarray, lons: np.ndarray, degrees: float) -> np.ndarray:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 MODEL_COLUMNS = [
     "record_id", "provider", "name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token",
     "phone_key", "domain_key", "website_key", "address_norm", "address_number", "city_key", "postal",
-    "postal3", "lat", "lon", "geo_cell", "geo_cell_coarse",
+    "postal3", "lat", "lon", "geo_lat", "geo_lon", "geo_cell", "geo_cell_coarse",
 ]  # fmt: skip
-FLOAT_COLUMNS = ("lat", "lon")
+# lat, lon: where a record is said to be (the distance veto, blocking); geo_lat, geo_lon: the same without
+# geocoders' fallback points (prepare.placeholder_points), what the geo comparison weighs.
+FLOAT_COLUMNS = ("lat", "lon", "geo_lat", "geo_lon")
 
 # The record columns resolve() reads; anything else is ignored unless named in extra_columns.
 KNOWN_COLUMNS = (
@@ -69,7 +71,7 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
                    m_priors=(0.85, 0.08, 0.07), u_priors=(0.05, 0.01, 0.94)),
     ComparisonSpec("postal", "exact", ("postal",), m_priors=(0.95, 0.05), u_priors=(0.08, 0.92)),
     ComparisonSpec(
-        "geo", "distance_km", ("lat", "lon"), (0.05, 0.15, 1.0),
+        "geo", "distance_km", ("geo_lat", "geo_lon"), (0.05, 0.15, 1.0),
         m_priors=(0.75, 0.20, 0.04, 0.01), u_priors=(0.0002, 0.001, 0.02, 0.9788),
     ),
 )  # fmt: skip
@@ -116,6 +118,10 @@ class ResolveSettings:
     deterministic_max_km: float = 0.25  # further apart than this: the model decides, not the key
     # No link, deterministic or scored, between records whose coordinates are further apart than this.
     max_match_km: float | None = 2.0
+    # A point (exact lat, lon) given to records at this many different street addresses is a geocoder's
+    # fallback (a city's or a postcode's centre), not a place: two records there are not "0 m apart" for
+    # the geo comparison (geo_lat/geo_lon are empty). The veto still reads the point. None: off.
+    placeholder_point_min_addresses: int | None = 3
     training: str = "em"  # "em" (u by sampling, m by EM, priors as fallback) | "priors"
     # EM blocks on one identifier to learn the others. A name only within a ~1 km cell: a name within a
     # town is mostly a chain's branches, and EM then learns the chain (same name, domain and city) as

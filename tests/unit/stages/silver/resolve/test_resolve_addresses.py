@@ -3,6 +3,7 @@ listed twice (street spelled out or abbreviated) is one, and a one-line address 
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from leadlake.stages.silver.resolve import evaluate_links, resolve
@@ -162,3 +163,49 @@ def test_a_wrong_geocode_does_not_keep_one_address_apart() -> None:
     scores = evaluate_links(got.links, truth)
     assert scores["precision"] == 1.0, scores
     assert scores["recall"] == 1.0, scores
+
+
+def test_a_geocoders_fallback_point_is_no_evidence_of_one_place() -> None:
+    """Source b puts four namesakes (one name, no phone, other streets) at the city's centre, its
+    geocoder's fallback: four street addresses at one point. The point says nothing: each twin links
+    across the kilometres to its record at the true place (before, the far point counted against the four
+    and they were missed) and the namesakes at the point stay apart."""
+    frame, truth, _ = _geocoded_world()
+    centre = (39.7392, -104.9903)
+    rows = []
+    for j in range(6):  # namesakes 3-8 km from the centre, in one ZIP, listed without a phone
+        lat = centre[0] - 0.03 - 0.01 * j
+        for source in ("a", "b"):
+            placed = source == "b" and j < 4
+            rows.append(
+                {"record_id": f"{source}:bakery{j}", "source": source, "name": "Golden Crust Bakery",
+                 "address": f"{500 + 40 * j} {STREETS[j]}", "city": "Denver", "postal": "80203",
+                 "lat": centre[0] if placed else lat, "lon": centre[1] if placed else centre[1] + 0.01}
+            )  # fmt: skip
+            truth[f"{source}:bakery{j}"] = f"bakery{j}"
+    frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    loaded = records_from_frame(frame)
+    cfg = settings_for(loaded)
+    prep = prepare(loaded.records, cfg).set_index("record_id")
+    assert prep.loc["b:bakery0", "geo_lat"] is None and prep.loc["b:bakery0", "lat"] == centre[0]
+    got = resolve(loaded.records, cfg)
+    scores = evaluate_links(got.links, truth)
+    assert scores["precision"] == 1.0, scores
+    assert scores["recall"] == 1.0, scores
+
+
+def test_placeholder_points_are_points_of_several_street_addresses() -> None:
+    from leadlake.stages.silver.resolve.prepare import placeholder_points
+
+    def objects(values: list[object]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+
+    lats = objects([1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 3.0, None, 1.0])
+    lons = objects([5.0, 5.0, 5.0, 6.0, 6.0, 6.0, 6.0, 7.0, 7.0, 5.0, None])
+    streets = objects(["1 a st", "2 b st", None, "9 mall rd", "9 mall rd", "9 mall rd", "9 mall rd",
+                       "1 a st", "2 b st", "3 c st", "4 d st"])  # fmt: skip
+    got = placeholder_points(lats, lons, streets, min_addresses=3).tolist()
+    # point 1: three addresses (none counts as one); point 2: one building's four shops; point 3: two.
+    assert got == [True, True, True, False, False, False, False, False, False, False, False]
