@@ -84,7 +84,9 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
     """Drop scored pairs whose names are unlike (Jaro-Winkler below cfg.min_name_similarity in either word
     order, neither name's words inside the other's) unless an identifier agrees: the website, the domain or
     an extra id column. Two businesses in one building share a place, a ZIP and often a phone; only an
-    identifier can say a renamed or DBA listing is the same business.
+    identifier can say a renamed or DBA listing is the same business. One exception: a name that is only
+    an owner's registered name ("Green Group LLC") says nothing against a trade name at the same phone and
+    street address (_owner_listing).
 
     The similarity is DuckDB's jaro_winkler_similarity (the one the model scored with), over all pairs in
     one query; only the pairs it finds unlike are checked word by word and identifier by identifier."""
