@@ -604,6 +604,43 @@ def test_incremental_with_the_same_model_equals_a_full_run() -> None:
     assert not (fresh["record_id_l"].isin(old_ids) & fresh["record_id_r"].isin(old_ids)).any()
 
 
+def test_a_fallback_point_a_new_batch_reveals_does_not_change_the_models_scores() -> None:
+    """The model keeps the geocoders' fallback points it was trained with: when a new batch brings two more
+    street addresses to a point that held only a pair of twins, the full run and the incremental run with
+    that model still agree (the point is judged as the model judged it, as term frequencies are)."""
+    records, _ = generate_records(seed=21, businesses=300)
+    point = {"lat": 39.1234, "lon": -104.5678}
+    # Twins with only a name and the point: the point is what links them.
+    bare = {
+        "phone_e164": None,
+        "address_line1": None,
+        "website": None,
+        "domain": None,
+        "city": None,
+        "postal": None,
+    }
+    twins = records.iloc[[0]].assign(**point, **bare)
+    twins = pd.concat([twins, twins.assign(record_id="yelp:twin", provider="yelp")], ignore_index=True)
+    strangers = records.iloc[[1, 2]].assign(**point)
+    strangers["address_line1"] = ["10 First St", "20 Second St"]
+    others = records.drop(records.index[:3])
+    old = pd.concat([others.sample(frac=0.6, random_state=1), twins], ignore_index=True)
+    everything = pd.concat([others, twins, strangers], ignore_index=True)
+    new_ids = set(everything["record_id"]) - set(old["record_id"])
+    first = resolve(old)
+    assert first.model is not None
+    assert [point["lat"], point["lon"]] not in first.model["leadlake"]["placeholder_points"]
+    model = json.loads(json.dumps(first.model))
+    incremental = resolve(everything, model=model, new_record_ids=new_ids, known_pairs=first.pairs)
+    full = resolve(everything, model=model)
+    pd.testing.assert_frame_equal(incremental.links, full.links)
+    lead = dict(zip(full.links["record_id"], full.links["lead_id"], strict=True))
+    assert lead["yelp:twin"] == lead[twins["record_id"].iloc[0]]
+    # Trained afresh on everything, the point is a fallback.
+    retrained = resolve(everything)
+    assert [point["lat"], point["lon"]] in retrained.model["leadlake"]["placeholder_points"]
+
+
 def test_a_saved_model_scores_without_training_and_reruns_are_identical(
     generated: tuple[pd.DataFrame, dict[str, str]], generated_resolution: Resolution
 ) -> None:

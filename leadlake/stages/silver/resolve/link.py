@@ -799,6 +799,31 @@ def model_rules(predictions: pd.DataFrame, cfg: ResolveSettings) -> pd.Series:
     return "model: " + joined.where(joined != "", "no field agrees")
 
 
+PLACEHOLDER_POINTS = "placeholder_points"
+
+
+def _placeholder_points(frame: pd.DataFrame, model: Mapping[str, Any] | None) -> list[list[float]]:
+    """The geocoders' fallback points the geo comparison ignores, [lat, lon] sorted, as the model keeps
+    them: a saved model's own (frame's geo_lat/geo_lon are set from them, so that a pair scores the same
+    whatever else came in the batch), else the ones prepare found (placeholder_points)."""
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
+    kept = ((model or {}).get(MODEL_KEY) or {}).get(PLACEHOLDER_POINTS)
+    if kept is None:  # trained here, or a model from before the points were kept: prepare's
+        found = frame["geo_lat"].isna().to_numpy() & ~np.isnan(lat) & ~np.isnan(lon)
+        return [
+            list(p)
+            for p in sorted({(float(a), float(b)) for a, b in zip(lat[found], lon[found], strict=True)})
+        ]
+    points = {(float(a), float(b)) for a, b in kept}
+    fallback = np.array(
+        [(a, b) in points for a, b in zip(lat.tolist(), lon.tolist(), strict=True)], dtype=bool
+    )
+    frame["geo_lat"] = np.where(fallback, None, frame["lat"].to_numpy(dtype=object))
+    frame["geo_lon"] = np.where(fallback, None, frame["lon"].to_numpy(dtype=object))
+    return [list(p) for p in sorted(points)]
+
+
 def _score_model(
     model: Mapping[str, Any], prep: pd.DataFrame, cfg: ResolveSettings, incremental: bool
 ) -> tuple[dict[str, Any], dict[str, dict[str, float]]]:
@@ -1084,6 +1109,7 @@ def splink_pairs(
     incremental = new_record_ids is not None
     new = set(new_record_ids or ())
     frame = model_frame(prep, cfg)
+    points = _placeholder_points(frame, model)
     batch = prep["record_id"].isin(new).to_numpy() if incremental else np.ones(len(prep), dtype=bool)
     frame[BATCH_COLUMN] = batch.astype(np.int64)
     api = db_api(cfg, spark)
@@ -1143,7 +1169,7 @@ def splink_pairs(
         # A long-lived Spark session would otherwise keep every intermediate view of every run.
         linker.table_management.delete_tables_created_by_splink_from_db()
     saved["blocking_rules_to_generate_predictions"] = rules
-    saved[MODEL_KEY] = {"version": 1, "term_frequencies": tf_tables}
+    saved[MODEL_KEY] = {"version": 1, "term_frequencies": tf_tables, PLACEHOLDER_POINTS: points}
     if predictions.empty:
         return empty, training, saved
     return _ordered_pairs(predictions, model_rules(predictions, cfg)), training, saved
