@@ -31,6 +31,10 @@ GENERIC_DOMAINS = frozenset(
 
 # Unit designators and what follows them: one provider puts the suite in line 1, another in line 2.
 _UNIT_RE = re.compile(r"\s(?:ste|suite|unit|apt|rm|fl|bldg|#)\s?#?\s*[\w-]*$")
+# Cross streets after the address, as guides and listings in grid cities write them: "747 9th Ave. between
+# 50th and 51st Sts." is "747 9th Ave".
+# Two words at least before the marker: "1 Between Rd" is a street.
+_CROSS_STREETS_RE = re.compile(r"^(\S+\s+\S.*?)[\s,(]+(?:between|betw|btwn|bet)\b\.?\s+\S.*$", re.IGNORECASE)
 
 
 def _clean_str(value: object) -> str | None:
@@ -53,10 +57,12 @@ def _clean_float(value: object) -> float | None:
 
 
 def address_key(value: object) -> str | None:
-    """Street line for comparison: USPS abbreviations, no unit ("Suite 200" lives in line 2 at Yelp), and
-    of a one-line address ("1200 Main St, Denver, CO 80202") only the street."""
+    """Street line for comparison: USPS abbreviations, no unit ("Suite 200" lives in line 2 at Yelp) or
+    cross streets ("between 50th and 51st Sts."), and of a one-line address ("1200 Main St, Denver, CO
+    80202") only the street."""
     if not isinstance(value, str) or not value.strip():
         return None
+    value = _CROSS_STREETS_RE.sub(r"\1", value)
     parts = split_one_line_address(value)
     street = normalize_street(parts.street if parts is not None else value)
     return _UNIT_RE.sub("", street).strip() or None

@@ -53,6 +53,20 @@ def test_address_key_of_a_one_line_address_is_its_street(line: str, key: str) ->
 
 
 @pytest.mark.parametrize(
+    ("line", "key"),
+    [
+        ("747 9th Ave.  between 50th and 51st Sts.", "747 9th ave"),  # as a city guide writes it
+        ("12 E 45th St (btwn 5th & Madison)", "12 e 45th st"),
+        ("100 Main St, Bet. Oak and Elm, Denver, CO 80202", "100 main st"),
+        ("1 Between Rd", "1 between rd"),  # a street named Between
+        ("5 Betty Ln", "5 betty ln"),
+    ],
+)
+def test_address_key_leaves_cross_streets_out(line: str, key: str) -> None:
+    assert address_key(line) == key
+
+
+@pytest.mark.parametrize(
     ("url", "key"),
     [
         ("https://www.Example.com/", "example.com"),
