@@ -275,6 +275,13 @@ def trade_name(name: str) -> str:
     return name[match.end() :] if match else name
 
 
+def _name_words(name: str) -> list[str]:
+    """A name's words as names compare them: ASCII, lower case, the trade name of a "dba", "&" and "+" as
+    "and", no dots or apostrophes ("L.L.C." -> "llc", "Joe's" -> "joes")."""
+    text = trade_name(ascii_fold(name).lower()).replace("&", " and ").replace("+", " and ")
+    return _NAME_WORD_RE.findall(_NAME_DROP_RE.sub("", text))
+
+
 # Holding-style words: with one other word and a legal form they make an owner's registered name that says
 # nothing of the trade ("Green Group LLC", "Nelson Holdings, Inc.").
 _ENTITY_WORDS = frozenset(
@@ -291,8 +298,7 @@ def is_entity_name(name: str | None) -> bool:
     legal form ("Green Group LLC"). Unlike a trade name, it says nothing about which business it is."""
     if not name:
         return False
-    text = trade_name(ascii_fold(name).lower()).replace("&", " and ")
-    tokens = _NAME_WORD_RE.findall(_NAME_DROP_RE.sub("", text))
+    tokens = _name_words(name)
     legal = False
     while len(tokens) > 1 and tokens[-1] in _LEGAL_SUFFIXES:
         tokens.pop()
@@ -309,9 +315,7 @@ def normalize_name(name: str | None) -> str:
     leave nothing stays ("Co" alone)."""
     if not name:
         return ""
-    text = trade_name(ascii_fold(name).lower()).replace("&", " and ").replace("+", " and ")
-    text = _NAME_DROP_RE.sub("", text)  # "L.L.C." -> "llc", "Joe's" -> "joes"
-    tokens = _NAME_WORD_RE.findall(text)
+    tokens = _name_words(name)
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
     while len(tokens) > 1:
         if tokens[-1] in _LEGAL_SUFFIXES:

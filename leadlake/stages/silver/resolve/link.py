@@ -268,14 +268,16 @@ def near_sql(max_km: float, addresses: bool = True) -> str:
 # whatever their coordinates say. Geocoders fall back to a city's or a postcode's centre, and one provider
 # may misplace a pin by kilometres; the distance veto is for chains' branches, which never share an address.
 SAME_ADDRESS_KEYS: tuple[tuple[str, ...], ...] = (("address_norm", "postal"), ("address_norm", "city_key"))
+SAME_ADDRESS_COLUMNS = ("address_number", *dict.fromkeys(c for cols in SAME_ADDRESS_KEYS for c in cols))
 
 
 def same_address_sql(left: str, right: str) -> str:
-    """SQL: the records share a street address with a house number, and its postcode or its city."""
-    either = " or ".join(f"{left}.{c} = {right}.{c}" for c in ("postal", "city_key"))
-    return (
-        f"({left}.address_number is not null and {left}.address_norm = {right}.address_norm and ({either}))"
+    """SQL: the records share a street address with a house number, and its postcode or its city (one of
+    SAME_ADDRESS_KEYS)."""
+    either = " or ".join(
+        "(" + " and ".join(f"{left}.{c} = {right}.{c}" for c in cols) + ")" for cols in SAME_ADDRESS_KEYS
     )
+    return f"({left}.address_number is not null and ({either}))"
 
 
 def same_address_codes(
@@ -868,7 +870,7 @@ def blocked_pairs_sql(
             f"select {key} as match_key, l._n as n_l, r._n as n_r "
             f"from numbered as l inner join numbered as r on {on} where {' and '.join(where)}"
         )
-    addresses = all(c in prep for c in ("address_number", "address_norm", "postal", "city_key"))
+    addresses = all(c in prep for c in SAME_ADDRESS_COLUMNS)
     near = f" where {near_sql(max_km, addresses)}" if max_km is not None else ""
     return (
         f"with numbered as {'materialized ' if materialize else ''}"
@@ -981,9 +983,10 @@ def coded_blocked_pairs(
     order = text_order(uids)
     uids = uids[order]
     table = blocking_codes(frame, rules, codes).iloc[order].reset_index(drop=True)
-    if max_km is not None:
-        for i, code in enumerate(same_address_codes(frame, codes)):
-            table[f"_a{i}"] = code[order]
+    # In _n order, for the SQL's cheap check and numpy's deciding one.
+    addresses = [c[order] for c in same_address_codes(frame, codes)] if max_km is not None else []
+    for i, code in enumerate(addresses):
+        table[f"_a{i}"] = code
     table["_n"] = np.arange(1, len(table) + 1, dtype=np.int64)
     selects = []
     for key in range(len(rules)):
@@ -996,7 +999,7 @@ def coded_blocked_pairs(
             # A cheap bound first (the distance is at least R x the latitude gap), then the distance with
             # a hair of slack: a chain's branches in one ZIP area are millions of far pairs, which are best
             # never fetched. numpy's check below stays the one that decides.
-            same = " or ".join(f"l._a{i} = r._a{i}" for i in range(len(SAME_ADDRESS_KEYS)))
+            same = " or ".join(f"l._a{i} = r._a{i}" for i in range(len(addresses)))
             where.append(
                 f"(not l._geo or not r._geo or (abs(l.lat - r.lat) <= {_max_lat_gap(max_km + 1e-6)!r} "
                 f"and {_sql_km('l', 'r')} <= {(max_km + 1e-6) * 1.001 + 1e-3!r}) or {same})"
@@ -1026,7 +1029,7 @@ def coded_blocked_pairs(
         lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)[order]
         km = haversine_km_np(lat[left], lon[left], lat[right], lon[right])
         keep = np.isnan(km) | (km <= max_km + 1e-6)
-        keep |= share_address([c[order] for c in same_address_codes(frame, codes)], left, right)
+        keep |= share_address(addresses, left, right)
         left, right, match_key = left[keep], right[keep], match_key[keep]
     # Arrow, not Python strings: a million pairs' ids are ~40 MB as Arrow text, ~150 MB as str objects.
     import pyarrow as pa

@@ -224,7 +224,7 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     for i, key in enumerate(("name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token")):
         out[key] = _as_objects([k[i] for k in keys])[per_record]
     # An owner's registered name ("Green Group LLC") unlike a trade name is no evidence of two businesses.
-    out["name_entity"] = _map_unique(column("name"), lambda v: is_entity_name(_clean_str(v)))
+    out["name_entity"] = _as_objects([is_entity_name(_clean_str(v)) for v in raw_distinct])[raw_codes]
     phone = _map_unique(column("phone_e164"), _clean_str)
     toll_free = _map_unique(
         column("phone_is_toll_free"), lambda v: bool(v) if _clean_str(v) is not None else False
