@@ -1,6 +1,7 @@
 """Benchmark the lead score against CRM outcomes: the rules baseline, the trained champion and the ceiling.
 
-A seeded sandbox world (realistic provider noise) becomes gold's rows through the pipeline's own code:
+A seeded sandbox world (realistic provider noise) becomes gold's rows through the pipeline's own code
+(leadlake.runtime.sandbox_history, which also writes them as `leadlake sandbox history`'s CSV):
 provider payloads -> each adapter's `normalize` -> golden leads (`build_leads`, clustered by the world's
 truth: entity resolution has its own benchmark) -> the sandbox PDL's and Hunter's answers landed in bronze
 and joined by gold's `enrichment_features` -> gold's rules score (`score_frame`) -> gold's feature rows
@@ -26,7 +27,6 @@ Usage: python benchmarks/bench_score.py [--businesses 12000] [--seed 7] [--repea
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import os
@@ -35,35 +35,20 @@ import sys
 import tempfile
 import time
 import warnings
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS  # noqa: E402
-from leadlake.core.campaign import Area, CampaignSpec  # noqa: E402
-from leadlake.lakehouse import Lakehouse  # noqa: E402
 from leadlake.ml.evaluate import METRICS, metrics  # noqa: E402
-from leadlake.ml.spec import DEFAULT_FEATURE_SET, FeatureSet  # noqa: E402
+from leadlake.ml.spec import FeatureSet  # noqa: E402
 from leadlake.ml.train import TOP_N, time_split, train  # noqa: E402
-from leadlake.sandbox.enrichment import EnrichmentData  # noqa: E402
-from leadlake.sandbox.outcomes import OutcomeSimulator, Traits  # noqa: E402
-from leadlake.sandbox.world import CITIES, PROVIDERS, NoiseProfile, World  # noqa: E402
-from leadlake.stages.gold.build import context_rows, score_frame  # noqa: E402
-from leadlake.stages.gold.features import enrichment_features  # noqa: E402
-from leadlake.stages.gold.lead_features import lead_features  # noqa: E402
-from leadlake.stages.silver.outcomes import STAGE_COLUMNS, parse_label_rules  # noqa: E402
-from leadlake.stages.silver.resolve.golden import build_leads  # noqa: E402
+from leadlake.runtime.sandbox_history import LABEL, gold_rows, outcomes, silver_leads  # noqa: E402
+from leadlake.sandbox.world import NoiseProfile, World  # noqa: E402
 
 HOLDOUT_FRACTION = 0.2
-LABEL = "qualified_or_won_90d"
-CAMPAIGN_ID = "bench_local_services"
-START = datetime(2026, 1, 5, tzinfo=UTC)
 GOALS = {
     "ceiling_gap": 0.02,  # ceiling AUC - champion AUC <= this
     "lift_over_rules": 0.05,  # champion AUC - rules AUC >= this
@@ -78,135 +63,6 @@ TRUTH = FeatureSet(
     multi=("tech_signals",),
 )
 log = logging.getLogger("bench_score")
-
-
-def campaign() -> CampaignSpec:
-    """One local-services campaign over every world city, 25 km around each centre."""
-    return CampaignSpec(
-        campaign_id=CAMPAIGN_ID,
-        name="Local services, every metro",
-        vertical="local_services",
-        areas=[Area(city=c.name, region=c.state, lat=c.lat, lon=c.lon, radius_km=25) for c in CITIES],
-        keywords=["local services"],
-        sources=list(PROVIDERS),
-        enrichment=["pdl", "hunter"],
-    )
-
-
-def silver_leads(world: World) -> pd.DataFrame:
-    """Golden leads from every provider record an adapter can normalise (the rest silver quarantines)."""
-    rows, links = [], []
-    for provider in PROVIDERS:
-        normalize = ADAPTERS[provider].normalize
-        for rec in world.records(provider):
-            try:
-                r = normalize(rec)
-            except Exception:  # noqa: BLE001 - a drifted payload silver would quarantine
-                continue
-            row = dataclasses.asdict(r) if dataclasses.is_dataclass(r) else dict(r)
-            rows.append(row)
-            links.append({"record_id": row["record_id"], "lead_id": world.truth[(provider, rec["id"])]})
-    leads = build_leads(pd.DataFrame(rows), pd.DataFrame(links))
-    leads["campaign_ids"] = [[CAMPAIGN_ID] for _ in range(len(leads))]
-    return leads
-
-
-def _land(lake: Lakehouse, provider: str, payloads: dict[str, dict[str, Any]]) -> None:
-    table = ENRICHMENT_ADAPTERS[provider].bronze_table
-    now = datetime.now(UTC)
-    rows = [
-        {"provider_key": k, "run_id": "bench", "payload": json.dumps(p), "fetched_at": now}
-        for k, p in sorted(payloads.items())
-    ]
-    schema = pa.schema(
-        [
-            ("provider_key", pa.string()),
-            ("run_id", pa.string()),
-            ("payload", pa.string()),
-            ("fetched_at", pa.timestamp("us", tz="UTC")),
-        ]
-    )
-    lake.append(table, pa.Table.from_pylist(rows, schema=schema))
-
-
-def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Gold's rules-scored rows and its feature rows (gold.lead_features, the default feature set) of the
-    leads, with the sandbox PDL's and Hunter's answers landed in bronze and joined the way gold joins them."""
-    data = EnrichmentData.build(world)
-    pdl, hunter = {}, {}
-    for lead in leads.to_dict("records"):
-        found = data.pdl_match(lead["website"], lead["name"], lead["city"], lead["region"])
-        if found is not None:  # what GET /v5/company/enrich answers
-            record = data.pdl_records[found[0]]
-            pdl[record["id"]] = {**record, "likelihood": found[1]}
-        if lead["domain"] and (h := data.hunter(lead["domain"])) is not None:  # GET /v2/domain-search
-            hunter[lead["domain"]] = dict(h)
-    lake = Lakehouse(str(lake_root))
-    _land(lake, "pdl", pdl)
-    _land(lake, "hunter", hunter)
-    enriched = leads.merge(enrichment_features(lake, leads), on="lead_id", how="left")
-    campaigns = {CAMPAIGN_ID: campaign()}
-    scored = score_frame(enriched, campaigns)
-    scored["rules_score"] = scored["lead_score"]  # as gold keeps it beside the champion's score
-    features = lead_features(context_rows(enriched, scored), campaigns, [DEFAULT_FEATURE_SET], "bench")
-    return scored, features
-
-
-def truth_row(lead_id: str, t: Traits) -> dict[str, Any]:
-    """A lead's true attributes as TRUTH's inputs."""
-    return {
-        "lead_id": lead_id,
-        "rating": t.rating,
-        "review_count": t.review_count,
-        "has_website": float(t.has_website),
-        "has_phone": float(t.has_phone),
-        "chain": float(t.chain),
-        "employee_count": t.employees,
-        "distance_km": t.distance_km,
-        "primary_category": t.category,
-        "tech_signals": list(t.tech),
-    }
-
-
-def outcomes(world: World, gold: pd.DataFrame, days: int, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per lead: its delivery time (one of `days` days, seeded order), the propensity and the 0/1 label;
-    and its business's true attributes (TRUTH's inputs)."""
-    sim = OutcomeSimulator(world)
-    businesses = {b.business_id: b for b in world.businesses}
-    rules = {r.name: r for r in parse_label_rules()}
-    rule = rules[LABEL]
-    order = np.random.default_rng(seed).permutation(len(gold))
-    as_of_all = START + timedelta(days=days + rule.within_days + 1)  # every window has closed
-    rows, truth = [], []
-    for rank, pos in enumerate(order):
-        lead = gold.iloc[pos]
-        props = {
-            "name": lead["name"] or "",
-            "city": lead["city"] or "",
-            "phone": lead["phone_e164"] or "",
-            "domain": lead["domain"] or "",
-            "leadlake_id": lead["lead_id"],
-        }
-        # A lead's id is its business's (silver_leads clusters by the truth): its life is that business's.
-        # The served CRM finds the business from the company's properties, and picks another for ~6% of
-        # leads (a namesake in the same city, a stale phone): outcomes the lead's own features cannot explain.
-        biz, key, traits = sim.company(props, lead["lead_id"], businesses.get(lead["lead_id"]))
-        life = sim.life_of(biz, key, traits)
-        truth.append(truth_row(lead["lead_id"], traits))
-        delivered = START + timedelta(days=rank * days // len(gold), minutes=rank % 1440)
-        record: dict[str, Any] = {"delivered_at": delivered}
-        for stage, column in STAGE_COLUMNS.items():
-            day = next((d for d, p in life.events if p.get("lifecyclestage") == stage), None)
-            record[column] = None if day is None else delivered + timedelta(days=day)
-        rows.append(
-            {
-                "lead_id": lead["lead_id"],
-                "delivered_at": pd.Timestamp(delivered),
-                "propensity": life.propensity,
-                LABEL: int(bool(rule.label(record, as_of_all))),
-            }
-        )
-    return pd.DataFrame(rows), pd.DataFrame(truth)
 
 
 def one_run(seed: int, businesses: int, days: int, top_n: int, tmp: Path) -> dict[str, Any]:

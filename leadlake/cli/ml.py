@@ -41,9 +41,20 @@ def _decision(result: Any, margin: float) -> str:
         )
     if result.decision == "replaced_unloadable_champion":
         return f"promoted to champion: champion v{prev} no longer loads"
+    from leadlake.ml.train import PROMOTE_CONFIDENCE
+
+    stays = f"v{result.champion_version} stays champion"
+    gain_low = getattr(result, "auc_gain_low", float("nan"))
+    champ = (result.champion_metrics or {}).get("auc", float("nan"))
+    if result.metrics.get("auc", float("nan")) >= champ + margin:
+        return (
+            f"not promoted: auc {auc} beats champion v{prev}'s {champ_auc} by the margin {margin}, but not "
+            f"surely: on these {result.n_holdout} held-out rows the gain's {PROMOTE_CONFIDENCE:.0%} lower "
+            f"bound is {_fmt(gain_low)}; {stays}"
+        )
     return (
         f"not promoted: auc {auc} does not beat champion v{prev}'s {champ_auc} by the margin {margin} "
-        f"on the same held-out rows; v{result.champion_version} stays champion"
+        f"on the same held-out rows; {stays}"
     )
 
 

@@ -148,19 +148,31 @@ LOOP_DAYS = 120  # simulated days of sales activity before the demo pulls CRM ou
 
 
 def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
-    """The demo's learning loop on the sandbox: simulated CRM days, then the registered stages feedback,
-    train and gold (which scores with the new champion).
+    """The demo's learning loop on the sandbox: a first model from the sandbox CRM's export of past leads
+    (`leadlake train --labels`), simulated CRM days, then the registered stages feedback, train and gold
+    (which scores with the champion).
 
-    Appends the stage reports it ran to `reports`; returns the lines comparing the champion with the rules
+    Appends the stage reports it ran to `reports`; returns the lines comparing each model with the rules
     on the same held-out rows.
     """
     import httpx
 
+    from leadlake.runtime.sandbox_history import HISTORY_SEED_OFFSET, write_history
     from leadlake.runtime.stages import get_stage, run_stage
     from leadlake.stages.gold.train import TrainingDataError
 
+    s = resources.settings
     with progress() as bar:
-        t = bar.add_task(f"loop     {LOOP_DAYS} simulated CRM days, feedback, train, score", total=4)
+        t = bar.add_task(
+            f"loop     past leads, {LOOP_DAYS} simulated CRM days, feedback, train, score", total=5
+        )
+        history = write_history(
+            s.resolved_state_dir / "sandbox_history.csv", seed=s.sandbox_seed + HISTORY_SEED_OFFSET
+        )
+        first = run_stage(get_stage("train"), resources, run_id, options={"labels_csv": str(history.path)})
+        reports.append(first)
+        lines = bootstrap_lines(first.details, history.path)
+        bar.advance(t)
         httpx.post(f"{resources.sandbox_url}/_sandbox/crm/advance", json={"days": LOOP_DAYS}, timeout=60)
         bar.advance(t)
         reports.append(run_stage(get_stage("feedback"), resources, run_id))
@@ -168,34 +180,51 @@ def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
         try:
             trained = run_stage(get_stage("train"), resources, run_id)
         except TrainingDataError as exc:
-            return [f"learning loop: not trained ({exc})"]
+            return [*lines, f"learning loop: not trained ({exc})"]
         reports.append(trained)
         bar.advance(t)
         r = trained.details
         if not r.trained:
-            return [f"learning loop: not trained ({r.reason})"]
+            return [*lines, f"learning loop: not trained ({r.reason})"]
         gold = run_stage(get_stage("gold"), resources, run_id)
         reports.append(gold)
         bar.advance(t)
-    return loop_lines(r, gold.details)
+    return [*lines, *loop_lines(r, gold.details)]
+
+
+def _metric_row(name: str, x: dict[str, float], top_n: int) -> str:
+    return (
+        f"  {name:<16} auc {x['auc']:.3f}  pr_auc {x['pr_auc']:.3f}  "
+        f"p@top{top_n} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
+    )
+
+
+def bootstrap_lines(r: Any, path: Path) -> list[str]:
+    """The first model, trained on the sandbox CRM's export of past leads, beside the rules (same rows)."""
+    if not r.trained:
+        return [f"past leads: not trained ({r.reason})"]
+    lines = [
+        f"past leads: {r.labelled:,} from the sandbox CRM's export ({path}), {r.positives:,} qualified or "
+        f"won; newest {r.n_holdout:,} held out",
+        _metric_row(f"model v{r.version}", r.metrics, r.top_n),
+    ]
+    if r.rules_metrics:
+        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n))
+    lines.append(f"  {r.decision} (v{r.version}): champion v{r.champion_version}")
+    return lines
 
 
 def loop_lines(r: Any, gold: Any) -> list[str]:
     """The champion's held-out metrics beside the rules' (same rows), the decision, and what gold scored."""
-
-    def row(name: str, x: dict[str, float]) -> str:
-        return (
-            f"  {name:<16} auc {x['auc']:.3f}  pr_auc {x['pr_auc']:.3f}  "
-            f"p@top{r.top_n} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
-        )
-
     lines = [
         f"learning loop: {LOOP_DAYS} simulated days, {r.labelled} labelled leads ({r.positives} {r.label}), "
         f"newest {r.n_holdout} held out",
-        row(f"champion v{r.champion_version}", r.champion_now),
+        _metric_row(f"champion v{r.champion_version}", r.champion_now, r.top_n),
     ]
+    if not r.promoted:
+        lines.append(_metric_row(f"challenger v{r.version}", r.metrics, r.top_n))
     if r.rules_metrics:
-        lines.append(row("rules baseline", r.rules_metrics))
+        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n))
     scored_by = getattr(gold, "model_version", None) or "the rules"
     lines.append(f"  {r.decision} (v{r.version}): gold.scored_leads now scored by {scored_by}")
     return lines

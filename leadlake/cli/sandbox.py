@@ -1,4 +1,5 @@
-"""`leadlake sandbox serve`: the stand-in providers and CRM as a standalone server on 127.0.0.1."""
+"""`leadlake sandbox serve`: the stand-in providers and CRM as a standalone server on 127.0.0.1;
+`leadlake sandbox history`: a CRM export of past leads and their outcomes, to train a first model from."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from leadlake.cli.common import errors, fail, settings
+from leadlake.cli.common import console, errors, fail, settings
 
 sandbox_app = typer.Typer(help="The local provider/CRM sandbox.", no_args_is_help=True)
 
@@ -58,3 +59,30 @@ def sandbox_serve(
             raise
         except ValueError as exc:  # an unreadable --state file
             fail(str(exc))
+
+
+@sandbox_app.command("history")
+def sandbox_history(
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="CSV to write (replaced if it exists)"),
+    seed: int = typer.Option(None, help="World seed [default: LEADLAKE_SANDBOX_SEED + 1000: a past world]"),
+    businesses: int = typer.Option(3000, min=10, help="Businesses in the past world"),
+    days: int = typer.Option(365, min=1, help="Days over which its leads were delivered"),
+) -> None:
+    """Write a CRM export of past leads and their outcomes, for `leadlake train --labels FILE.csv`.
+
+    The leads of another sandbox world, as the pipeline would have held them (canonical columns, enrichment,
+    rules score), each delivered on one of DAYS days; `outcome` is 1 when it qualified or was won within 90
+    days, as the sandbox CRM plays its life out. Prints one line: the file, leads and positives.
+    """
+    with errors():
+        from leadlake.runtime.sandbox_history import HISTORY_SEED_OFFSET, write_history
+
+        world_seed = settings().sandbox_seed + HISTORY_SEED_OFFSET if seed is None else seed
+        h = write_history(out, seed=world_seed, businesses=businesses, days=days)
+        console.print(
+            f"wrote {h.path}: {h.leads:,} past leads of world {h.seed}, {h.positives:,} qualified or won "
+            f"within 90 days",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )

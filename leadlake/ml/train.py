@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from leadlake.ml.drift import reference_stats
-from leadlake.ml.evaluate import metrics
+from leadlake.ml.evaluate import auc_gain_lower_bound, metrics
 from leadlake.ml.model import MODEL_NAME, LeadScorer, encode, learn_vocabularies
 from leadlake.ml.registry import (
     CHALLENGER,
@@ -69,6 +69,9 @@ MIN_ROWS = 100  # fewer labelled leads than this: refuse to train
 HOLDOUT_FRACTION = 0.2
 TOP_N = 50
 PROMOTE_MARGIN = 0.005
+# A challenger replaces the champion only when it is better by PROMOTE_MARGIN and, at this confidence, better
+# at all (a paired bootstrap of the held-out rows): a win on a few dozen rows is noise, not a better model.
+PROMOTE_CONFIDENCE = 0.9
 CATEGORY_MIN_COUNT = 5  # a categorical value rarer than this in training is "other"
 CATEGORY_MAX_VALUES = 20
 MULTI_MAX_VALUES = 64  # known values of a list feature (categories, technologies): one input each
@@ -93,6 +96,7 @@ class TrainResult:
     n_train: int = 0
     n_holdout: int = 0
     scorer: LeadScorer | None = field(default=None, repr=False)
+    auc_gain_low: float = float("nan")  # lower confidence bound of auc minus the champion's
 
 
 def time_split(as_of: pd.Series | np.ndarray, holdout_fraction: float = HOLDOUT_FRACTION) -> tuple:
@@ -311,13 +315,18 @@ def _promote(
     c.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
     previous = alias_version(c, CHAMPION)
     champ_m: dict[str, float] | None = None
+    gain_low = float("nan")
     if previous is None:
         decision = "first_champion"
     else:
         try:
             champ, _ = load_version(tracking_uri, previous)
-            champ_m = metrics(y_hold, champ.predict_proba(f_hold), top_n)
-            beats = not math.isnan(champ_m["auc"]) and m["auc"] >= champ_m["auc"] + margin
+            p_champ = champ.predict_proba(f_hold)
+            champ_m = metrics(y_hold, p_champ, top_n)
+            gain_low = auc_gain_lower_bound(
+                y_hold, scorer.predict_proba(f_hold), p_champ, confidence=PROMOTE_CONFIDENCE
+            )
+            beats = m["auc"] >= champ_m["auc"] + margin and gain_low > 0
             decision = "promoted" if beats or math.isnan(champ_m["auc"]) else "kept_champion"
         except Exception as exc:  # noqa: BLE001 - a champion that no longer loads is replaced
             log.warning("champion v%s failed to load (%s): the challenger replaces it", previous, exc)
@@ -328,6 +337,8 @@ def _promote(
     champion = version if promoted else str(previous)
 
     mlflow.log_metric("challenger_auc", m["auc"])
+    if not math.isnan(gain_low):
+        mlflow.log_metric("auc_gain_lower_bound", gain_low)
     if champ_m is not None:
         mlflow.log_metrics({f"champion_{k}": v for k, v in champ_m.items() if not math.isnan(v)})
     mlflow.set_tags(
@@ -337,6 +348,7 @@ def _promote(
             "promotion.previous_champion": previous or "",
             "promotion.champion": champion,
             "promotion.margin": str(margin),
+            "promotion.confidence": str(PROMOTE_CONFIDENCE),
             "registered_version": version,
         }
     )
@@ -351,4 +363,5 @@ def _promote(
         previous_champion=previous,
         champion_metrics=champ_m,
         scorer=scorer,
+        auc_gain_low=gain_low,
     )

@@ -88,6 +88,7 @@ class TrainReport:
     metrics: dict[str, float] = field(default_factory=dict)  # the new model's, on the held-out rows
     champion_metrics: dict[str, float] | None = None  # the previous champion's, on the same rows
     rules_metrics: dict[str, float] | None = None  # the rules baseline's, on the same rows
+    auc_gain_low: float = math.nan  # lower confidence bound of the AUC gain over the champion (ml.train)
     data_versions: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -294,6 +295,7 @@ def train_model(
     report.champion_version, report.previous_champion = result.champion_version, result.previous_champion
     report.n_train, report.n_holdout = result.n_train, result.n_holdout
     report.metrics, report.champion_metrics = dict(result.metrics), result.champion_metrics
+    report.auc_gain_low = result.auc_gain_low
     scorer = result.scorer
     if scorer is not None:
         report.model_version = scorer.model_version if result.promoted else None

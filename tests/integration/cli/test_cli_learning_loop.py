@@ -1,10 +1,11 @@
 """The learning loop after a demo, from the CLI as an ML engineer runs it.
 
-`leadlake demo` ends with a trained champion printed beside the rules baseline; then `leadlake feedback
-pull`, `leadlake train`, `leadlake score` on (a copy of) the demo's lakehouse, state and registry: the
-registry's `leadlake_lead_scorer@champion` run has the four metrics and both plots, gold.scored_leads names
-that version, a second training on the same data does not take the champion's place, and with the registry
-deleted scoring falls back to the rules without a crash.
+`leadlake demo` trains a first model on the sandbox CRM's export of past leads, then one on its own
+delivered leads' outcomes, and ends with the champion printed beside the rules baseline; then `leadlake
+feedback pull`, `leadlake train`, `leadlake score` on (a copy of) the demo's lakehouse, state and registry:
+the registry's `leadlake_lead_scorer@champion` run has the four metrics and both plots, gold.scored_leads
+names that version, a second training on the same data does not take the champion's place, and with the
+registry deleted scoring falls back to the rules without a crash.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class AfterDemo:
     train: subprocess.CompletedProcess[str]
     score: subprocess.CompletedProcess[str]
     rules_score: subprocess.CompletedProcess[str]
+    demo_champion: str = ""
     champion: str | None = None
     challenger: str | None = None
     run_metrics: dict[str, float] = field(default_factory=dict)
@@ -85,7 +87,7 @@ def after_demo(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> A
     pull = cli("feedback", "pull", env=env)
     train = cli("train", env=env)
     score = cli("score", env=env)
-    out = AfterDemo(pull, train, score, score)
+    out = AfterDemo(pull, train, score, score, demo_champion(demo_run))
     if score.returncode == 0:
         reg = _registry(tracking)
         out.champion, out.challenger = reg["champion"], reg["challenger"]
@@ -98,10 +100,22 @@ def after_demo(demo_run: DemoRun, tmp_path_factory: pytest.TempPathFactory) -> A
     return out
 
 
+def demo_champion(demo_run: DemoRun) -> str:
+    """The champion version the demo's summary says gold is scored by."""
+    found = re.search(r"now scored by xgb-\w+-v(\d+)", demo_run.done.stdout)
+    assert found, demo_run.done.stdout[-3000:]
+    return found.group(1)
+
+
 def test_the_demo_ends_with_a_trained_champion_beside_the_rules(demo_run: DemoRun) -> None:
     out = demo_run.done.stdout
     assert demo_run.done.returncode == 0, demo_run.done.stderr[-3000:]
     assert "not trained" not in out, out[-3000:]
+    past = out[out.index("past leads:") : out.index("learning loop:")]
+    first = re.search(r"model v1\s+auc (\d\.\d{3})", past)
+    rules_then = re.search(r"rules baseline\s+auc (\d\.\d{3})", past)
+    assert first and rules_then and "first_champion (v1)" in past, past
+    assert float(first.group(1)) > float(rules_then.group(1)) + 0.05, past  # past leads teach the model
     loop = out[out.index("learning loop:") :]
     champion = re.search(r"champion v(\d+)\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
     rules = re.search(r"rules baseline\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
@@ -116,19 +130,21 @@ def test_the_demo_ends_with_a_trained_champion_beside_the_rules(demo_run: DemoRu
 def test_after_the_demo_the_champion_run_has_its_metrics_and_plots(after_demo: AfterDemo) -> None:
     for done in (after_demo.pull, after_demo.train, after_demo.score):
         assert done.returncode == 0, (done.args, done.stderr[-3000:])
-    assert after_demo.champion == "1", after_demo.train.stdout
+    champion = after_demo.demo_champion
+    assert after_demo.champion == champion, after_demo.train.stdout
     assert set(METRICS) <= set(after_demo.run_metrics), after_demo.run_metrics
     assert set(PLOTS) <= after_demo.run_artifacts, after_demo.run_artifacts
-    model_version = f"xgb-{DEFAULT_FEATURE_SET.version}-v1"
-    assert f"with champion v1 ({model_version})" in after_demo.score.stdout, after_demo.score.stdout
+    model_version = f"xgb-{DEFAULT_FEATURE_SET.version}-v{champion}"
+    assert f"with champion v{champion} ({model_version})" in after_demo.score.stdout, after_demo.score.stdout
     assert after_demo.gold_versions == {model_version}
 
 
 def test_a_second_train_on_the_same_data_does_not_take_the_champions_place(after_demo: AfterDemo) -> None:
     out = after_demo.train.stdout
     assert after_demo.train.returncode == 0, after_demo.train.stderr[-3000:]
-    assert "version: 2 " in out and "not promoted" in out and "v1 stays champion" in out, out
-    assert (after_demo.champion, after_demo.challenger) == ("1", "2")
+    champion = after_demo.demo_champion
+    assert "version: 3 " in out and "not promoted" in out and f"v{champion} stays champion" in out, out
+    assert (after_demo.champion, after_demo.challenger) == (champion, "3")
 
 
 def test_without_the_registry_scoring_falls_back_to_the_rules(after_demo: AfterDemo) -> None:

@@ -214,3 +214,28 @@ def test_train_from_gold_and_lead_outcomes_uses_the_known_labels(tmp_path: Path)
 def test_train_without_labels_or_lake_tables_says_what_to_run(tmp_path: Path) -> None:
     env = scratch_env(tmp_path)
     one_line_error(cli("train", env=env), "gold.scored_leads does not exist yet")
+
+
+def test_the_sandbox_crm_history_trains_a_first_model_that_beats_the_rules(tmp_path: Path) -> None:
+    """`leadlake sandbox history` writes past leads and outcomes a team would export from its CRM;
+    `leadlake train --labels` on it learns a model that ranks the newest of them better than the rules."""
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    csv = tmp_path / "exports" / "past_leads.csv"
+    done = cli("sandbox", "history", "--out", str(csv), "--businesses", "2000", env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    leads, positives = (
+        int(x.replace(",", "")) for x in re.findall(r"([\d,]+) (?:past leads|qualified)", done.stdout)
+    )
+    history = pd.read_csv(csv)
+    assert len(history) == leads > 1000 and history["outcome"].sum() == positives > 100
+    assert set(history["outcome"]) == {0, 1} and history["lead_id"].is_unique
+    assert pd.to_datetime(history["delivered_at"]).is_monotonic_increasing
+    assert history["rating"].notna().mean() > 0.9 and history["rules_score"].between(0, 100).all()
+    assert history["categories"].str.startswith("[").all()  # JSON lists, as --labels reads them
+
+    trained = cli("train", "--labels", str(csv), env=env, cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    model = float(re.search(r"metrics \(held-out\): auc (\d\.\d{4})", trained.stdout).group(1))  # type: ignore[union-attr]
+    rules = float(re.search(r"rules baseline \(same rows\): auc (\d\.\d{4})", trained.stdout).group(1))  # type: ignore[union-attr]
+    assert model > rules + 0.05, trained.stdout
+    assert "promoted to champion: v1 is the first champion" in trained.stdout

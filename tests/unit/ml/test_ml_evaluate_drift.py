@@ -8,7 +8,7 @@ import pytest
 from conftest import synthetic_leads
 
 from leadlake.ml.drift import PSI_THRESHOLD, SCORE, psi_table, reference_stats
-from leadlake.ml.evaluate import baseline_metrics, compare, metrics
+from leadlake.ml.evaluate import _rank_auc, auc, auc_gain_lower_bound, baseline_metrics, compare, metrics
 from leadlake.ml.spec import FS1, build_features
 
 
@@ -23,6 +23,43 @@ def test_metrics_of_a_perfect_and_a_known_ranking() -> None:
     assert b["auc"] == 1.0 and b["brier"] == pytest.approx((0 + 0.0625 + 0.16 + 0.0625) / 4)
     table = compare(metrics(y, [0.1, 0.2, 0.8, 0.9], 2), b)
     assert table.set_index("metric").loc["brier", "lead"] > 0  # lower Brier counts as the model's lead
+
+
+def test_the_rank_auc_of_the_bootstrap_is_roc_auc_with_ties() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 400)
+    p = np.round(rng.random(400), 1)  # many ties
+    assert _rank_auc(y, p) == pytest.approx(auc(y, p), abs=1e-12)
+    assert np.isnan(_rank_auc(np.ones(5, dtype="int64"), np.arange(5.0)))
+
+
+def _scores(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, a score that knows a little of them (true AUC gain about 0.14) and one that is noise."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    return y, 0.5 * y + rng.normal(0, 1.0, n), rng.normal(0, 1.0, n)
+
+
+def test_a_real_auc_gain_on_many_rows_has_a_lower_bound_above_zero() -> None:
+    for seed in range(5):
+        y, better, noise = _scores(3000, seed)
+        low = auc_gain_lower_bound(y, better, noise, confidence=0.9)
+        assert 0 < low < auc(y, better) - auc(y, noise), seed
+        assert auc_gain_lower_bound(y, noise, better) < 0  # the other way round
+
+
+def test_a_small_gain_on_a_few_dozen_rows_is_not_sure_and_equal_scores_gain_nothing() -> None:
+    small = 0
+    for seed in range(20):
+        y, better, noise = _scores(30, seed)
+        point = auc(y, better) - auc(y, noise)
+        if 0 < point < 0.1:
+            small += 1
+            assert auc_gain_lower_bound(y, better, noise) < 0, seed
+    assert small >= 3
+    y, better, noise = _scores(300, 0)
+    assert auc_gain_lower_bound(y, better, better) == 0.0
+    assert auc_gain_lower_bound(y, better, noise, seed=4) == auc_gain_lower_bound(y, better, noise, seed=4)
 
 
 def test_psi_is_near_zero_on_the_same_distribution_and_flagged_on_a_shifted_one() -> None:

@@ -113,6 +113,26 @@ def test_a_better_model_is_promoted(tmp_path: Path) -> None:
     assert strong.previous_champion == "1"
 
 
+def test_a_win_by_the_margin_on_a_few_dozen_held_out_rows_is_not_a_promotion(tmp_path: Path) -> None:
+    """30 held-out rows: the better model's AUC lead over the champion is above the margin, yet its paired
+    bootstrap lower bound is below zero; it is registered as challenger, the champion stays."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = synthetic_leads(600, seed=3)
+    weak = _train(uri, data, params={"max_depth": 1, "num_boost_round": 1}, holdout_fraction=0.05)
+    strong = _train(uri, data, holdout_fraction=0.05)
+    assert weak.decision == "first_champion" and strong.n_holdout == 30
+    assert strong.champion_metrics is not None
+    assert strong.metrics["auc"] >= strong.champion_metrics["auc"] + 0.005
+    assert strong.auc_gain_low < 0
+    assert (strong.decision, strong.promoted, strong.champion_version) == ("kept_champion", False, "1")
+    c = client(uri)
+    assert str(c.get_model_version_by_alias(MODEL_NAME, CHAMPION).version) == "1"
+    assert str(c.get_model_version_by_alias(MODEL_NAME, CHALLENGER).version) == "2"
+    run = c.get_run(strong.run_id)
+    assert run.data.metrics["auc_gain_lower_bound"] == pytest.approx(strong.auc_gain_low)
+    assert run.data.tags["promotion.confidence"] == "0.9"
+
+
 def test_training_refuses_too_few_rows_or_one_class(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     small = synthetic_leads(40)
