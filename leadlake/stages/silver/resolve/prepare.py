@@ -272,8 +272,10 @@ def placeholder_points(
     out = np.zeros(len(lats), dtype=bool)
     if located.sum() < min_addresses:
         return out
-    where = pd.MultiIndex.from_arrays([lats[located].astype(float), lons[located].astype(float)])
-    point = pd.factorize(where)[0]
+    # One code per distinct (lat, lon): the pair's codes combined (factorizing a MultiIndex is ~100x slower).
+    lat_code, _ = pd.factorize(lats[located].astype(float))
+    lon_code, lon_distinct = pd.factorize(lons[located].astype(float))
+    point = pd.factorize(lat_code.astype(np.int64) * len(lon_distinct) + lon_code)[0]
     address, _ = _codes(addresses[located])
     width = int(address.max()) + 1
     distinct = np.unique(point.astype(np.int64) * width + address)
