@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -138,12 +139,23 @@ def errors() -> Iterator[None]:
 
 
 def quiet_logs() -> None:
-    """Warnings only, with emails and phones masked in every record; chatty libraries at ERROR."""
+    """Warnings only, with emails and phones masked in every record; chatty libraries at ERROR, and no
+    MLflow download bars between the command's own lines (a user who sets the variable keeps theirs)."""
     from leadlake.observe.logs import configure_logging
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     configure_logging(logging.WARNING)
     for noisy in ("py4j", "airflow", "sqlalchemy", "alembic", "splink", "great_expectations", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def reclaim_logs() -> None:
+    """After in-process Airflow runs (dag.test), which leave their own handlers on the root logger writing
+    to stdout: the CLI's logging back (quiet_logs), so stdout holds the command's output only."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    quiet_logs()
 
 
 def progress() -> Progress:

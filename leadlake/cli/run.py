@@ -18,6 +18,7 @@ from leadlake.cli.common import (
     fail,
     progress,
     quiet_logs,
+    reclaim_logs,
     say_error,
     settings,
 )
@@ -129,6 +130,7 @@ def demo(
             dag_failure = None
             if airflow:
                 reports, dag_failure = _demo_airflow(res)
+                reclaim_logs()
             else:
                 reports = run_stages(res, "delivery", new_run_id("demo"))
             loop = None
