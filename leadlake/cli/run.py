@@ -159,6 +159,7 @@ def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
     """
     import httpx
 
+    from leadlake.runtime.resources import new_run_id
     from leadlake.runtime.sandbox_history import HISTORY_SEED_OFFSET, write_history
     from leadlake.runtime.stages import get_stage, run_stage
     from leadlake.stages.gold.train import TrainingDataError
@@ -171,7 +172,9 @@ def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
         history = write_history(
             s.resolved_state_dir / "sandbox_history.csv", seed=s.sandbox_seed + HISTORY_SEED_OFFSET
         )
-        first = run_stage(get_stage("train"), resources, run_id, options={"labels_csv": str(history.path)})
+        # A run of its own: ops.model_runs keeps one row per training run, keyed by run id.
+        options = {"labels_csv": str(history.path)}
+        first = run_stage(get_stage("train"), resources, new_run_id("demo-history"), options=options)
         reports.append(first)
         lines = bootstrap_lines(first.details, history.path)
         bar.advance(t)

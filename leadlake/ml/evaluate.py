@@ -86,8 +86,8 @@ def auc_gain_lower_bound(
     seed: int = 0,
 ) -> float:
     """A one-sided lower confidence bound of AUC(new) - AUC(old) on the same rows: the (1 - confidence)
-    quantile of the difference over paired bootstrap resamples of the rows (seeded). On a few dozen rows the
-    bound is far below zero whatever the point estimates say; NaN when no resample holds both classes."""
+    quantile of the difference over paired bootstrap resamples of the rows (seeded). On a few dozen rows a
+    modest lead has a bound below zero; NaN when no resample holds both classes."""
     y, p_new = _arrays(labels, new)
     _, p_old = _arrays(labels, old)
     rng = np.random.default_rng(seed)

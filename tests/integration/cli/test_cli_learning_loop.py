@@ -21,7 +21,7 @@ import pytest
 from cli_support import DemoRun, cli
 
 from leadlake.lakehouse import Lakehouse
-from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS
+from leadlake.lakehouse.catalog import GOLD_SCORED_LEADS, OPS_MODEL_RUNS
 from leadlake.ml.spec import DEFAULT_FEATURE_SET
 from leadlake.stages.gold.score import MODEL_VERSION
 
@@ -116,6 +116,10 @@ def test_the_demo_ends_with_a_trained_champion_beside_the_rules(demo_run: DemoRu
     rules_then = re.search(r"rules baseline\s+auc (\d\.\d{3})", past)
     assert first and rules_then and "first_champion (v1)" in past, past
     assert float(first.group(1)) > float(rules_then.group(1)) + 0.05, past  # past leads teach the model
+    runs = Lakehouse(str(demo_run.lake)).read(OPS_MODEL_RUNS).to_pandas()
+    trained = runs[runs["trained"]]  # one row per training run: the past leads' and the loop's both kept
+    assert {"csv:sandbox_history.csv", "lakehouse"} <= set(trained["source"]), runs.to_dict("records")
+    assert trained["run_id"].is_unique
     loop = out[out.index("learning loop:") :]
     champion = re.search(r"champion v(\d+)\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
     rules = re.search(r"rules baseline\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
