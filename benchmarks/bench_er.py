@@ -309,6 +309,13 @@ def lean_baseline_cmd(inp: Path, out: Path) -> list[str]:
     return [*baseline_cmd(inp, out), "--lean"]
 
 
+# The plain Splink scripts run at scale: (tool, suffix of its ratio keys, what it is, its command).
+BASELINES: tuple[tuple[str, str, str, Callable[[Path, Path], list[str]]], ...] = (
+    ("splink_baseline", "", "Splink's docs example", baseline_cmd),
+    ("splink_lean", "_lean", "the docs example, lean", lean_baseline_cmd),
+)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Report.
 
@@ -349,7 +356,7 @@ def ratios(results: list[Result]) -> dict[str, float] | None:
     if not ours or ours.error:
         return None
     out: dict[str, float] = {"f1_leadlake": ours.scores.get("f1", 0.0)}
-    for tool, suffix in (("splink_baseline", ""), ("splink_lean", "_lean")):
+    for tool, suffix, _, _ in BASELINES:
         base = by.get(("scale", tool))
         if not base or base.error:
             continue
@@ -359,7 +366,7 @@ def ratios(results: list[Result]) -> dict[str, float] | None:
             f"cpu_speed_up{suffix}": statistics.median(base.cpu()) / max(statistics.median(ours.cpu()), 1e-9),
             f"f1_{tool}": base.scores.get("f1", 0.0),
         }
-    return out if "speed_up" in out or "speed_up_lean" in out else None
+    return out if any(f"speed_up{suffix}" in out for _, suffix, _, _ in BASELINES) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -401,17 +408,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"# {name}: {data.records:,} records {data.notes}", flush=True)
             results.append(run_tool("leadlake", leadlake_cmd, data, args.repeats, workdir))
             if name == "scale":
-                results.append(run_tool("splink_baseline", baseline_cmd, data, args.repeats, workdir))
-                results.append(run_tool("splink_lean", lean_baseline_cmd, data, args.repeats, workdir))
+                for tool, _, _, cmd in BASELINES:
+                    results.append(run_tool(tool, cmd, data, args.repeats, workdir))
     finally:
         if args.workdir is None:
             shutil.rmtree(workdir, ignore_errors=True)
     print_table(results)
     rat = ratios(results)
-    for suffix, tool, what in (
-        ("", "splink_baseline", "Splink's docs example"),
-        ("_lean", "splink_lean", "the docs example, lean"),
-    ):
+    for tool, suffix, what, _ in BASELINES:
         if rat and f"speed_up{suffix}" in rat:
             speed, memory = rat[f"speed_up{suffix}"], rat[f"memory_fraction{suffix}"]
             cpu, f1, ours = rat[f"cpu_speed_up{suffix}"], rat[f"f1_{tool}"], rat["f1_leadlake"]

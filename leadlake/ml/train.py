@@ -284,7 +284,7 @@ def train(
 
         version = _log_model(scorer, x_train.head(5), {"feature_set": feature_set.version})
         scorer.version = version
-        result = _promote(tracking_uri, scorer, f_hold, y_hold, m, top_n, promote_margin)
+        result = _promote(tracking_uri, scorer, f_hold, y_hold, p_hold, m, top_n, promote_margin)
         result.run_id, result.n_train, result.n_holdout = run.info.run_id, len(train_pos), len(hold_pos)
     log.info(
         "trained %s v%s: auc %.4f on %d held-out rows; %s (champion v%s)",
@@ -303,6 +303,7 @@ def _promote(
     scorer: LeadScorer,
     f_hold: pd.DataFrame,
     y_hold: np.ndarray,
+    p_hold: np.ndarray,
     m: dict[str, float],
     top_n: int,
     margin: float,
@@ -323,9 +324,7 @@ def _promote(
             champ, _ = load_version(tracking_uri, previous)
             p_champ = champ.predict_proba(f_hold)
             champ_m = metrics(y_hold, p_champ, top_n)
-            gain_low = auc_gain_lower_bound(
-                y_hold, scorer.predict_proba(f_hold), p_champ, confidence=PROMOTE_CONFIDENCE
-            )
+            gain_low = auc_gain_lower_bound(y_hold, p_hold, p_champ, confidence=PROMOTE_CONFIDENCE)
             beats = m["auc"] >= champ_m["auc"] + margin and gain_low > 0
             decision = "promoted" if beats or math.isnan(champ_m["auc"]) else "kept_champion"
         except Exception as exc:  # noqa: BLE001 - a champion that no longer loads is replaced
