@@ -413,16 +413,25 @@ def _numeral_ordinals(tokens: list[str]) -> list[str]:
     return out
 
 
+_STREET_SEPARATOR_RE = re.compile(r"[^a-z0-9#/-]+")
+_UNIT_SIGN_RE = re.compile(r"# (\w)")
+
+
 def normalize_street(line: str | None) -> str:
     """Street line with USPS Publication 28 abbreviations and ordinals as numerals ("Ninth Avenue" ->
     "9th ave"), lowercase, punctuation removed."""
     if not line:
         return ""
-    text = ascii_fold(line).lower().replace("#", " # ")
-    text = re.sub(r"[.,]", " ", text)
-    words = _numeral_ordinals(re.sub(r"[^a-z0-9#/-]+", " ", text).split())
-    tokens = [_STREET_ABBREVIATIONS.get(t, t) for t in words]
-    return re.sub(r"# (\w)", r"#\1", " ".join(tokens))
+    text = ascii_fold(line).lower()
+    sign = "#" in text
+    if sign:
+        text = text.replace("#", " # ")
+    words = _STREET_SEPARATOR_RE.sub(" ", text).split()
+    if not _ORDINAL_WORDS.keys().isdisjoint(words):  # most streets spell no ordinal: skip the walk
+        words = _numeral_ordinals(words)
+    abbreviation = _STREET_ABBREVIATIONS.get
+    street = " ".join([abbreviation(t, t) for t in words])
+    return _UNIT_SIGN_RE.sub(r"#\1", street) if sign else street
 
 
 # One-line addresses ("street, city, region postcode[, country]"), as map exports and CRMs write them.

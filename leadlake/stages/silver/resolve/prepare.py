@@ -34,6 +34,7 @@ _UNIT_RE = re.compile(r"\s(?:ste|suite|unit|apt|rm|fl|bldg|#)\s?#?\s*[\w-]*$")
 # Cross streets after the address, as guides and listings in grid cities write them: "747 9th Ave. between
 # 50th and 51st Sts." is "747 9th Ave".
 # Two words at least before the marker: "1 Between Rd" is a street.
+_HOUSE_NUMBER_RE = re.compile(r"(\d+[a-z]?)\b")
 _CROSS_STREETS_RE = re.compile(r"^(\S+\s+\S.*?)[\s,(]+(?:between|betw|btwn|bet)\b\.?\s+\S.*$", re.IGNORECASE)
 
 
@@ -62,7 +63,9 @@ def address_key(value: object) -> str | None:
     80202") only the street."""
     if not isinstance(value, str) or not value.strip():
         return None
-    value = _CROSS_STREETS_RE.sub(r"\1", value)
+    lowered = value.lower()
+    if "bet" in lowered or "btw" in lowered:  # the markers' common letters: most lines have none
+        value = _CROSS_STREETS_RE.sub(r"\1", value)
     parts = split_one_line_address(value)
     street = normalize_street(parts.street if parts is not None else value)
     return _UNIT_RE.sub("", street).strip() or None
@@ -164,6 +167,17 @@ def _map_unique(values: np.ndarray, fn: Callable[[Any], object]) -> np.ndarray:
     return _as_objects([fn(v) for v in distinct])[codes]
 
 
+def _float_objects(values: np.ndarray) -> np.ndarray:
+    """_clean_float of each value (object array, None where missing): at once when the values are floats
+    and None already (what the inputs and silver hold), else once per distinct value."""
+    if not all(v is None or isinstance(v, float) for v in values):
+        return _map_unique(values, _clean_float)
+    numbers = np.array([np.nan if v is None else v for v in values], dtype=float)
+    out = numbers.astype(object)
+    out[np.isnan(numbers)] = None
+    return out
+
+
 def _as_objects(values: list[object]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
@@ -247,8 +261,8 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     postals = _map_unique(column("postal"), postal_key)
     out["postal"] = postals
     out["postal3"] = _map_unique(postals, lambda p: p[:3] if p else None)
-    lats = _map_unique(column("lat"), _clean_float)
-    lons = _map_unique(column("lon"), _clean_float)
+    lats = _float_objects(column("lat"))
+    lons = _float_objects(column("lon"))
     out["lat"], out["lon"] = lats, lons
     fallback = np.zeros(size, dtype=bool)
     if cfg.placeholder_point_min_addresses is not None:
@@ -301,5 +315,7 @@ def _geo_cells(lats: np.ndarray, lons: np.ndarray, degrees: float) -> np.ndarray
 
 def _house_number(address: str | None) -> str | None:
     """The leading house number of a street line, if any."""
-    match = re.match(r"^(\d+[a-z]?)\b", address or "")
+    if not address or not address[0].isdigit():
+        return None
+    match = _HOUSE_NUMBER_RE.match(address)
     return match.group(1) if match else None
