@@ -78,46 +78,67 @@ def cluster(
     ids = list(record_ids)
     # Records as integer positions (distinct ids, first seen first): union-find on ints, not on text.
     codes, names = pd.factorize(_objects(ids))
-    edges: list[tuple[int, int]] = []
+    left: list[int] = []
+    right: list[int] = []
+    isolated: tuple[np.ndarray, np.ndarray] | None = None
     if len(pairs):
         ordered = pairs.sort_values(
             ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
         )
         index = pd.Index(names)
-        left = index.get_indexer(ordered["record_id_l"].to_numpy(dtype=object))
-        right = index.get_indexer(ordered["record_id_r"].to_numpy(dtype=object))
-        known = (left >= 0) & (right >= 0)
-        edges = list(zip(left[known].tolist(), right[known].tolist(), strict=True))
-    # Only records with a link need union-find state; every other record is its own cluster.
-    linked = {i for edge in edges for i in edge}
-    parent = {i: i for i in linked}
-    members: dict[int, list[int]] = {i: [i] for i in linked}
+        lefts = index.get_indexer(ordered["record_id_l"].to_numpy(dtype=object))
+        rights = index.get_indexer(ordered["record_id_r"].to_numpy(dtype=object))
+        known = (lefts >= 0) & (rights >= 0)
+        lefts, rights = lefts[known], rights[known]
+        if not one_per_provider:
+            # A link whose two records have no other link joins two singletons whatever its rank: most
+            # duplicates are such pairs, joined at once; the greedy walk takes the rest.
+            degree = np.bincount(np.concatenate([lefts, rights]), minlength=len(names))
+            alone = (degree[lefts] == 1) & (degree[rights] == 1)
+            a, b = lefts[alone], rights[alone]
+            first = names[a] < names[b]
+            isolated = (np.where(first, b, a), np.where(first, a, b))  # (dropped, kept)
+            lefts, rights = lefts[~alone], rights[~alone]
+        left, right = lefts.tolist(), rights.tolist()
+    parent = list(range(len(names)))  # a list: every record its own root until a link joins it
+    if isolated is not None:
+        for drop, keep in zip(isolated[0].tolist(), isolated[1].tolist(), strict=True):
+            parent[drop] = keep
+    members: dict[int, list[int]] = {}  # a root's records, once it has more than itself
     sources: dict[int, set[str]] = {}
     if one_per_provider:
+        linked = set(left) | set(right)
         for position, provider in zip(codes.tolist(), providers, strict=True):
             if position in linked:
                 sources[position] = {provider}  # a repeated id: its last provider, as a dict would keep
     neighbours: dict[int, set[int]] = defaultdict(set)
-    for a, b in edges:
+    for a, b in zip(left, right, strict=True):
         neighbours[a].add(b)
         neighbours[b].add(a)
-    for left_i, right_i in edges:
+    for left_i, right_i in zip(left, right, strict=True):
         a, b = _root(parent, left_i), _root(parent, right_i)
         if a == b or (one_per_provider and sources[a] & sources[b]):
             continue
-        small, large = (a, b) if len(members[a]) <= len(members[b]) else (b, a)
-        if min_link_share > 0 and len(members[small]) * len(members[large]) > 1:
-            links = sum(1 for i in members[small] for other in neighbours[i] if _root(parent, other) == large)
-            if links < min_link_share * len(members[small]) * len(members[large]):
+        group_a, group_b = members.get(a) or [a], members.get(b) or [b]
+        small, large = (a, b) if len(group_a) <= len(group_b) else (b, a)
+        if min_link_share > 0 and len(group_a) * len(group_b) > 1:
+            smaller = group_a if small == a else group_b
+            links = sum(1 for i in smaller for other in neighbours[i] if _root(parent, other) == large)
+            if links < min_link_share * len(group_a) * len(group_b):
                 continue
         keep, drop = (a, b) if names[a] < names[b] else (b, a)
         parent[drop] = keep
-        members[keep].extend(members.pop(drop))
+        members[keep] = (group_a if keep == a else group_b) + (group_b if keep == a else group_a)
+        members.pop(drop, None)
         if one_per_provider:
             sources[keep] |= sources.pop(drop)
-    root = np.arange(len(names))
-    for i in parent:
-        root[i] = _root(parent, i)
+    # Every record's root by pointer jumping (a handful of vectorised rounds, not a walk per record).
+    root = np.asarray(parent, dtype=np.int64)
+    while True:
+        jumped = root[root]
+        if np.array_equal(jumped, root):
+            break
+        root = jumped
     return dict(zip(ids, names[root[codes]].tolist(), strict=True))
 
 

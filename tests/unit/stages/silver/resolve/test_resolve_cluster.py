@@ -107,3 +107,41 @@ def test_the_evidence_check_keeps_a_chain_of_look_alikes_apart() -> None:
 
 def test_within_one_provider_records_cluster_by_default() -> None:
     assert cluster(["g:1", "g:2"], ["g", "g"], _pairs(("g:1", "g:2", 0.99))) == {"g:1": "g:1", "g:2": "g:1"}
+
+
+def _greedy(ids: list[str], pairs: pd.DataFrame, min_link_share: float) -> dict[str, str]:
+    """cluster()'s rule written plainly: links strongest first, a join needs min_link_share of the cross
+    pairs to be links, a cluster's root is its smallest id."""
+    root = {i: i for i in ids}
+    edges = pairs.sort_values(
+        ["match_probability", "record_id_l", "record_id_r"], ascending=[False, True, True], kind="stable"
+    )[["record_id_l", "record_id_r"]].itertuples(index=False, name=None)
+    linked = {frozenset(p) for p in pairs[["record_id_l", "record_id_r"]].itertuples(index=False, name=None)}
+    for left, right in edges:
+        a, b = root[left], root[right]
+        group_a = [i for i in ids if root[i] == a]
+        group_b = [i for i in ids if root[i] == b]
+        if a == b:
+            continue
+        links = sum(1 for i in group_a for j in group_b if frozenset((i, j)) in linked)
+        if len(group_a) * len(group_b) > 1 and links < min_link_share * len(group_a) * len(group_b):
+            continue
+        keep = min(a, b)
+        for i in group_a + group_b:
+            root[i] = keep
+    return root
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cluster_matches_the_greedy_rule_on_pairs_chains_and_stars(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    ids = [f"r{i:03d}" for i in range(120)]
+    rows: set[tuple[str, str]] = set()
+    for _ in range(70):  # lone pairs (most duplicates), chains and stars among 120 records
+        a, b = sorted(rng.sample(ids[:60] if rng.random() < 0.5 else ids, 2))
+        rows.add((a, b))
+    pairs = _pairs(*((a, b, round(rng.uniform(0.9, 1.0), 2)) for a, b in sorted(rows)))
+    for share in (0.0, 0.3, 0.6):
+        assert cluster(ids, ["p"] * len(ids), pairs, min_link_share=share) == _greedy(ids, pairs, share)
