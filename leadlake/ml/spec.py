@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from leadlake.core.geo import nearest_km
+from leadlake.core.normalize import is_toll_free
 
 
 @dataclass(frozen=True)
@@ -97,12 +98,14 @@ DEFAULT_FEATURE_SET = FS2
 
 # How a feature a lead row does not carry is derived from one that it does: (kind, source column).
 # present: 1.0 when the source holds a non-empty value; length: items in a list; first: its first item;
-# path: 1.0 when a URL points below its site's root (0.0 at the root, missing without a URL).
+# path: 1.0 when a URL points below its site's root (0.0 at the root, missing without a URL); toll_free:
+# 1.0 for a toll-free number as the adapters type it (a CRM export has the phone, seldom the flag).
 DERIVED: dict[str, tuple[str, str]] = {
     "has_website": ("present", "website"),
     "website_has_path": ("path", "website"),
     "has_domain": ("present", "domain"),
     "has_phone": ("present", "phone_e164"),
+    "phone_is_toll_free": ("toll_free", "phone_e164"),
     "has_address": ("present", "address_line1"),
     "tech_signal_count": ("length", "tech_signals"),
     "category_count": ("length", "categories"),
@@ -134,6 +137,8 @@ def _derive(kind: str, values: pd.Series) -> pd.Series:
         return values.map(lambda v: str(_items(v)[0]) if _items(v) else None)
     if kind == "path":
         return values.map(_below_root)
+    if kind == "toll_free":
+        return values.map(lambda v: 0.0 if _missing(v) or not str(v).strip() else float(is_toll_free(str(v))))
     raise ValueError(f"unknown derivation {kind!r}")
 
 

@@ -22,10 +22,13 @@ import pandas as pd
 import pyarrow as pa
 
 from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS
+from leadlake.connectors.sources.base import clean_text
+from leadlake.connectors.sources.enrichment_base import jurisdiction_for
 from leadlake.core.campaign import Area, CampaignSpec
+from leadlake.core.normalize import normalize_name
 from leadlake.lakehouse import Lakehouse
 from leadlake.ml.spec import DEFAULT_FEATURE_SET
-from leadlake.sandbox.enrichment import HUNTER, PDL, EnrichmentData
+from leadlake.sandbox.enrichment import HUNTER, OPENCORPORATES, PDL, EnrichmentData
 from leadlake.sandbox.outcomes import OutcomeSimulator, Traits
 from leadlake.sandbox.world import CITIES, PROVIDERS, NoiseProfile, World
 from leadlake.stages.gold.build import context_rows, score_frame
@@ -47,6 +50,12 @@ CSV_COLUMNS = (
     "company_status", "distance_km", "rules_score", "delivered_at", "outcome",
 )  # fmt: skip
 LIST_COLUMNS = ("categories", "providers", "tech_signals")
+REGISTER_PAGE = 100  # companies per OpenCorporates search page (its maximum), as the adapter asks
+# The vertical of the past campaign that found a lead of each category, as the sample campaigns name them
+# (campaigns/*.yaml); every other category was a local-services campaign's.
+PAST_VERTICALS = {
+    "dentist": "healthcare", "cafe": "other", "bakery": "other", "law_firm": "professional_services",
+}  # fmt: skip
 
 
 def campaign() -> CampaignSpec:
@@ -58,7 +67,7 @@ def campaign() -> CampaignSpec:
         areas=[Area(city=c.name, region=c.state, lat=c.lat, lon=c.lon, radius_km=25) for c in CITIES],
         keywords=["local services"],
         sources=list(PROVIDERS),
-        enrichment=[PDL, HUNTER],
+        enrichment=[PDL, HUNTER, OPENCORPORATES],
     )
 
 
@@ -102,8 +111,14 @@ def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.Da
     """Gold's rules-scored rows and its feature rows (gold.lead_features, the default feature set) of the
     leads, with the sandbox PDL's and Hunter's answers landed in bronze and joined the way gold joins them."""
     data = EnrichmentData.build(world)
-    pdl, hunter = {}, {}
+    pdl, hunter, register = {}, {}, {}
     for lead in leads.to_dict("records"):
+        name = normalize_name(clean_text(lead["name"]))
+        if name:  # GET /v0.4/companies/search, its first page: exact names come first
+            jurisdiction = jurisdiction_for(lead["region"], lead.get("country") or "US")
+            for i in data.search_entities(name, jurisdiction)[:REGISTER_PAGE]:
+                company = data.oc_records[i]
+                register[f"{company['jurisdiction_code']}/{company['company_number']}"] = {"company": company}
         found = data.pdl_match(lead["website"], lead["name"], lead["city"], lead["region"])
         if found is not None:  # what GET /v5/company/enrich answers
             record = data.pdl_records[found[0]]
@@ -113,6 +128,7 @@ def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.Da
     lake = Lakehouse(str(lake_root))
     _land(lake, PDL, pdl)
     _land(lake, HUNTER, hunter)
+    _land(lake, OPENCORPORATES, register)
     enriched = leads.merge(enrichment_features(lake, leads), on="lead_id", how="left")
     campaigns = {CAMPAIGN_ID: campaign()}
     scored = score_frame(enriched, campaigns)
@@ -195,6 +211,9 @@ def history_frame(seed: int, businesses: int, days: int, lake_root: Path) -> pd.
     out, _ = outcomes(world, gold, days, seed)
     rows = gold.merge(features[["lead_id", "distance_km"]], on="lead_id", validate="one_to_one")
     rows = rows.merge(out.rename(columns={LABEL: "outcome"}), on="lead_id", validate="one_to_one")
+    # A team's export holds the leads of its several campaigns, each lead under its campaign's vertical.
+    category = {b.business_id: b.category for b in world.businesses}
+    rows["vertical"] = [PAST_VERTICALS.get(category.get(i, ""), "local_services") for i in rows["lead_id"]]
     rows = rows.sort_values(["delivered_at", "lead_id"], kind="stable").reset_index(drop=True)
     return rows[list(CSV_COLUMNS)]
 

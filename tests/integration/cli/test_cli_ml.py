@@ -232,6 +232,9 @@ def test_the_sandbox_crm_history_trains_a_first_model_that_beats_the_rules(tmp_p
     assert pd.to_datetime(history["delivered_at"]).is_monotonic_increasing
     assert history["rating"].notna().mean() > 0.9 and history["rules_score"].between(0, 100).all()
     assert history["categories"].str.startswith("[").all()  # JSON lists, as --labels reads them
+    # What the pipeline's own leads carry: the register's answer, each lead its past campaign's vertical.
+    assert history["company_status"].notna().mean() > 0.5
+    assert {"local_services", "healthcare", "other"} <= set(history["vertical"])
 
     trained = cli("train", "--labels", str(csv), env=env, cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]

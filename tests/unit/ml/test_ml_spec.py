@@ -114,3 +114,18 @@ def test_distance_is_to_the_nearest_centre_of_the_campaign_the_score_follows() -
     assert with_context(leads, campaigns)["distance_km"].tolist()[:2] == d.tolist()[:2]
     kept = with_context(leads.assign(distance_km=[5.0, 6.0, 7.0, 8.0]), campaigns)
     assert kept["distance_km"].tolist() == [5.0, 6.0, 7.0, 8.0], "a distance the row carries is kept"
+
+
+def test_toll_free_derives_from_the_phone_as_the_adapters_type_it() -> None:
+    # A CRM export carries the phone, seldom the flag: without it every past lead would read "missing"
+    # while every scored lead reads 0 or 1 (train/serve skew).
+    leads = pd.DataFrame(
+        {
+            "lead_id": ["a", "b", "c", "d"],
+            "phone_e164": ["+18005550100", "+13035550123", None, "(888) 555-0199"],
+        }
+    )
+    f = build_features(leads, FS1)
+    assert f["phone_is_toll_free"].tolist() == [1.0, 0.0, 0.0, 1.0]
+    given = leads.assign(phone_is_toll_free=[False, True, False, False])  # a flag the row has wins
+    assert build_features(given, FS1)["phone_is_toll_free"].tolist() == [0.0, 1.0, 0.0, 0.0]
