@@ -122,6 +122,32 @@ def _e164(raw: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalize_phone_typed(raw: str | None, default_region: str = "US") -> tuple[str | None, bool]:
+    """normalize_phone and is_toll_free of its answer at once: a number phonenumbers must read is parsed
+    once, not once per question (two thirds of the time of a file of numbers from outside North America)."""
+    if not raw or not str(raw).strip():
+        return None, False
+    return _e164_typed(str(raw), default_region or "US")
+
+
+@functools.lru_cache(maxsize=_PHONE_CACHE_SIZE)
+def _e164_typed(raw: str, region: str) -> tuple[str | None, bool]:
+    if nanp_national(raw, region in NANP_REGIONS) is not None:
+        e164 = _e164(raw, region)
+        return e164, is_toll_free(e164)
+    number = _parse_phone(raw, region)
+    if number is None:
+        return None, False
+    # is_valid_number is "its type is known" (phonenumbers computes the same type for both answers).
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return None, False
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if e164.startswith("+1"):  # North American: typed as is_toll_free types it, from the NANP metadata
+        return e164, is_toll_free(e164)
+    return e164, kind == phonenumbers.PhoneNumberType.TOLL_FREE
+
+
 _DIGIT_RUN = "01234567890"  # a number that is a run of it is typed, not dialled
 
 

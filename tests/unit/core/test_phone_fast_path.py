@@ -8,7 +8,13 @@ import random
 import phonenumbers
 import pytest
 
-from leadlake.core.normalize import NANP_REGIONS, is_toll_free, nanp_national, normalize_phone
+from leadlake.core.normalize import (
+    NANP_REGIONS,
+    is_toll_free,
+    nanp_national,
+    normalize_phone,
+    normalize_phone_typed,
+)
 
 
 def _reference_e164(raw: str, region: str) -> str | None:
@@ -98,3 +104,33 @@ def test_nanp_national_reads_only_plain_north_american_numbers(
     text: object, nanp_region: bool, expected: str | None
 ) -> None:
     assert nanp_national(text, nanp_region) == expected
+
+
+def _world_sample() -> list[tuple[str, str]]:
+    """Every region's example number of every type libphonenumber knows, written national, international
+    and E.164, parsed in its own region and in another; plus the North American sample and junk."""
+    rng = random.Random(7)
+    formats = (
+        phonenumbers.PhoneNumberFormat.NATIONAL,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        phonenumbers.PhoneNumberFormat.E164,
+    )
+    regions = sorted(phonenumbers.SUPPORTED_REGIONS)
+    pairs = []
+    for region in regions:
+        for kind in range(12):  # every PhoneNumberType with examples (FIXED_LINE ... VOICEMAIL)
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for fmt in formats:
+                pairs.append((phonenumbers.format_number(example, fmt), rng.choice([region, "US", "GB"])))
+    return [*pairs, *_sample(), ("not a phone", "US"), ("+", "DE"), ("", "US"), ("00 44 20 7183 8750", "FR")]
+
+
+def test_one_parse_answers_both_questions_as_they_are_answered_apart() -> None:
+    pairs = _world_sample()
+    assert len(pairs) > 2000
+    typed = [normalize_phone_typed(raw, region) for raw, region in pairs]
+    apart = [(e164 := normalize_phone(raw, region), is_toll_free(e164)) for raw, region in pairs]
+    assert typed == apart
+    assert sum(t for _, t in typed) > 100 and sum(e is None for e, _ in typed) > 10  # both answers seen

@@ -33,11 +33,10 @@ from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
 from leadlake.core.normalize import (
     NANP_REGIONS,
     ascii_fold,
-    is_toll_free,
     nanp_national,
     nanp_pattern,
     normalize_name,
-    normalize_phone,
+    normalize_phone_typed,
     phone_match_key,
     registered_domain,
     split_one_line_address,
@@ -406,10 +405,9 @@ def normalize_phones(raw: pd.Series, countries: pd.Series) -> tuple[pd.Series, p
     slow = raw.notna() & ~fast
     if slow.any():
         pairs = pd.Series(list(zip(raw[slow], regions[slow], strict=True)), dtype=object)
-        parsed = _distinct(lambda pair: normalize_phone(*pair), pairs).to_numpy()
-        e164[slow.to_numpy()] = parsed
-        free_slow = _distinct(is_toll_free, pd.Series(parsed, dtype=object)).eq(True)
-        toll_free[slow.to_numpy()] = free_slow.to_numpy(dtype=object)  # by position, not by index
+        typed = _distinct(lambda pair: normalize_phone_typed(*pair), pairs).to_numpy()
+        e164[slow.to_numpy()] = [t[0] for t in typed]
+        toll_free[slow.to_numpy()] = [t[1] for t in typed]  # by position, not by index
     return e164, toll_free
 
 
