@@ -55,7 +55,7 @@ def resolve(
             "-i",
             help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8): record_id (unique) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
-            "category, lat, lon (common other names such as zip, state, latitude, url are read as these); "
+            "category, lat, lon (common other names such as id, zip, state, url are read as these); "
             "other columns (date_of_birth, tax_id, ...) are extra identifiers.",
         ),
     ] = None,

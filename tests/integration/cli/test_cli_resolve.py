@@ -131,7 +131,7 @@ def test_report_writes_the_two_dashboards(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "content", "needles"),
     [
-        ("no_id.csv", "id,name\n1,A\n", ["no record_id column", "add a record_id column"]),
+        ("no_id.csv", "key,name\n1,A\n", ["no record_id column", "add a record_id column"]),
         ("empty_id.csv", "record_id,name\na,A\n,B\n", ["record_id is empty on line 3"]),
         ("dup_id.csv", "record_id,name\na,A\nb,B\na,C\n", ["record_id 'a' appears 2 times", "unique"]),
         ("missing.csv", None, ["no such file", "--input"]),

@@ -115,6 +115,8 @@ COLUMN_ALIASES: dict[str, str] = {
     "street_address": "address",
     "company": "name", "company_name": "name", "business_name": "name",
     "categories": "category", "country_code": "country", "email_address": "email", "provider": "source",
+    # Record ids as exports and Splink's own inputs name them (unique_id, source_dataset).
+    "id": "record_id", "unique_id": "record_id", "uid": "record_id", "source_dataset": "source",
 }  # fmt: skip
 
 

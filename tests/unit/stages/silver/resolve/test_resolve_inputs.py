@@ -216,6 +216,18 @@ def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None
     assert one(both.records, "a", "postal") == "80202" and both.extra == ("zip",)
 
 
+def test_an_id_column_as_exports_and_splink_name_it_is_the_record_id() -> None:
+    got = records_from_frame(frame(unique_id=["u1", "u2"], source_dataset=["crm", "list"], name=["A", "B"]))
+    assert got.records["record_id"].tolist() == ["u1", "u2"]
+    assert got.records["provider"].tolist() == ["crm", "list"]
+    assert "unique_id read as record_id" in got.describe() and got.extra == ()
+    poi = records_from_frame(frame(id=["E_1", "E_2"], name=["A", "B"]))
+    assert poi.records["record_id"].tolist() == ["E_1", "E_2"]
+    # A file with its own record_id keeps it; an id column beside it is an extra identifier.
+    both = records_from_frame(frame(record_id=["r1"], id=["x9"]))
+    assert both.records["record_id"].tolist() == ["r1"] and both.extra == ("id",)
+
+
 def test_settings_for_user_records_dedupe_inside_a_source() -> None:
     inputs = records_from_frame(frame(record_id=["a"], tax_id=["1"]))
     cfg = settings_for(inputs, ResolveSettings(link_type="link_only", one_record_per_provider=True))
@@ -229,8 +241,8 @@ def test_settings_for_user_records_dedupe_inside_a_source() -> None:
     ("columns", "needles"),
     [
         (
-            {"id": ["a"], "name": ["A"]},
-            ["no record_id column", "columns: id, name", "add a record_id column"],
+            {"key": ["a"], "name": ["A"]},
+            ["no record_id column", "columns: key, name", "add a record_id column"],
         ),
         ({"record_id": ["a", " ", "c"]}, ["record_id is empty on line 3", "give every row"]),
         (
