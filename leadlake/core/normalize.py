@@ -124,7 +124,7 @@ def _e164(raw: str, region: str) -> str | None:
 
 def normalize_phone_typed(raw: str | None, default_region: str = "US") -> tuple[str | None, bool]:
     """normalize_phone and is_toll_free of its answer at once: a number phonenumbers must read is parsed
-    once, not once per question (two thirds of the time of a file of numbers from outside North America)."""
+    once, not once per question (the second parse was ~40% of the phones' time in a file from abroad)."""
     if not raw or not str(raw).strip():
         return None, False
     return _e164_typed(str(raw), default_region or "US")

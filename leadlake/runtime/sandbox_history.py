@@ -1,11 +1,11 @@
 """Past leads of a sandbox world and what sales made of them: the sandbox's stand-in for a team's CRM export.
 
 A seeded world's provider payloads go through the pipeline's own code (each adapter's `normalize`, golden
-leads clustered by the world's truth, the sandbox PDL's and Hunter's answers joined the way gold joins them,
-gold's rules score and feature rows); each lead is delivered on one of `days` days and the sandbox CRM's
-`OutcomeSimulator` plays out its life. `leadlake sandbox history` writes the result as the CSV that
-`leadlake train --labels` reads, so a first model trains before any feedback arrives; bench_score measures
-the learning loop on the same rows.
+leads clustered by the world's truth, the sandbox PDL's, Hunter's and the register's answers joined the way
+gold joins them, gold's rules score and feature rows); each lead is delivered on one of `days` days and the
+sandbox CRM's `OutcomeSimulator` plays out its life. `leadlake sandbox history` writes the result as the CSV
+that `leadlake train --labels` reads, so a first model trains before any feedback arrives; bench_score
+measures the learning loop on the same rows.
 """
 
 from __future__ import annotations
@@ -109,7 +109,8 @@ def _land(lake: Lakehouse, provider: str, payloads: dict[str, dict[str, Any]]) -
 
 def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Gold's rules-scored rows and its feature rows (gold.lead_features, the default feature set) of the
-    leads, with the sandbox PDL's and Hunter's answers landed in bronze and joined the way gold joins them."""
+    leads, with the sandbox PDL's, Hunter's and OpenCorporates' answers landed in bronze and joined the way
+    gold joins them."""
     data = EnrichmentData.build(world)
     pdl, hunter, register = {}, {}, {}
     for lead in leads.to_dict("records"):

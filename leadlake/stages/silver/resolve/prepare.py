@@ -34,8 +34,8 @@ _UNIT_RE = re.compile(r"\s(?:ste|suite|unit|apt|rm|fl|bldg|#)\s?#?\s*[\w-]*$")
 # Cross streets after the address, as guides and listings in grid cities write them: "747 9th Ave. between
 # 50th and 51st Sts." is "747 9th Ave".
 # Two words at least before the marker: "1 Between Rd" is a street.
-_HOUSE_NUMBER_RE = re.compile(r"(\d+[a-z]?)\b")
 _CROSS_STREETS_RE = re.compile(r"^(\S+\s+\S.*?)[\s,(]+(?:between|betw|btwn|bet)\b\.?\s+\S.*$", re.IGNORECASE)
+_HOUSE_NUMBER_RE = re.compile(r"(\d+[a-z]?)\b")  # at the start of a street line: "12b Main St"
 
 
 def _clean_str(value: object) -> str | None:
