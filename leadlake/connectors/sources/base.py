@@ -1,8 +1,8 @@
-"""The source-adapter contract: queries, pages, raw items, the silver SourceRecord, adapter plumbing."""
+"""The source-adapter contract: queries, pages, raw items, adapter plumbing (the silver SourceRecord they
+normalise to lives in leadlake.core.records and is re-exported here)."""
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import math
@@ -14,6 +14,8 @@ from pydantic import BaseModel, ValidationError
 
 from leadlake.connectors.http import ProviderAuthError, ProviderHttp, RateLimitPolicy
 from leadlake.connectors.registry import ConnectorSpec, connector
+from leadlake.core.records import SOURCE_RECORD_FIELDS as SOURCE_RECORD_FIELDS
+from leadlake.core.records import SourceRecord
 
 if TYPE_CHECKING:
     from leadlake.core.campaign import CampaignSpec
@@ -62,38 +64,6 @@ class Page:
     items: list[RawItem]
     next_cursor: str | None
     calls: int
-
-
-@dataclass(frozen=True)
-class SourceRecord:
-    """A provider record normalised to the silver `source_records` row."""
-
-    record_id: str
-    provider: str
-    provider_key: str
-    name: str | None
-    name_norm: str
-    phone_e164: str | None
-    phone_is_toll_free: bool
-    website: str | None
-    domain: str | None
-    address_line1: str | None
-    city: str | None
-    region: str | None
-    postal: str | None
-    country: str | None
-    lat: float | None
-    lon: float | None
-    rating: float | None
-    review_count: int | None
-    categories: list[str]
-
-    def asdict(self) -> dict[str, Any]:
-        """The row as a plain dict (a fresh categories list)."""
-        return dataclasses.asdict(self)
-
-
-SOURCE_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(SourceRecord))
 
 
 @dataclass(frozen=True)

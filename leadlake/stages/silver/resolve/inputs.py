@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadlake.connectors.sources.base import SOURCE_RECORD_FIELDS
 from leadlake.core.normalize import (
     NANP_REGIONS,
     ascii_fold,
@@ -41,6 +40,7 @@ from leadlake.core.normalize import (
     registered_domain,
     split_one_line_address,
 )
+from leadlake.core.records import SOURCE_RECORD_FIELDS
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
 # The columns a user's file may carry; any may be empty or absent except record_id.

@@ -444,3 +444,25 @@ def test_registered_domains_on_distinct_hosts_agree_with_registered_domain() -> 
     ]  # fmt: skip
     got = registered_domains(pd.Series(urls, dtype=object))
     assert list(got) == [registered_domain(u) if u else None for u in urls]
+
+
+def test_resolving_a_users_file_loads_no_adapter_or_http_client() -> None:
+    # `leadlake resolve --input` reads a file and runs Splink: the provider adapters, their HTTP clients
+    # and the campaign models are a third of a second of imports it has no use for.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pandas as pd\n"
+        "import leadlake.cli.resolve\n"
+        "from leadlake.stages.silver.resolve import inputs, resolve\n"
+        "got = inputs.records_from_frame(pd.DataFrame({'record_id': ['a', 'b'], 'name': ['Joe', 'Joe'],"
+        " 'phone': ['303-555-0142', '(303) 555-0142']}))\n"
+        "result = resolve(got.records, inputs.settings_for(got))\n"
+        "assert len(result.links) == 2\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('leadlake.connectors', 'httpx'))"
+        " or m == 'leadlake.core.campaign'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
