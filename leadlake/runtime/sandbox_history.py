@@ -22,10 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from leadlake.connectors.sources import ADAPTERS, ENRICHMENT_ADAPTERS
-from leadlake.connectors.sources.base import clean_text
-from leadlake.connectors.sources.enrichment_base import jurisdiction_for
 from leadlake.core.campaign import Area, CampaignSpec
-from leadlake.core.normalize import normalize_name
 from leadlake.lakehouse import Lakehouse
 from leadlake.ml.spec import DEFAULT_FEATURE_SET
 from leadlake.sandbox.enrichment import HUNTER, OPENCORPORATES, PDL, EnrichmentData
@@ -50,7 +47,6 @@ CSV_COLUMNS = (
     "company_status", "distance_km", "rules_score", "delivered_at", "outcome",
 )  # fmt: skip
 LIST_COLUMNS = ("categories", "providers", "tech_signals")
-REGISTER_PAGE = 100  # companies per OpenCorporates search page (its maximum), as the adapter asks
 # The vertical of the past campaign that found a lead of each category, as the sample campaigns name them
 # (campaigns/*.yaml); every other category was a local-services campaign's.
 PAST_VERTICALS = {
@@ -114,10 +110,9 @@ def gold_rows(world: World, leads: pd.DataFrame, lake_root: Path) -> tuple[pd.Da
     data = EnrichmentData.build(world)
     pdl, hunter, register = {}, {}, {}
     for lead in leads.to_dict("records"):
-        name = normalize_name(clean_text(lead["name"]))
-        if name:  # GET /v0.4/companies/search, its first page: exact names come first
-            jurisdiction = jurisdiction_for(lead["region"], lead.get("country") or "US")
-            for i in data.search_entities(name, jurisdiction)[:REGISTER_PAGE]:
+        search = ENRICHMENT_ADAPTERS[OPENCORPORATES].search_params(lead)
+        if search is not None:  # GET /v0.4/companies/search, its first page: exact names come first
+            for i in data.search_entities(search["q"], search.get("jurisdiction_code"))[: search["per_page"]]:
                 company = data.oc_records[i]
                 register[f"{company['jurisdiction_code']}/{company['company_number']}"] = {"company": company}
         found = data.pdl_match(lead["website"], lead["name"], lead["city"], lead["region"])

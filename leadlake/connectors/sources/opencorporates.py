@@ -120,15 +120,23 @@ class OpenCorporatesAdapter(HttpAdapterBase):
         """One search per distinct normalised name and state (leads outside the US search every register)."""
         queries = []
         for lead in iter_leads(leads):
-            q = normalize_name(clean_text(lead.get("name")))
-            if not q:
-                continue
-            params: dict[str, Any] = {"q": q, "per_page": self.page_size}
-            jurisdiction = jurisdiction_for(lead.get("region"), lead.get("country") or "US")
-            if jurisdiction:
-                params["jurisdiction_code"] = jurisdiction
-            queries.append(ProviderQuery.build(self.name, params))
+            params = self.search_params(lead, self.page_size)
+            if params is not None:
+                queries.append(ProviderQuery.build(self.name, params))
         return distinct_queries(queries)
+
+    @staticmethod
+    def search_params(lead: Mapping[str, Any], per_page: int = MAX_PER_PAGE) -> dict[str, Any] | None:
+        """The company search a lead asks for: its normalised name, in its US state's register when it has
+        one; None for a lead without a name."""
+        q = normalize_name(clean_text(lead.get("name")))
+        if not q:
+            return None
+        params: dict[str, Any] = {"q": q, "per_page": per_page}
+        jurisdiction = jurisdiction_for(lead.get("region"), lead.get("country") or "US")
+        if jurisdiction:
+            params["jurisdiction_code"] = jurisdiction
+        return params
 
     def fetch_page(self, query: ProviderQuery, cursor: str | None = None) -> Page:
         """One page of a company search; `cursor` is the 1-based page number as text."""

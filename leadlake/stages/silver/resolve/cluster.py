@@ -128,8 +128,7 @@ def cluster(
                 continue
         keep, drop = (a, b) if names[a] < names[b] else (b, a)
         parent[drop] = keep
-        members[keep] = (group_a if keep == a else group_b) + (group_b if keep == a else group_a)
-        members.pop(drop, None)
+        members.setdefault(keep, [keep]).extend(members.pop(drop, [drop]))  # no copy of the larger side
         if one_per_provider:
             sources[keep] |= sources.pop(drop)
     # Every record's root by pointer jumping (a handful of vectorised rounds, not a walk per record).
