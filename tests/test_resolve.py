@@ -707,6 +707,40 @@ def test_extra_identifier_columns_are_compared_and_blocked_on() -> None:
     assert "tax_id exact" in res.pairs["match_rule"].iloc[0]
 
 
+def test_an_extra_column_most_records_share_is_left_out_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An open/closed flag is no identifier: blocking on it pairs every record with most others (20k
+    records: 10 GB and 2 minutes), and agreeing on it says nothing. The tax id still links."""
+    people = [("Jon Smith", "123-45-6789"), ("John Smith", "123456789"), ("John Smith", "987654321")]
+    rows = [
+        {"record_id": f"crm:{i}", "provider": "crm", "name": name, "tax_id": tax, "city": "Denver"}
+        for i, (name, tax) in enumerate(people)
+    ]
+    rows += [
+        {
+            "record_id": f"crm:{i}",
+            "provider": "crm",
+            "name": f"Shop {i}",
+            "tax_id": f"9{i:08d}",
+            "city": f"Town {i}",
+        }
+        for i in range(3, 63)
+    ]
+    for row in rows:
+        row["status"] = "open"
+    cfg = replace(ResolveSettings(), extra_columns=("tax_id", "status"))
+    with caplog.at_level("WARNING"):
+        res = resolve(pd.DataFrame(rows), cfg)
+    assert {g for g in _lead_groups(res) if len(g) > 1} == {frozenset({"crm:0", "crm:1"})}
+    said = [r.getMessage() for r in caplog.records if "left out" in r.getMessage()]
+    assert len(said) == 1 and "status" in said[0] and "1,953 pairs" in said[0]
+    assert res.model is not None
+    compared = [c["output_column_name"] for c in res.model["comparisons"]]
+    assert "tax_id" in compared and "status" not in compared
+    assert not res.pairs["match_rule"].str.contains("status").any()
+
+
 def test_an_em_session_splink_refuses_is_skipped_and_the_other_rules_train(
     generated: tuple[pd.DataFrame, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,

@@ -41,6 +41,7 @@ from leadlake.core.normalize import (
     split_one_line_address,
 )
 from leadlake.core.records import SOURCE_RECORD_FIELDS
+from leadlake.stages.silver.resolve.prepare import extra_key, identifies
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
 # The columns a user's file may carry; any may be empty or absent except record_id.
@@ -81,6 +82,8 @@ class InputRecords:
     empty: tuple[str, ...]  # input columns present but with no value at all
     absent: tuple[str, ...]  # input columns not in the file
     extra: tuple[str, ...]  # extra identifier columns with values (resolver column names)
+    # Other columns with values shared by many records (a status, a star rating): not compared
+    attributes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -90,6 +93,8 @@ class InputRecords:
         parts.append("used: " + (", ".join(self.used) or "none"))
         if self.extra:
             parts.append("extra identifiers: " + ", ".join(self.extra))
+        if self.attributes:
+            parts.append("not identifiers (values shared by many records): " + ", ".join(self.attributes))
         if self.empty:
             parts.append("empty: " + ", ".join(self.empty))
         if self.absent:
@@ -517,9 +522,18 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         notes.append(f"{unparsed} phone(s) unreadable as numbers, left out")
     # Extra identifiers: every other column with a value, and the email (not a record field of its own).
     extra: list[str] = []
+    attributes: list[str] = []  # columns with values that do not tell records apart
+    limit = ResolveSettings().max_extra_pairs_per_record
+
+    def add_extra(name: str, values: pd.Series) -> None:
+        if identifies(_distinct(extra_key, values), limit):
+            records[name] = values
+            extra.append(name)
+        else:
+            attributes.append(name)
+
     if has_values("email"):
-        records["email"] = _objects(col("email").str.lower())
-        extra.append("email")
+        add_extra("email", _objects(col("email").str.lower()))
     empty_extras: list[str] = []
     for header in headers:
         if header in INPUT_COLUMNS or not header:
@@ -527,9 +541,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         if not has_values(header):
             empty_extras.append(header)
             continue
-        name = _extra_name(header)
-        records[name] = col(header)
-        extra.append(name)
+        add_extra(_extra_name(header), col(header))
     present = [c for c in INPUT_COLUMNS if c in headers]
     used = tuple(c for c in present if has_values(c) and c != "email")
     empty = tuple([c for c in present if not has_values(c)] + empty_extras)
@@ -540,6 +552,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         empty=empty,
         absent=absent,
         extra=tuple(extra),
+        attributes=tuple(attributes),
         sources=tuple(pd.unique(sources)),
         notes=tuple(notes),
     )

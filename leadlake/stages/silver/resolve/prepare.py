@@ -119,6 +119,18 @@ def extra_key(value: object) -> str | None:
     return re.sub(r"[\s\-/.]", "", text.lower()) or None if text else None
 
 
+def shared_value_pairs(keys: pd.Series) -> int:
+    """How many pairs of records share a value of this column (missing values share nothing)."""
+    counts = keys.dropna().value_counts().to_numpy(dtype=np.int64)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def identifies(keys: pd.Series, max_pairs_per_record: float) -> bool:
+    """True when few records share each value (an identifier), by ResolveSettings.max_extra_pairs_per_record;
+    keys: the column as extra_key made them."""
+    return shared_value_pairs(keys) <= max_pairs_per_record * max(len(keys), 1)
+
+
 def _per_unique(values: list[object], fn: Callable[[Any], object]) -> list[object]:
     """fn of each value, computed once per distinct value (names, streets and cities repeat)."""
     cache: dict[object, object] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -20,7 +21,7 @@ from leadlake.stages.silver.resolve.link import (
     splink_pairs,
     veto_far_pairs,
 )
-from leadlake.stages.silver.resolve.prepare import prepare
+from leadlake.stages.silver.resolve.prepare import identifies, prepare, shared_value_pairs
 from leadlake.stages.silver.resolve.settings import (
     KNOWN_COLUMNS,
     MODEL_COLUMNS,
@@ -50,6 +51,24 @@ class Resolution:
     backend: str
     training: str = "none"  # "em", "priors", "model" (given one) or "none"
     model: dict[str, Any] | None = None  # JSON-ready; pass back as resolve(..., model=) to score alike
+
+
+def identifying_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> ResolveSettings:
+    """cfg without the extra columns that do not tell these records apart (ResolveSettings.
+    max_extra_pairs_per_record), each named in a warning."""
+    limit = cfg.max_extra_pairs_per_record
+    left_out = [c for c in cfg.extra_columns if c in prep and not identifies(prep[c], limit)]
+    for column in left_out:
+        logger.warning(
+            "extra column %s left out: %s pairs of records share a value (more than %s per record), so it "
+            "does not tell records apart; raise max_extra_pairs_per_record to keep it",
+            column,
+            f"{shared_value_pairs(prep[column]):,}",
+            f"{limit:g}",
+        )
+    if not left_out:
+        return cfg
+    return dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c not in left_out))
 
 
 def check_columns(records: pd.DataFrame, cfg: ResolveSettings) -> None:
@@ -164,6 +183,7 @@ def resolve(
     # prep is all that is read from here on: a caller that kept no reference (the CLI) frees the records
     # before Splink runs, the largest frame of the run.
     del records
+    cfg = identifying_extras(prep, cfg)
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")

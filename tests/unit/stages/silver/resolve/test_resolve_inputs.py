@@ -189,6 +189,25 @@ def test_extra_columns_become_identifier_columns() -> None:
     assert one(r, "a", "domain") is None
 
 
+def test_a_column_most_records_share_is_not_an_extra_identifier_and_said_so() -> None:
+    n = 100  # 3 star values: ~1,600 pairs, more than 10 per record
+    got = records_from_frame(
+        frame(
+            record_id=[f"r{i}" for i in range(n)],
+            is_open=["1"] * (n - 5) + ["0"] * 5,
+            stars=[f"{i % 3 + 3}.5" for i in range(n)],
+            tax_id=[f"12-{i:04d}" for i in range(n)],
+        )
+    )
+    assert got.extra == ("tax_id",)
+    assert got.attributes == ("is_open", "stars")
+    assert "is_open" not in got.records.columns and "stars" not in got.records.columns
+    assert "not identifiers (values shared by many records): is_open, stars" in got.describe()
+    # A few records sharing a value is what an identifier looks like (a household's phone, a family's name).
+    few = records_from_frame(frame(record_id=["a", "b", "c"], family=["Lee", "Lee", "Kim"]))
+    assert few.extra == ("family",) and few.attributes == ()
+
+
 def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None:
     got = records_from_frame(
         frame(

@@ -16,6 +16,7 @@ from leadlake.stages.silver.resolve import (
     prepare,
     website_key,
 )
+from leadlake.stages.silver.resolve.prepare import identifies, shared_value_pairs
 
 
 @pytest.mark.parametrize(
@@ -180,3 +181,11 @@ def test_prepare_tolerates_missing_optional_columns() -> None:
     assert row["name_norm"] == "oak bakery"
     keys = ("phone_key", "domain_key", "website_key", "postal", "lat", "geo_cell", "city_key", "postal3")
     assert {c: row[c] for c in keys} == dict.fromkeys(keys)
+
+
+def test_shared_value_pairs_count_the_pairs_a_value_makes_and_identifies_bounds_them() -> None:
+    keys = pd.Series(["a", "a", "a", "b", "b", None, None, "c"], dtype=object)
+    assert shared_value_pairs(keys) == 3 + 1  # missing values share nothing
+    assert identifies(keys, max_pairs_per_record=0.5)  # 4 pairs <= 0.5 x 8 records
+    assert not identifies(keys, max_pairs_per_record=0.4)
+    assert identifies(pd.Series([], dtype=object), 0.0)
