@@ -55,8 +55,9 @@ def resolve(
             "-i",
             help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8): record_id (unique) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
-            "category, lat, lon (common other names such as id, zip, state, url are read as these); "
-            "other columns (date_of_birth, tax_id, ...) are extra identifiers.",
+            "category, lat, lon (other names for them, such as id, zip, state, url, a CRM export's or a "
+            "provider API's, are read as these); other columns (date_of_birth, tax_id, ...) are extra "
+            "identifiers unless many records share their values.",
         ),
     ] = None,
     output: Annotated[

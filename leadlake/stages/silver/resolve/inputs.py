@@ -122,7 +122,44 @@ COLUMN_ALIASES: dict[str, str] = {
     "categories": "category", "country_code": "country", "email_address": "email", "provider": "source",
     # Record ids as exports and Splink's own inputs name them (unique_id, source_dataset).
     "id": "record_id", "unique_id": "record_id", "uid": "record_id", "source_dataset": "source",
+    # CRM exports: HubSpot's "State/Region", "Country/Region", "Company Domain Name", Salesforce's
+    # "Billing Zip/Postal Code" (its "Billing " prefix is one of PREFIXES), both ids and "Industry".
+    "account_id": "record_id", "company_id": "record_id",
+    "state_region": "region", "state_province": "region", "country_region": "country",
+    "zip_postal_code": "postal", "domain_name": "website", "industry": "category",
+    # Provider APIs' fields, flattened: Google Places (place_id, formatted_address, types,
+    # geometry.location.lng), Yelp (business_id, display_phone, location.zip_code), Foursquare (fsq_id,
+    # locality), OpenStreetMap (osm_id, addr:street, contact:phone).
+    "place_id": "record_id", "business_id": "record_id", "fsq_id": "record_id", "fsq_place_id": "record_id",
+    "osm_id": "record_id", "types": "category", "locality": "city", "town": "city", "post_code": "postal",
+    "address_line_1": "address", "address_1": "address", "street_1": "address", "street1": "address",
+    "street_name": "address", "title": "name", "website_uri": "website", "site": "website",
 }  # fmt: skip
+# Prefixes an export puts before an input column's name or alias: "Billing City", "addr:postcode",
+# "location.address1", "formatted_phone_number", "geometry.location.lat". Never before record_id.
+PREFIXES: tuple[str, ...] = (
+    "geometry_location", "coordinates", "location", "billing", "shipping", "mailing", "physical", "addr",
+    "address", "business", "company", "account", "contact", "primary", "main", "display", "formatted",
+    "international", "national", "hq",
+)  # fmt: skip
+# A house number in a column of its own (OpenStreetMap's addr:housenumber, many registers): joined to the
+# street, where the street does not already start with it.
+HOUSE_NUMBER_COLUMNS: frozenset[str] = frozenset(
+    {"housenumber", "house_number", "addr_housenumber", "street_number", "building_number", "house_no"}
+)
+
+
+def _target(header: str) -> str | None:
+    """The input column a header names: its alias, or an input column or alias after a known prefix."""
+    if header in COLUMN_ALIASES:
+        return COLUMN_ALIASES[header]
+    for prefix in PREFIXES:
+        if header.startswith(prefix + "_"):
+            rest = header[len(prefix) + 1 :]
+            target = rest if rest in INPUT_COLUMNS else COLUMN_ALIASES.get(rest)
+            if target is not None and target not in ("record_id", "source"):
+                return target
+    return None
 
 
 def _aliased(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
@@ -131,7 +168,9 @@ def _aliased(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
     taken = set(headers)
     out, notes = list(headers), []
     for i, h in enumerate(headers):
-        target = COLUMN_ALIASES.get(h)
+        if h in INPUT_COLUMNS:
+            continue
+        target = _target(h)
         if target and target not in taken:
             out[i] = target
             taken.add(target)
@@ -322,6 +361,16 @@ def _check_ids(column: pd.Series | None, headers: Sequence[str], where: str) -> 
     return ids
 
 
+def _with_house_numbers(streets: pd.Series, numbers: pd.Series) -> pd.Series:
+    """Each street with its house number before it ("12", "Main St" -> "12 Main St"), unless the street
+    already starts with that number or either is missing."""
+    out = streets.copy()
+    for i, (street, number) in enumerate(zip(streets.tolist(), numbers.tolist(), strict=True)):
+        if street is not None and number is not None and street.split(" ", 1)[0] != number:
+            out.iat[i] = f"{number} {street}"
+    return out
+
+
 def _distinct(fn: Any, values: pd.Series) -> pd.Series:
     """fn of each non-null value, computed once per distinct value; None where the value is None."""
     out = _none(len(values))
@@ -476,6 +525,11 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
             filled[name] = name in raw_columns and bool(col(name).notna().any())
         return filled[name]
 
+    numbers = [h for h in headers if h in HOUSE_NUMBER_COLUMNS and h in raw_columns]
+    if numbers and "address" in raw_columns:
+        cleaned["address"] = _with_house_numbers(col("address"), col(numbers[0]))
+        headers = [h for h in headers if h != numbers[0]]  # used: not an extra identifier
+        renamed = (*renamed, f"{numbers[0]} joined to address")
     countries = _country(raw_columns["country"]) if "country" in raw_columns else _none(n)
     sources = col("source").fillna(DEFAULT_SOURCE).astype(object)
     names = col("name")

@@ -235,6 +235,78 @@ def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None
     assert one(both.records, "a", "postal") == "80202" and both.extra == ("zip",)
 
 
+@pytest.mark.parametrize(
+    ("headers", "row"),
+    [
+        # HubSpot's company export
+        (
+            ["Record ID", "Company name", "Phone Number", "Street Address", "City", "State/Region",
+             "Postal Code", "Country/Region", "Company Domain Name", "Industry"],
+            ["1", "Joe's Plumbing", "(303) 555-0142", "1200 Main St", "Denver", "CO", "80202", "US",
+             "joesplumbing.com", "Plumbing"],
+        ),
+        # Salesforce's account export
+        (
+            ["Account ID", "Account Name", "Phone", "Billing Street", "Billing City",
+             "Billing State/Province", "Billing Zip/Postal Code", "Billing Country", "Website", "Industry"],
+            ["1", "Joe's Plumbing", "(303) 555-0142", "1200 Main St", "Denver", "CO", "80202", "US",
+             "www.joesplumbing.com", "Plumbing"],
+        ),
+        # Google Places' fields, flattened (geometry.location.lat)
+        (
+            ["place_id", "name", "international_phone_number", "formatted_address",
+             "geometry.location.lat", "geometry.location.lng", "website", "types"],
+            ["1", "Joe's Plumbing", "+1 303-555-0142", "1200 Main St, Denver, CO 80202, USA", "39.7392",
+             "-104.9903", "https://joesplumbing.com/", "plumber"],
+        ),
+        # Yelp Fusion's business, flattened (location.address1)
+        (
+            ["business_id", "name", "display_phone", "location.address1", "location.city", "location.state",
+             "location.zip_code", "location.country", "coordinates.latitude", "coordinates.longitude"],
+            ["1", "Joe's Plumbing", "(303) 555-0142", "1200 Main St", "Denver", "CO", "80202", "US",
+             "39.7392", "-104.9903"],
+        ),
+        # OpenStreetMap's tags: the house number in a column of its own
+        (
+            ["osm_id", "name", "addr:housenumber", "addr:street", "addr:city", "addr:postcode",
+             "contact:phone", "contact:website"],
+            ["1", "Joe's Plumbing", "1200", "Main St", "Denver", "80202", "+1 303 555 0142",
+             "https://joesplumbing.com"],
+        ),
+    ],
+    ids=["hubspot", "salesforce", "google_places", "yelp", "openstreetmap"],
+)  # fmt: skip
+def test_exports_and_provider_fields_are_read_as_the_input_columns(
+    headers: list[str], row: list[str]
+) -> None:
+    got = records_from_frame(pd.DataFrame([row], columns=headers, dtype=object))
+    r = got.records
+    assert one(r, "1", "name") == "Joe's Plumbing"
+    assert one(r, "1", "phone_e164") == "+13035550142"
+    assert str(one(r, "1", "address_line1")).startswith("1200 Main St")
+    assert one(r, "1", "city") == "Denver"
+    assert one(r, "1", "postal") == "80202"
+    if "Industry" in headers or "types" in headers:
+        assert one(r, "1", "categories") == [
+            row[headers.index("Industry" if "Industry" in headers else "types")].lower()
+        ]
+    if any(h in headers for h in ("Company Domain Name", "Website", "website", "contact:website")):
+        assert one(r, "1", "domain") == "joesplumbing.com"
+    if any("lat" in h for h in headers):
+        assert one(r, "1", "lat") == 39.7392 and one(r, "1", "lon") == -104.9903
+    assert got.extra == ()  # every column understood: none left to compare as an unknown identifier
+
+
+def test_a_house_number_column_is_joined_to_the_street_once() -> None:
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b", "c"], street=["Main St", "12 Oak Ave", None], housenumber=["12", "12", "7"]
+        )
+    )
+    assert got.records["address_line1"].tolist() == ["12 Main St", "12 Oak Ave", None]
+    assert got.extra == () and "housenumber joined to address" in got.describe()
+
+
 def test_an_id_column_as_exports_and_splink_name_it_is_the_record_id() -> None:
     got = records_from_frame(frame(unique_id=["u1", "u2"], source_dataset=["crm", "list"], name=["A", "B"]))
     assert got.records["record_id"].tolist() == ["u1", "u2"]
