@@ -739,6 +739,12 @@ def test_an_extra_column_most_records_share_is_left_out_with_a_warning(
     compared = [c["output_column_name"] for c in res.model["comparisons"]]
     assert "tax_id" in compared and "status" not in compared
     assert not res.pairs["match_rule"].str.contains("status").any()
+    # A model made where the column did tell records apart stops comparing it here: agreeing on "open"
+    # would otherwise merge every shop.
+    few = resolve(pd.DataFrame(rows[:3]).assign(status=["a", "b", "c"]), cfg)
+    assert few.model is not None and "status" in [c["output_column_name"] for c in few.model["comparisons"]]
+    again = resolve(pd.DataFrame(rows), cfg, model=few.model)
+    assert {g for g in _lead_groups(again) if len(g) > 1} == {frozenset({"crm:0", "crm:1"})}
 
 
 def test_an_em_session_splink_refuses_is_skipped_and_the_other_rules_train(

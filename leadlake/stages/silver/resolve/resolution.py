@@ -183,7 +183,13 @@ def resolve(
     # prep is all that is read from here on: a caller that kept no reference (the CLI) frees the records
     # before Splink runs, the largest frame of the run.
     del records
-    cfg = identifying_extras(prep, cfg)
+    kept = identifying_extras(prep, cfg)
+    if model is not None and kept.extra_columns != cfg.extra_columns:
+        # A model made where such a column still told records apart stops comparing it here.
+        gone = set(cfg.extra_columns) - set(kept.extra_columns)
+        compared = [c for c in model.get("comparisons", []) if c.get("output_column_name") not in gone]
+        model = {**model, "comparisons": compared}
+    cfg = kept
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
