@@ -853,7 +853,8 @@ def blocked_pairs_sql(
     Splink builds the same set (without the distance) by excluding from each rule the pairs of all
     rules before it: 13 rules x the pairs of a chain's town. Here each rule is one join, the distance is
     checked once per distinct pair, and the union is made distinct by a group-by on row numbers: the
-    same pairs after veto_far_pairs, a fraction of the work. materialize: DuckDB's CTE hint."""
+    same pairs after veto_far_pairs, a fraction of the work. A rule makes no pairs from a block of more
+    than cfg.max_block_size records. materialize: DuckDB's CTE hint."""
     rules = active_blocking_rules(cfg, prep) or [("record_id",)]
     link_only = link_type_for(prep, cfg) == "link_only"
     max_km = cfg.max_match_km if _has_coordinates(prep) else None
@@ -866,15 +867,22 @@ def blocked_pairs_sql(
         if incremental:
             where.append(f"(l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)")
         on = " and ".join(f"l.{c} = r.{c}" for c in cols)
+        if cfg.max_block_size is not None:
+            where.append(f"l._b{key} <= {int(cfg.max_block_size)}")  # r's block is l's
         selects.append(
             f"select {key} as match_key, l._n as n_l, r._n as n_r "
             f"from numbered as l inner join numbered as r on {on} where {' and '.join(where)}"
         )
     addresses = all(c in prep for c in SAME_ADDRESS_COLUMNS)
     near = f" where {near_sql(max_km, addresses)}" if max_km is not None else ""
+    sizes = "".join(
+        f", count(*) over (partition by {', '.join(f't.{c}' for c in cols)}) as _b{key}"
+        for key, cols in enumerate(rules)
+        if cfg.max_block_size is not None
+    )
     return (
         f"with numbered as {'materialized ' if materialize else ''}"
-        f"(select *, row_number() over (order by {uid}) as _n from {table} as t), "
+        f"(select *, row_number() over (order by {uid}) as _n{sizes} from {table} as t), "
         f"candidates as ({' union all '.join(selects)}), "
         "distinct_pairs as (select n_l, n_r, min(match_key) as match_key from candidates group by n_l, n_r) "
         f"select cast(p.match_key as string) as match_key, {uid_sql.format(side='l')} as join_key_l, "
@@ -909,9 +917,10 @@ def blocking_codes(
     frame: pd.DataFrame,
     rules: list[tuple[str, ...]],
     codes: dict[str, tuple[np.ndarray, int]] | None = None,
+    max_block_size: int | None = None,
 ) -> pd.DataFrame:
     """The narrow table coded_blocked_pairs joins: integers and floats only. Provider code, batch flag,
-    coordinates (_geo: both present) and one integer key per rule (rule_codes)."""
+    coordinates (_geo: both present) and one integer key per rule (rule_codes, capped)."""
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float)
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float)
     out = pd.DataFrame(
@@ -925,7 +934,23 @@ def blocking_codes(
     )
     cache = {} if codes is None else codes
     for key, cols in enumerate(rules):
-        out[f"_k{key}"] = rule_codes(frame, cols, cache)
+        out[f"_k{key}"] = capped(rule_codes(frame, cols, cache), max_block_size)
+    return out
+
+
+def capped(code: np.ndarray, max_block_size: int | None) -> np.ndarray:
+    """rule_codes' codes with every block of more than max_block_size records made missing (a code of
+    its own per record, joining nothing); None: as they are."""
+    given = code >= 0
+    if max_block_size is None or not given.any():
+        return code
+    sizes = np.bincount(code[given])
+    big = np.zeros(len(code), dtype=bool)
+    big[given] = sizes[code[given]] > max_block_size
+    if not big.any():
+        return code
+    out = code.copy()
+    out[big] = -1 - np.flatnonzero(big)  # rule_codes' missing codes: unique, negative
     return out
 
 
@@ -982,7 +1007,7 @@ def coded_blocked_pairs(
     # _n follows the composite id (join_key_l < join_key_r): text_order is its code-point order.
     order = text_order(uids)
     uids = uids[order]
-    table = blocking_codes(frame, rules, codes).iloc[order].reset_index(drop=True)
+    table = blocking_codes(frame, rules, codes, cfg.max_block_size).iloc[order].reset_index(drop=True)
     # In _n order, for the SQL's cheap check and numpy's deciding one.
     addresses = [c[order] for c in same_address_codes(frame, codes)] if max_km is not None else []
     for i, code in enumerate(addresses):

@@ -276,3 +276,34 @@ def test_the_sql_and_the_coded_blocking_agree_on_shared_addresses() -> None:
     assert by_sql == by_codes
     # g:a pairs with its twin only: the others are 20 km away (y:a's neighbours at the centre pair).
     assert [p for p in by_sql if p[1] == "g-__-g:a"] == [("0", "g-__-g:a", "y-__-y:a")]
+
+
+def test_a_block_over_the_cap_makes_no_pairs_by_its_rule_in_sql_and_in_codes() -> None:
+    """Four records on one switchboard phone (cap 3): that rule pairs none of them; the postcode rule
+    still pairs the two that share one. Spark's SQL and DuckDB's codes agree."""
+    import duckdb
+
+    from leadlake.stages.silver.resolve.link import blocked_pairs_sql, coded_blocked_pairs
+
+    rows = [("a", "+1800", "800"), ("b", "+1800", "800"), ("c", "+1800", "801"), ("d", "+1800", "802"),
+            ("e", "+1303", "900"), ("f", "+1303", "901")]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["record_id", "phone_key", "postal3"])
+    frame = frame.assign(provider="g", lat=None, lon=None, batch_new=1)
+    rules = (("phone_key",), ("postal3",))
+    uid = "{side}.provider || '-__-' || {side}.record_id"
+    for cap, expected in (
+        (3, [("0", "g-__-e", "g-__-f"), ("1", "g-__-a", "g-__-b")]),
+        (None, [(key, f"g-__-{x}", f"g-__-{y}") for key, x, y in
+                [("0", "a", "b"), ("0", "a", "c"), ("0", "a", "d"), ("0", "b", "c"), ("0", "b", "d"),
+                 ("0", "c", "d"), ("0", "e", "f")]]),
+    ):  # fmt: skip
+        cfg = replace(ResolveSettings(), blocking_rules=rules, max_block_size=cap)
+        by_sql = duckdb.connect().execute(
+            blocked_pairs_sql("frame", uid, cfg, frame, False) + " order by 2, 3"
+        )
+        coded = coded_blocked_pairs(frame, ["provider", "record_id"], cfg, frame, False)
+        by_codes = sorted(zip(coded["match_key"], coded["join_key_l"], coded["join_key_r"], strict=True))
+        assert sorted(by_sql.fetchall(), key=lambda p: (p[1], p[2])) == sorted(
+            expected, key=lambda p: (p[1], p[2])
+        )
+        assert sorted(by_codes, key=lambda p: (p[1], p[2])) == sorted(expected, key=lambda p: (p[1], p[2]))
