@@ -491,6 +491,45 @@ def test_em_rules_without_pairs_are_skipped_and_priors_back_the_rest() -> None:
     assert evaluate_links(no_phones.links, truth)["recall"] >= 0.9
 
 
+def test_a_switchboard_phone_many_records_share_neither_pairs_them_nor_trains_em_on_them(
+    generated: tuple[pd.DataFrame, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A third of the records give one switchboard number (cap 40 records a block): prediction pairs none
+    of them by the phone, EM trains on the other phones' blocks, and the accuracy holds. Without the cap,
+    EM's phone session trains on the switchboard's pairs and a later session underflows and is lost."""
+    records, truth = generated
+    shared = records.copy()
+    shared.loc[shared.index % 3 == 0, "phone_e164"] = "+18005550100"
+    with caplog.at_level("INFO"):
+        res = resolve(shared, replace(ResolveSettings(), max_block_size=40))
+    assert res.training == "em" and res.model is not None
+    assert not [r for r in caplog.records if "skipped" in r.getMessage()]
+    scores = evaluate_links(res.links, truth)
+    assert scores["precision"] >= 0.98 and scores["recall"] >= 0.9, scores
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        resolve(shared, replace(ResolveSettings(), max_block_size=None))
+    assert [r for r in caplog.records if "skipped" in r.getMessage()]
+
+
+def test_em_block_flags_mark_the_records_of_blocks_within_the_cap() -> None:
+    import numpy as np
+
+    from leadlake.stages.silver.resolve.link import _pair_total, em_block_flags
+
+    prep = pd.DataFrame(
+        {"phone_key": ["a"] * 5 + ["b", "b", None], "postal": ["1", "2"] * 4, "address_norm": [None] * 8}
+    )
+    cfg = replace(ResolveSettings(), em_blocking_rules=(("phone_key",), ("postal", "address_norm")))
+    flags = em_block_flags(prep, replace(cfg, max_block_size=4))
+    assert list(flags) == [0]  # the address rule has no block over the cap (no block at all)
+    assert np.array_equal(flags[0], [0, 0, 0, 0, 0, 1, 1, 0])
+    assert em_block_flags(prep, replace(cfg, max_block_size=5)) == {}
+    assert em_block_flags(prep, replace(cfg, max_block_size=None)) == {}
+    assert _pair_total(prep, ("phone_key",)) == 10 + 1
+    assert _pair_total(prep, ("phone_key",), max_block_size=4) == 1
+
+
 def test_without_phones_the_prior_stays_sane_and_one_field_does_not_merge() -> None:
     """EM with no phone column used to move the prior to 0.3-0.7: now it is fixed, and two different
     businesses agreeing on the postcode alone stay apart."""

@@ -608,11 +608,11 @@ def _backend_table(frame: pd.DataFrame, cfg: ResolveSettings, spark: Any) -> Any
 
 
 def column_kind(column: str) -> str:
-    """A model column's type for either backend: coordinates and tf_* double, the batch flag integer,
-    every other column text."""
+    """A model column's type for either backend: coordinates and tf_* double, the batch flag and EM's
+    block flags integer, every other column text."""
     if column in FLOAT_COLUMNS or column.startswith("tf_"):
         return "double"
-    return "integer" if column == BATCH_COLUMN else "text"
+    return "integer" if column == BATCH_COLUMN or column.startswith(EM_BLOCK.format("")) else "text"
 
 
 def arrow_table(frame: pd.DataFrame) -> Any:
@@ -668,14 +668,45 @@ def term_frequency_tables(prep: pd.DataFrame, cfg: ResolveSettings) -> dict[str,
 
 
 def _pair_total(
-    prep: pd.DataFrame, cols: Collection[str], cache: dict[str, tuple[np.ndarray, int]] | None = None
+    prep: pd.DataFrame,
+    cols: Collection[str],
+    cache: dict[str, tuple[np.ndarray, int]] | None = None,
+    max_block_size: int | None = None,
 ) -> int:
-    """How many pairs of records share all these columns (in numpy, before asking Splink)."""
+    """How many pairs of records share all these columns (in numpy, before asking Splink), in blocks of
+    at most max_block_size records."""
     if not all(c in prep for c in cols):
         return 0
-    codes = rule_codes(prep, cols, cache)
+    codes = capped(rule_codes(prep, cols, cache), max_block_size)
     counts = np.bincount(codes[codes >= 0])
     return int((counts * (counts - 1) // 2).sum())
+
+
+EM_BLOCK = "em_block_{}"  # the Splink input's flag column of EM rule {} (em_block_flags)
+
+
+def em_rules(cfg: ResolveSettings) -> list[tuple[str, ...]]:
+    """The EM training rules: the configured ones, then one per extra identifier column."""
+    return [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
+
+
+def em_block_flags(
+    prep: pd.DataFrame, cfg: ResolveSettings, codes: dict[str, tuple[np.ndarray, int]] | None = None
+) -> dict[int, np.ndarray]:
+    """For each EM rule with a block of more than cfg.max_block_size records: 1 for each record in a
+    block within it, else 0. EM then trains on those blocks only: a switchboard phone's pairs are nearly
+    all different businesses, and its 1.5 billion pairs (55k records on one number) took 25 s to sample."""
+    flags: dict[int, np.ndarray] = {}
+    if cfg.max_block_size is None:
+        return flags
+    for i, cols in enumerate(em_rules(cfg)):
+        if not all(c in prep for c in cols):
+            continue
+        code = rule_codes(prep, cols, codes)
+        kept = capped(code, cfg.max_block_size)
+        if (kept != code).any():
+            flags[i] = (kept >= 0).astype(np.int64)
+    return flags
 
 
 def em_rule_sql(cols: Collection[str], pairs: int, cfg: ResolveSettings) -> str:
@@ -696,23 +727,27 @@ def _train(
     cfg: ResolveSettings,
     prep: pd.DataFrame,
     codes: dict[str, tuple[np.ndarray, int]] | None = None,
+    flagged: Collection[int] = (),
 ) -> dict[str, Any] | None:
     """u by seeded random sampling, then m by EM on each training rule that yields pairs, with the
     prior fixed (EM on blocked pairs drifts it to 0.3-0.7 and makes one agreeing field a match).
+    flagged: the rules whose blocks over the cap the input's em_block flags leave out (em_block_flags).
 
     Returns the trained model as a settings dict, or None when no EM rule could train."""
     linker.training.estimate_u_using_random_sampling(
         max_pairs=cfg.u_max_pairs, seed=cfg.seed, num_chunks=cfg.u_num_chunks, min_count_per_level=None
     )
     trained = 0
-    rules = [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
-    for cols in rules:
-        pairs = _pair_total(prep, cols, codes)
+    for i, cols in enumerate(em_rules(cfg)):
+        pairs = _pair_total(prep, cols, codes, cfg.max_block_size)
         if not pairs:  # an EM session that fails part-way leaves Splink's settings short
             continue
+        sql = em_rule_sql(cols, pairs, cfg)
+        if i in flagged:
+            sql = f"({sql}) and l.{EM_BLOCK.format(i)} = 1"  # r is in l's block
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                em_rule_sql(cols, pairs, cfg),
+                sql,
                 estimate_without_term_frequencies=True,
                 fix_probability_two_random_records_match=True,
             )
@@ -1102,7 +1137,7 @@ def _splink_input(frame: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
     wanted = {"record_id", "provider", BATCH_COLUMN, *cfg.extra_columns}
     wanted.update(c for spec in all_comparisons(cfg) for c in spec.columns)
     wanted.update(c for cols in cfg.em_blocking_rules for c in cols)
-    return frame[[c for c in frame.columns if c in wanted]]
+    return frame[[c for c in frame.columns if c in wanted or c.startswith(EM_BLOCK.format(""))]]
 
 
 # Splink retains the columns of the prediction rules in every comparison table; on DuckDB the rules are
@@ -1140,6 +1175,9 @@ def splink_pairs(
     points = _placeholder_points(frame, model)
     batch = prep["record_id"].isin(new).to_numpy() if incremental else np.ones(len(prep), dtype=bool)
     frame[BATCH_COLUMN] = batch.astype(np.int64)
+    flags = em_block_flags(prep, cfg, codes) if model is None else {}
+    for i, flag in flags.items():
+        frame[EM_BLOCK.format(i)] = flag
     api = db_api(cfg, spark)
     table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
     if model is not None:
@@ -1158,7 +1196,7 @@ def splink_pairs(
         if trainable:
             try:
                 trainer = Linker(table, _for_linker(priors_dict, cfg), log_level=cfg.splink_log_level)
-                trained = _train(trainer, cfg, prep, codes)
+                trained = _train(trainer, cfg, prep, codes, flags.keys())
             except SplinkException as exc:  # degenerate data (one value everywhere): the priors still hold
                 logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
                 trained = None
