@@ -512,6 +512,32 @@ def test_a_switchboard_phone_many_records_share_neither_pairs_them_nor_trains_em
     assert [r for r in caplog.records if "skipped" in r.getMessage()]
 
 
+def test_a_business_listed_hundreds_of_times_is_one_lead_though_its_blocks_are_over_the_cap(
+    generated: tuple[pd.DataFrame, dict[str, str]],
+) -> None:
+    """Identical records (a list that holds one business 60 times, no phone or website) in blocks over
+    the cap: the blocks pair nothing, yet the records are one lead; the rest resolves as before."""
+    records, truth = generated
+    copy = records.iloc[0].to_dict() | {"phone_e164": None, "website": None, "domain": None}
+    copies = pd.DataFrame([copy | {"record_id": f"copy:{i:02d}"} for i in range(60)])
+    cfg = replace(ResolveSettings(), max_block_size=40)
+    res = resolve(pd.concat([records, copies], ignore_index=True), cfg)
+    leads = res.links.set_index("record_id")["lead_id"]
+    assert leads[copies["record_id"]].nunique() == 1
+    rule = res.pairs.set_index(["record_id_l", "record_id_r"])["match_rule"]
+    assert rule[("copy:00", "copy:59")] == "identical records"
+    scores = evaluate_links(res.links[~res.links["record_id"].str.startswith("copy:")], truth)
+    assert scores["precision"] >= 0.98 and scores["recall"] >= 0.95, scores
+    # A name and a town alone are not enough to call records one (a chain's branches look like that).
+    bare = pd.DataFrame(
+        [
+            {"record_id": f"b{i:02d}", "provider": "list", "name": "Daily Grind Coffee", "city": "Miami"}
+            for i in range(60)
+        ]
+    )
+    assert resolve(bare, cfg).links["lead_id"].nunique() == 60
+
+
 def test_em_block_flags_mark_the_records_of_blocks_within_the_cap() -> None:
     import numpy as np
 

@@ -462,6 +462,75 @@ def _max_lat_gap(km: float) -> float:
     return km / (6371.0088 * math.pi / 180) * 1.0001
 
 
+# What two records must agree on, missing values included, to be "identical records" (identical_pairs).
+IDENTITY_COLUMNS = (
+    "name_norm", "phone_key", "website_key", "domain_key", "address_norm", "address_number", "city_key",
+    "postal", "lat", "lon",
+)  # fmt: skip
+IDENTICAL_RULE = "identical records"
+
+
+def identical_heads(
+    prep: pd.DataFrame,
+    cfg: ResolveSettings = ResolveSettings(),
+    codes: dict[str, tuple[np.ndarray, int]] | None = None,
+) -> dict[str, str]:
+    """Records of blocks over cfg.max_block_size that are identical on every compared field, with a
+    name and a phone, website, street or place: each mapped to the first of its kind (by record id),
+    which it is. A list holding one business 600 times would otherwise give 600 leads: its blocks pair
+    nothing. Not with link_only or one record per provider (identical records of one provider stay two)."""
+    if (
+        cfg.max_block_size is None
+        or len(prep) < 2
+        or "name_norm" not in prep
+        or cfg.one_record_per_provider
+        or link_type_for(prep, cfg) == "link_only"
+    ):
+        return {}
+    over = np.zeros(len(prep), dtype=bool)
+    for cols in active_blocking_rules(cfg, prep):
+        code = rule_codes(prep, cols, codes)
+        over |= capped(code, cfg.max_block_size) != code
+    present = {c: prep[c].notna().to_numpy() for c in IDENTITY_COLUMNS if c in prep}
+    anchored = np.zeros(len(prep), dtype=bool)
+    for column in ("phone_key", "website_key", "domain_key", "address_norm"):
+        anchored |= present.get(column, anchored)
+    if "lat" in present and "lon" in present:
+        anchored |= present["lat"] & present["lon"]
+    rows = np.flatnonzero(over & present["name_norm"] & anchored)
+    if len(rows) < 2:
+        return {}
+    key = np.zeros(len(rows), dtype=np.int64)
+    for column in (*IDENTITY_COLUMNS, *cfg.extra_columns):
+        if column in prep:
+            values = pd.Series(prep[column].to_numpy(dtype=object)[rows]).astype(str)  # None as "None"
+            code, uniques = pd.factorize(values)
+            key, _ = pd.factorize(key * (len(uniques) + 1) + code)
+            key = key.astype(np.int64)
+    found = pd.DataFrame({"key": key, "id": prep["record_id"].astype(str).to_numpy(dtype=object)[rows]})
+    found = found.sort_values(["key", "id"], kind="stable")
+    key, ids = found["key"].to_numpy(), found["id"].to_numpy(dtype=object)
+    first = np.r_[True, key[1:] != key[:-1]]
+    head = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))  # each row's group's first row
+    return dict(zip(ids[~first].tolist(), ids[head[~first]].tolist(), strict=True))
+
+
+def identical_pairs(heads: Mapping[str, str], new_record_ids: Collection[str] | None = None) -> pd.DataFrame:
+    """identical_heads as PAIR_COLUMNS (head, record) at probability 1.0; with new_record_ids, only
+    the pairs with a new record."""
+    new = None if new_record_ids is None else {str(r) for r in new_record_ids}
+    found = [(h, r) for r, h in heads.items() if new is None or r in new or h in new]
+    return pd.DataFrame(
+        {
+            "record_id_l": [h for h, _ in found],
+            "record_id_r": [r for _, r in found],
+            "match_probability": np.ones(len(found)),
+            "match_rule": [IDENTICAL_RULE] * len(found),
+        },
+        columns=PAIR_COLUMNS,
+    )
+
+
 def _deterministic_frame(prep: pd.DataFrame, new: set[str] | None) -> pd.DataFrame:
     """The columns the deterministic pass reads, typed for DuckDB (missing ones all NULL)."""
     frame = pd.DataFrame({"record_id": prep["record_id"].astype(str)})

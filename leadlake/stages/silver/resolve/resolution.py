@@ -15,6 +15,8 @@ import pandas as pd
 from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
 from leadlake.stages.silver.resolve.link import (
     deterministic_pairs,
+    identical_heads,
+    identical_pairs,
     name_similarity,
     same_address_codes,
     share_address,
@@ -69,6 +71,33 @@ def identifying_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> ResolveSetti
     if not left_out:
         return cfg
     return dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c not in left_out))
+
+
+def _cluster_with_identical(
+    prep: pd.DataFrame, pairs: pd.DataFrame, heads: dict[str, str], cfg: ResolveSettings
+) -> dict[str, str]:
+    """cluster() with identical records (identical_heads) as one: their links count as their head's, and
+    they join its cluster (a star of links would fail the link-share test)."""
+    ids, providers = list(prep["record_id"]), list(prep["provider"])
+    if heads:
+        kept = [i for i, r in enumerate(ids) if str(r) not in heads]
+        ids, providers = [ids[i] for i in kept], [providers[i] for i in kept]
+        left = pairs["record_id_l"].astype(str).map(lambda r: heads.get(r, r))
+        right = pairs["record_id_r"].astype(str).map(lambda r: heads.get(r, r))
+        pairs = pairs.assign(
+            record_id_l=left.where(left < right, right), record_id_r=right.where(left < right, left)
+        )
+        pairs = best_pairs(pairs[pairs["record_id_l"] != pairs["record_id_r"]])
+    roots = cluster(
+        ids,
+        providers,
+        pairs,
+        one_per_provider=cfg.one_record_per_provider,
+        min_link_share=cfg.cluster_min_link_share,
+    )
+    for record, head in heads.items():
+        roots[record] = roots[head]
+    return roots
 
 
 def check_columns(records: pd.DataFrame, cfg: ResolveSettings) -> None:
@@ -193,8 +222,9 @@ def resolve(
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
+    heads = identical_heads(prep, cfg, codes)
     exact = (
-        deterministic_pairs(prep, cfg, new, codes=codes)
+        best_pairs(deterministic_pairs(prep, cfg, new, codes=codes), identical_pairs(heads, new))
         if len(prep) > 1
         else pd.DataFrame(columns=PAIR_COLUMNS)
     )
@@ -210,13 +240,7 @@ def resolve(
     scored = veto_unlike_names(scored, prep, cfg)
     pairs = veto_far_pairs(best_pairs(known, exact, scored), prep, cfg.max_match_km)
     step(f"clustering {len(pairs)} pairs")
-    roots = cluster(
-        list(prep["record_id"]),
-        list(prep["provider"]),
-        pairs,
-        one_per_provider=cfg.one_record_per_provider,
-        min_link_share=cfg.cluster_min_link_share,
-    )
+    roots = _cluster_with_identical(prep, pairs, heads, cfg)
     links = links_from_roots(roots)
     leads = links["lead_id"].nunique() if len(links) else 0
     return Resolution(

@@ -307,3 +307,24 @@ def test_a_block_over_the_cap_makes_no_pairs_by_its_rule_in_sql_and_in_codes() -
             expected, key=lambda p: (p[1], p[2])
         )
         assert sorted(by_codes, key=lambda p: (p[1], p[2])) == sorted(expected, key=lambda p: (p[1], p[2]))
+
+
+def test_identical_heads_only_for_blocks_over_the_cap_and_records_with_an_anchor() -> None:
+    from leadlake.stages.silver.resolve.link import identical_heads, identical_pairs
+
+    rows = [(f"r{i}", "Ace", "ace", "1 main st", "80202", "denver") for i in range(5)]
+    rows += [("s0", "Ace", "ace", None, "80202", "denver"), ("s1", "Ace", "ace", None, "80202", "denver")]
+    prep = pd.DataFrame(
+        rows, columns=["record_id", "name", "name_norm", "address_norm", "postal", "city_key"]
+    )
+    prep = prep.assign(provider="list")
+    cfg = replace(ResolveSettings(), blocking_rules=(("name_norm", "city_key"),), max_block_size=6)
+    heads = identical_heads(prep, cfg)
+    # r1..r4 are r0; s0 and s1 have only a name and a town: not enough to call them one.
+    assert heads == {"r1": "r0", "r2": "r0", "r3": "r0", "r4": "r0"}
+    assert identical_heads(prep, replace(cfg, max_block_size=7)) == {}  # no block over the cap
+    assert identical_heads(prep, replace(cfg, one_record_per_provider=True)) == {}
+    assert identical_heads(prep, replace(cfg, link_type="link_only")) == {}
+    pairs = identical_pairs(heads, new_record_ids=["r3"])
+    assert pairs[["record_id_l", "record_id_r"]].values.tolist() == [["r0", "r3"]]
+    assert pairs["match_rule"].tolist() == ["identical records"]
