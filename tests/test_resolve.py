@@ -504,6 +504,8 @@ def test_a_switchboard_phone_many_records_share_neither_pairs_them_nor_trains_em
         res = resolve(shared, replace(ResolveSettings(), max_block_size=40))
     assert res.training == "em" and res.model is not None
     assert not [r for r in caplog.records if "skipped" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("blocking on phone_key")]
+    assert len(said) == 1 and "1 key(s) shared by more than 40 records" in said[0]
     scores = evaluate_links(res.links, truth)
     assert scores["precision"] >= 0.98 and scores["recall"] >= 0.9, scores
     caplog.clear()

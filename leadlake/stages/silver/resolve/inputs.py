@@ -133,7 +133,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "place_id": "record_id", "business_id": "record_id", "fsq_id": "record_id", "fsq_place_id": "record_id",
     "osm_id": "record_id", "types": "category", "locality": "city", "town": "city", "post_code": "postal",
     "address_line_1": "address", "address_1": "address", "street_1": "address", "street1": "address",
-    "street_name": "address", "title": "name", "website_uri": "website", "site": "website",
+    "street_name": "address", "website_uri": "website", "site": "website",
 }  # fmt: skip
 # Prefixes an export puts before an input column's name or alias: "Billing City", "addr:postcode",
 # "location.address1", "formatted_phone_number", "geometry.location.lat". Never before record_id.

@@ -462,7 +462,7 @@ def _max_lat_gap(km: float) -> float:
     return km / (6371.0088 * math.pi / 180) * 1.0001
 
 
-# What two records must agree on, missing values included, to be "identical records" (identical_pairs).
+# What two records must agree on, missing values included, to be "identical records" (identical_heads).
 IDENTITY_COLUMNS = (
     "name_norm", "phone_key", "website_key", "domain_key", "address_norm", "address_number", "city_key",
     "postal", "lat", "lon",
@@ -476,7 +476,7 @@ def identical_heads(
     codes: dict[str, tuple[np.ndarray, int]] | None = None,
 ) -> dict[str, str]:
     """Records of blocks over cfg.max_block_size that are identical on every compared field, with a
-    name and a phone, website, street or place: each mapped to the first of its kind (by record id),
+    name and a street or coordinates: each mapped to the first of its kind (by record id),
     which it is. A list holding one business 600 times would otherwise give 600 leads: its blocks pair
     nothing. Not with link_only or one record per provider (identical records of one provider stay two)."""
     if (
@@ -492,9 +492,8 @@ def identical_heads(
         code = rule_codes(prep, cols, codes)
         over |= capped(code, cfg.max_block_size) != code
     present = {c: prep[c].notna().to_numpy() for c in IDENTITY_COLUMNS if c in prep}
-    anchored = np.zeros(len(prep), dtype=bool)
-    for column in ("phone_key", "website_key", "domain_key", "address_norm"):
-        anchored |= present.get(column, anchored)
+    # A place, not a contact: a chain's branches share a switchboard phone and a website, not a street.
+    anchored = present.get("address_norm", np.zeros(len(prep), dtype=bool)).copy()
     if "lat" in present and "lon" in present:
         anchored |= present["lat"] & present["lon"]
     rows = np.flatnonzero(over & present["name_norm"] & anchored)
@@ -1040,6 +1039,23 @@ def blocking_codes(
     for key, cols in enumerate(rules):
         out[f"_k{key}"] = capped(rule_codes(frame, cols, cache), max_block_size)
     return out
+
+
+def capped_blocks(
+    prep: pd.DataFrame, cfg: ResolveSettings, codes: dict[str, tuple[np.ndarray, int]] | None = None
+) -> list[tuple[tuple[str, ...], int, int]]:
+    """The prediction rules with blocks over cfg.max_block_size: (rule, how many such keys, the largest
+    block's size)."""
+    found: list[tuple[tuple[str, ...], int, int]] = []
+    if cfg.max_block_size is None or len(prep) <= cfg.max_block_size:
+        return found
+    for cols in active_blocking_rules(cfg, prep):
+        code = rule_codes(prep, cols, codes)
+        sizes = np.bincount(code[code >= 0]) if (code >= 0).any() else np.zeros(0, dtype=np.int64)
+        over = sizes > cfg.max_block_size
+        if over.any():
+            found.append((tuple(cols), int(over.sum()), int(sizes.max())))
+    return found
 
 
 def capped(code: np.ndarray, max_block_size: int | None) -> np.ndarray:

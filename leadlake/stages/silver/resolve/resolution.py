@@ -14,6 +14,7 @@ import pandas as pd
 
 from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
 from leadlake.stages.silver.resolve.link import (
+    capped_blocks,
     deterministic_pairs,
     identical_heads,
     identical_pairs,
@@ -222,6 +223,15 @@ def resolve(
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
+    for cols, keys, largest in capped_blocks(prep, cfg, codes):
+        logger.warning(
+            "blocking on %s: %s key(s) shared by more than %s records (the largest by %s) find no pairs; "
+            "those records meet by their other fields (max_block_size)",
+            "+".join(cols),
+            f"{keys:,}",
+            f"{cfg.max_block_size:,}",
+            f"{largest:,}",
+        )
     heads = identical_heads(prep, cfg, codes)
     exact = (
         best_pairs(deterministic_pairs(prep, cfg, new, codes=codes), identical_pairs(heads, new))

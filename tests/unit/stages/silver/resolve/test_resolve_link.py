@@ -317,10 +317,11 @@ def test_identical_heads_only_for_blocks_over_the_cap_and_records_with_an_anchor
     prep = pd.DataFrame(
         rows, columns=["record_id", "name", "name_norm", "address_norm", "postal", "city_key"]
     )
-    prep = prep.assign(provider="list")
+    prep = prep.assign(provider="list", phone_key=["+18005550100"] * 5 + ["+18005550199"] * 2)
     cfg = replace(ResolveSettings(), blocking_rules=(("name_norm", "city_key"),), max_block_size=6)
     heads = identical_heads(prep, cfg)
-    # r1..r4 are r0; s0 and s1 have only a name and a town: not enough to call them one.
+    # r1..r4 are r0; s0 and s1 have a name, a town and one switchboard phone, as a chain's branches do:
+    # no street or point, not enough to call them one.
     assert heads == {"r1": "r0", "r2": "r0", "r3": "r0", "r4": "r0"}
     assert identical_heads(prep, replace(cfg, max_block_size=7)) == {}  # no block over the cap
     assert identical_heads(prep, replace(cfg, one_record_per_provider=True)) == {}
