@@ -649,6 +649,19 @@ def test_spark_backend_gives_the_same_clusters_as_duckdb(resolve_spark: Any) -> 
     pd.testing.assert_frame_equal(spark.links, duck.links)
 
 
+@pytest.mark.spark
+def test_spark_caps_blocks_and_trains_as_duckdb_does(resolve_spark: Any) -> None:
+    """A switchboard phone over the cap: Spark's SQL leaves its block out as DuckDB's codes do, and EM
+    trains on the same blocks (its flag columns), so the clusters are the same."""
+    records, _ = generate_records(seed=5, businesses=150)
+    records.loc[records.index % 3 == 0, "phone_e164"] = "+18005550100"
+    cfg = replace(ResolveSettings(), max_block_size=20)
+    duck = resolve(records, cfg)
+    spark = resolve(records, replace(cfg, backend="spark"), spark=resolve_spark)
+    assert duck.training == spark.training == "em"
+    assert _lead_groups(spark) == _lead_groups(duck)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Saved models, incremental resolution, reviewer-facing match rules, column checks.
 
