@@ -76,6 +76,12 @@ def test_registered_domain(url: str | None, expected: str | None) -> None:
         ("A-1 Electric Company", "a 1 electric"),
         ("Co Springs Roofing", "co springs roofing"),  # only trailing suffixes go
         ("Company", "company"),  # never empty a name
+        # A listing's trailing qualifier names the branch or the town, not the business (Fodor's guide:
+        # "Spago (Los Angeles)" is Zagat's "Spago").
+        ("Spago (Los Angeles)", "spago"),
+        ("Ritz-Carlton Cafe (Buckhead) LLC", "ritz carlton cafe buckhead"),  # not trailing: kept
+        ("Starbucks (Pike Place), Inc.", "starbucks pike place"),  # before the legal form: kept
+        ("(Closed)", "closed"),  # never empty a name
         ("", ""),
         (None, ""),
     ],

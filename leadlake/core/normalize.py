@@ -305,7 +305,13 @@ def _name_words(name: str) -> list[str]:
     """A name's words as names compare them: ASCII, lower case, the trade name of a "dba", "&" and "+" as
     "and", no dots or apostrophes ("L.L.C." -> "llc", "Joe's" -> "joes")."""
     text = trade_name(ascii_fold(name).lower()).replace("&", " and ").replace("+", " and ")
+    bare = _QUALIFIER_RE.sub("", text)
+    if bare.strip():
+        text = bare
     return _NAME_WORD_RE.findall(_NAME_DROP_RE.sub("", text))
+
+
+_QUALIFIER_RE = re.compile(r"\s*\([^()]*\)\s*$")
 
 
 # Holding-style words: with one other word and a legal form they make an owner's registered name that says
