@@ -108,8 +108,8 @@ class InputRecords:
 
 
 # Other common names of the input columns (after _header_name): a file exported from elsewhere says "zip"
-# or "latitude". Read as the input column only when the file has no column of that name; record_id has
-# no alias (a file without one is refused, as the error says).
+# or "latitude". Read as the input column only when the file has no column of that name (a file with no
+# record_id nor any of its aliases is refused, as the error says).
 COLUMN_ALIASES: dict[str, str] = {
     "zip": "postal", "zipcode": "postal", "zip_code": "postal", "postcode": "postal", "postal_code": "postal",
     "state": "region", "province": "region", "state_code": "region",

@@ -491,12 +491,15 @@ def identical_heads(
     for cols in active_blocking_rules(cfg, prep):
         code = rule_codes(prep, cols, codes)
         over |= capped(code, cfg.max_block_size) != code
-    present = {c: prep[c].notna().to_numpy() for c in IDENTITY_COLUMNS if c in prep}
+    if not over.any():
+        return {}
+
+    def present(column: str) -> np.ndarray:
+        return prep[column].notna().to_numpy() if column in prep else np.zeros(len(prep), dtype=bool)
+
     # A place, not a contact: a chain's branches share a switchboard phone and a website, not a street.
-    anchored = present.get("address_norm", np.zeros(len(prep), dtype=bool)).copy()
-    if "lat" in present and "lon" in present:
-        anchored |= present["lat"] & present["lon"]
-    rows = np.flatnonzero(over & present["name_norm"] & anchored)
+    anchored = present("address_norm") | (present("lat") & present("lon"))
+    rows = np.flatnonzero(over & present("name_norm") & anchored)
     if len(rows) < 2:
         return {}
     key = np.zeros(len(rows), dtype=np.int64)
@@ -765,7 +768,7 @@ def em_block_flags(
     block within it, else 0. EM then trains on those blocks only: a switchboard phone's pairs are nearly
     all different businesses, and its 1.5 billion pairs (55k records on one number) took 25 s to sample."""
     flags: dict[int, np.ndarray] = {}
-    if cfg.max_block_size is None:
+    if cfg.max_block_size is None or len(prep) <= cfg.max_block_size:
         return flags
     for i, cols in enumerate(em_rules(cfg)):
         if not all(c in prep for c in cols):

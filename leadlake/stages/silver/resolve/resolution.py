@@ -223,7 +223,8 @@ def resolve(
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
-    for cols, keys, largest in capped_blocks(prep, cfg, codes):
+    over_cap = capped_blocks(prep, cfg, codes)
+    for cols, keys, largest in over_cap:
         logger.warning(
             "blocking on %s: %s key(s) shared by more than %s records (the largest by %s) find no pairs; "
             "those records meet by their other fields (max_block_size)",
@@ -232,7 +233,7 @@ def resolve(
             f"{cfg.max_block_size:,}",
             f"{largest:,}",
         )
-    heads = identical_heads(prep, cfg, codes)
+    heads = identical_heads(prep, cfg, codes) if over_cap else {}  # only blocks over the cap hold them
     exact = (
         best_pairs(deterministic_pairs(prep, cfg, new, codes=codes), identical_pairs(heads, new))
         if len(prep) > 1
