@@ -118,10 +118,13 @@ COLUMN_ALIASES: dict[str, str] = {
     "phone_number": "phone", "telephone": "phone", "tel": "phone",
     "street": "address", "addr": "address", "address1": "address", "address_line1": "address",
     "street_address": "address",
-    "company": "name", "company_name": "name", "business_name": "name",
+    "company": "name", "company_name": "name", "business_name": "name", "full_name": "name",
+    "fullname": "name", "organization": "name", "organisation": "name", "organization_name": "name",
+    "legal_name": "name",
     "categories": "category", "country_code": "country", "email_address": "email", "provider": "source",
     # Record ids as exports and Splink's own inputs name them (unique_id, source_dataset).
     "id": "record_id", "unique_id": "record_id", "uid": "record_id", "source_dataset": "source",
+    "rec_id": "record_id", "customer_id": "record_id", "contact_id": "record_id", "suburb": "city",
     # CRM exports: HubSpot's "State/Region", "Country/Region", "Company Domain Name", Salesforce's
     # "Billing Zip/Postal Code" (its "Billing " prefix is one of PREFIXES), both ids and "Industry".
     "account_id": "record_id", "company_id": "record_id",
@@ -147,6 +150,35 @@ PREFIXES: tuple[str, ...] = (
 HOUSE_NUMBER_COLUMNS: frozenset[str] = frozenset(
     {"housenumber", "house_number", "addr_housenumber", "street_number", "building_number", "house_no"}
 )
+
+
+# A person's name in parts (Febrl's given_name and surname, Splink's first_name and surname, CRM contacts'
+# First Name / Last Name): with no name column they are joined, in this order, as the name, whose
+# comparison ignores word order (a forename and surname swapped) and weighs near spellings; each part is
+# also compared on its own, as an extra identifier.
+NAME_PART_COLUMNS: tuple[frozenset[str], ...] = (
+    frozenset({"first_name", "firstname", "given_name", "givenname", "forename", "fname", "first"}),
+    frozenset({"middle_name", "middlename", "middle_initial", "middle"}),
+    frozenset({"last_name", "lastname", "surname", "family_name", "familyname", "lname", "last"}),
+)
+
+
+def _name_parts(headers: list[str]) -> list[str]:
+    """The headers holding a first and a last name (and a middle one, between them), or [] when the file
+    lacks either."""
+    found = [next((h for h in headers if h in group), None) for group in NAME_PART_COLUMNS]
+    if found[0] is None or found[2] is None:
+        return []
+    return [h for h in found if h is not None]
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    """Row-wise join of text columns with one space, blanks skipped; None where every part is blank."""
+    text = parts[0].fillna("").astype(str)
+    for part in parts[1:]:
+        text = text + " " + part.fillna("").astype(str)
+    text = text.str.split().str.join(" ")
+    return text.where(text != "", None).astype(object)
 
 
 def _target(header: str) -> str | None:
@@ -530,6 +562,11 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         cleaned["address"] = _with_house_numbers(col("address"), col(numbers[0]))
         headers = [h for h in headers if h != numbers[0]]  # used: not an extra identifier
         renamed = (*renamed, f"{numbers[0]} joined to address")
+    parts = _name_parts(headers) if "name" not in raw_columns else []
+    if parts:
+        raw_columns["name"] = _joined([raw_columns[h] for h in parts])
+        headers = [*headers, "name"]
+        renamed = (*renamed, " + ".join(parts) + " joined as name")
     countries = _country(raw_columns["country"]) if "country" in raw_columns else _none(n)
     sources = col("source").fillna(DEFAULT_SOURCE).astype(object)
     names = col("name")

@@ -307,6 +307,26 @@ def test_a_house_number_column_is_joined_to_the_street_once() -> None:
     assert got.extra == () and "housenumber joined to address" in got.describe()
 
 
+def test_a_persons_name_in_parts_is_joined_as_the_name_and_each_part_kept_as_an_identifier() -> None:
+    got = records_from_frame(
+        frame(
+            rec_id=["a", "b", "c", "d"],
+            given_name=["Julia ", "Taylor", None, None],
+            middle_name=["Ann", None, None, None],
+            surname=["Taylor", "Julia", "Noah", None],
+        )
+    )
+    assert got.records["name"].tolist() == ["Julia Ann Taylor", "Taylor Julia", "Noah", None]
+    assert got.records["name_norm"].tolist()[:3] == ["julia ann taylor", "taylor julia", "noah"]
+    assert "given_name + middle_name + surname joined as name" in got.describe()
+    assert "name" in got.used and {"given_name", "surname"} <= set(got.extra)
+    # A file with a name column keeps it; a first name alone is no name.
+    named = records_from_frame(frame(record_id=["a"], name=["Acme"], first_name=["Jo"], last_name=["Ng"]))
+    assert named.records["name"].tolist() == ["Acme"] and "joined as name" not in named.describe()
+    first_only = records_from_frame(frame(record_id=["a"], first_name=["Jo"]))
+    assert first_only.records["name"].isna().all() and "name" not in first_only.used
+
+
 def test_an_id_column_as_exports_and_splink_name_it_is_the_record_id() -> None:
     got = records_from_frame(frame(unique_id=["u1", "u2"], source_dataset=["crm", "list"], name=["A", "B"]))
     assert got.records["record_id"].tolist() == ["u1", "u2"]

