@@ -17,16 +17,18 @@ _NO_INPUT = (
 )
 
 
-def _check_paths(input_path: Path, output: Path | None, report: Path | None) -> Path:
+def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -> Path:
     """Refuse, before any work, outputs that cannot be written: nothing is written on a usage error."""
+    input_path = inputs[0]
     if output is None:
         fail(f"--output is missing; add --output clusters.csv to say where the clusters go ({input_path})")
     if output.is_dir():
         fail(f"--output {output} is a directory; give a file name such as {output / 'clusters.csv'}")
     if not output.parent.is_dir():
         fail(f"--output {output}: folder {output.parent} does not exist; create it or choose another path")
-    if input_path.exists() and output.resolve() == input_path.resolve():
-        fail(f"--output {output} is the input file; choose another file name for the clusters")
+    for path in inputs:
+        if path.exists() and output.resolve() == path.resolve():
+            fail(f"--output {output} is an input file; choose another file name for the clusters")
     if report is not None and report.exists() and not report.is_dir():
         fail(f"--report {report} is a file; give a folder for the HTML dashboards")
     return output
@@ -48,12 +50,14 @@ def _progress_hook(progress: Any, task: Any) -> Any:
 
 
 def resolve(
-    input_path: Annotated[
-        Path | None,
+    input_paths: Annotated[
+        list[Path] | None,
         typer.Option(
             "--input",
             "-i",
-            help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8): record_id (unique) "
+            help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8); repeat it to link "
+            "several files (each file a source unless it has a source column; the output then says each "
+            "record's file): record_id (unique in its file) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
             "category, lat, lon (other names for them, such as id, zip, state, url, a CRM export's or a "
             "provider API's, are read as these); other columns (date_of_birth, tax_id, ...) are extra "
@@ -82,26 +86,28 @@ def resolve(
     """Resolve your own records: which rows are the same entity. CSV in, clusters CSV out."""
     quiet_logs()
     warnings.filterwarnings("ignore", category=FutureWarning)  # pandas' notices are not the user's business
-    if input_path is None and full:
+    if not input_paths and full:
         _full_lakehouse()
         return
-    if input_path is None:
+    if not input_paths:
         fail(_NO_INPUT, EXIT_USAGE)
+    input_path = input_paths[0]
+    shown = input_path if len(input_paths) == 1 else f"{len(input_paths)} files"
     with errors():
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
         from leadlake.stages.silver.resolve import inputs as ri
         from leadlake.stages.silver.resolve import resolve as run_resolve
 
-        target = _check_paths(input_path, output, report)
+        target = _check_paths(input_paths, output, report)
         started = time.perf_counter()
         try:
-            with err_console.status(f"reading and normalising {input_path}"):  # transient: gone after
-                loaded = ri.load_records(input_path)
+            with err_console.status(f"reading and normalising {shown}"):  # transient: gone after
+                loaded = ri.load_inputs(input_paths)
         except ri.InputError as exc:
             fail(str(exc))
         if loaded.records.empty:
-            fail(f"{input_path} has a header but no records; add one row per record")
+            fail(f"{shown} has a header but no records; add one row per record")
         extras_note = ""
         cfg = ri.settings_for(loaded)
         if loaded.extra and not ri.supports_extra_columns(cfg):
@@ -118,6 +124,7 @@ def resolve(
             transient=False,
         )
         record_ids = loaded.records["record_id"].tolist()
+        origin = loaded.origin
         records = loaded.records if report is not None else None  # the report prepares them again
         # Handed over without a reference kept here: resolve() lets the records go once they are prepared,
         # the largest frame of the run, before Splink runs.
@@ -131,7 +138,7 @@ def resolve(
             if report is not None and records is not None:
                 bar.update(task, description="writing the report")
                 ri.write_report(records, result, cfg, report, clusters=clusters)
-            ri.write_clusters_csv(clusters, target)
+            ri.write_clusters_csv(ri.with_origin(clusters, origin), target)
             bar.update(task, description="done", completed=_STEPS)
         n, k = len(clusters), clusters["cluster_id"].nunique()
         where = f" -> {target}" + (f", report in {report}" if report is not None else "")

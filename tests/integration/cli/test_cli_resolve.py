@@ -179,3 +179,47 @@ def test_usage_errors(tmp_path: Path) -> None:
         cli("resolve", "-i", "records.csv", "-o", "records.csv", env=env, cwd=tmp_path), "input file"
     )
     assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".csv") == ["records.csv"]
+
+
+def test_two_files_are_linked_each_a_source_ids_may_repeat(tmp_path: Path) -> None:
+    """--input twice: a CRM export and a purchased list, each numbering its rows from 1 and spelling the
+    columns its own way; the clusters CSV names each record's file beside its id as given."""
+    write(
+        tmp_path / "crm.csv",
+        [
+            "id,company,street,zip,phone",
+            "1,Joe's Plumbing LLC,1200 Main Street,80202,(303) 555-0142",
+            "2,Mile High Dental,45 Oak Avenue,80203,+1 303 555 0199",
+            "3,Sunrise Bakery,77 Elm Street,80010,303-555-0177",
+        ],
+    )
+    write(
+        tmp_path / "list.csv",
+        [
+            "record_id;name;address;postal;telephone",
+            "1;Mile High Dental;45 Oak Ave;80203;3035550199",
+            "2;Joes Plumbing;1200 Main St;80202;303-555-0142",
+            "3;Rocky Roofing;9 Pine Rd;80301;720 555 0110",
+        ],
+    )
+    done = cli(
+        "resolve", "-i", "crm.csv", "-i", "list.csv", "-o", "clusters.csv",
+        env=scratch_env(tmp_path), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 files: crm (3), list (3)" in done.stdout and "company read as name (crm)" in done.stdout
+    rows = read_clusters(tmp_path / "clusters.csv")
+    assert list(rows[0]) == ["file", "record_id", "cluster_id", "match_probability"]
+    assert [(r["file"], r["record_id"]) for r in rows] == [
+        ("crm", "1"), ("crm", "2"), ("crm", "3"), ("list", "1"), ("list", "2"), ("list", "3"),
+    ]  # fmt: skip
+    cluster = {(r["file"], r["record_id"]): r["cluster_id"] for r in rows}
+    assert cluster["crm", "1"] == cluster["list", "2"] and cluster["crm", "2"] == cluster["list", "1"]
+    assert len(set(cluster.values())) == 4
+    # A file's own duplicate ids are still refused, naming the file.
+    write(tmp_path / "dup.csv", ["id,name", "7,A", "7,B"])
+    refused = cli(
+        "resolve", "-i", "crm.csv", "-i", "dup.csv", "-o", "c2.csv", env=scratch_env(tmp_path), cwd=tmp_path
+    )
+    one_line_error(refused, "dup.csv", "appears 2 times")
+    assert not (tmp_path / "c2.csv").exists()

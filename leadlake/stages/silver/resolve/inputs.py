@@ -86,6 +86,9 @@ class InputRecords:
     attributes: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    # Read from several files: each record's file (its name without extension) and its id in that file,
+    # by position; record_id is then "file:id", unique across the files.
+    origin: pd.DataFrame | None = None
 
     def describe(self) -> str:
         """One line: which columns were used, which were empty or absent, and the extra identifiers."""
@@ -657,6 +660,56 @@ def load_records(path: str | os.PathLike[str]) -> InputRecords:
     return records_from_frame(frame, where=str(path))
 
 
+def _file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+    """Each file's name without its extension; a name two files share gets _2, _3 after the second."""
+    names: list[str] = []
+    for p in paths:
+        stem, k = Path(p).stem or "input", 2
+        name = stem
+        while name in names:
+            name, k = f"{stem}_{k}", k + 1
+        names.append(name)
+    return names
+
+
+def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> InputRecords:
+    """One or several CSV files as one record frame. From several, each file is a source unless it has a
+    source column, and each record_id is qualified by its file ("crm:17"), so ids may repeat across files;
+    `origin` keeps the file and the id as given. The files are read as one table (columns by their
+    names after aliases), so an extra column identifies or not on all of them."""
+    if not paths:
+        raise InputError("no input file; give --input records.csv (once per file)")
+    if len(paths) == 1:
+        return load_records(paths[0])
+    names = _file_names(paths)
+    frames, notes, origin = [], [], []
+    for name, path in zip(names, paths, strict=True):
+        frame = read_records_csv(path)
+        where = f"{path}: "
+        headers, renamed = _aliased([_header_name(c) for c in frame.columns])
+        clash = sorted({h for h in headers if h and headers.count(h) > 1})
+        if clash:
+            times = headers.count(clash[0])
+            raise InputError(f"{where}column {clash[0]} appears {times} times; keep one of them")
+        frame = frame.set_axis(headers, axis=1).drop(columns=[""], errors="ignore")
+        ids = _check_ids(frame.get("record_id"), headers, where)
+        if "source" not in frame.columns or _clean(frame["source"]).isna().all():
+            frame = frame.assign(source=name)
+        frame = frame.assign(record_id=(name + ":" + ids).to_numpy(dtype=object))
+        frames.append(frame)
+        notes.append(renamed)
+        origin.append(pd.DataFrame({"file": name, "record_id": ids.to_numpy(dtype=object)}))
+    loaded = records_from_frame(pd.concat(frames, ignore_index=True))
+    files = ", ".join(f"{n} ({len(f):,})" for n, f in zip(names, frames, strict=True))
+    said = [f"{len(paths)} files: {files}; record ids qualified by file (file:id)"]
+    for note in dict.fromkeys(n for file_notes in notes for n in file_notes):  # once when all files say it
+        having = [name for name, file_notes in zip(names, notes, strict=True) if note in file_notes]
+        said.append(note if len(having) == len(names) else f"{note} ({', '.join(having)})")
+    return dataclasses.replace(
+        loaded, notes=(*said, *loaded.notes), origin=pd.concat(origin, ignore_index=True)
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Settings for a user's records, and what the resolver found as clusters.
 
@@ -713,6 +766,16 @@ def _probability_text(p: float | None) -> str:
     return "" if p is None or (isinstance(p, float) and math.isnan(p)) else f"{p:.6f}".rstrip("0").rstrip(".")
 
 
+def with_origin(clusters: pd.DataFrame, origin: pd.DataFrame | None) -> pd.DataFrame:
+    """The clusters of records read from several files with each one's file and its id as given (rows in
+    input order, as `origin`); unchanged when read from one file."""
+    if origin is None:
+        return clusters
+    out = clusters.assign(record_id=origin["record_id"].to_numpy(dtype=object))
+    out.insert(0, "file", origin["file"].to_numpy(dtype=object))
+    return out
+
+
 def write_clusters_csv(clusters: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write the clusters CSV (LF line ends) to a temp file beside `path`, then rename it into place:
     a reader never sees half a file, and a failure leaves nothing behind."""
@@ -721,9 +784,11 @@ def write_clusters_csv(clusters: pd.DataFrame, path: str | os.PathLike[str]) -> 
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(OUTPUT_COLUMNS)
+            lead = ["file"] if "file" in clusters.columns else []
+            writer.writerow([*lead, *OUTPUT_COLUMNS])
             writer.writerows(
                 zip(
+                    *(clusters[c].tolist() for c in lead),
                     clusters["record_id"].tolist(),
                     clusters["cluster_id"].tolist(),
                     [_probability_text(p) for p in clusters["match_probability"].tolist()],

@@ -14,11 +14,13 @@ from leadlake.stages.silver.resolve.inputs import (
     OUTPUT_COLUMNS,
     InputError,
     clusters_frame,
+    load_inputs,
     load_records,
     read_records_csv,
     records_from_frame,
     settings_for,
     supports_extra_columns,
+    with_origin,
     write_clusters_csv,
 )
 
@@ -577,3 +579,34 @@ def test_resolving_a_users_file_loads_no_adapter_or_http_client() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"
+
+
+def test_several_files_read_as_one_table_with_ids_qualified_by_file(tmp_path: Path) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text("id,name,status\n1,Acme,open\n2,Bolt,open\n", encoding="utf-8")
+    b = tmp_path / "b.csv"
+    b.write_text("record_id,source,name,status\n1,yelp,Acme Inc,open\n2,,Cog,closed\n", encoding="utf-8")
+    got = load_inputs([a, b])
+    r = got.records
+    assert r["record_id"].tolist() == ["a:1", "a:2", "b:1", "b:2"]
+    assert r["provider"].tolist() == ["a", "a", "yelp", DEFAULT_SOURCE]  # a file's own source column kept
+    assert got.origin is not None
+    assert got.origin.to_dict("list") == {"file": ["a", "a", "b", "b"], "record_id": ["1", "2", "1", "2"]}
+    assert "2 files: a (2), b (2)" in got.describe() and "id read as record_id (a)" in got.describe()
+    clusters = pd.DataFrame({"record_id": r["record_id"], "cluster_id": list("xyxz"), "match_probability": 1})
+    out = with_origin(clusters, got.origin)
+    assert out.columns.tolist() == ["file", *OUTPUT_COLUMNS]
+    assert out["record_id"].tolist() == ["1", "2", "1", "2"] and out["file"].tolist() == ["a", "a", "b", "b"]
+    assert load_inputs([a]).origin is None  # one file: ids as given, no file column
+
+
+def test_an_extra_column_is_judged_on_all_the_files_together(tmp_path: Path) -> None:
+    # 21 records sharing one value make 210 pairs, 10 per record: an identifier by the limit; 42 do not.
+    paths = []
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.csv"
+        path.write_text("id,name,status\n" + "".join(f"{i},N{i},open\n" for i in range(21)), encoding="utf-8")
+        paths.append(path)
+    assert load_records(paths[0]).extra == ("status",)
+    both = load_inputs(paths)
+    assert both.extra == () and both.attributes == ("status",)
