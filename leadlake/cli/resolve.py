@@ -22,6 +22,10 @@ def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -
     input_path = inputs[0]
     if output is None:
         fail(f"--output is missing; add --output clusters.csv to say where the clusters go ({input_path})")
+    if str(output) == STDIO:
+        if report is not None and report.exists() and not report.is_dir():
+            fail(f"--report {report} is a file; give a folder for the HTML dashboards")
+        return output
     if output.is_dir():
         fail(f"--output {output} is a directory; give a file name such as {output / 'clusters.csv'}")
     if not output.parent.is_dir():
@@ -32,6 +36,34 @@ def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -
     if report is not None and report.exists() and not report.is_dir():
         fail(f"--report {report} is a file; give a folder for the HTML dashboards")
     return output
+
+
+STDIO = "-"  # --input - reads the records from stdin, --output - writes the clusters to stdout
+
+
+def _stdin_to_file(folder: Path) -> Path:
+    """The records piped in, as a file named stdin in `folder` (read in one go: a CSV is read whole)."""
+    import sys
+
+    path = folder / "stdin"
+    with path.open("wb") as fh:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            fh.write(chunk)
+    return path
+
+
+def _to_stdout(clusters: Any, write: Any) -> None:
+    """The clusters CSV on stdout. A reader that stops early (`| head`) is not a failure: the rest is
+    dropped, as `cat` would."""
+    import os
+    import sys
+
+    try:
+        write(clusters, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again
 
 
 _STEPS = 5  # the resolver reports four steps (prepare, deterministic, Splink, cluster); then writing
@@ -55,7 +87,8 @@ def resolve(
         typer.Option(
             "--input",
             "-i",
-            help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8); repeat it to link "
+            help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8; gzip, bz2, xz or zip "
+            "compressed, or Parquet; - reads stdin); repeat it to link "
             "several files (each file a source unless it has a source column; the output then says each "
             "record's file): record_id (unique in its file) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
@@ -67,7 +100,10 @@ def resolve(
     output: Annotated[
         Path | None,
         typer.Option(
-            "--output", "-o", help="Clusters CSV to write: record_id, cluster_id, match_probability"
+            "--output",
+            "-o",
+            help="Clusters CSV to write: record_id, cluster_id, match_probability (- writes it to stdout, "
+            "the summary to stderr)",
         ),
     ] = None,
     report: Annotated[
@@ -91,8 +127,22 @@ def resolve(
         return
     if not input_paths:
         fail(_NO_INPUT, EXIT_USAGE)
+    if sum(str(p) == STDIO for p in input_paths) > 1:
+        fail("--input - (stdin) can be given once", EXIT_USAGE)
+    _check_paths(input_paths, output, report)  # before stdin is read
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="leadlake-resolve-") as tmp:
+        paths = [_stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
+        _resolve_files(paths, output, report)
+
+
+def _resolve_files(input_paths: list[Path], output: Path | None, report: Path | None) -> None:
+    """Read, resolve and write the clusters (to stdout for --output -, the summary then on stderr)."""
     input_path = input_paths[0]
     shown = input_path if len(input_paths) == 1 else f"{len(input_paths)} files"
+    to_stdout = output is not None and str(output) == STDIO
+    say = err_console if to_stdout else console  # stdout holds the CSV alone
     with errors():
         from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -105,14 +155,14 @@ def resolve(
             with err_console.status(f"reading and normalising {shown}"):  # transient: gone after
                 loaded = ri.load_inputs(input_paths)
         except ri.InputError as exc:
-            fail(str(exc))
+            fail(str(exc).replace(str(input_paths[0].parent / "stdin"), "stdin"))
         if loaded.records.empty:
             fail(f"{shown} has a header but no records; add one row per record")
         extras_note = ""
         cfg = ri.settings_for(loaded)
         if loaded.extra and not ri.supports_extra_columns(cfg):
             extras_note = f" (extra identifiers {', '.join(loaded.extra)} ignored: this resolver has none)"
-        console.print(f"columns: {loaded.describe()}{extras_note}", highlight=False, soft_wrap=True)
+        say.print(f"columns: {loaded.describe()}{extras_note}", highlight=False, soft_wrap=True)
 
         bar = Progress(
             SpinnerColumn(),
@@ -138,11 +188,14 @@ def resolve(
             if report is not None and records is not None:
                 bar.update(task, description="writing the report")
                 ri.write_report(records, result, cfg, report, clusters=clusters)
-            ri.write_clusters_csv(ri.with_origin(clusters, origin), target)
+            if to_stdout:
+                _to_stdout(ri.with_origin(clusters, origin), ri.write_clusters)
+            else:
+                ri.write_clusters_csv(ri.with_origin(clusters, origin), target)
             bar.update(task, description="done", completed=_STEPS)
         n, k = len(clusters), clusters["cluster_id"].nunique()
-        where = f" -> {target}" + (f", report in {report}" if report is not None else "")
-        console.print(
+        where = f" -> {'stdout' if to_stdout else target}" + (f", report in {report}" if report else "")
+        say.print(
             f"resolved {n:,} records into {k:,} clusters ({n - k:,} duplicates merged) "
             f"in {time.perf_counter() - started:.1f} s{where}",
             highlight=False,

@@ -223,3 +223,40 @@ def test_two_files_are_linked_each_a_source_ids_may_repeat(tmp_path: Path) -> No
     )
     one_line_error(refused, "dup.csv", "appears 2 times")
     assert not (tmp_path / "c2.csv").exists()
+
+
+def test_stdin_to_stdout_in_a_pipe_and_a_reader_that_stops_early(tmp_path: Path) -> None:
+    """`... | leadlake resolve -i - -o - | ...`: the CSV alone on stdout, the summary on stderr, and `head`
+    closing the pipe early is no failure."""
+    import subprocess
+
+    from cli_support import LEADLAKE
+
+    records = "\n".join([HEADER, *ROWS]) + "\n"
+    env = scratch_env(tmp_path)
+    done = subprocess.run(
+        [LEADLAKE, "resolve", "-i", "-", "-o", "-"],
+        input=records, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = list(csv.DictReader(done.stdout.splitlines()))
+    assert [r["record_id"] for r in rows] == [line.split(",")[0] for line in ROWS]
+    assert len({r["cluster_id"] for r in rows}) == 5
+    assert "resolved 8 records into 5 clusters" in done.stderr and "-> stdout" in done.stderr
+    assert list(tmp_path.glob("*.csv")) == [] and not (tmp_path / "-").exists()
+    many = "record_id,name,phone\n" + "".join(f"r{i},Shop {i},303-555-{i:04d}\n" for i in range(5000))
+    piped = subprocess.run(
+        ["bash", "-c", f"'{LEADLAKE}' resolve -i - -o - | head -2; echo \"rc=${{PIPESTATUS[0]}}\""],
+        input=many, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
+    )  # fmt: skip
+    lines = piped.stdout.splitlines()
+    assert lines[0] == "record_id,cluster_id,match_probability" and lines[1].startswith("r0,")
+    assert lines[-1] == "rc=0", piped.stderr[-3000:]
+    assert "Traceback" not in piped.stderr and "Broken pipe" not in piped.stderr
+    # stdin's mistakes are named as stdin's.
+    bad = subprocess.run(
+        [LEADLAKE, "resolve", "-i", "-", "-o", "-"],
+        input="name\nx\n", capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
+    )  # fmt: skip
+    assert one_line_error(bad, "stdin: no record_id column").startswith("error: stdin")
+    assert bad.stdout == ""

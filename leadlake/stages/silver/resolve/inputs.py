@@ -240,13 +240,21 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             head = fh.read(_SNIFF_BYTES)
     except OSError as exc:
         raise InputError(f"{p} cannot be read ({exc.strerror or exc}); check its permissions") from exc
+    if head.startswith(_PARQUET_MAGIC):
+        return _read_parquet(p)
+    compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
+    if compression is not None:
+        head = _decompressed_head(p, compression)
     if not head.strip():
         raise InputError(f"{p} is empty; expected a header row with record_id, then one row per record")
     if b"\x00" in head:
-        raise InputError(f"{p} is not a CSV file (binary content); export it as comma-separated text")
+        raise InputError(
+            f"{p} is not a CSV file (binary content); export it as comma-separated text (or Parquet)"
+        )
     try:
         frame = pd.read_csv(
             p,
+            compression=compression,
             sep=_delimiter(head),
             dtype=str,
             keep_default_na=False,
@@ -256,10 +264,74 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     except UnicodeDecodeError as exc:
         raise InputError(f"{p} is not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV file") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as exc:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError, OSError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p} is not a valid CSV file ({first}); export it as comma-separated text") from exc
     return frame
+
+
+_PARQUET_MAGIC = b"PAR1"
+# Compressed CSV files by their first bytes (a name can lie): what pandas' read_csv opens.
+_COMPRESSED: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"PK\x03\x04", "zip"),
+)
+
+
+def _decompressed_head(p: Path, compression: str) -> bytes:
+    """The first bytes of a compressed CSV once decompressed (to find its separator)."""
+    try:
+        if compression == "zip":
+            import zipfile
+
+            try:
+                zf = zipfile.ZipFile(p)
+            except zipfile.BadZipFile as exc:
+                raise InputError(f"{p} is not a CSV file (a damaged zip archive); export it again") from exc
+            with zf:
+                names = [n for n in zf.namelist() if not n.endswith("/")]
+                if "xl/workbook.xml" in names:
+                    raise InputError(f"{p} is an Excel workbook, not a CSV file; save it as CSV UTF-8")
+                if len(names) != 1:
+                    raise InputError(f"{p} is a zip of {len(names)} files; zip one CSV file, or unzip it")
+                with zf.open(names[0]) as fh:
+                    return fh.read(_SNIFF_BYTES)
+        import bz2
+        import gzip
+        import lzma
+
+        opener = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open}[compression]
+        with opener(p, "rb") as fh:
+            return fh.read(_SNIFF_BYTES)
+    except InputError:
+        raise
+    except (OSError, EOFError, ValueError) as exc:
+        raise InputError(
+            f"{p} is not a readable {compression} file ({exc}); decompress or export it again"
+        ) from exc
+
+
+def _read_parquet(p: Path) -> pd.DataFrame:
+    """A Parquet file as text columns, as a CSV would be read: numbers as their shortest text, nulls as ""."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(p)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{p} is not a readable Parquet file ({exc}); export it again") from exc
+    columns = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_nested(column.type) or pa.types.is_binary(column.type):
+            raise InputError(
+                f"{p}: column {name} holds {column.type} values; give it as text (one value per row)"
+            )
+        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+        columns[str(name)] = pc.fill_null(text, "").to_pandas().astype(object)
+    return pd.DataFrame(columns)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -776,25 +848,30 @@ def with_origin(clusters: pd.DataFrame, origin: pd.DataFrame | None) -> pd.DataF
     return out
 
 
+def write_clusters(clusters: pd.DataFrame, fh: Any) -> None:
+    """The clusters CSV (LF line ends) on an open text stream: a `file` column first when there is one."""
+    writer = csv.writer(fh, lineterminator="\n")
+    lead = ["file"] if "file" in clusters.columns else []
+    writer.writerow([*lead, *OUTPUT_COLUMNS])
+    writer.writerows(
+        zip(
+            *(clusters[c].tolist() for c in lead),
+            clusters["record_id"].tolist(),
+            clusters["cluster_id"].tolist(),
+            [_probability_text(p) for p in clusters["match_probability"].tolist()],
+            strict=True,
+        )
+    )
+
+
 def write_clusters_csv(clusters: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
-    """Write the clusters CSV (LF line ends) to a temp file beside `path`, then rename it into place:
-    a reader never sees half a file, and a failure leaves nothing behind."""
+    """Write the clusters CSV to a temp file beside `path`, then rename it into place: a reader never sees
+    half a file, and a failure leaves nothing behind."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            lead = ["file"] if "file" in clusters.columns else []
-            writer.writerow([*lead, *OUTPUT_COLUMNS])
-            writer.writerows(
-                zip(
-                    *(clusters[c].tolist() for c in lead),
-                    clusters["record_id"].tolist(),
-                    clusters["cluster_id"].tolist(),
-                    [_probability_text(p) for p in clusters["match_probability"].tolist()],
-                    strict=True,
-                )
-            )
+            write_clusters(clusters, fh)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

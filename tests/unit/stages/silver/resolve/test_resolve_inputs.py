@@ -610,3 +610,59 @@ def test_an_extra_column_is_judged_on_all_the_files_together(tmp_path: Path) -> 
     assert load_records(paths[0]).extra == ("status",)
     both = load_inputs(paths)
     assert both.extra == () and both.attributes == ("status",)
+
+
+@pytest.mark.parametrize("kind", ["gzip", "bz2", "xz", "zip", "parquet"])
+def test_compressed_csv_and_parquet_files_read_as_the_csv_would_be(tmp_path: Path, kind: str) -> None:
+    text = "record_id;name;postal;lat\n1;Acme;02134;42.35\n2;Bolt;;\n"  # a leading zero, empty values
+    plain = tmp_path / "plain.csv"
+    plain.write_text(text, encoding="utf-8")
+    path = tmp_path / "records.bin"  # the first bytes say what a file is, not its name
+    if kind == "zip":
+        import zipfile
+
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("records.csv", text)
+    elif kind == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({"record_id": [1, 2], "name": ["Acme", "Bolt"], "postal": ["02134", None]})
+        pq.write_table(table.append_column("lat", pa.array([42.35, None])), path)
+    else:
+        import bz2
+        import gzip
+        import lzma
+
+        path.write_bytes({"gzip": gzip, "bz2": bz2, "xz": lzma}[kind].compress(text.encode()))
+    got = read_records_csv(path)
+    assert got.to_dict("list") == read_records_csv(plain).to_dict("list")
+    assert load_records(path).records["postal"].tolist() == ["02134", None]
+
+
+def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -> None:
+    import zipfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as zf:
+        zf.writestr("a.csv", "record_id\n1\n")
+        zf.writestr("b.csv", "record_id\n2\n")
+    with pytest.raises(InputError, match="zip of 2 files"):
+        read_records_csv(two)
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(pa.table({"record_id": ["1"], "tags": [["a", "b"]]}), nested)
+    with pytest.raises(InputError, match="column tags holds list"):
+        read_records_csv(nested)
+    workbook = tmp_path / "export.xlsx"
+    with zipfile.ZipFile(workbook, "w") as zf:
+        zf.writestr("[Content_Types].xml", "<Types/>")
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    with pytest.raises(InputError, match="Excel workbook, not a CSV file; save it as CSV"):
+        read_records_csv(workbook)
+    broken = tmp_path / "broken.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(InputError, match="gzip"):
+        read_records_csv(broken)
