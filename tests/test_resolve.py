@@ -827,6 +827,62 @@ def test_an_extra_column_most_records_share_is_left_out_with_a_warning(
     assert {g for g in _lead_groups(again) if len(g) > 1} == {frozenset({"crm:0", "crm:1"})}
 
 
+def _crm_export(businesses: int) -> pd.DataFrame:
+    """Each business twice (one phone, a like name), with the entity's tax id and each record's own
+    created_at: what a CRM export holds."""
+    rows = []
+    for b in range(businesses):
+        for k, name in enumerate((f"Acme Plumbing {b}", f"ACME Plumbing {b} LLC")):
+            rows.append(
+                {
+                    "record_id": f"crm:{b}:{k}",
+                    "provider": "crm",
+                    "name": name,
+                    "phone_e164": f"+1303555{b:04d}",
+                    "city": "Denver",
+                    "tax_id": f"84-{b:07d}",
+                    "created_at": f"2024-03-{1 + b % 28:02d} 10:{b % 60:02d}:{k * 30:02d}",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_extra_agreement_counts_pairs_with_the_value_on_both_records() -> None:
+    from leadlake.stages.silver.resolve.resolution import extra_agreement
+
+    prep = pd.DataFrame({"record_id": ["a", "b", "c", "d"], "dob": ["1990", "1990", None, "1991"]})
+    pairs = pd.DataFrame({"record_id_l": ["a", "a", "c"], "record_id_r": ["b", "d", "d"]})
+    assert extra_agreement(prep, pairs, "dob") == (2, 0.5)  # a-b agree, a-d do not, c-d has no value on c
+    n, share = extra_agreement(prep, pairs.iloc[:0], "dob")
+    assert n == 0 and share != share  # NaN: nothing to judge by
+
+
+def test_an_extra_column_sure_duplicates_seldom_agree_on_is_left_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A record's own timestamp is unique enough to pass for an identifier; the 40 pairs that share a phone
+    and a name never agree on it, so it is left out (and said), while the tax id they share stays."""
+    cfg = replace(ResolveSettings(), extra_columns=("tax_id", "created_at"))
+    with caplog.at_level("WARNING"):
+        res = resolve(_crm_export(40), cfg)
+    assert res.unconfirmed_extras == {"created_at": 0.0}
+    said = [r.getMessage() for r in caplog.records if "sure duplicate pairs" in r.getMessage()]
+    assert len(said) == 1 and "created_at" in said[0] and "0% of 40" in said[0]
+    assert res.model is not None
+    compared = [c["output_column_name"] for c in res.model["comparisons"]]
+    assert "tax_id" in compared and "created_at" not in compared
+    assert {g for g in _lead_groups(res) if len(g) > 1} == {
+        frozenset({f"crm:{b}:0", f"crm:{b}:1"}) for b in range(40)
+    }
+    # Too few sure pairs to judge by (10 < min_sure_pairs): the column is kept.
+    few = resolve(_crm_export(10), cfg)
+    assert few.unconfirmed_extras == {} and few.model is not None
+    assert "created_at" in [c["output_column_name"] for c in few.model["comparisons"]]
+    # A model passed back compares what it was trained on: the column it left out stays out.
+    again = resolve(_crm_export(10), cfg, model=res.model)
+    assert not again.pairs["match_rule"].str.contains("created_at").any()
+
+
 def test_an_em_session_splink_refuses_is_skipped_and_the_other_rules_train(
     generated: tuple[pd.DataFrame, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,

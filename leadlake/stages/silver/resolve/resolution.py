@@ -54,6 +54,8 @@ class Resolution:
     backend: str
     training: str = "none"  # "em", "priors", "model" (given one) or "none"
     model: dict[str, Any] | None = None  # JSON-ready; pass back as resolve(..., model=) to score alike
+    # Extra columns left out because sure duplicates seldom agree on them: column -> their agreement share
+    unconfirmed_extras: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 def identifying_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> ResolveSettings:
@@ -72,6 +74,43 @@ def identifying_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> ResolveSetti
     if not left_out:
         return cfg
     return dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c not in left_out))
+
+
+def extra_agreement(prep: pd.DataFrame, pairs: pd.DataFrame, column: str) -> tuple[int, float]:
+    """How many of `pairs` have a value of `column` on both records, and the share of those that agree."""
+    if not len(pairs) or column not in prep:
+        return 0, float("nan")
+    values = pd.Series(prep[column].to_numpy(dtype=object), index=prep["record_id"].astype(str).to_numpy())
+    left = values.reindex(pairs["record_id_l"].astype(str).to_numpy()).to_numpy(dtype=object)
+    right = values.reindex(pairs["record_id_r"].astype(str).to_numpy()).to_numpy(dtype=object)
+    both = pd.notna(left) & pd.notna(right)
+    n = int(both.sum())
+    return n, (float((left[both] == right[both]).mean()) if n else float("nan"))
+
+
+def confirmed_extras(
+    prep: pd.DataFrame, sure: pd.DataFrame, cfg: ResolveSettings
+) -> tuple[ResolveSettings, dict[str, float]]:
+    """cfg without the extra columns that the sure duplicates (one website, domain or phone and a like
+    name: deterministic_pairs) seldom agree on: a record's own timestamp or owner, not the entity's id.
+    Judged only on ResolveSettings.min_sure_pairs or more pairs with the column on both records."""
+    dropped: dict[str, float] = {}
+    for column in cfg.extra_columns:
+        n, share = extra_agreement(prep, sure, column)
+        if n >= cfg.min_sure_pairs and share < cfg.min_extra_agreement:
+            dropped[column] = share
+            logger.warning(
+                "extra column %s left out: %s of %s sure duplicate pairs agree on it (fewer than %s), so it "
+                "is not an identifier of the entity; lower min_extra_agreement to keep it",
+                column,
+                f"{share:.0%}",
+                f"{n:,}",
+                f"{cfg.min_extra_agreement:.0%}",
+            )
+    if not dropped:
+        return cfg, {}
+    kept = tuple(c for c in cfg.extra_columns if c not in dropped)
+    return dataclasses.replace(cfg, extra_columns=kept), dropped
 
 
 def _cluster_with_identical(
@@ -223,6 +262,17 @@ def resolve(
     new = {str(r) for r in new_record_ids} if new_record_ids is not None else None
     codes: dict[str, Any] = {}  # each column's integer codes, made once for every pass that joins on it
     step("deterministic pairs")
+    determined = (
+        deterministic_pairs(prep, cfg, new, codes=codes)
+        if len(prep) > 1
+        else pd.DataFrame(columns=PAIR_COLUMNS)
+    )
+    unconfirmed: dict[str, float] = {}
+    if model is None:
+        cfg, unconfirmed = confirmed_extras(prep, determined, cfg)
+    else:  # judged when the model was trained: the columns it compares
+        compared = {c.get("output_column_name") for c in model.get("comparisons", [])}
+        cfg = dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c in compared))
     over_cap = capped_blocks(prep, cfg, codes)
     for cols, keys, largest in over_cap:
         logger.warning(
@@ -234,11 +284,7 @@ def resolve(
             f"{largest:,}",
         )
     heads = identical_heads(prep, cfg, codes) if over_cap else {}  # only blocks over the cap hold them
-    exact = (
-        best_pairs(deterministic_pairs(prep, cfg, new, codes=codes), identical_pairs(heads, new))
-        if len(prep) > 1
-        else pd.DataFrame(columns=PAIR_COLUMNS)
-    )
+    exact = best_pairs(determined, identical_pairs(heads, new)) if len(prep) > 1 else determined
     step("scoring with Splink" if model is not None else "training and scoring with Splink")
     scored, training, used_model = splink_pairs(
         prep, cfg, spark, model=model, new_record_ids=new, codes=codes
@@ -262,4 +308,5 @@ def resolve(
         backend=cfg.backend,
         training=training,
         model=used_model,
+        unconfirmed_extras=unconfirmed,
     )

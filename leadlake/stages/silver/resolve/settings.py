@@ -101,6 +101,12 @@ class ResolveSettings:
     # average) is left out: blocking on it pairs most of the input (20k records with an open/closed flag:
     # 10 GB and 2 minutes instead of 3 s), and agreeing on it says nothing.
     max_extra_pairs_per_record: float = 10.0
+    # And the entity's, not the record's: a CRM export's create date or owner is unique enough, but two
+    # records of one business do not share it. An extra column is left out when, of the pairs that are
+    # surely duplicates (deterministic_pairs: one website, domain or phone and a like name) with a value
+    # on both records, fewer than this share agree on it; judged on at least min_sure_pairs such pairs.
+    min_extra_agreement: float = 0.5
+    min_sure_pairs: int = 20
     # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules). Exact keys,
     # then near misses: word order, phonetic name, a name token within a postcode, a name near a place.
     # A name or domain alone is not a block: a chain's 500 branches would make 125,000 pairs. Nor is a
