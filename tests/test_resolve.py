@@ -883,6 +883,42 @@ def test_an_extra_column_sure_duplicates_seldom_agree_on_is_left_out(
     assert not again.pairs["match_rule"].str.contains("created_at").any()
 
 
+def test_an_extra_column_em_finds_no_match_agrees_on_weighs_nothing() -> None:
+    """People without phones or websites (no sure pairs to judge by): EM itself finds that duplicates never
+    share a created_at, and the column weighs nothing, with its u estimated, not the prior's."""
+    import random
+
+    rng = random.Random(5)
+    rows = []
+    for person in range(80):
+        first, last = f"Name{person}", f"Surname{person % 37}"
+        for k in range(3):
+            name = f"{last} {first}" if k == 2 else f"{first} {last}"
+            rows.append(
+                {
+                    "record_id": f"p{person}-{k}",
+                    "provider": "list",
+                    "name": name,
+                    "city": "Leeds",
+                    "dob": f"19{50 + person % 40}-0{1 + person % 9}-1{person % 10}",
+                    "email": f"n{person}@mail.example",
+                }
+            )
+    stamps = [f"2024-05-01 09:{i // 2 // 60:02d}:{i // 2 % 60:02d}" for i in range(len(rows))]
+    rng.shuffle(stamps)  # two records of different people share each stamp
+    frame = pd.DataFrame(rows).assign(created_at=stamps)
+    res = resolve(frame, replace(ResolveSettings(), extra_columns=("dob", "email", "created_at")))
+    assert res.training == "em" and res.model is not None
+    by_name = {c["output_column_name"]: c for c in res.model["comparisons"]}
+    levels = [lvl for lvl in by_name["created_at"]["comparison_levels"] if not lvl.get("is_null_level")]
+    assert [lvl["m_probability"] for lvl in levels] == [lvl["u_probability"] for lvl in levels]
+    assert [lvl["u_probability"] for lvl in levels] != [0.001, 0.01, 0.989]  # estimated, not the prior
+    dob = [lvl for lvl in by_name["dob"]["comparison_levels"] if not lvl.get("is_null_level")]
+    assert dob[0]["m_probability"] > 10 * dob[0]["u_probability"]  # an identifier stays one
+    groups = {g for g in _lead_groups(res) if len(g) > 1}
+    assert groups == {frozenset({f"p{p}-0", f"p{p}-1", f"p{p}-2"}) for p in range(80)}
+
+
 def test_an_em_session_splink_refuses_is_skipped_and_the_other_rules_train(
     generated: tuple[pd.DataFrame, dict[str, str]],
     monkeypatch: pytest.MonkeyPatch,

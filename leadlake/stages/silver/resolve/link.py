@@ -808,6 +808,9 @@ def _train(
     linker.training.estimate_u_using_random_sampling(
         max_pairs=cfg.u_max_pairs, seed=cfg.seed, num_chunks=cfg.u_num_chunks, min_count_per_level=None
     )
+    # The model after the last session that finished: a session that fails part-way can leave the
+    # comparison it blocked on out of the linker's settings, and it comes back from here (u estimated).
+    good = linker.misc.save_model_to_json()
     trained = 0
     for i, cols in enumerate(em_rules(cfg)):
         pairs = _pair_total(prep, cols, codes, cfg.max_block_size)
@@ -823,13 +826,19 @@ def _train(
                 fix_probability_two_random_records_match=True,
             )
             trained += 1
+            good = linker.misc.save_model_to_json()
         except EMTrainingException as exc:  # e.g. no pairs share a phone: the other rules still train
             logger.info("EM on %s skipped: %s", cols, str(exc).splitlines()[0])
         except ValueError as exc:
             # Splink's maximisation step refuses an m that underflowed to 0.0 (every pair of a level scored
             # ~0). The session trains a copy of the settings, so skipping it leaves the model as it was.
             logger.warning("EM on %s skipped: %s", cols, str(exc).splitlines()[0])
-    return linker.misc.save_model_to_json() if trained else None
+    if not trained:
+        return None
+    final = linker.misc.save_model_to_json()
+    have = {c["output_column_name"]: c for c in final["comparisons"]}
+    final["comparisons"] = [have.get(c["output_column_name"], c) for c in good["comparisons"]]
+    return final
 
 
 def regularize(model: Mapping[str, Any], floor: float) -> dict[str, Any]:
@@ -847,9 +856,16 @@ def regularize(model: Mapping[str, Any], floor: float) -> dict[str, Any]:
     return out
 
 
-def guard_model(trained: Mapping[str, Any], priors: Mapping[str, Any]) -> dict[str, Any]:
+def guard_model(
+    trained: Mapping[str, Any],
+    priors: Mapping[str, Any],
+    neutral: Collection[str] = (),
+    m_floor: float = 0.0,
+) -> dict[str, Any]:
     """Undo EM where it learnt nonsense: a comparison whose best level ends up no evidence of a match
-    (m <= u), or whose ELSE level ends up evidence for one (m > u), takes its prior m values back."""
+    (m <= u), or whose ELSE level ends up evidence for one (m > u), takes its prior m values back. One
+    named in `neutral` (an extra column) whose matches EM found never agree on it (best level's m at
+    `m_floor`) or which it made meaningless weighs nothing (m = u): a record's own timestamp, not an id."""
     out = json.loads(json.dumps(trained))
     prior_by_name = {c["output_column_name"]: c for c in priors["comparisons"]}
     trained_by_name = {c["output_column_name"]: c for c in out["comparisons"]}
@@ -861,10 +877,19 @@ def guard_model(trained: Mapping[str, Any], priors: Mapping[str, Any]) -> dict[s
         u = [lvl.get("u_probability") for lvl in levels]
         if any(v is None for v in (*m, *u)):
             continue
-        if m[0] > u[0] and m[-1] <= u[-1]:
+        name = comparison["output_column_name"]
+        never_agree = name in neutral and m[0] <= m_floor * (1 + 1e-9)
+        if m[0] > u[0] and m[-1] <= u[-1] and not never_agree:
             continue
-        logger.info("EM made %s meaningless; its prior m values are kept", comparison["output_column_name"])
-        prior = prior_by_name.get(comparison["output_column_name"])
+        if name in neutral:
+            logger.warning(
+                "EM found that agreeing on extra column %s says nothing of a match; it weighs nothing", name
+            )
+            for lvl, u_value in zip(levels, u, strict=True):
+                lvl["m_probability"] = u_value
+            continue
+        logger.info("EM made %s meaningless; its prior m values are kept", name)
+        prior = prior_by_name.get(name)
         if prior is None:
             continue
         prior_levels = [lvl for lvl in prior["comparison_levels"] if not lvl.get("is_null_level")]
@@ -1292,7 +1317,10 @@ def splink_pairs(
                 # Training's tables (u samples, comparison vectors) are not the scoring's: freed before it.
                 api.delete_tables_created_by_splink_from_db()
             if trained:
-                settings, training = guard_model(regularize(trained, cfg.m_floor), priors_dict), "em"
+                guarded = guard_model(
+                    regularize(trained, cfg.m_floor), priors_dict, cfg.extra_columns, cfg.m_floor
+                )
+                settings, training = guarded, "em"
                 settings["blocking_rules_to_generate_predictions"] = priors_dict[
                     "blocking_rules_to_generate_predictions"
                 ]

@@ -166,6 +166,38 @@ def test_guard_model_restores_priors_where_em_learnt_nonsense() -> None:
     assert out["comparisons"][1] == priors["comparisons"][1]
 
 
+def test_guard_model_makes_an_extra_column_matches_never_agree_on_weigh_nothing() -> None:
+    from leadlake.stages.silver.resolve import guard_model
+
+    def comp(name: str, m: list[float], u: list[float]) -> dict[str, object]:
+        levels = [{"m_probability": a, "u_probability": b} for a, b in zip(m, u, strict=True)]
+        return {"output_column_name": name, "comparison_levels": [{"is_null_level": True}, *levels]}
+
+    prior = [0.85, 0.10, 0.05]
+    priors = {"comparisons": [comp(n, prior, [0.001, 0.01, 0.989]) for n in ("created_at", "dob", "phone")]}
+    trained = {
+        "comparisons": [
+            comp("created_at", [0.01, 0.36, 0.63], [0.001, 0.35, 0.649]),  # matches never agree: m at floor
+            comp("dob", [0.6, 0.1, 0.3], [0.004, 0.005, 0.991]),  # an identifier: kept as trained
+            comp("phone", [0.01, 0.36, 0.63], [0.001, 0.35, 0.649]),  # not an extra: kept as trained
+        ]
+    }
+    out = guard_model(trained, priors, neutral=("created_at", "dob"), m_floor=0.01)
+    m = {
+        c["output_column_name"]: [lvl["m_probability"] for lvl in c["comparison_levels"][1:]]
+        for c in out["comparisons"]
+    }
+    assert m == {"created_at": [0.001, 0.35, 0.649], "dob": [0.6, 0.1, 0.3], "phone": [0.01, 0.36, 0.63]}
+    # Made meaningless (ELSE evidence for a match): an extra weighs nothing, any other takes its priors.
+    inverted = {"comparisons": [comp(n, [0.5, 0.1, 0.4], [0.1, 0.6, 0.3]) for n in ("created_at", "phone")]}
+    out = guard_model(inverted, {"comparisons": priors["comparisons"][::2]}, neutral=("created_at",))
+    m = {
+        c["output_column_name"]: [lvl["m_probability"] for lvl in c["comparison_levels"][1:]]
+        for c in out["comparisons"]
+    }
+    assert m == {"created_at": [0.1, 0.6, 0.3], "phone": prior}
+
+
 def test_blocked_pairs_are_the_rules_pairs_once_each_without_far_ones() -> None:
     import duckdb
 
