@@ -39,6 +39,7 @@ def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -
 
 
 STDIO = "-"  # --input - reads the records from stdin, --output - writes the clusters to stdout
+_STDIN_DIR = "leadlake-resolve-"
 
 
 def _stdin_to_file(folder: Path) -> Path:
@@ -132,15 +133,17 @@ def resolve(
     _check_paths(input_paths, output, report)  # before stdin is read
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="leadlake-resolve-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=_STDIN_DIR) as tmp:
         paths = [_stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
         _resolve_files(paths, output, report)
 
 
 def _resolve_files(input_paths: list[Path], output: Path | None, report: Path | None) -> None:
     """Read, resolve and write the clusters (to stdout for --output -, the summary then on stderr)."""
-    input_path = input_paths[0]
-    shown = input_path if len(input_paths) == 1 else f"{len(input_paths)} files"
+    piped = [p for p in input_paths if p.name == "stdin" and p.parent.name.startswith(_STDIN_DIR)]
+    shown = (
+        ("stdin" if piped else str(input_paths[0])) if len(input_paths) == 1 else f"{len(input_paths)} files"
+    )
     to_stdout = output is not None and str(output) == STDIO
     say = err_console if to_stdout else console  # stdout holds the CSV alone
     with errors():
@@ -155,7 +158,10 @@ def _resolve_files(input_paths: list[Path], output: Path | None, report: Path | 
             with err_console.status(f"reading and normalising {shown}"):  # transient: gone after
                 loaded = ri.load_inputs(input_paths)
         except ri.InputError as exc:
-            fail(str(exc).replace(str(input_paths[0].parent / "stdin"), "stdin"))
+            message = str(exc)
+            for path in piped:  # the user piped it in: no temporary file name in the message
+                message = message.replace(str(path), "stdin")
+            fail(message)
         if loaded.records.empty:
             fail(f"{shown} has a header but no records; add one row per record")
         extras_note = ""

@@ -260,3 +260,9 @@ def test_stdin_to_stdout_in_a_pipe_and_a_reader_that_stops_early(tmp_path: Path)
     )  # fmt: skip
     assert one_line_error(bad, "stdin: no record_id column").startswith("error: stdin")
     assert bad.stdout == ""
+    write(tmp_path / "records.csv", [HEADER, *ROWS])
+    second = subprocess.run(
+        [LEADLAKE, "resolve", "-i", "records.csv", "-i", "-", "-o", "-"],
+        input="name\nx\n", capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
+    )  # fmt: skip
+    assert one_line_error(second, "stdin: no record_id column").startswith("error: stdin")
