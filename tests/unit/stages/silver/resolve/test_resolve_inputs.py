@@ -619,10 +619,7 @@ def test_compressed_csv_and_parquet_files_read_as_the_csv_would_be(tmp_path: Pat
     plain.write_text(text, encoding="utf-8")
     path = tmp_path / "records.bin"  # the first bytes say what a file is, not its name
     if kind == "zip":
-        import zipfile
-
-        with zipfile.ZipFile(path, "w") as zf:
-            zf.writestr("records.csv", text)
+        _zip(path, {"records.csv": text})
     elif kind == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -640,26 +637,27 @@ def test_compressed_csv_and_parquet_files_read_as_the_csv_would_be(tmp_path: Pat
     assert load_records(path).records["postal"].tolist() == ["02134", None]
 
 
-def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -> None:
+def _zip(path: Path, members: dict[str, str]) -> Path:
     import zipfile
 
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, text in members.items():
+            zf.writestr(name, text)
+    return path
+
+
+def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    two = tmp_path / "two.zip"
-    with zipfile.ZipFile(two, "w") as zf:
-        zf.writestr("a.csv", "record_id\n1\n")
-        zf.writestr("b.csv", "record_id\n2\n")
+    two = _zip(tmp_path / "two.zip", {"a.csv": "record_id\n1\n", "b.csv": "record_id\n2\n"})
     with pytest.raises(InputError, match="zip of 2 files"):
         read_records_csv(two)
     nested = tmp_path / "nested.parquet"
     pq.write_table(pa.table({"record_id": ["1"], "tags": [["a", "b"]]}), nested)
     with pytest.raises(InputError, match="column tags holds list"):
         read_records_csv(nested)
-    workbook = tmp_path / "export.xlsx"
-    with zipfile.ZipFile(workbook, "w") as zf:
-        zf.writestr("[Content_Types].xml", "<Types/>")
-        zf.writestr("xl/workbook.xml", "<workbook/>")
+    workbook = _zip(tmp_path / "export.xlsx", {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>"})
     with pytest.raises(InputError, match="Excel workbook, not a CSV file; save it as CSV"):
         read_records_csv(workbook)
     broken = tmp_path / "broken.gz"
