@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -17,6 +17,29 @@ from leadlake.cli.suppress import suppress_app
 app = typer.Typer(
     help="leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM.", no_args_is_help=True
 )
+
+
+def _version(value: bool) -> None:
+    """`leadlake --version`: the installed package's version, then exit."""
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"leadlake {version('leadlake')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print leadlake's version and exit."
+        ),
+    ] = False,
+) -> None:
+    """leadlake: provider APIs -> bronze/silver/gold Delta tables -> CRM."""
+
+
 app.command()(run.demo)
 app.command()(run.run)
 app.command()(lake.tables)
