@@ -90,7 +90,7 @@ def resolve(
             "-i",
             help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8; gzip, bz2, xz or zip "
             "compressed, or Parquet; - reads stdin); repeat it to link "
-            "several files (each file a source unless it has a source column; the output then says each "
+            "several files (each file the source of its rows without one; the output then says each "
             "record's file): record_id (unique in its file) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
             "category, lat, lon (other names for them, such as id, zip, state, url, a CRM export's or a "

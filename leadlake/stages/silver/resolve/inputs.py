@@ -745,10 +745,10 @@ def _file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
 
 
 def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> InputRecords:
-    """One or several CSV files as one record frame. From several, each file is a source unless it has a
-    source column, and each record_id is qualified by its file ("crm:17"), so ids may repeat across files;
-    `origin` keeps the file and the id as given. The files are read as one table (columns by their
-    names after aliases), so an extra column identifies or not on all of them."""
+    """One or several CSV files as one record frame. From several, each file is the source of its records
+    without a source value of their own, and each record_id is qualified by its file ("crm:17"), so ids
+    may repeat across files; `origin` keeps the file and the id as given. The files are read as one table
+    (columns by their names after aliases), so an extra column identifies or not on all of them."""
     if not paths:
         raise InputError("no input file; give --input records.csv (once per file)")
     if len(paths) == 1:
@@ -765,8 +765,8 @@ def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> InputRecords:
             raise InputError(f"{where}column {clash[0]} appears {times} times; keep one of them")
         frame = frame.set_axis(headers, axis=1).drop(columns=[""], errors="ignore")
         ids = _check_ids(frame.get("record_id"), headers, where)
-        if "source" not in frame.columns or _clean(frame["source"]).isna().all():
-            frame = frame.assign(source=name)
+        given = _clean(frame["source"]) if "source" in frame.columns else _none(len(frame))
+        frame = frame.assign(source=given.fillna(name).to_numpy(dtype=object))  # blanks: the file's name
         frame = frame.assign(record_id=(name + ":" + ids).to_numpy(dtype=object))
         frames.append(frame)
         notes.append(renamed)

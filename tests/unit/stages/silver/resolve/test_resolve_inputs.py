@@ -589,7 +589,7 @@ def test_several_files_read_as_one_table_with_ids_qualified_by_file(tmp_path: Pa
     got = load_inputs([a, b])
     r = got.records
     assert r["record_id"].tolist() == ["a:1", "a:2", "b:1", "b:2"]
-    assert r["provider"].tolist() == ["a", "a", "yelp", DEFAULT_SOURCE]  # a file's own source column kept
+    assert r["provider"].tolist() == ["a", "a", "yelp", "b"]  # a file's own source kept, blanks its name
     assert got.origin is not None
     assert got.origin.to_dict("list") == {"file": ["a", "a", "b", "b"], "record_id": ["1", "2", "1", "2"]}
     assert "2 files: a (2), b (2)" in got.describe() and "id read as record_id (a)" in got.describe()
