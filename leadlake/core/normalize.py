@@ -80,7 +80,9 @@ _STREET_ABBREVIATIONS: dict[str, str] = {
 
 _EMAIL_RE = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 # Phone-like runs for log masking: optional "+", then at least 8 digits with common separators.
-_PHONE_RE = re.compile(r"\+?\(?\d(?:[\s().-]{0,2}\d){9,}")
+# A run of 10+ digits standing alone: inside a word (a hex hash in a folder name, "id3035550142x") it is
+# not a phone, and masking it would break a path a user must open.
+_PHONE_RE = re.compile(r"(?<![A-Za-z0-9_])\+?\(?\d(?:[\s().-]{0,2}\d){9,}(?![A-Za-z0-9_])")
 
 
 def _parse_phone(raw: str, default_region: str) -> phonenumbers.PhoneNumber | None:

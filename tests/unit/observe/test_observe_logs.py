@@ -110,3 +110,14 @@ def test_an_exception_that_cannot_be_rendered_does_not_break_logging() -> None:
     mask_record(record)
     assert record.getMessage().startswith("x")
     assert "Unprintable" in logging.Formatter().format(record)
+
+
+def test_digit_runs_inside_a_word_are_not_phones_a_path_stays_openable() -> None:
+    """A hex hash in a folder name (the Airflow home's) once held 11 digits in a row: the log path a failed
+    DAG's one-line error names came out masked, and nobody could open it."""
+    path = "/p/.state/airflow/12345678901f4625f/logs/task_id=bronze/attempt=1.log"
+    assert mask_text(f"log: {path}") == f"log: {path}"
+    assert mask_text("run a1234567890b9") == "run a1234567890b9"
+    # Phones standing alone are still masked, whatever surrounds them.
+    assert mask_text("call 3035550142, or +1 (303) 555-0142.") == "call ******0142, or +1******0142."
+    assert mask_text("phone=3035550142&x") == "phone=******0142&x"
