@@ -608,12 +608,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     `where` prefixes error messages (the file name). Columns are matched case-insensitively."""
     where = f"{where}: " if where and not where.endswith(": ") else where
     headers, renamed = _aliased([_header_name(c) for c in frame.columns])
-    seen: dict[str, int] = {}
-    for h in headers:
-        seen[h] = seen.get(h, 0) + 1
-    clash = [h for h, k in seen.items() if k > 1 and h]
-    if clash:
-        raise InputError(f"{where}column {clash[0]} appears {seen[clash[0]]} times; keep one of them")
+    _check_unique_columns(headers, where)
     n = len(frame)
     # Each column cleaned once (stripped text, None for blanks); the caller's frame is left as it is.
     raw_columns = {h: frame.iloc[:, i].reset_index(drop=True) for i, h in enumerate(headers) if h}
@@ -732,6 +727,16 @@ def load_records(path: str | os.PathLike[str]) -> InputRecords:
     return records_from_frame(frame, where=str(path))
 
 
+def _check_unique_columns(headers: Sequence[str], where: str) -> None:
+    """InputError when two headers name one column (after aliases): the first such, and how often."""
+    seen: dict[str, int] = {}
+    for h in headers:
+        seen[h] = seen.get(h, 0) + 1
+    clash = [h for h, k in seen.items() if k > 1 and h]
+    if clash:
+        raise InputError(f"{where}column {clash[0]} appears {seen[clash[0]]} times; keep one of them")
+
+
 def _file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     """Each file's name without its extension; a name two files share gets _2, _3 after the second."""
     names: list[str] = []
@@ -759,10 +764,7 @@ def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> InputRecords:
         frame = read_records_csv(path)
         where = f"{path}: "
         headers, renamed = _aliased([_header_name(c) for c in frame.columns])
-        clash = sorted({h for h in headers if h and headers.count(h) > 1})
-        if clash:
-            times = headers.count(clash[0])
-            raise InputError(f"{where}column {clash[0]} appears {times} times; keep one of them")
+        _check_unique_columns(headers, where)
         frame = frame.set_axis(headers, axis=1).drop(columns=[""], errors="ignore")
         ids = _check_ids(frame.get("record_id"), headers, where)
         given = _clean(frame["source"]) if "source" in frame.columns else _none(len(frame))
