@@ -140,6 +140,20 @@ COLUMN_ALIASES: dict[str, str] = {
     "osm_id": "record_id", "types": "category", "locality": "city", "town": "city", "post_code": "postal",
     "address_line_1": "address", "address_1": "address", "street_1": "address", "street1": "address",
     "street_name": "address", "website_uri": "website", "site": "website",
+    # Lead lists and scrapes: Google Maps scrapers (Apify's placeId, categoryName, postalCode; Outscraper's
+    # us_state), registers' trading names, dedupe's Chicago example ("Site name").
+    "site_name": "name", "dba_name": "name", "dba": "name", "doing_business_as": "name",
+    "trade_name": "name", "trading_name": "name", "store_name": "name", "location_name": "name",
+    "place_name": "name", "venue_name": "name", "facility_name": "name", "establishment_name": "name",
+    "merchant_name": "name", "business": "name", "category_name": "category", "main_category": "category",
+    "e_mail": "email", "telephone_number": "phone", "phone_no": "phone", "tel_no": "phone",
+    "zip5": "postal", "us_state": "region",
+}  # fmt: skip
+# Read as an input column only when no header above names it: a whole address is the address when there
+# is no street column (and left out when there is); a "title" is a scrape's business name, but a contact's
+# job title when the file has a person's name in parts (then left as it is).
+FALLBACK_ALIASES: dict[str, str] = {
+    "full_address": "address", "address_full": "address", "complete_address": "address", "title": "name",
 }  # fmt: skip
 # Prefixes an export puts before an input column's name or alias: "Billing City", "addr:postcode",
 # "location.address1", "formatted_phone_number", "geometry.location.lat". Never before record_id.
@@ -210,12 +224,28 @@ def _aliased(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
             out[i] = target
             taken.add(target)
             notes.append(f"{h} read as {target}")
+    for i, h in enumerate(headers):
+        target = FALLBACK_ALIASES.get(h)
+        if out[i] != h or target is None or (target == "name" and _name_parts(headers)):
+            continue
+        if target == "address" and target in taken:
+            out[i] = ""  # the street, city and postal code again: compared twice, they would count twice
+            notes.append(f"{h} left out (the address is read from its parts)")
+        elif target not in taken:
+            out[i] = target
+            taken.add(target)
+            notes.append(f"{h} read as {target}")
     return out, tuple(notes)
 
 
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+
 def _header_name(raw: object) -> str:
-    """A column header as a resolver column name: lower case, runs of anything else as one underscore."""
-    return re.sub(r"[^a-z0-9]+", "_", str(raw).strip().lower()).strip("_")
+    """A column header as a resolver column name: words of camelCase apart (JSON exports' postalCode,
+    placeId), lower case, runs of anything else as one underscore."""
+    text = _CAMEL.sub("_", str(raw).strip())
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def _delimiter(head: bytes) -> str:

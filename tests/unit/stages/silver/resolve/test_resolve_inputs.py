@@ -275,8 +275,29 @@ def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None
             ["1", "Joe's Plumbing", "1200", "Main St", "Denver", "80202", "+1 303 555 0142",
              "https://joesplumbing.com"],
         ),
+        # A Google Maps scrape (Apify's columns: camelCase, the name as "title", location/lat)
+        (
+            ["placeId", "title", "categoryName", "street", "city", "postalCode", "state", "countryCode",
+             "website", "phone", "location/lat", "location/lng"],
+            ["1", "Joe's Plumbing", "Plumber", "1200 Main St", "Denver", "80202", "Colorado", "US",
+             "https://www.joesplumbing.com/", "(303) 555-0142", "39.7392", "-104.9903"],
+        ),
+        # Outscraper's Google Maps export: the whole address beside its parts (left out, not compared twice)
+        (
+            ["place_id", "name", "site", "category", "phone", "full_address", "street", "city",
+             "postal_code", "us_state", "country_code", "latitude", "longitude"],
+            ["1", "Joe's Plumbing", "joesplumbing.com", "Plumber", "+1 303-555-0142",
+             "1200 Main St, Denver, CO 80202", "1200 Main St", "Denver", "80202", "Colorado", "US",
+             "39.7392", "-104.9903"],
+        ),
+        # dedupe's Chicago early-childhood example ("Site name"), here with a city
+        (
+            ["Id", "Source", "Site name", "Address", "Zip", "Phone", "City"],
+            ["1", "CPS_Early_Childhood_Portal_scrape.csv", "Joe's Plumbing", "1200 Main St", "80202",
+             "303 555 0142", "Denver"],
+        ),
     ],
-    ids=["hubspot", "salesforce", "google_places", "yelp", "openstreetmap"],
+    ids=["hubspot", "salesforce", "google_places", "yelp", "openstreetmap", "apify", "outscraper", "dedupe"],
 )  # fmt: skip
 def test_exports_and_provider_fields_are_read_as_the_input_columns(
     headers: list[str], row: list[str]
@@ -288,15 +309,28 @@ def test_exports_and_provider_fields_are_read_as_the_input_columns(
     assert str(one(r, "1", "address_line1")).startswith("1200 Main St")
     assert one(r, "1", "city") == "Denver"
     assert one(r, "1", "postal") == "80202"
-    if "Industry" in headers or "types" in headers:
-        assert one(r, "1", "categories") == [
-            row[headers.index("Industry" if "Industry" in headers else "types")].lower()
-        ]
-    if any(h in headers for h in ("Company Domain Name", "Website", "website", "contact:website")):
+    category = next((h for h in ("Industry", "types", "categoryName", "category") if h in headers), None)
+    if category is not None:
+        assert one(r, "1", "categories") == [row[headers.index(category)].lower()]
+    if any(h in headers for h in ("Company Domain Name", "Website", "website", "contact:website", "site")):
         assert one(r, "1", "domain") == "joesplumbing.com"
     if any("lat" in h for h in headers):
         assert one(r, "1", "lat") == 39.7392 and one(r, "1", "lon") == -104.9903
     assert got.extra == ()  # every column understood: none left to compare as an unknown identifier
+
+
+def test_camel_case_headers_are_split_and_a_title_is_a_name_only_without_a_persons_name() -> None:
+    got = records_from_frame(frame(recordId=["a"], companyName=["Acme"], zipCode=["80202"], eMail=["A@x.io"]))
+    assert one(got.records, "a", "name") == "Acme" and one(got.records, "a", "postal") == "80202"
+    assert got.extra == ("email",) and "company_name read as name" in got.describe()
+    # A contacts export: "Title" is the job title, the name is in parts.
+    contacts = records_from_frame(
+        frame(record_id=["a"], first_name=["Jo"], last_name=["Ng"], title=["CEO"], full_address=["1 Main St"])
+    )
+    assert one(contacts.records, "a", "name") == "Jo Ng" and "title read as" not in contacts.describe()
+    assert one(contacts.records, "a", "address_line1") == "1 Main St"  # no street column: the whole one
+    scrape = records_from_frame(frame(record_id=["a"], title=["Joe's Pizza"]))
+    assert one(scrape.records, "a", "name") == "Joe's Pizza" and "title read as name" in scrape.describe()
 
 
 def test_a_house_number_column_is_joined_to_the_street_once() -> None:
