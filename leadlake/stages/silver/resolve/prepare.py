@@ -36,6 +36,8 @@ _UNIT_RE = re.compile(r"\s(?:ste|suite|unit|apt|rm|fl|bldg|#)\s?#?\s*[\w-]*$")
 # Two words at least before the marker: "1 Between Rd" is a street.
 _CROSS_STREETS_RE = re.compile(r"^(\S+\s+\S.*?)[\s,(]+(?:between|betw|btwn|bet)\b\.?\s+\S.*$", re.IGNORECASE)
 _HOUSE_NUMBER_RE = re.compile(r"(\d+[a-z]?)\b")  # at the start of a street line: "12b Main St"
+# A house number after the street, as most of Europe writes it ("Hauptstraße 5", "Via Roma 10/b").
+_TRAILING_NUMBER_RE = re.compile(r"^(\D.*?)\s+(\d+[a-z]?(?:[-/]\w+)?)$")
 
 
 def _clean_str(value: object) -> str | None:
@@ -68,7 +70,20 @@ def address_key(value: object) -> str | None:
         value = _CROSS_STREETS_RE.sub(r"\1", value)
     parts = split_one_line_address(value)
     street = normalize_street(parts.street if parts is not None else value)
-    return _UNIT_RE.sub("", street).strip() or None
+    street = _UNIT_RE.sub("", street).strip()
+    if "strasse" in street:  # German: "Straße" and "Str." are one word; "Hauptstraße", "Hauptstr." too
+        street = " ".join(_german_street(w) for w in street.split())
+    trailing = _TRAILING_NUMBER_RE.match(street)
+    if trailing is not None:  # "hauptstr 5" is "5 hauptstr": one order, so the house numbers meet
+        street = f"{trailing.group(2)} {trailing.group(1)}"
+    return street or None
+
+
+def _german_street(word: str) -> str:
+    """ "strasse" as USPS's "st" (what "str" becomes), and "...strasse" as "...str"."""
+    if word == "strasse":
+        return "st"
+    return word[: -len("strasse")] + "str" if word.endswith("strasse") else word
 
 
 def website_key(value: object) -> str | None:

@@ -9,7 +9,7 @@ import pandas as pd
 from leadlake.stages.silver.resolve import evaluate_links, resolve
 from leadlake.stages.silver.resolve.inputs import records_from_frame, settings_for
 from leadlake.stages.silver.resolve.link import active_comparisons
-from leadlake.stages.silver.resolve.prepare import prepare
+from leadlake.stages.silver.resolve.prepare import address_key, prepare
 
 BRANDS = [
     "Golden Bakery", "Rocky Plumbing", "Blue Door Dental", "Summit Roofing", "Urban Salon", "Prime Auto",
@@ -98,12 +98,12 @@ def test_one_line_addresses_link_to_split_ones() -> None:
     assert scores["recall"] >= 0.9, scores
 
 
-def test_streets_without_a_leading_house_number_are_still_compared() -> None:
-    """European addresses put the number after the street ("Hauptstraße 5"): no record has a leading
-    house number, and the street must still be compared (the number only sharpens it)."""
+def test_streets_without_a_house_number_are_still_compared() -> None:
+    """A street with no number at all ("Main St", "Hauptstraße") must still be compared: the number only
+    sharpens it."""
     rows = [
-        {"record_id": f"r{i}", "name": f"Firma {i}", "address": f"Hauptstraße {i}", "city": "Berlin",
-         "postal": f"10{i % 100:03d}", "country": "DE"}
+        {"record_id": f"r{i}", "name": f"Firma {i}", "address": ("Hauptstraße", "Main St")[i % 2],
+         "city": "Berlin", "postal": f"10{i % 100:03d}", "country": "DE"}
         for i in range(300)
     ]  # fmt: skip
     loaded = records_from_frame(pd.DataFrame(rows))
@@ -111,6 +111,38 @@ def test_streets_without_a_leading_house_number_are_still_compared() -> None:
     prep = prepare(loaded.records, cfg)
     assert prep["address_number"].isna().all()
     assert "address" in [spec.name for spec in active_comparisons(cfg, prep)]
+
+
+def test_a_house_number_after_the_street_is_the_house_number() -> None:
+    """Most of Europe writes the number after the street, and German sources write "Straße" or "Str.":
+    one key for all of them, so the number keeps two doors apart as it does "102 Oak Ave"."""
+    keys = [
+        address_key(a)
+        for a in ("Berliner Straße 5", "Berliner Str. 5", "5 Berliner Strasse", "Hauptstraße 12a",
+                  "Hauptstr. 12a", "Via Roma 10/B", "Rue de Rivoli 12, 75001 Paris, France")
+    ]  # fmt: skip
+    assert keys == [
+        "5 berliner st", "5 berliner st", "5 berliner st", "12a hauptstr", "12a hauptstr", "10/b via roma",
+        "12 rue de rivoli",
+    ]  # fmt: skip
+    rows, truth = [], {}
+    for i, brand in enumerate(["Bäckerei Schmidt", "Apotheke am Markt", "Friseur Klein", "Autohaus Weber"]):
+        for j, street in enumerate(["Berliner Straße", "Hauptstraße", "Lindenallee", "Gartenweg"]):
+            for k, number in enumerate((10 + i + j, 14 + i + j)):  # two branches four doors apart
+                key = f"{i}-{j}-{k}"
+                short = street.replace("straße", "str.").replace(" Straße", " Str.")
+                rows.append({"record_id": f"a:{key}", "source": "a", "name": brand,
+                             "address": f"{street} {number}", "city": "Köln", "postal": "50667",
+                             "country": "DE"})  # fmt: skip
+                rows.append({"record_id": f"b:{key}", "source": "b", "name": f"{brand} GmbH",
+                             "address": f"{short} {number}", "city": "Koeln", "postal": "50667",
+                             "country": "Germany"})  # fmt: skip
+                truth[f"a:{key}"] = truth[f"b:{key}"] = key
+    loaded = records_from_frame(pd.DataFrame(rows))
+    got = resolve(loaded.records, settings_for(loaded))
+    scores = evaluate_links(got.links, truth)
+    assert scores["precision"] == 1.0, scores
+    assert scores["recall"] == 1.0, scores
 
 
 def _geocoded_world() -> tuple[pd.DataFrame, dict[str, str], list[str]]:
