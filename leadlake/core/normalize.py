@@ -23,8 +23,15 @@ _LEGAL_SUFFIXES = frozenset(
         "llc", "llp", "lp", "pllc", "inc", "incorporated", "co", "corp", "corporation", "company", "cos",
         "ltd", "limited", "plc", "pc", "gmbh", "mbh", "sa", "sas", "sarl", "srl", "sro", "nv", "bv", "ag",
         "kg", "ohg", "ug", "pty", "bhd", "sdn", "oy", "oyj", "aps", "asa", "kft", "zrt", "bvba", "cv", "sca",
-        "lda", "ltda", "spz", "sp", "zoo",
+        "lda", "ltda", "spz", "sp", "zoo", "pa", "apc", "psc", "lllp", "ab", "kk", "pte", "pvt", "sl", "slu",
+        "sau", "eurl", "snc", "ou",
     }
+)  # fmt: skip
+# Legal forms of several words once their dots and slashes are gone: Poland's "Sp. z o.o.", Mexico's "S.A.
+# de C.V.", Denmark's "A/S" and "I/S".
+_LEGAL_PHRASES: tuple[tuple[str, ...], ...] = (
+    ("sp", "z", "oo"), ("s", "de", "rl", "de", "cv"), ("sa", "de", "cv"), ("de", "cv"), ("a", "s"),
+    ("i", "s"),
 )  # fmt: skip
 # Trailing family words that only go after "and": "Smith & Sons" -> "smith".
 _FAMILY_SUFFIXES = frozenset({"sons", "son", "brothers", "bros", "daughters"})
@@ -352,7 +359,12 @@ def normalize_name(name: str | None) -> str:
     tokens = _name_words(name)
     # Only trailing suffixes go: "Co Springs Plumbing" keeps its "co"; never drop the whole name.
     while len(tokens) > 1:
-        if tokens[-1] in _LEGAL_SUFFIXES:
+        phrase = next(
+            (f for f in _LEGAL_PHRASES if len(tokens) > len(f) and tuple(tokens[-len(f) :]) == f), None
+        )
+        if phrase is not None:
+            del tokens[-len(phrase) :]
+        elif tokens[-1] in _LEGAL_SUFFIXES:
             tokens.pop()
         elif tokens[-1] in _FAMILY_SUFFIXES and len(tokens) > 2 and tokens[-2] == "and":
             del tokens[-2:]

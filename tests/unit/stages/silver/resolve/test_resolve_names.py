@@ -32,6 +32,16 @@ from leadlake.core.normalize import (
         ("Co", "co"),  # never the whole name
         ("Co Springs Plumbing", "co springs plumbing"),  # only trailing suffixes
         ("Serenity Spa", "serenity spa"),  # a trade, not a legal form
+        ("Volvo AB", "volvo"),
+        ("Maersk A/S", "maersk"),  # legal forms of several words
+        ("Kowalski Sp. z o.o.", "kowalski"),
+        ("Grupo Bimbo S.A. de C.V.", "grupo bimbo"),
+        ("Acme S. de R.L. de C.V.", "acme"),
+        ("Tata Pvt. Ltd.", "tata"),
+        ("Lim Trading Pte. Ltd.", "lim trading"),
+        ("Smith Law, P.A.", "smith law"),
+        ("Hernández S.L.", "hernandez"),
+        ("Sp z oo", "sp z oo"),  # never the whole name
     ],
 )
 def test_normalize_name_strips_international_legal_suffixes(raw: str, norm: str) -> None:
