@@ -113,6 +113,73 @@ def confirmed_extras(
     return dataclasses.replace(cfg, extra_columns=kept), dropped
 
 
+def sharing_pairs(values: pd.Series, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Up to `size` pairs of positions of records that share a value (None: no value), drawn at random
+    (a fixed seed: the same pairs every run): each from a record of a shared value and another record of
+    that value."""
+    none = np.zeros(0, dtype=np.int64)
+    codes, _ = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+    if not (codes >= 0).any():
+        return none, none
+    counts = np.bincount(codes[codes >= 0])
+    shared = np.flatnonzero((codes >= 0) & (counts[np.maximum(codes, 0)] > 1))
+    if not len(shared):
+        return none, none
+    order = shared[np.argsort(codes[shared], kind="stable")]  # each value's records together
+    group = codes[order]
+    starts = np.searchsorted(group, group)  # where each record's value begins in `order`
+    sizes = counts[group]
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(order), size=min(size, len(order) * 4))
+    step = rng.integers(1, sizes[pick])  # another record of the same value: never the record itself
+    other = starts[pick] + (pick - starts[pick] + step) % sizes[pick]
+    return order[pick], order[other]
+
+
+def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tuple[int, float]:
+    """Of sampled pairs of records sharing a value of `column` (sharing_pairs) with both names, how many,
+    and the share whose names are alike (cfg.min_name_similarity, either word order)."""
+    if column not in prep or "name_norm" not in prep:
+        return 0, float("nan")
+    left, right = sharing_pairs(prep[column], cfg.extra_name_sample)
+    if not len(left):
+        return 0, float("nan")
+    names = prep["name_norm"].to_numpy(dtype=object)
+    ordered = prep["name_sorted"].to_numpy(dtype=object) if "name_sorted" in prep else None
+    similar = name_similarity(
+        names[left], names[right],
+        ordered[left] if ordered is not None else None,
+        ordered[right] if ordered is not None else None,
+        cfg,
+    )  # fmt: skip
+    named = ~np.isnan(similar)
+    n = int(named.sum())
+    return n, (float((similar[named] >= cfg.min_name_similarity).mean()) if n else float("nan"))
+
+
+def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSettings, dict[str, float]]:
+    """cfg without the extra columns whose shared values mostly join unlike names (like_name_share below
+    cfg.min_extra_like_names): a neighbourhood or an organisation's email, not the entity's own id."""
+    dropped: dict[str, float] = {}
+    for column in cfg.extra_columns:
+        n, share = like_name_share(prep, column, cfg)
+        if n >= cfg.min_sure_pairs and share < cfg.min_extra_like_names:
+            dropped[column] = share
+            logger.warning(
+                "extra column %s left out: of %s sampled pairs of records sharing a value, %s have like "
+                "names (fewer than %s), so it names a place or a group, not one entity; lower "
+                "min_extra_like_names to keep it",
+                column,
+                f"{n:,}",
+                f"{share:.0%}",
+                f"{cfg.min_extra_like_names:.0%}",
+            )
+    if not dropped:
+        return cfg, {}
+    kept = tuple(c for c in cfg.extra_columns if c not in dropped)
+    return dataclasses.replace(cfg, extra_columns=kept), dropped
+
+
 def _cluster_with_identical(
     prep: pd.DataFrame, pairs: pd.DataFrame, heads: dict[str, str], cfg: ResolveSettings
 ) -> dict[str, str]:
@@ -270,6 +337,8 @@ def resolve(
     unconfirmed: dict[str, float] = {}
     if model is None:
         cfg, unconfirmed = confirmed_extras(prep, determined, cfg)
+        cfg, unnaming = naming_extras(prep, cfg)
+        unconfirmed = {**unconfirmed, **unnaming}
     else:  # judged when the model was trained: the columns it compares
         compared = {c.get("output_column_name") for c in model.get("comparisons", [])}
         cfg = dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c in compared))

@@ -107,6 +107,13 @@ class ResolveSettings:
     # on both records, fewer than this share agree on it; judged on at least min_sure_pairs such pairs.
     min_extra_agreement: float = 0.5
     min_sure_pairs: int = 20
+    # And it names the entity, not a place or an organisation it belongs to: of the records that share a
+    # value of it, most must have like names (a tax id, a date of birth: 0.7-0.96 on Febrl and Splink's
+    # people), or the column is a neighbourhood, an agency's shared email or a programme (0.03-0.14 in
+    # dedupe's Chicago early-childhood sites), whose agreement would also outvote unlike names. Judged on
+    # a sample of up to extra_name_sample pairs sharing a value, when min_sure_pairs of them have names.
+    min_extra_like_names: float = 0.5
+    extra_name_sample: int = 20_000
     # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules). Exact keys,
     # then near misses: word order, phonetic name, a name token within a postcode, a name near a place.
     # A name or domain alone is not a block: a chain's 500 branches would make 125,000 pairs. Nor is a
