@@ -73,6 +73,23 @@ def jaro_winkler(a: str | None, b: str | None, prefix_scale: float = 0.1) -> flo
     return jaro + prefix * prefix_scale * (1 - jaro)
 
 
+def name_similarity_sql(a: str, b: str, sorted_a: str, sorted_b: str) -> str:
+    """DuckDB SQL: how alike two names are. The greater of their Jaro-Winkler similarity and that of the
+    words each has that the other lacks (from the sorted names): the same words in any order are 1.0, and
+    a word both share says nothing ("Palace Court" and "Empress Court": 0.68, where the sorted names'
+    "court empress" and "court palace" score 0.83 on their common start)."""
+    words_a, words_b = f"string_split({sorted_a}, ' ')", f"string_split({sorted_b}, ' ')"
+    only_a = f"list_filter({words_a}, lambda w: not list_contains({words_b}, w))"
+    only_b = f"list_filter({words_b}, lambda w: not list_contains({words_a}, w))"
+    rest = (
+        f"case when {sorted_a} is null or {sorted_b} is null then null "
+        f"when len({only_a}) = 0 and len({only_b}) = 0 then 1.0 "
+        f"when len({only_a}) = 0 or len({only_b}) = 0 then null "
+        f"else jaro_winkler_similarity(array_to_string({only_a}, ' '), array_to_string({only_b}, ' ')) end"
+    )
+    return f"greatest(jaro_winkler_similarity({a}, {b}), coalesce({rest}, 0.0))"
+
+
 def name_similarity(
     a: np.ndarray,
     b: np.ndarray,
@@ -80,8 +97,8 @@ def name_similarity(
     b_sorted: np.ndarray | None,
     cfg: ResolveSettings,
 ) -> np.ndarray:
-    """The greater Jaro-Winkler similarity of each pair of names, as is and with sorted words (DuckDB's
-    jaro_winkler_similarity, the one the backends score with); NaN where either name is missing."""
+    """name_similarity_sql of each pair of names (DuckDB's jaro_winkler_similarity, the one the backends
+    score with); NaN where either name is missing."""
     missing = pd.isna(a) | pd.isna(b) | (a == "") | (b == "")
     frame = pd.DataFrame({"a": a, "b": b})
     frame["sa"] = a_sorted if a_sorted is not None else None
@@ -91,8 +108,7 @@ def name_similarity(
     try:
         con.register("names", frame)
         out = con.execute(
-            "select greatest(jaro_winkler_similarity(a, b), coalesce(jaro_winkler_similarity(sa, sb), 0.0)) "
-            "as jw from names"
+            f"select {name_similarity_sql('a', 'b', 'sa', 'sb')} as jw from names"
         ).fetchnumpy()["jw"]
     finally:
         con.close()
@@ -582,8 +598,7 @@ def deterministic_pairs(
             f"(abs(l.lat - r.lat) <= {_max_lat_gap(cfg.deterministic_max_km + 1e-9)!r} and "
             f"{_sql_km('l', 'r')} <= {cfg.deterministic_max_km + 1e-9!r}))",
             agree_or_missing_sql("l.address_number", "r.address_number"),
-            f"greatest(jaro_winkler_similarity(l.name_norm, r.name_norm), "
-            f"coalesce(jaro_winkler_similarity(l.name_sorted, r.name_sorted), 0.0)) "
+            f"{name_similarity_sql('l.name_norm', 'r.name_norm', 'l.name_sorted', 'r.name_sorted')} "
             f">= {cfg.deterministic_min_name_similarity!r}",
         ]
         if link_only:

@@ -284,6 +284,7 @@ def prepare(records: pd.DataFrame, cfg: ResolveSettings = ResolveSettings()) -> 
     addresses = _map_unique(column("address_line1"), address_key)
     out["address_norm"] = addresses
     out["address_number"] = _map_unique(addresses, _house_number)
+    out["street_key"] = _map_unique(addresses, street_key)
     out["city_key"] = _map_unique(column("city"), lambda v: normalize_name(_clean_str(v) or "") or None)
     postals = _map_unique(column("postal"), postal_key)
     out["postal"] = postals
@@ -338,6 +339,19 @@ def _geo_cells(lats: np.ndarray, lons: np.ndarray, degrees: float) -> np.ndarray
             for r, c, good in zip(rows.tolist(), cols.tolist(), ok.tolist(), strict=True)
         ]
     )
+
+
+_DIRECTIONS = frozenset({"n", "s", "e", "w", "ne", "nw", "se", "sw"})
+
+
+def street_key(address: str | None) -> str | None:
+    """A street line's house number and the first word of its street name ("1347 w erie st" -> "1347
+    erie"): one key for a door whether its street type or direction is written or not."""
+    if not address or not address[0].isdigit():
+        return None
+    words = address.split()
+    name = next((w for w in words[1:] if w not in _DIRECTIONS), None)
+    return f"{words[0]} {name}" if name is not None else None
 
 
 def _house_number(address: str | None) -> str | None:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 # pass-through for build_leads.
 MODEL_COLUMNS = [
     "record_id", "provider", "name_norm", "name_sorted", "name_prefix", "name_phonetic", "name_token",
-    "phone_key", "domain_key", "website_key", "address_norm", "address_number", "city_key", "postal",
-    "postal3", "lat", "lon", "geo_lat", "geo_lon", "geo_cell", "geo_cell_coarse",
+    "phone_key", "domain_key", "website_key", "address_norm", "address_number", "street_key", "city_key",
+    "postal", "postal3", "lat", "lon", "geo_lat", "geo_lon", "geo_cell", "geo_cell_coarse",
 ]  # fmt: skip
 # lat, lon: where a record is said to be (the distance veto, blocking); geo_lat, geo_lon: the same without
 # geocoders' fallback points (prepare.placeholder_points), what the geo comparison weighs.
@@ -123,7 +123,7 @@ class ResolveSettings:
         ("phone_key",), ("domain_key", "postal3"), ("domain_key", "city_key"), ("name_norm", "postal3"),
         ("name_norm", "city_key"), ("postal", "address_norm"), ("name_sorted", "postal3"),
         ("postal", "name_token"), ("name_phonetic", "postal3"), ("geo_cell_coarse", "name_prefix"),
-        ("address_norm", "name_phonetic"), ("address_number", "postal", "name_phonetic"),
+        ("address_norm", "name_phonetic"), ("address_number", "postal", "name_phonetic"), ("street_key",),
     )  # fmt: skip
     # A rule's key more records share than this (a switchboard phone, a placeholder address, a chain's name
     # in its town) makes no candidate pairs by that rule: its n^2/2 pairs are nearly all different

@@ -9,7 +9,7 @@ import pandas as pd
 from leadlake.stages.silver.resolve import evaluate_links, resolve
 from leadlake.stages.silver.resolve.inputs import records_from_frame, settings_for
 from leadlake.stages.silver.resolve.link import active_comparisons
-from leadlake.stages.silver.resolve.prepare import address_key, prepare
+from leadlake.stages.silver.resolve.prepare import address_key, prepare, street_key
 
 BRANDS = [
     "Golden Bakery", "Rocky Plumbing", "Blue Door Dental", "Summit Roofing", "Urban Salon", "Prime Auto",
@@ -33,6 +33,14 @@ STREETS = [
     "Oak Ave", "Main St", "Pine Rd", "Elm St", "Cedar Ln", "Lake Blvd", "Maple Dr", "Birch Way", "Hill Rd",
     "River St", "Park Ave", "Mill Rd",
 ]  # fmt: skip
+
+
+# 15 x 20 business names, none like another ("Alvarez Dental", "Brennan Tacos").
+OWNERS = ["Alvarez", "Brennan", "Castillo", "Dempsey", "Eriksen", "Fujimoto", "Gallagher", "Horvath",
+          "Ivanova", "Jablonski", "Kowalczyk", "Lindqvist", "Moreau", "Nakamura", "Okafor"]  # fmt: skip
+TRADES = ["Dental", "Tacos", "Roofing", "Optics", "Tailoring", "Locksmith", "Florist", "Pharmacy", "Bookshop",
+          "Hardware", "Laundry", "Pilates", "Veterinary", "Upholstery", "Printing", "Bicycles", "Glazing",
+          "Accounting", "Catering", "Chiropractic"]  # fmt: skip
 
 
 def _branches(brands: int, streets: int, towns: int) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -241,3 +249,59 @@ def test_placeholder_points_are_points_of_several_street_addresses() -> None:
     got = placeholder_points(lats, lons, streets, min_addresses=3).tolist()
     # point 1: three addresses (none counts as one); point 2: one building's four shops; point 3: two.
     assert got == [True, True, True, False, False, False, False, False, False, False, False]
+
+
+def test_street_key_is_the_door_whether_street_type_or_direction_is_written() -> None:
+    assert street_key("1347 w erie st") == street_key("1347 erie") == "1347 erie"
+    assert street_key("4340 s lamon ave") == street_key("4340 lamon") == "4340 lamon"
+    assert street_key("12a hauptstr") == "12a hauptstr"
+    assert street_key("main st") is None and street_key(None) is None and street_key("12") is None
+
+
+def test_a_door_without_town_or_postcode_meets_its_twin_and_its_neighbours_stay_apart() -> None:
+    """A city portal's export gives no town or postcode and writes "1347 W. Erie", a directory "1347 W Erie
+    Street": only the door can bring the two together. Businesses sharing a building (one door, a word of
+    their names in common: "Palace Court", "Empress Court") stay apart: words both names have say nothing."""
+    kinds = ["Court", "Grill", "Bakery", "Salon"]
+    firsts = [
+        "Palace",
+        "Empress",
+        "Golden",
+        "Harbor",
+        "Maple",
+        "Summit",
+        "Cedar",
+        "Willow",
+        "Rocky",
+        "Bayside",
+    ]
+    streets = ["Erie", "Lamon", "Halsted", "Ogden", "Pulaski", "Kedzie", "Western", "Damen", "Ashland",
+               "Cicero", "Harlem", "Austin", "Central", "Laramie", "Kostner", "Homan"]  # fmt: skip
+    rows, truth = [], {}
+    for s, street in enumerate(streets):
+        for k, kind in enumerate(kinds):
+            number = 1000 + 100 * s + 2 * k  # one building per street: two businesses at each door
+            for t in range(2):
+                business = f"{s}-{k}-{t}"
+                name = f"{street} {firsts[2 * k + t]} {kind}"  # "Erie Palace Court", "Erie Empress Court"
+                rows.append({"record_id": f"portal:{business}", "source": "portal", "name": name,
+                             "address": f"{number} W. {street}",
+                             "phone": f"312 555 {s:02d}{k}{t}"})  # fmt: skip
+                rows.append({"record_id": f"dir:{business}", "source": "dir", "name": name.upper(),
+                             "address": f"{number} W {street} Street", "city": "Chicago", "postal": "60622",
+                             "phone": f"(312) 555-{s:02d}{k}{t}" if t else None})  # fmt: skip
+                truth[f"portal:{business}"] = truth[f"dir:{business}"] = business
+    for b in range(300):  # the rest of the city: a door of their own, both sources with the phone
+        street, name = streets[b % len(streets)], f"{OWNERS[b % 15]} {TRADES[b // 15]}"
+        for source, written in (
+            ("portal", f"{3000 + 4 * b} W. {street}"),
+            ("dir", f"{3000 + 4 * b} W {street} St"),
+        ):
+            rows.append({"record_id": f"{source}:r{b}", "source": source, "name": name, "address": written,
+                         "phone": f"773 555 {b:04d}"})  # fmt: skip
+            truth[f"{source}:r{b}"] = f"r{b}"
+    loaded = records_from_frame(pd.DataFrame(rows))
+    got = resolve(loaded.records, settings_for(loaded))
+    scores = evaluate_links(got.links, truth)
+    assert scores["precision"] == 1.0, scores  # neighbours at one door: apart
+    assert scores["recall"] == 1.0, scores  # twins without a phone in common: found by their door

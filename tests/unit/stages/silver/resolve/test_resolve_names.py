@@ -93,3 +93,31 @@ def test_names_in_scripts_without_spaces_fold_alike_whatever_the_spacing() -> No
 def test_streets_in_other_scripts_keep_their_numbers() -> None:
     assert normalize_street("Тверской бульвар 26А") == "tverskoy bul var 26a"
     assert normalize_street("道玄坂２－２４－１").endswith("2-24-1")  # fullwidth digits and dashes
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "low", "high"),
+    [
+        ("Palace Court", "Empress Court", 0.0, 0.7),  # a word both have says nothing: 0.83 sorted, before
+        ("Golden Bakery", "Silver Bakery", 0.0, 0.799),  # below the veto's 0.80 (0.88 before)
+        ("Joe's Pizza", "Mario's Pizza", 0.0, 0.79),
+        ("The Steak House", "Steak House, The", 1.0, 1.0),  # the same words in any order
+        ("Beacon Hill Cafe", "Cafe Beacn Hill", 0.92, 1.0),  # reordered and mistyped
+        ("Le Montrachet", "Le Montrachet Bistro", 0.92, 1.0),  # one name inside the other
+    ],
+)
+def test_name_similarity_weighs_the_words_the_names_do_not_share(
+    a: str, b: str, low: float, high: float
+) -> None:
+    import numpy as np
+
+    from leadlake.stages.silver.resolve.link import name_similarity
+    from leadlake.stages.silver.resolve.settings import ResolveSettings
+
+    names = [normalize_name(a), normalize_name(b)]
+    ordered = [sorted_name_key(n) for n in names]
+    got = name_similarity(
+        np.array(names[:1], dtype=object), np.array(names[1:], dtype=object),
+        np.array(ordered[:1], dtype=object), np.array(ordered[1:], dtype=object), ResolveSettings(),
+    )[0]  # fmt: skip
+    assert low <= got <= high, (names, got)
