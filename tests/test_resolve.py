@@ -491,6 +491,33 @@ def test_em_rules_without_pairs_are_skipped_and_priors_back_the_rest() -> None:
     assert evaluate_links(no_phones.links, truth)["recall"] >= 0.9
 
 
+def test_an_extra_columns_em_session_needs_enough_pairs_sharing_its_value() -> None:
+    """An export's many columns each cost an EM session: one whose values a handful of pairs share trains
+    none (dedupe's Chicago sites with every column: 9.3 s -> 6.2 s, F1 0.838 -> 0.853); the configured
+    rules train whatever their count."""
+    from leadlake.stages.silver.resolve.link import em_sessions
+
+    n = 300
+    prep = pd.DataFrame(
+        {
+            "record_id": [f"r{i}" for i in range(n)],
+            "phone_key": [f"p{i // 2}" if i < 20 else None for i in range(n)],  # 10 pairs
+            "postal": [None] * n,
+            "address_norm": [None] * n,
+            "name_norm": [f"n{i}" for i in range(n)],
+            "geo_cell": [None] * n,
+            "dob": [f"d{i // 2}" for i in range(n)],  # 150 pairs
+            "owner": [f"o{i // 2}" if i < 40 else f"u{i}" for i in range(n)],  # 20 pairs
+        }
+    )
+    cfg = replace(ResolveSettings(), extra_columns=("dob", "owner"))
+    sessions = em_sessions(prep, cfg)
+    assert [(cols, pairs) for _, cols, pairs in sessions] == [(("phone_key",), 10), (("dob",), 150)]
+    assert [i for i, _, _ in sessions] == [0, 3]  # em_rules' positions: the EM block flags key on them
+    everything = em_sessions(prep, replace(cfg, em_min_extra_pairs=1))
+    assert [cols for _, cols, _ in everything] == [("phone_key",), ("dob",), ("owner",)]
+
+
 def test_a_switchboard_phone_many_records_share_neither_pairs_them_nor_trains_em_on_them(
     generated: tuple[pd.DataFrame, dict[str, str]], caplog: pytest.LogCaptureFixture
 ) -> None:

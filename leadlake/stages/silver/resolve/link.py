@@ -776,6 +776,21 @@ def em_rules(cfg: ResolveSettings) -> list[tuple[str, ...]]:
     return [*cfg.em_blocking_rules, *((c,) for c in cfg.extra_columns)]
 
 
+def em_sessions(
+    prep: pd.DataFrame, cfg: ResolveSettings, codes: dict[str, tuple[np.ndarray, int]] | None = None
+) -> list[tuple[int, tuple[str, ...], int]]:
+    """The EM sessions to run: (index in em_rules, rule, pairs it blocks). Not a rule without pairs (a
+    session that fails part-way leaves Splink's settings short), nor an extra column's with fewer than
+    cfg.em_min_extra_pairs: a handful of pairs teaches EM nothing, at a session's cost."""
+    sessions = []
+    for i, cols in enumerate(em_rules(cfg)):
+        pairs = _pair_total(prep, cols, codes, cfg.max_block_size)
+        extra = i >= len(cfg.em_blocking_rules)
+        if pairs and not (extra and pairs < cfg.em_min_extra_pairs):
+            sessions.append((i, tuple(cols), pairs))
+    return sessions
+
+
 def em_block_flags(
     prep: pd.DataFrame, cfg: ResolveSettings, codes: dict[str, tuple[np.ndarray, int]] | None = None
 ) -> dict[int, np.ndarray]:
@@ -827,10 +842,7 @@ def _train(
     # comparison it blocked on out of the linker's settings, and it comes back from here (u estimated).
     good = linker.misc.save_model_to_json()
     trained = 0
-    for i, cols in enumerate(em_rules(cfg)):
-        pairs = _pair_total(prep, cols, codes, cfg.max_block_size)
-        if not pairs:  # an EM session that fails part-way leaves Splink's settings short
-            continue
+    for i, cols, pairs in em_sessions(prep, cfg, codes):
         sql = em_rule_sql(cols, pairs, cfg)
         if i in flagged:
             sql = f"({sql}) and l.{EM_BLOCK.format(i)} = 1"  # r is in l's block

@@ -154,6 +154,9 @@ class ResolveSettings:
     )  # fmt: skip
     min_records_for_em: int = 200  # below this EM is noise: use the priors
     em_max_pairs: int = 100_000  # an EM rule with more pairs trains on a seeded sample of about this many
+    # An extra column's EM session needs this many pairs sharing its value: an export's 20 columns would
+    # otherwise each cost a session (~0.4 s), most of them on a few pairs that say nothing.
+    em_min_extra_pairs: int = 100
     u_max_pairs: float = 5e5  # ~1 s on DuckDB for 7k records; u of rare levels is stable from here
     u_num_chunks: int = 1
     m_floor: float = 0.01  # see link.regularize()
