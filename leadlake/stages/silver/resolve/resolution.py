@@ -157,9 +157,26 @@ def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tu
     return n, (float((similar[named] >= cfg.min_name_similarity).mean()) if n else float("nan"))
 
 
+def same_door_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tuple[int, float]:
+    """Of sampled pairs of records sharing a value of `column` (sharing_pairs) with both a door (house
+    number and street: street_key), how many, and the share at the same door."""
+    if column not in prep or "street_key" not in prep:
+        return 0, float("nan")
+    left, right = sharing_pairs(prep[column], cfg.extra_name_sample)
+    doors = prep["street_key"].to_numpy(dtype=object)
+    placed = pd.notna(doors[left]) & pd.notna(doors[right])
+    n = int(placed.sum())
+    if not n:
+        return 0, float("nan")
+    same = doors[left[placed]] == doors[right[placed]]
+    return n, float(np.mean(same))
+
+
 def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSettings, dict[str, float]]:
-    """cfg without the extra columns whose shared values mostly join unlike names (like_name_share below
-    cfg.min_extra_like_names): a neighbourhood or an organisation's email, not the entity's own id."""
+    """cfg without the extra columns that name a place or a group rather than one entity: their shared
+    values mostly join unlike names (like_name_share below cfg.min_extra_like_names: a neighbourhood, an
+    organisation's email) or records at different doors (same_door_share below cfg.min_extra_same_door:
+    an agency's director, a chain's head office)."""
     dropped: dict[str, float] = {}
     for column in cfg.extra_columns:
         n, share = like_name_share(prep, column, cfg)
@@ -173,6 +190,19 @@ def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSett
                 f"{n:,}",
                 f"{share:.0%}",
                 f"{cfg.min_extra_like_names:.0%}",
+            )
+            continue
+        n, share = same_door_share(prep, column, cfg)
+        if n >= cfg.min_sure_pairs and share < cfg.min_extra_same_door:
+            dropped[column] = share
+            logger.warning(
+                "extra column %s left out: of %s sampled pairs of records sharing a value, %s are at the "
+                "same street address (fewer than %s), so it names a group of places (a chain's, an "
+                "agency's), not one; lower min_extra_same_door to keep it",
+                column,
+                f"{n:,}",
+                f"{share:.0%}",
+                f"{cfg.min_extra_same_door:.0%}",
             )
     if not dropped:
         return cfg, {}

@@ -113,6 +113,11 @@ class ResolveSettings:
     # dedupe's Chicago early-childhood sites), whose agreement would also outvote unlike names. Judged on
     # a sample of up to extra_name_sample pairs sharing a value, when min_sure_pairs of them have names.
     min_extra_like_names: float = 0.5
+    # Nor a group of places: of the records sharing a value that give a street address, at least this
+    # share must be at one door (house number and street). A person's date of birth or tax id: 0.53-0.67
+    # on Febrl, whose duplicates mistype their addresses; an agency's director or website across its
+    # sites in dedupe's Chicago example: 0.0. Lead-gen keeps a chain's branches apart, so a chain's id too.
+    min_extra_same_door: float = 0.2
     extra_name_sample: int = 20_000
     # Candidate pairs: any one rule puts a pair up for scoring (Splink dedupes across rules). Exact keys,
     # then near misses: word order, phonetic name, a name token within a postcode, a name near a place.
