@@ -266,3 +266,32 @@ def test_stdin_to_stdout_in_a_pipe_and_a_reader_that_stops_early(tmp_path: Path)
         input="name\nx\n", capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600, check=False,
     )  # fmt: skip
     assert one_line_error(second, "stdin: no record_id column").startswith("error: stdin")
+
+
+def test_a_list_of_company_names_alone_is_deduplicated_and_said_so(tmp_path: Path) -> None:
+    """Names and nothing to place them: before, no two records were ever compared, and every record came
+    back as its own cluster without a word. The same name words (legal form, case and order aside) are
+    one company unless an identifier tells them apart; a near name alone is not enough."""
+    names = tmp_path / "accounts.csv"
+    write(
+        names,
+        [
+            "Account ID,Account Name,Website",
+            "1,Acme Plumbing Inc.,",
+            "2,ACME PLUMBING,",
+            '3,"Plumbing, Acme",',
+            "4,Blue Door Dental LLC,bluedoor.com",
+            "5,Blue Door Dental,bluedoordental.net",  # another company of that name
+            "6,Zenith Roofing,",
+            "7,Zenith Roofng,",  # a near name: not enough without anything else
+        ],
+    )
+    done = cli("resolve", "-i", str(names), "-o", str(tmp_path / "out.csv"), env=scratch_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "no record has a street, town, postcode or coordinates" in done.stderr + done.stdout
+    rows = read_clusters(tmp_path / "out.csv")
+    cluster = {r["record_id"]: r["cluster_id"] for r in rows}
+    assert cluster["1"] == cluster["2"] == cluster["3"]
+    assert len({cluster["4"], cluster["5"], cluster["1"]}) == 3
+    assert cluster["6"] != cluster["7"]
+    assert "resolved 7 records into 5 clusters" in done.stdout

@@ -635,6 +635,67 @@ def deterministic_pairs(
     return pairs[PAIR_COLUMNS].reset_index(drop=True)
 
 
+# What places a record: with none of these anywhere in the input, only names and identifiers are left.
+PLACE_COLUMNS = ("address_norm", "city_key", "postal", "lat", "lon")
+SAME_NAME_RULE = "same name, no place given"
+
+
+def placeless(prep: pd.DataFrame) -> bool:
+    """No record of the input has a street, a town, a postcode or coordinates (a list of company names)."""
+    return not any(_has_values(prep, c) for c in PLACE_COLUMNS)
+
+
+def same_name_pairs(
+    prep: pd.DataFrame, cfg: ResolveSettings, new_record_ids: Collection[str] | None = None
+) -> pd.DataFrame:
+    """For an input without places (placeless): pairs of records with the same name words (name_sorted)
+    that no identifier tells apart (phone, website, domain and each extra column agree or are missing on
+    one side), as PAIR_COLUMNS at probability 1.0. Nothing else could: without it a list of company names
+    made no pair at all. A name more records share than cfg.max_block_size pairs nothing, as a block."""
+    empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
+    if len(prep) < 2 or "name_sorted" not in prep or not placeless(prep):
+        return empty
+    codes, _ = pd.factorize(prep["name_sorted"].to_numpy(dtype=object), use_na_sentinel=True)
+    named = np.flatnonzero(codes >= 0)
+    if not len(named):
+        return empty
+    order = named[np.argsort(codes[named], kind="stable")]
+    bounds = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1], True])
+    cap = cfg.max_block_size or len(prep)
+    lefts, rights = [], []
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        if 2 <= stop - start <= cap:
+            a, b = np.triu_indices(stop - start, 1)
+            lefts.append(order[start + a])
+            rights.append(order[start + b])
+    if not lefts:
+        return empty
+    left, right = np.concatenate(lefts), np.concatenate(rights)
+    keep = np.ones(len(left), dtype=bool)
+    for column in ("phone_key", "website_key", "domain_key", *cfg.extra_columns):
+        if column in prep:
+            values = prep[column].to_numpy(dtype=object)
+            both = pd.notna(values[left]) & pd.notna(values[right])
+            keep &= ~both | (values[left] == values[right])
+    ids = prep["record_id"].astype(str).to_numpy(dtype=object)
+    left, right = ids[left[keep]], ids[right[keep]]
+    if new_record_ids is not None:
+        new = {str(r) for r in new_record_ids}
+        mine = np.array([a in new or b in new for a, b in zip(left, right, strict=True)], dtype=bool)
+        left, right = left[mine], right[mine]
+    low = np.where(left < right, left, right)
+    high = np.where(left < right, right, left)
+    return pd.DataFrame(
+        {
+            "record_id_l": low.astype(object),
+            "record_id_r": high.astype(object),
+            "match_probability": np.ones(len(low)),
+            "match_rule": [SAME_NAME_RULE] * len(low),
+        },
+        columns=PAIR_COLUMNS,
+    )
+
+
 def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None) -> pd.DataFrame:
     """Drop pairs whose records both have coordinates more than max_km apart: a place is where it is,
     whatever its name, website or (reassigned) phone say. Unless they share a street address

@@ -19,7 +19,9 @@ from leadlake.stages.silver.resolve.link import (
     identical_heads,
     identical_pairs,
     name_similarity,
+    placeless,
     same_address_codes,
+    same_name_pairs,
     share_address,
     splink_pairs,
     veto_far_pairs,
@@ -384,6 +386,12 @@ def resolve(
         )
     heads = identical_heads(prep, cfg, codes) if over_cap else {}  # only blocks over the cap hold them
     exact = best_pairs(determined, identical_pairs(heads, new)) if len(prep) > 1 else determined
+    if len(prep) > 1 and placeless(prep):
+        logger.warning(
+            "no record has a street, town, postcode or coordinates: records with the same name and no "
+            "phone, website or other identifier telling them apart are taken as one"
+        )
+        exact = best_pairs(exact, same_name_pairs(prep, cfg, new))
     step("scoring with Splink" if model is not None else "training and scoring with Splink")
     scored, training, used_model = splink_pairs(
         prep, cfg, spark, model=model, new_record_ids=new, codes=codes

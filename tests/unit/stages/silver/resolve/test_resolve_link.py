@@ -361,3 +361,39 @@ def test_identical_heads_only_for_blocks_over_the_cap_and_records_with_an_anchor
     pairs = identical_pairs(heads, new_record_ids=["r3"])
     assert pairs[["record_id_l", "record_id_r"]].values.tolist() == [["r0", "r3"]]
     assert pairs["match_rule"].tolist() == ["identical records"]
+
+
+def test_same_name_pairs_only_without_places_and_never_across_an_identifier() -> None:
+    from leadlake.stages.silver.resolve.link import SAME_NAME_RULE, placeless, same_name_pairs
+
+    prep = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "e", "f"],
+            "name_sorted": [
+                "acme plumbing",
+                "acme plumbing",
+                "acme plumbing",
+                "dental door",
+                "dental door",
+                None,
+            ],
+            "phone_key": [None, None, "+1", "+2", "+3", None],
+            "website_key": [None, "acme.com", None, None, None, None],
+            "city_key": [None] * 6,
+        }
+    )
+    assert placeless(prep)
+    got = same_name_pairs(prep, ResolveSettings())
+    assert sorted(zip(got["record_id_l"], got["record_id_r"], strict=True)) == [
+        ("a", "b"),
+        ("a", "c"),
+        ("b", "c"),
+    ]
+    assert (got["match_rule"] == SAME_NAME_RULE).all() and (got["match_probability"] == 1.0).all()
+    # d and e differ by phone; f has no name. Only pairs with a new record, incrementally.
+    assert sorted(same_name_pairs(prep, ResolveSettings(), ["c"])["record_id_r"]) == ["c", "c"]
+    # A name more records share than the block cap pairs nothing, as a block would.
+    assert same_name_pairs(prep, replace(ResolveSettings(), max_block_size=2)).empty
+    # One record with a town: the input has places, and the names meet by the model's rules instead.
+    placed = prep.assign(city_key=["denver", None, None, None, None, None])
+    assert not placeless(placed) and same_name_pairs(placed, ResolveSettings()).empty
