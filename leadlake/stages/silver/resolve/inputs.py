@@ -148,6 +148,12 @@ COLUMN_ALIASES: dict[str, str] = {
     "merchant_name": "name", "business": "name", "category_name": "category", "main_category": "category",
     "e_mail": "email", "telephone_number": "phone", "phone_no": "phone", "tel_no": "phone",
     "zip5": "postal", "us_state": "region",
+    # Open places data, flattened (Overture Maps' names.primary, addresses[0].locality, websites[0];
+    # Foursquare OS Places' fsq_category_labels[0]).
+    "names_primary": "name", "categories_primary": "category", "addresses_freeform": "address",
+    "addresses_locality": "city", "addresses_postcode": "postal", "addresses_region": "region",
+    "addresses_country": "country", "websites": "website", "phones": "phone", "emails": "email",
+    "fsq_category_labels": "category",
 }  # fmt: skip
 # Read as an input column only when no header above names it: a whole address is the address when there
 # is no street column (and left out when there is); a "title" is a scrape's business name, but a contact's
@@ -158,9 +164,9 @@ FALLBACK_ALIASES: dict[str, str] = {
 # Prefixes an export puts before an input column's name or alias: "Billing City", "addr:postcode",
 # "location.address1", "formatted_phone_number", "geometry.location.lat". Never before record_id.
 PREFIXES: tuple[str, ...] = (
-    "geometry_location", "coordinates", "location", "billing", "shipping", "mailing", "physical", "addr",
-    "address", "business", "company", "account", "contact", "primary", "main", "display", "formatted",
-    "international", "national", "hq",
+    "geometry_location", "geometry", "geom", "coordinates", "location", "billing", "shipping", "mailing",
+    "physical", "addr", "address", "business", "company", "account", "contact", "primary", "main", "display",
+    "formatted", "international", "national", "hq",
 )  # fmt: skip
 # A house number in a column of its own (OpenStreetMap's addr:housenumber, many registers): joined to the
 # street, where the street does not already start with it.
@@ -344,24 +350,76 @@ def _decompressed_head(p: Path, compression: str) -> bytes:
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:
-    """A Parquet file as text columns, as a CSV would be read: numbers as their shortest text, nulls as ""."""
+    """A Parquet file as text columns, as a CSV would be read: numbers as their shortest text, nulls as "".
+    Nested columns as open places data writes them (Overture Maps, Foursquare OS Places) are flattened:
+    a struct's fields as "column.field", a list's first item (a struct's fields likewise), a WKB point as
+    "column.lat" and "column.lon"; maps and other binary values are left out."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     try:
         table = pq.read_table(p)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{p} is not a readable Parquet file ({exc}); export it again") from exc
-    columns = {}
+    columns: dict[str, pd.Series] = {}
     for name, column in zip(table.column_names, table.columns, strict=True):
-        if pa.types.is_nested(column.type) or pa.types.is_binary(column.type):
-            raise InputError(
-                f"{p}: column {name} holds {column.type} values; give it as text (one value per row)"
-            )
-        text = column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
-        columns[str(name)] = pc.fill_null(text, "").to_pandas().astype(object)
+        for flat, values in _flat_columns(str(name), column.combine_chunks()):
+            columns[flat] = values
+    if not columns:
+        raise InputError(f"{p}: no column holds text, numbers or places; export it with plain columns")
     return pd.DataFrame(columns)
+
+
+def _flat_columns(name: str, values: Any) -> list[tuple[str, pd.Series]]:
+    """One Arrow column as (name, text values) pairs, nested ones flattened (see _read_parquet)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = values.type
+    if pa.types.is_struct(kind):
+        return [
+            flat
+            for i in range(kind.num_fields)
+            for flat in _flat_columns(f"{name}.{kind.field(i).name}", pc.struct_field(values, [i]))
+        ]
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        first = [items[0] if items else None for items in values.to_pylist()]
+        return _flat_columns(name, pa.array(first, type=kind.value_type))
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        points = [_wkb_point(v) for v in values.to_pylist()]
+        if any(points) and all(pt is not None for pt, v in zip(points, values.to_pylist(), strict=True) if v):
+            return [
+                (
+                    f"{name}.lat",
+                    pd.Series(["" if pt is None else repr(pt[1]) for pt in points], dtype=object),
+                ),
+                (
+                    f"{name}.lon",
+                    pd.Series(["" if pt is None else repr(pt[0]) for pt in points], dtype=object),
+                ),
+            ]
+        return []
+    if pa.types.is_nested(kind):  # a map: several values a row, none of them the record's
+        return []
+    text = values if pa.types.is_string(kind) else pc.cast(values, pa.string())
+    return [(name, pc.fill_null(text, "").to_pandas().astype(object))]
+
+
+def _wkb_point(value: bytes | None) -> tuple[float, float] | None:
+    """(x, y) of a WKB point (ISO or EWKB, either byte order, any dimensions), else None."""
+    import struct
+
+    if not value or len(value) < 21 or value[0] not in (0, 1):
+        return None
+    order = "<" if value[0] == 1 else ">"
+    (kind,) = struct.unpack(f"{order}I", value[1:5])
+    offset = 5
+    if kind & 0x20000000:  # EWKB with an SRID after the type
+        offset += 4
+    if (kind & 0xFFFF) % 1000 != 1 or len(value) < offset + 16:
+        return None
+    x, y = struct.unpack(f"{order}dd", value[offset : offset + 16])
+    return x, y
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -687,10 +687,10 @@ def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -
     two = _zip(tmp_path / "two.zip", {"a.csv": "record_id\n1\n", "b.csv": "record_id\n2\n"})
     with pytest.raises(InputError, match="zip of 2 files"):
         read_records_csv(two)
-    nested = tmp_path / "nested.parquet"
-    pq.write_table(pa.table({"record_id": ["1"], "tags": [["a", "b"]]}), nested)
-    with pytest.raises(InputError, match="column tags holds list"):
-        read_records_csv(nested)
+    maps = tmp_path / "maps.parquet"
+    pq.write_table(pa.table({"tags": pa.array([[("a", "b")]], type=pa.map_(pa.string(), pa.string()))}), maps)
+    with pytest.raises(InputError, match="no column holds text, numbers or places"):
+        read_records_csv(maps)
     workbook = _zip(tmp_path / "export.xlsx", {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>"})
     with pytest.raises(InputError, match="Excel workbook, not a CSV file; save it as CSV"):
         read_records_csv(workbook)
@@ -698,3 +698,89 @@ def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -
     broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(InputError, match="gzip"):
         read_records_csv(broken)
+
+
+def _wkb_point(lon: float, lat: float, big_endian: bool = False) -> bytes:
+    import struct
+
+    return struct.pack(">BIdd" if big_endian else "<BIdd", 0 if big_endian else 1, 1, lon, lat)
+
+
+def test_open_places_parquet_files_are_flattened_and_read_as_the_input_columns(tmp_path: Path) -> None:
+    """Overture Maps' places (names.primary, addresses[0], websites[0], a WKB point) and Foursquare OS
+    Places (flat, but a category list, a bbox struct and a WKB geom): refused before ("holds list")."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    address = pa.struct([("freeform", pa.string()), ("locality", pa.string()), ("postcode", pa.string()),
+                         ("region", pa.string()), ("country", pa.string())])  # fmt: skip
+    overture = pa.table(
+        {
+            "id": ["08f2a", "08f2b"],
+            "geometry": pa.array([_wkb_point(-104.9903, 39.7392), _wkb_point(-105.27, 40.015, True)]),
+            "names": pa.array(
+                [{"primary": "Joe's Plumbing"}, {"primary": "Rocky Roofing"}],
+                type=pa.struct([("primary", pa.string())]),
+            ),  # fmt: skip
+            "categories": pa.array(
+                [{"primary": "plumber", "alternate": ["hvac"]}, None],
+                type=pa.struct([("primary", pa.string()), ("alternate", pa.list_(pa.string()))]),
+            ),  # fmt: skip
+            "websites": pa.array([["https://joesplumbing.com"], []], type=pa.list_(pa.string())),
+            "phones": pa.array([["+13035550142", "+13035550100"], None], type=pa.list_(pa.string())),
+            "addresses": pa.array(
+                [
+                    [
+                        {
+                            "freeform": "1200 Main St",
+                            "locality": "Denver",
+                            "postcode": "80202",
+                            "region": "CO",
+                            "country": "US",
+                        }
+                    ],
+                    [],
+                ],
+                type=pa.list_(address),
+            ),  # fmt: skip
+            "names_common": pa.array(
+                [[("fr", "Plomberie Joe")], None], type=pa.map_(pa.string(), pa.string())
+            ),
+        }
+    )
+    path = tmp_path / "overture.parquet"
+    pq.write_table(overture, path)
+    got = records_from_frame(read_records_csv(path))
+    r = got.records
+    assert one(r, "08f2a", "name") == "Joe's Plumbing" and one(r, "08f2b", "name") == "Rocky Roofing"
+    assert one(r, "08f2a", "address_line1") == "1200 Main St" and one(r, "08f2a", "city") == "Denver"
+    assert one(r, "08f2a", "postal") == "80202" and one(r, "08f2a", "country") == "US"
+    assert one(r, "08f2a", "phone_e164") == "+13035550142" and one(r, "08f2a", "domain") == "joesplumbing.com"
+    assert one(r, "08f2a", "categories") == ["plumber"] and one(r, "08f2b", "domain") is None
+    assert one(r, "08f2a", "lat") == 39.7392 and one(r, "08f2a", "lon") == -104.9903
+    assert one(r, "08f2b", "lat") == 40.015 and one(r, "08f2b", "lon") == -105.27  # big-endian WKB
+    assert "names_common" not in got.extra  # a map: left out
+    fsq = pa.table(
+        {
+            "fsq_place_id": ["4b05"],
+            "name": ["Joe's Plumbing"],
+            "latitude": [39.7392],
+            "longitude": [-104.9903],
+            "address": ["1200 Main St"],
+            "locality": ["Denver"],
+            "postcode": ["80202"],
+            "tel": ["(303) 555-0142"],
+            "fsq_category_labels": pa.array([["Plumber", "Home Services"]], type=pa.list_(pa.string())),
+            "bbox": pa.array(
+                [{"xmin": -104.99, "ymin": 39.73}],
+                type=pa.struct([("xmin", pa.float64()), ("ymin", pa.float64())]),
+            ),  # fmt: skip
+            "geom": pa.array([_wkb_point(-104.9903, 39.7392)]),
+        }
+    )
+    path = tmp_path / "fsq.parquet"
+    pq.write_table(fsq, path)
+    got = records_from_frame(read_records_csv(path))
+    r = got.records
+    assert one(r, "4b05", "name") == "Joe's Plumbing" and one(r, "4b05", "categories") == ["plumber"]
+    assert one(r, "4b05", "phone_e164") == "+13035550142" and one(r, "4b05", "lat") == 39.7392
