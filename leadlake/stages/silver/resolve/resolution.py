@@ -138,6 +138,20 @@ def sharing_pairs(values: pd.Series, size: int, seed: int = 0) -> tuple[np.ndarr
     return order[pick], order[other]
 
 
+def pair_name_similarity(
+    prep: pd.DataFrame, left: np.ndarray, right: np.ndarray, cfg: ResolveSettings
+) -> np.ndarray:
+    """name_similarity of the records at positions left[k] and right[k] of prep; NaN without a name."""
+    names = prep["name_norm"].to_numpy(dtype=object)
+    ordered = prep["name_sorted"].to_numpy(dtype=object) if "name_sorted" in prep else None
+    return name_similarity(
+        names[left], names[right],
+        ordered[left] if ordered is not None else None,
+        ordered[right] if ordered is not None else None,
+        cfg,
+    )  # fmt: skip
+
+
 def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tuple[int, float]:
     """Of sampled pairs of records sharing a value of `column` (sharing_pairs) with both names, how many,
     and the share whose names are alike (cfg.min_name_similarity, either word order)."""
@@ -146,14 +160,7 @@ def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tu
     left, right = sharing_pairs(prep[column], cfg.extra_name_sample)
     if not len(left):
         return 0, float("nan")
-    names = prep["name_norm"].to_numpy(dtype=object)
-    ordered = prep["name_sorted"].to_numpy(dtype=object) if "name_sorted" in prep else None
-    similar = name_similarity(
-        names[left], names[right],
-        ordered[left] if ordered is not None else None,
-        ordered[right] if ordered is not None else None,
-        cfg,
-    )  # fmt: skip
+    similar = pair_name_similarity(prep, left, right, cfg)
     named = ~np.isnan(similar)
     n = int(named.sum())
     return n, (float((similar[named] >= cfg.min_name_similarity).mean()) if n else float("nan"))
@@ -179,33 +186,24 @@ def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSett
     values mostly join unlike names (like_name_share below cfg.min_extra_like_names: a neighbourhood, an
     organisation's email) or records at different doors (same_door_share below cfg.min_extra_same_door:
     an agency's director, a chain's head office)."""
+    checks = (
+        (like_name_share, cfg.min_extra_like_names, "min_extra_like_names", "have like names",
+         "names a place or a group, not one entity"),
+        (same_door_share, cfg.min_extra_same_door, "min_extra_same_door", "are at the same street address",
+         "names a group of places (a chain's, an agency's), not one"),
+    )  # fmt: skip
     dropped: dict[str, float] = {}
     for column in cfg.extra_columns:
-        n, share = like_name_share(prep, column, cfg)
-        if n >= cfg.min_sure_pairs and share < cfg.min_extra_like_names:
-            dropped[column] = share
-            logger.warning(
-                "extra column %s left out: of %s sampled pairs of records sharing a value, %s have like "
-                "names (fewer than %s), so it names a place or a group, not one entity; lower "
-                "min_extra_like_names to keep it",
-                column,
-                f"{n:,}",
-                f"{share:.0%}",
-                f"{cfg.min_extra_like_names:.0%}",
-            )
-            continue
-        n, share = same_door_share(prep, column, cfg)
-        if n >= cfg.min_sure_pairs and share < cfg.min_extra_same_door:
-            dropped[column] = share
-            logger.warning(
-                "extra column %s left out: of %s sampled pairs of records sharing a value, %s are at the "
-                "same street address (fewer than %s), so it names a group of places (a chain's, an "
-                "agency's), not one; lower min_extra_same_door to keep it",
-                column,
-                f"{n:,}",
-                f"{share:.0%}",
-                f"{cfg.min_extra_same_door:.0%}",
-            )
+        for share_of, floor, setting, what, meaning in checks:
+            n, share = share_of(prep, column, cfg)
+            if n >= cfg.min_sure_pairs and share < floor:
+                dropped[column] = share
+                logger.warning(
+                    "extra column %s left out: of %s sampled pairs of records sharing a value, %s %s (fewer "
+                    "than %s), so it %s; lower %s to keep it",
+                    column, f"{n:,}", f"{share:.0%}", what, f"{floor:.0%}", meaning, setting,
+                )  # fmt: skip
+                break
     if not dropped:
         return cfg, {}
     kept = tuple(c for c in cfg.extra_columns if c not in dropped)
@@ -282,13 +280,7 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
     index = pd.Index(prep["record_id"])
     left, right = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
     names = prep["name_norm"].to_numpy(dtype=object)
-    sorted_names = prep["name_sorted"].to_numpy(dtype=object) if "name_sorted" in prep else None
-    similar = name_similarity(
-        names[left], names[right],
-        sorted_names[left] if sorted_names is not None else None,
-        sorted_names[right] if sorted_names is not None else None,
-        cfg,
-    )  # fmt: skip
+    similar = pair_name_similarity(prep, left, right, cfg)
     # A missing name says nothing against a pair (NULL similarity: kept).
     keep = np.isnan(similar) | (similar >= cfg.min_name_similarity)
     identifiers = ("website_key", "domain_key", *cfg.extra_columns)
