@@ -281,6 +281,9 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
     if compression is not None:
         head = _decompressed_head(p, compression)
+    encoding = "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark: Excel's "Unicode Text"
+        encoding, head = "utf-16", head.decode("utf-16", errors="ignore").encode("utf-8")
     if not head.strip():
         raise InputError(f"{p} is empty; expected a header row with record_id, then one row per record")
     if b"\x00" in head:
@@ -295,7 +298,7 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             dtype=str,
             keep_default_na=False,
             na_filter=False,
-            encoding="utf-8-sig",
+            encoding=encoding,
             skipinitialspace=True,
         )
     except UnicodeDecodeError as exc:

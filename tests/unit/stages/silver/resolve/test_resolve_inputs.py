@@ -430,6 +430,19 @@ def test_unreadable_files_name_the_problem(tmp_path: Path) -> None:
             read_records_csv(path)
 
 
+@pytest.mark.parametrize(("encoding", "separator"), [("utf-16-le", "\t"), ("utf-16-be", ",")])
+def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: str, separator: str) -> None:
+    """Excel's "Unicode Text" is UTF-16 with tabs: refused before as binary content (its zero bytes)."""
+    text = separator.join(["record_id", "name", "city"]) + "\r\n"
+    text += separator.join(["a1", "Café Müller", "München"]) + "\r\n"
+    path = tmp_path / "export.txt"
+    bom = b"\xff\xfe" if encoding.endswith("le") else b"\xfe\xff"
+    path.write_bytes(bom + text.encode(encoding))
+    frame = read_records_csv(path)
+    assert list(frame.columns) == ["record_id", "name", "city"]
+    assert frame.iloc[0].tolist() == ["a1", "Café Müller", "München"]
+
+
 ROWS_IN_ANY_SEPARATOR = [
     ["record_id", "name", "city", "country"],
     ["a1", '"Café Müller, GmbH"', "München", "Deutschland"],
