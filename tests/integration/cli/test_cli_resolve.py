@@ -284,6 +284,8 @@ def test_a_list_of_company_names_alone_is_deduplicated_and_said_so(tmp_path: Pat
             "5,Blue Door Dental,bluedoordental.net",  # another company of that name
             "6,Zenith Roofing,",
             "7,Zenith Roofng,",  # a near name: not enough without anything else
+            "8,Acme Plumbing,acme.com",
+            "9,Acme Plumbing,acmeplumbing.net",  # like 1-3, but not 8: two Acmes, 1-3 join one of them
         ],
     )
     done = cli("resolve", "-i", str(names), "-o", str(tmp_path / "out.csv"), env=scratch_env(tmp_path))
@@ -294,4 +296,5 @@ def test_a_list_of_company_names_alone_is_deduplicated_and_said_so(tmp_path: Pat
     assert cluster["1"] == cluster["2"] == cluster["3"]
     assert len({cluster["4"], cluster["5"], cluster["1"]}) == 3
     assert cluster["6"] != cluster["7"]
-    assert "resolved 7 records into 5 clusters" in done.stdout
+    assert cluster["8"] != cluster["9"] and cluster["1"] in (cluster["8"], cluster["9"])
+    assert "resolved 9 records into 6 clusters" in done.stdout

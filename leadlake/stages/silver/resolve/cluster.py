@@ -69,12 +69,15 @@ def cluster(
     pairs: pd.DataFrame,
     one_per_provider: bool = False,
     min_link_share: float = 0.0,
+    keys: Sequence[object] | None = None,
 ) -> dict[str, str]:
     """Map each record to its cluster's smallest record id; strongest links are taken first.
 
     Two clusters join on a link only when at least `min_link_share` of the pairs between them are links
     too: A-B and B-C without A-C is how a chain of look-alikes swallows different businesses. With
-    `one_per_provider`, a cluster also never holds two records of one provider."""
+    `one_per_provider`, a cluster also never holds two records of one provider. With `keys` (each
+    record's website domain, None without one), two clusters holding different keys and none in common
+    join only where a record with one key is linked to a record with another."""
     ids = list(record_ids)
     # Records as integer positions (distinct ids, first seen first): union-find on ints, not on text.
     codes, names = pd.factorize(_objects(ids))
@@ -111,6 +114,13 @@ def cluster(
         for position, provider in zip(codes.tolist(), providers, strict=True):
             if position in linked:
                 sources[position] = {provider}  # a repeated id: its last provider, as a dict would keep
+    owned: dict[int, frozenset[object]] = {}  # a root's keys, once it has any
+    keyed: set[int] = set()  # the records that have a key
+    if keys is not None:
+        for position, key in zip(codes.tolist(), keys, strict=True):
+            if key is not None and key == key:
+                owned[position] = frozenset([key])
+                keyed.add(position)
     neighbours: dict[int, set[int]] = defaultdict(set)
     for a, b in zip(left, right, strict=True):
         neighbours[a].add(b)
@@ -119,6 +129,13 @@ def cluster(
         a, b = _root(parent, left_i), _root(parent, right_i)
         if a == b or (one_per_provider and sources[a] & sources[b]):
             continue
+        if owned.get(a) and owned.get(b) and not (owned[a] & owned[b]):
+            # Two keys (websites) meet only where two records with them were linked to each other, not
+            # through records without one: a chain of look-alikes joins two businesses there.
+            group_a, group_b = members.get(a) or [a], members.get(b) or [b]
+            others = {i for i in group_b if i in keyed}
+            if not any(j in others for i in group_a if i in keyed for j in neighbours[i]):
+                continue
         group_a, group_b = members.get(a) or [a], members.get(b) or [b]
         small, large = (a, b) if len(group_a) <= len(group_b) else (b, a)
         if min_link_share > 0 and len(group_a) * len(group_b) > 1:
@@ -129,6 +146,8 @@ def cluster(
         keep, drop = (a, b) if names[a] < names[b] else (b, a)
         parent[drop] = keep
         members.setdefault(keep, [keep]).extend(members.pop(drop, [drop]))  # no copy of the larger side
+        if keys is not None and (owned.get(keep) or owned.get(drop)):
+            owned[keep] = owned.get(keep, frozenset()) | owned.pop(drop, frozenset())
         if one_per_provider:
             sources[keep] |= sources.pop(drop)
     # Every record's root by pointer jumping (a handful of vectorised rounds, not a walk per record).

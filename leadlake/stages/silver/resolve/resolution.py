@@ -231,6 +231,7 @@ def _cluster_with_identical(
         pairs,
         one_per_provider=cfg.one_record_per_provider,
         min_link_share=cfg.cluster_min_link_share,
+        keys=list(prep.set_index("record_id").loc[ids, "domain_key"]) if "domain_key" in prep else None,
     )
     for record, head in heads.items():
         roots[record] = roots[head]

@@ -105,6 +105,20 @@ def test_the_evidence_check_keeps_a_chain_of_look_alikes_apart() -> None:
     assert set(cluster(ids[:3], providers[:3], closed, min_link_share=0.6).values()) == {"a"}
 
 
+def test_two_websites_meet_only_where_records_with_them_are_linked_to_each_other() -> None:
+    """a (acme.com) - b (no website) - c (acmeplumbing.net): b is like both, yet a and c are two
+    businesses' sites, and no link says they are one. A direct link between two websites' records (a
+    business that changed its domain) still joins them."""
+    ids, providers = ["a", "b", "c", "d"], ["s"] * 4
+    keys = ["acme.com", None, "acmeplumbing.net", None]
+    chained = _pairs(("a", "b", 0.99), ("b", "c", 0.98), ("c", "d", 0.97))
+    roots = cluster(ids, providers, chained, keys=keys)
+    assert roots["a"] == roots["b"] and roots["c"] == roots["d"] and roots["a"] != roots["c"]
+    assert set(cluster(ids, providers, chained).values()) == {"a"}  # without keys: one chained cluster
+    direct = _pairs(("a", "b", 0.99), ("b", "c", 0.98), ("a", "c", 0.97))
+    assert set(cluster(ids[:3], providers[:3], direct, keys=keys[:3]).values()) == {"a"}
+
+
 def test_within_one_provider_records_cluster_by_default() -> None:
     assert cluster(["g:1", "g:2"], ["g", "g"], _pairs(("g:1", "g:2", 0.99))) == {"g:1": "g:1", "g:2": "g:1"}
 
