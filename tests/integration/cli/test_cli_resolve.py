@@ -298,3 +298,14 @@ def test_a_list_of_company_names_alone_is_deduplicated_and_said_so(tmp_path: Pat
     assert cluster["6"] != cluster["7"]
     assert cluster["8"] != cluster["9"] and cluster["1"] in (cluster["8"], cluster["9"])
     assert "resolved 9 records into 6 clusters" in done.stdout
+
+
+def test_records_nothing_can_pair_are_counted_in_a_warning(tmp_path: Path) -> None:
+    """A CRM export where some rows have only a name, beside rows with a town: before, those rows stayed
+    leads of their own without a word."""
+    mixed = write(tmp_path / "mixed.csv", ["id,name,city", "1,Acme Plumbing,Denver", "2,Acme Plumbing,",
+                                          "3,Zenith Roofing,", "4,Blue Door Dental,Denver"])  # fmt: skip
+    done = cli("resolve", "-i", str(mixed), "-o", str(tmp_path / "out.csv"), env=scratch_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    said = done.stderr + done.stdout
+    assert "2 of 4 records have nothing a candidate rule compares" in said and "give them one" in said

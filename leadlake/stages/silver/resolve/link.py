@@ -696,6 +696,19 @@ def same_name_pairs(
     )
 
 
+def unpairable(prep: pd.DataFrame, cfg: ResolveSettings) -> np.ndarray:
+    """Which records no rule can pair: no blocking rule, deterministic rule or (in an input without
+    places) same name has all its columns on them. They can join no other record, whatever they say."""
+    can = np.zeros(len(prep), dtype=bool)
+    rules = [*active_blocking_rules(cfg, prep), *cfg.deterministic_rules]
+    if placeless(prep):
+        rules.append(("name_sorted",))
+    for cols in rules:
+        if all(c in prep for c in cols):
+            can |= np.logical_and.reduce([prep[c].notna().to_numpy() for c in cols])
+    return ~can
+
+
 def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None) -> pd.DataFrame:
     """Drop pairs whose records both have coordinates more than max_km apart: a place is where it is,
     whatever its name, website or (reassigned) phone say. Unless they share a street address

@@ -24,6 +24,7 @@ from leadlake.stages.silver.resolve.link import (
     same_name_pairs,
     share_address,
     splink_pairs,
+    unpairable,
     veto_far_pairs,
 )
 from leadlake.stages.silver.resolve.prepare import identifies, prepare, shared_value_pairs
@@ -367,6 +368,15 @@ def resolve(
     else:  # judged when the model was trained: the columns it compares
         compared = {c.get("output_column_name") for c in model.get("comparisons", [])}
         cfg = dataclasses.replace(cfg, extra_columns=tuple(c for c in cfg.extra_columns if c in compared))
+    alone = int(unpairable(prep, cfg).sum()) if len(prep) > 1 else 0
+    if alone:
+        logger.warning(
+            "%s of %s records have nothing a candidate rule compares (a phone, website, street, town, "
+            "postcode, coordinates or an extra identifier): each stays a lead of its own; give them one "
+            "of those columns to match them",
+            f"{alone:,}",
+            f"{len(prep):,}",
+        )
     over_cap = capped_blocks(prep, cfg, codes)
     for cols, keys, largest in over_cap:
         logger.warning(

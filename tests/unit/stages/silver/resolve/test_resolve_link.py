@@ -397,3 +397,21 @@ def test_same_name_pairs_only_without_places_and_never_across_an_identifier() ->
     # One record with a town: the input has places, and the names meet by the model's rules instead.
     placed = prep.assign(city_key=["denver", None, None, None, None, None])
     assert not placeless(placed) and same_name_pairs(placed, ResolveSettings()).empty
+
+
+def test_records_no_rule_can_pair_are_found() -> None:
+    from leadlake.stages.silver.resolve.link import unpairable
+
+    prep = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d"],
+            "name_norm": ["acme", "acme", "zenith", "blue"],
+            "name_sorted": ["acme", "acme", "zenith", "blue"],
+            "city_key": ["denver", None, None, "denver"],
+            "phone_key": [None, None, None, "+13035550100"],
+        }
+    )
+    # a has a name and a town (name_norm + city_key), d a phone; b and c only a name, in a file with places.
+    assert unpairable(prep, ResolveSettings()).tolist() == [False, True, True, False]
+    # With no place anywhere, a name is enough (same_name_pairs).
+    assert not unpairable(prep.assign(city_key=None), ResolveSettings()).any()
