@@ -129,14 +129,13 @@ def cluster(
         a, b = _root(parent, left_i), _root(parent, right_i)
         if a == b or (one_per_provider and sources[a] & sources[b]):
             continue
+        group_a, group_b = members.get(a) or [a], members.get(b) or [b]
         if owned.get(a) and owned.get(b) and not (owned[a] & owned[b]):
             # Two keys (websites) meet only where two records with them were linked to each other, not
             # through records without one: a chain of look-alikes joins two businesses there.
-            group_a, group_b = members.get(a) or [a], members.get(b) or [b]
             others = {i for i in group_b if i in keyed}
             if not any(j in others for i in group_a if i in keyed for j in neighbours[i]):
                 continue
-        group_a, group_b = members.get(a) or [a], members.get(b) or [b]
         small, large = (a, b) if len(group_a) <= len(group_b) else (b, a)
         if min_link_share > 0 and len(group_a) * len(group_b) > 1:
             smaller = group_a if small == a else group_b

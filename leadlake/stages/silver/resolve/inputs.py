@@ -389,8 +389,9 @@ def _flat_columns(name: str, values: Any) -> list[tuple[str, pd.Series]]:
         first = [items[0] if items else None for items in values.to_pylist()]
         return _flat_columns(name, pa.array(first, type=kind.value_type))
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        points = [_wkb_point(v) for v in values.to_pylist()]
-        if any(points) and all(pt is not None for pt, v in zip(points, values.to_pylist(), strict=True) if v):
+        blobs = values.to_pylist()
+        points = [_wkb_point(v) for v in blobs]
+        if any(points) and all(pt is not None for pt, v in zip(points, blobs, strict=True) if v):
             return [
                 (
                     f"{name}.lat",

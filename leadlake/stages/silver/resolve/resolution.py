@@ -153,12 +153,18 @@ def pair_name_similarity(
     )  # fmt: skip
 
 
-def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tuple[int, float]:
-    """Of sampled pairs of records sharing a value of `column` (sharing_pairs) with both names, how many,
-    and the share whose names are alike (cfg.min_name_similarity, either word order)."""
+Pairs = tuple[np.ndarray, np.ndarray]
+
+
+def like_name_share(
+    prep: pd.DataFrame, column: str, cfg: ResolveSettings, pairs: Pairs | None = None
+) -> tuple[int, float]:
+    """Of sampled pairs of records sharing a value of `column` (sharing_pairs, or `pairs` when already
+    drawn) with both names, how many, and the share whose names are alike (cfg.min_name_similarity,
+    either word order)."""
     if column not in prep or "name_norm" not in prep:
         return 0, float("nan")
-    left, right = sharing_pairs(prep[column], cfg.extra_name_sample)
+    left, right = pairs if pairs is not None else sharing_pairs(prep[column], cfg.extra_name_sample)
     if not len(left):
         return 0, float("nan")
     similar = pair_name_similarity(prep, left, right, cfg)
@@ -167,12 +173,15 @@ def like_name_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tu
     return n, (float((similar[named] >= cfg.min_name_similarity).mean()) if n else float("nan"))
 
 
-def same_door_share(prep: pd.DataFrame, column: str, cfg: ResolveSettings) -> tuple[int, float]:
-    """Of sampled pairs of records sharing a value of `column` (sharing_pairs) with both a door (house
-    number and street: street_key), how many, and the share at the same door."""
+def same_door_share(
+    prep: pd.DataFrame, column: str, cfg: ResolveSettings, pairs: Pairs | None = None
+) -> tuple[int, float]:
+    """Of sampled pairs of records sharing a value of `column` (sharing_pairs, or `pairs` when already
+    drawn) with both a door (house number and street: street_key), how many, and the share at the same
+    door."""
     if column not in prep or "street_key" not in prep:
         return 0, float("nan")
-    left, right = sharing_pairs(prep[column], cfg.extra_name_sample)
+    left, right = pairs if pairs is not None else sharing_pairs(prep[column], cfg.extra_name_sample)
     doors = prep["street_key"].to_numpy(dtype=object)
     placed = pd.notna(doors[left]) & pd.notna(doors[right])
     n = int(placed.sum())
@@ -194,9 +203,10 @@ def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSett
          "names a group of places (a chain's, an agency's), not one"),
     )  # fmt: skip
     dropped: dict[str, float] = {}
-    for column in cfg.extra_columns:
+    for column in (c for c in cfg.extra_columns if c in prep):
+        pairs = sharing_pairs(prep[column], cfg.extra_name_sample)  # one sample for both checks
         for share_of, floor, setting, what, meaning in checks:
-            n, share = share_of(prep, column, cfg)
+            n, share = share_of(prep, column, cfg, pairs)
             if n >= cfg.min_sure_pairs and share < floor:
                 dropped[column] = share
                 logger.warning(
