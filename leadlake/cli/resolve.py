@@ -111,6 +111,14 @@ def resolve(
         Path | None,
         typer.Option("--report", help="Also write Splink's comparison viewer and cluster studio (HTML) here"),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="The input files' text encoding when not UTF-8, e.g. cp1252 (a CSV Excel saved on Windows) "
+            "or latin-1; UTF-16 with a byte-order mark is read without it",
+        ),
+    ] = None,
     full: Annotated[
         bool,
         typer.Option(
@@ -135,10 +143,12 @@ def resolve(
 
     with tempfile.TemporaryDirectory(prefix=_STDIN_DIR) as tmp:
         paths = [_stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
-        _resolve_files(paths, output, report)
+        _resolve_files(paths, output, report, encoding)
 
 
-def _resolve_files(input_paths: list[Path], output: Path | None, report: Path | None) -> None:
+def _resolve_files(
+    input_paths: list[Path], output: Path | None, report: Path | None, encoding: str | None = None
+) -> None:
     """Read, resolve and write the clusters (to stdout for --output -, the summary then on stderr)."""
     piped = [p for p in input_paths if p.name == "stdin" and p.parent.name.startswith(_STDIN_DIR)]
     shown = (
@@ -156,7 +166,7 @@ def _resolve_files(input_paths: list[Path], output: Path | None, report: Path | 
         started = time.perf_counter()
         try:
             with err_console.status(f"reading and normalising {shown}"):  # transient: gone after
-                loaded = ri.load_inputs(input_paths)
+                loaded = ri.load_inputs(input_paths, encoding)
         except ri.InputError as exc:
             message = str(exc)
             for path in piped:  # the user piped it in: no temporary file name in the message

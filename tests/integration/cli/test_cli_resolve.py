@@ -136,7 +136,7 @@ def test_report_writes_the_two_dashboards(tmp_path: Path) -> None:
         ("dup_id.csv", "record_id,name\na,A\nb,B\na,C\n", ["record_id 'a' appears 2 times", "unique"]),
         ("missing.csv", None, ["no such file", "--input"]),
         ("binary.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["not a CSV file"]),
-        ("latin1.csv", "record_id,name\na,Caf\xe9\n".encode("latin-1"), ["not UTF-8"]),
+        ("latin1.csv", "record_id,name\na,Caf\xe9\n".encode("latin-1"), ["not UTF-8", "--encoding cp1252"]),
         ("empty.csv", "", ["is empty"]),
         ("header_only.csv", "record_id,name\n", ["no records"]),
         ("bad_lat.csv", "record_id,lat\na,north\n", ["column lat on line 2"]),
@@ -164,6 +164,30 @@ def test_bad_input_one_line_exit_2_nothing_written(
     )
     one_line_error(done, *needles)
     assert list(out_dir.iterdir()) == [], "nothing written"
+
+
+def test_a_windows_excel_csv_is_read_with_encoding(tmp_path: Path) -> None:
+    """Excel on Windows saves "CSV (Comma delimited)" as Windows-1252: --encoding cp1252 reads it, accents
+    and curly quotes intact, and the twins it spells two ways are one cluster; a wrong name is refused."""
+    lines = [
+        "record_id,name,address,city,phone",
+        "1,Café Müller’s,12 Rue Crème,Paris,+33 1 42 00 00 00",
+        "2,Cafe Mullers,12 rue creme,Paris,+33 1 42 00 00 00",
+        "3,Boulangerie Señor,3 Main St,Lyon,+33 4 72 00 00 00",
+    ]
+    inp = tmp_path / "export.csv"
+    inp.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
+    env = scratch_env(tmp_path)
+    one_line_error(cli("resolve", "-i", str(inp), "-o", str(tmp_path / "c.csv"), env=env), "--encoding cp1252")
+    done = cli("resolve", "-i", str(inp), "-o", str(tmp_path / "c.csv"), "--encoding", "cp1252", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {r["record_id"]: r["cluster_id"] for r in read_clusters(tmp_path / "c.csv")}
+    assert rows["1"] == rows["2"] != rows["3"]
+    one_line_error(
+        cli("resolve", "-i", str(inp), "-o", str(tmp_path / "d.csv"), "--encoding", "klingon", env=env),
+        "--encoding 'klingon' is not a text encoding",
+    )
+    assert not (tmp_path / "d.csv").exists()
 
 
 def test_usage_errors(tmp_path: Path) -> None:

@@ -264,9 +264,24 @@ def _delimiter(head: bytes) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """The file as text columns (nothing parsed or dropped); InputError names what is wrong and the fix."""
+def _codec(encoding: str) -> str:
+    """The Python codec an --encoding names; InputError for a name Python does not know."""
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise InputError(
+            f"--encoding {encoding!r} is not a text encoding Python knows; use e.g. utf-8, cp1252 (Excel on "
+            "Windows), latin-1 or utf-16"
+        ) from None
+
+
+def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) -> pd.DataFrame:
+    """The file as text columns (nothing parsed or dropped); InputError names what is wrong and the fix.
+    encoding: the file's text encoding; None reads UTF-8 (UTF-16 when the file starts with its BOM)."""
     p = Path(path)
+    codec = _codec(encoding) if encoding else None
     if not p.exists():
         raise InputError(f"{p}: no such file; check the --input path")
     if p.is_dir():
@@ -281,9 +296,11 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
     if compression is not None:
         head = _decompressed_head(p, compression)
-    encoding = "utf-8-sig"
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark: Excel's "Unicode Text"
-        encoding, head = "utf-16", head.decode("utf-16", errors="ignore").encode("utf-8")
+    if codec is not None:
+        head = head.decode(codec, errors="replace").encode("utf-8")
+        codec = "utf-8-sig" if codec == "utf-8" else codec  # a BOM is not part of the first header
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark: Excel's "Unicode Text"
+        codec, head = "utf-16", head.decode("utf-16", errors="ignore").encode("utf-8")
     if not head.strip():
         raise InputError(f"{p} is empty; expected a header row with record_id, then one row per record")
     if b"\x00" in head:
@@ -298,11 +315,18 @@ def read_records_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
             dtype=str,
             keep_default_na=False,
             na_filter=False,
-            encoding=encoding,
+            encoding=codec or "utf-8-sig",
             skipinitialspace=True,
         )
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{p} is not UTF-8 text (byte {exc.start}); save it as a UTF-8 CSV file") from exc
+    except UnicodeError as exc:
+        if codec is not None:
+            where = f" at byte {exc.start}" if isinstance(exc, UnicodeDecodeError) else ""
+            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+            raise InputError(f"{p} is not {encoding} text ({reason}{where}); check --encoding") from exc
+        raise InputError(
+            f"{p} is not UTF-8 text (byte {getattr(exc, 'start', '?')}); if Excel on Windows saved it, add --encoding cp1252 "
+            "(--encoding latin-1 for other Western European files), or save it as a UTF-8 CSV file"
+        ) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError, OSError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"{p} is not a valid CSV file ({first}); export it as comma-separated text") from exc
@@ -811,9 +835,9 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     )
 
 
-def load_records(path: str | os.PathLike[str]) -> InputRecords:
+def load_records(path: str | os.PathLike[str], encoding: str | None = None) -> InputRecords:
     """A CSV file of the user's records as the resolver's record frame (see records_from_frame)."""
-    frame = read_records_csv(path)
+    frame = read_records_csv(path, encoding)
     if frame.empty and not len(frame.columns):
         raise InputError(f"{path} has no columns; expected a header row with record_id")
     return records_from_frame(frame, where=str(path))
@@ -841,19 +865,20 @@ def _file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return names
 
 
-def load_inputs(paths: Sequence[str | os.PathLike[str]]) -> InputRecords:
+def load_inputs(paths: Sequence[str | os.PathLike[str]], encoding: str | None = None) -> InputRecords:
     """One or several CSV files as one record frame. From several, each file is the source of its records
     without a source value of their own, and each record_id is qualified by its file ("crm:17"), so ids
     may repeat across files; `origin` keeps the file and the id as given. The files are read as one table
-    (columns by their names after aliases), so an extra column identifies or not on all of them."""
+    (columns by their names after aliases), so an extra column identifies or not on all of them.
+    encoding: every file's text encoding (read_records_csv)."""
     if not paths:
         raise InputError("no input file; give --input records.csv (once per file)")
     if len(paths) == 1:
-        return load_records(paths[0])
+        return load_records(paths[0], encoding)
     names = _file_names(paths)
     frames, notes, origin = [], [], []
     for name, path in zip(names, paths, strict=True):
-        frame = read_records_csv(path)
+        frame = read_records_csv(path, encoding)
         where = f"{path}: "
         headers, renamed = _aliased([_header_name(c) for c in frame.columns])
         _check_unique_columns(headers, where)

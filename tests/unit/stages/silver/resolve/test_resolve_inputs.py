@@ -443,6 +443,27 @@ def test_utf16_files_with_a_byte_order_mark_are_read(tmp_path: Path, encoding: s
     assert frame.iloc[0].tolist() == ["a1", "Café Müller", "München"]
 
 
+def test_an_encoding_reads_what_utf8_cannot(tmp_path: Path) -> None:
+    """cp1252 (Excel on Windows) and latin-1 files read with their encoding; without it the error names the
+    flag; a file that is not in the named encoding is refused with the encoding named, not misread."""
+    path = tmp_path / "excel.csv"
+    path.write_bytes("record_id;name;city\r\na1;Café “Zur Post”;Köln\r\n".encode("cp1252"))
+    with pytest.raises(InputError, match="--encoding cp1252"):
+        read_records_csv(path)
+    frame = read_records_csv(path, "cp1252")
+    assert frame.iloc[0].tolist() == ["a1", "Café “Zur Post”", "Köln"]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("record_id,name\na1,Señor Frío\n".encode("latin-1"))
+    assert read_records_csv(latin, "latin-1")["name"].tolist() == ["Señor Frío"]
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text("\ufeffrecord_id,name\na1,Café\n", encoding="utf-8")
+    assert read_records_csv(utf8, "utf-8").columns.tolist() == ["record_id", "name"]  # its BOM dropped
+    with pytest.raises(InputError, match="not ascii text.*check --encoding"):
+        read_records_csv(utf8, "ascii")
+    with pytest.raises(InputError, match="'nope' is not a text encoding"):
+        read_records_csv(utf8, "nope")
+
+
 ROWS_IN_ANY_SEPARATOR = [
     ["record_id", "name", "city", "country"],
     ["a1", '"Café Müller, GmbH"', "München", "Deutschland"],
