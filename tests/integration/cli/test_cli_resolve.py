@@ -178,7 +178,8 @@ def test_a_windows_excel_csv_is_read_with_encoding(tmp_path: Path) -> None:
     inp = tmp_path / "export.csv"
     inp.write_bytes(("\r\n".join(lines) + "\r\n").encode("cp1252"))
     env = scratch_env(tmp_path)
-    one_line_error(cli("resolve", "-i", str(inp), "-o", str(tmp_path / "c.csv"), env=env), "--encoding cp1252")
+    refused = cli("resolve", "-i", str(inp), "-o", str(tmp_path / "c.csv"), env=env)
+    one_line_error(refused, "--encoding cp1252")
     done = cli("resolve", "-i", str(inp), "-o", str(tmp_path / "c.csv"), "--encoding", "cp1252", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {r["record_id"]: r["cluster_id"] for r in read_clusters(tmp_path / "c.csv")}

@@ -299,7 +299,7 @@ def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) 
     if codec is not None:
         head = head.decode(codec, errors="replace").encode("utf-8")
         codec = "utf-8-sig" if codec == "utf-8" else codec  # a BOM is not part of the first header
-    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its byte-order mark: Excel's "Unicode Text"
+    elif head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with its BOM: Excel's "Unicode Text"
         codec, head = "utf-16", head.decode("utf-16", errors="ignore").encode("utf-8")
     if not head.strip():
         raise InputError(f"{p} is empty; expected a header row with record_id, then one row per record")
@@ -324,8 +324,8 @@ def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) 
             reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
             raise InputError(f"{p} is not {encoding} text ({reason}{where}); check --encoding") from exc
         raise InputError(
-            f"{p} is not UTF-8 text (byte {getattr(exc, 'start', '?')}); if Excel on Windows saved it, add --encoding cp1252 "
-            "(--encoding latin-1 for other Western European files), or save it as a UTF-8 CSV file"
+            f"{p} is not UTF-8 text (byte {getattr(exc, 'start', '?')}); if Excel on Windows saved it, add "
+            "--encoding cp1252 (--encoding latin-1 for other Western European files), or save it as UTF-8"
         ) from exc
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error, ValueError, OSError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
