@@ -269,11 +269,12 @@ def blocking_sql(columns: Collection[str], incremental: bool = False, max_km: fl
     return f"({sql}) and (l.{BATCH_COLUMN} = 1 or r.{BATCH_COLUMN} = 1)" if incremental else sql
 
 
-def near_sql(max_km: float, addresses: bool = True) -> str:
+def near_sql(max_km: float, columns: Collection[str] | None = None) -> str:
     """SQL: the records l and r lack coordinates, are at most max_km apart (haversine, a hair of slack
     so that rounding never drops a pair veto_far_pairs keeps) or share a street address
-    (same_address_sql; addresses: the table has those columns)."""
-    same = f" or {same_address_sql('l', 'r')}" if addresses else ""
+    (same_address_sql on the table's `columns`; None: it has them all)."""
+    keys = address_keys(columns)
+    same = f" or {same_address_sql('l', 'r', keys)}" if keys else ""
     return (
         "(l.lat is null or l.lon is null or r.lat is null or r.lon is null or "
         f"{_sql_km('l', 'r')} <= {max_km + 1e-6!r}{same})"
@@ -283,16 +284,26 @@ def near_sql(max_km: float, addresses: bool = True) -> str:
 # A street address with a house number, in one postcode or one city: two records there are at one place
 # whatever their coordinates say. Geocoders fall back to a city's or a postcode's centre, and one provider
 # may misplace a pin by kilometres; the distance veto is for chains' branches, which never share an address.
-SAME_ADDRESS_KEYS: tuple[tuple[str, ...], ...] = (("address_norm", "postal"), ("address_norm", "city_key"))
-SAME_ADDRESS_COLUMNS = ("address_number", *dict.fromkeys(c for cols in SAME_ADDRESS_KEYS for c in cols))
+SAME_ADDRESS_KEYS: tuple[tuple[str, ...], ...] = (
+    ("address_norm", "postal"),
+    ("address_norm", "city_key"),
+    ("street_key", "postal"),
+)
 
 
-def same_address_sql(left: str, right: str) -> str:
+def address_keys(columns: Collection[str] | None = None) -> tuple[tuple[str, ...], ...]:
+    """The SAME_ADDRESS_KEYS a table with `columns` has (None: all); none without a house number."""
+    if columns is None:
+        return SAME_ADDRESS_KEYS
+    if "address_number" not in columns:
+        return ()
+    return tuple(cols for cols in SAME_ADDRESS_KEYS if all(c in columns for c in cols))
+
+
+def same_address_sql(left: str, right: str, keys: tuple[tuple[str, ...], ...] = SAME_ADDRESS_KEYS) -> str:
     """SQL: the records share a street address with a house number, and its postcode or its city (one of
-    SAME_ADDRESS_KEYS)."""
-    either = " or ".join(
-        "(" + " and ".join(f"{left}.{c} = {right}.{c}" for c in cols) + ")" for cols in SAME_ADDRESS_KEYS
-    )
+    `keys`, SAME_ADDRESS_KEYS by default)."""
+    either = " or ".join("(" + " and ".join(f"{left}.{c} = {right}.{c}" for c in cols) + ")" for cols in keys)
     return f"({left}.address_number is not null and ({either}))"
 
 
@@ -1105,8 +1116,7 @@ def blocked_pairs_sql(
             f"select {key} as match_key, l._n as n_l, r._n as n_r "
             f"from numbered as l inner join numbered as r on {on} where {' and '.join(where)}"
         )
-    addresses = all(c in prep for c in SAME_ADDRESS_COLUMNS)
-    near = f" where {near_sql(max_km, addresses)}" if max_km is not None else ""
+    near = f" where {near_sql(max_km, list(prep.columns))}" if max_km is not None else ""
     sizes = "".join(
         f", count(*) over (partition by {', '.join(f't.{c}' for c in cols)}) as _b{key}"
         for key, cols in enumerate(rules)

@@ -291,7 +291,9 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
         return pairs
     index = pd.Index(prep["record_id"])
     left, right = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
-    names = prep["name_norm"].to_numpy(dtype=object)
+    # Words compared without "the", "and", "of" (name_sorted drops them): "The Edinburgh Larder" is inside
+    # "Edinburgh Larder Cafe".
+    names = prep["name_sorted" if "name_sorted" in prep else "name_norm"].to_numpy(dtype=object)
     similar = pair_name_similarity(prep, left, right, cfg)
     # A missing name says nothing against a pair (NULL similarity: kept).
     keep = np.isnan(similar) | (similar >= cfg.min_name_similarity)

@@ -415,3 +415,36 @@ def test_records_no_rule_can_pair_are_found() -> None:
     assert unpairable(prep, ResolveSettings()).tolist() == [False, True, True, False]
     # With no place anywhere, a name is enough (same_name_pairs).
     assert not unpairable(prep.assign(city_key=None), ResolveSettings()).any()
+
+
+def test_one_street_and_postcode_outweigh_the_distance_veto_without_the_street_type() -> None:
+    """ "2126 East Cactus" (one provider drops "Rd") is 2126 E Cactus Rd in the same ZIP: a pin 6 km off is
+    what is wrong. The same house number and street in another ZIP, or another house number, stay apart."""
+    prep = _placed(
+        [
+            ("y:1", "y", "carolinas", "2126 e cactus rd", "2126", "85022", "phoenix", 33.5968, -112.0362, 1),
+            ("z:1", "z", "carolinas", "2126 e cactus", "2126", "85022", "phoenix", 33.5454, -112.0477, 1),
+            ("z:2", "z", "carolinas", "2126 e cactus", "2126", "85032", "phoenix", 33.5454, -112.0477, 1),
+            ("z:3", "z", "carolinas", "2162 e cactus", "2162", "85022", "phoenix", 33.5454, -112.0477, 1),
+        ]
+    )
+    prep["street_key"] = ["2126 cactus", "2126 cactus", "2126 cactus", "2162 cactus"]
+    pairs = pd.DataFrame([("y:1", other, 0.99, "r") for other in ("z:1", "z:2", "z:3")], columns=PAIR_COLUMNS)
+    assert veto_far_pairs(pairs, prep, max_km=2.0)["record_id_r"].tolist() == ["z:1"]
+
+
+def test_a_name_inside_the_other_without_its_article_is_not_unlike() -> None:
+    """ "The Edinburgh Larder" and "Edinburgh Larder Cafe" at one door: Jaro-Winkler 0.73 either way, but
+    without "the" one name's words are inside the other's. A dentist's name at the same door stays unlike."""
+    from leadlake.stages.silver.resolve.resolution import veto_unlike_names
+
+    prep = pd.DataFrame(
+        {
+            "record_id": ["y:1", "z:1", "z:2"],
+            "name_norm": ["the edinburgh larder", "edinburgh larder cafe", "mile high dental"],
+            "name_sorted": ["edinburgh larder", "cafe edinburgh larder", "dental high mile"],
+        }
+    )
+    pairs = pd.DataFrame([("y:1", "z:1", 0.99, "r"), ("y:1", "z:2", 0.99, "r")], columns=PAIR_COLUMNS)
+    kept = veto_unlike_names(pairs, prep, ResolveSettings())
+    assert kept["record_id_r"].tolist() == ["z:1"]
