@@ -147,7 +147,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "place_name": "name", "venue_name": "name", "facility_name": "name", "establishment_name": "name",
     "merchant_name": "name", "business": "name", "category_name": "category", "main_category": "category",
     "e_mail": "email", "telephone_number": "phone", "phone_no": "phone", "tel_no": "phone",
-    "zip5": "postal", "us_state": "region",
+    "zip5": "postal", "us_state": "region", "post_town": "city",
     # Open places data, flattened (Overture Maps' names.primary, addresses[0].locality, websites[0];
     # Foursquare OS Places' fsq_category_labels[0]).
     "names_primary": "name", "categories_primary": "category", "addresses_freeform": "address",
@@ -166,7 +166,9 @@ FALLBACK_ALIASES: dict[str, str] = {
 PREFIXES: tuple[str, ...] = (
     "geometry_location", "geometry", "geom", "coordinates", "location", "billing", "shipping", "mailing",
     "physical", "addr", "address", "business", "company", "account", "contact", "primary", "main", "display",
-    "formatted", "international", "national", "hq",
+    "formatted", "international", "national", "hq", "company_hq", "head_office",
+    # Company registers: Companies House's RegAddress.PostTown, OpenCorporates' registered_address.locality.
+    "reg_address", "registered_address", "registered_office", "registered_office_address",
 )  # fmt: skip
 # A house number in a column of its own (OpenStreetMap's addr:housenumber, many registers): joined to the
 # street, where the street does not already start with it.
@@ -556,6 +558,41 @@ def _extra_name(header: str) -> str:
     return f"extra_{name}" if name in SOURCE_RECORD_FIELDS or name in ("email", "provider") else name
 
 
+# Registry numbers that name one company: with no record_id, such a column (or one whose name ends in _id,
+# as an export's "Apollo Account Id" or "ZoomInfo Company ID") is the record id when it is the only one
+# with a value in every row, each value once.
+_REGISTRY_NUMBERS = frozenset({"company_number", "registration_number", "company_registration_number"})
+
+
+def _id_like(header: str) -> bool:
+    return header.endswith("_id") or header in _REGISTRY_NUMBERS
+
+
+def with_record_id(headers: list[str], frame: pd.DataFrame) -> tuple[list[str], tuple[str, ...]]:
+    """Headers (by position in `frame`) with an id column read as record_id when the file has none: the
+    one id-like column (_id_like) whose values are all given and unique, and a note saying so. Unchanged
+    when there is a record_id, or no such column; InputError when several could be it."""
+    if "record_id" in headers:
+        return headers, ()
+    unique = []
+    for i, h in enumerate(headers):
+        if _id_like(h):
+            values = _clean(frame.iloc[:, i])
+            if values.notna().all() and values.is_unique and len(values):
+                unique.append(i)
+    if len(unique) > 1:
+        names = " and ".join(headers[i] for i in unique)
+        raise InputError(
+            f"no record_id column, and {names} each hold one unique value per row; rename the one that "
+            "identifies a row to record_id"
+        )
+    if not unique:
+        return headers, ()
+    out = list(headers)
+    out[unique[0]] = "record_id"
+    return out, (f"{headers[unique[0]]} read as record_id (one unique value per row)",)
+
+
 def _check_ids(column: pd.Series | None, headers: Sequence[str], where: str) -> pd.Series:
     """The stripped record ids; InputError for a missing column, empty ids and duplicates."""
     if column is None:
@@ -725,6 +762,8 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     where = f"{where}: " if where and not where.endswith(": ") else where
     headers, renamed = _aliased([_header_name(c) for c in frame.columns])
     _check_unique_columns(headers, where)
+    headers, id_note = with_record_id(headers, frame)
+    renamed = (*renamed, *id_note)
     n = len(frame)
     # Each column cleaned once (stripped text, None for blanks); the caller's frame is left as it is.
     raw_columns = {h: frame.iloc[:, i].reset_index(drop=True) for i, h in enumerate(headers) if h}
@@ -882,6 +921,8 @@ def load_inputs(paths: Sequence[str | os.PathLike[str]], encoding: str | None = 
         where = f"{path}: "
         headers, renamed = _aliased([_header_name(c) for c in frame.columns])
         _check_unique_columns(headers, where)
+        headers, id_note = with_record_id(headers, frame)
+        renamed = (*renamed, *id_note)
         frame = frame.set_axis(headers, axis=1).drop(columns=[""], errors="ignore")
         ids = _check_ids(frame.get("record_id"), headers, where)
         given = _clean(frame["source"]) if "source" in frame.columns else _none(len(frame))

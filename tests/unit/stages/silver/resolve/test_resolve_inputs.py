@@ -296,8 +296,23 @@ def test_common_column_names_are_read_as_the_input_columns_and_said_so() -> None
             ["1", "CPS_Early_Childhood_Portal_scrape.csv", "Joe's Plumbing", "1200 Main St", "80202",
              "303 555 0142", "Denver"],
         ),
+        # Apollo's accounts export: no record id but "Apollo Account Id"; "Company Street", "Company Phone"
+        (
+            ["Company", "Industry", "Website", "Company Street", "Company City", "Company State",
+             "Company Postal Code", "Company Phone", "Apollo Account Id"],
+            ["Joe's Plumbing", "Plumbing", "http://www.joesplumbing.com", "1200 Main St", "Denver", "CO",
+             "80202", "+1 303-555-0142", "1"],
+        ),
+        # ZoomInfo's companies export: "ZoomInfo Company ID", "Company HQ Phone"
+        (
+            ["ZoomInfo Company ID", "Company Name", "Website", "Company HQ Phone", "Company Street Address",
+             "Company City", "Company State", "Company Zip Code"],
+            ["1", "Joe's Plumbing", "joesplumbing.com", "(303) 555-0142", "1200 Main St", "Denver", "CO",
+             "80202"],
+        ),
     ],
-    ids=["hubspot", "salesforce", "google_places", "yelp", "openstreetmap", "apify", "outscraper", "dedupe"],
+    ids=["hubspot", "salesforce", "google_places", "yelp", "openstreetmap", "apify", "outscraper", "dedupe",
+         "apollo", "zoominfo"],
 )  # fmt: skip
 def test_exports_and_provider_fields_are_read_as_the_input_columns(
     headers: list[str], row: list[str]
@@ -317,6 +332,37 @@ def test_exports_and_provider_fields_are_read_as_the_input_columns(
     if any("lat" in h for h in headers):
         assert one(r, "1", "lat") == 39.7392 and one(r, "1", "lon") == -104.9903
     assert got.extra == ()  # every column understood: none left to compare as an unknown identifier
+
+
+@pytest.mark.parametrize(
+    ("headers", "row"),
+    [
+        # Companies House's basic company data: " CompanyNumber" (a space in its header), RegAddress.PostTown
+        (
+            ["CompanyName", " CompanyNumber", "RegAddress.AddressLine1", "RegAddress.PostTown",
+             "RegAddress.PostCode", "RegAddress.Country"],
+            ["JOE'S PLUMBING LTD", "01234567", "12 HIGH STREET", "LONDON", "EC1A 1BB", "UNITED KINGDOM"],
+        ),
+        # OpenCorporates' bulk companies file: company_number, registered_address.locality
+        (
+            ["company_number", "jurisdiction_code", "name", "registered_address.street_address",
+             "registered_address.locality", "registered_address.postal_code", "registered_address.country"],
+            ["01234567", "gb", "JOE'S PLUMBING LTD", "12 HIGH STREET", "LONDON", "EC1A 1BB", "UK"],
+        ),
+    ],
+    ids=["companies_house", "opencorporates"],
+)  # fmt: skip
+def test_company_registers_files_are_read_with_their_number_as_the_record_id(
+    headers: list[str], row: list[str]
+) -> None:
+    got = records_from_frame(pd.DataFrame([row], columns=headers, dtype=object))
+    r = got.records
+    assert r["record_id"].tolist() == ["01234567"] and "company_number read as record_id" in got.describe()
+    assert one(r, "01234567", "name") == "JOE'S PLUMBING LTD"
+    assert one(r, "01234567", "address_line1") == "12 HIGH STREET"
+    assert one(r, "01234567", "city") == "LONDON"
+    assert one(r, "01234567", "country") == "GB"
+    assert str(one(r, "01234567", "postal")).replace(" ", "") == "EC1A1BB"
 
 
 def test_camel_case_headers_are_split_and_a_title_is_a_name_only_without_a_persons_name() -> None:
@@ -373,6 +419,21 @@ def test_an_id_column_as_exports_and_splink_name_it_is_the_record_id() -> None:
     # A file with its own record_id keeps it; an id column beside it is an extra identifier.
     both = records_from_frame(frame(record_id=["r1"], id=["x9"]))
     assert both.records["record_id"].tolist() == ["r1"] and both.extra == ("id",)
+
+
+def test_without_a_record_id_the_one_unique_id_column_is_it() -> None:
+    """An export names its ids "Apollo Account Id" or "CompanyNumber": with no record_id, the one id-like
+    column with a value in every row, each once, is the record id, and the summary says so. Two such
+    columns are a question for the user; an id column with a blank or a repeat is no record id."""
+    got = records_from_frame(frame(apollo_account_id=["a1", "a2"], crm_id=["7", "7"], name=["A", "B"]))
+    assert got.records["record_id"].tolist() == ["a1", "a2"]
+    assert "apollo_account_id read as record_id (one unique value per row)" in got.describe()
+    with pytest.raises(InputError, match="apollo_account_id and crm_id each hold one unique value"):
+        records_from_frame(frame(apollo_account_id=["a1", "a2"], crm_id=["7", "8"]))
+    with pytest.raises(InputError, match="no record_id column"):
+        records_from_frame(frame(apollo_account_id=["a1", ""], name=["A", "B"]))
+    with pytest.raises(InputError, match="no record_id column"):
+        records_from_frame(frame(name=["A", "B"], phone=["1", "2"]))
 
 
 def test_settings_for_user_records_dedupe_inside_a_source() -> None:
