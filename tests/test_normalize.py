@@ -162,6 +162,21 @@ def test_the_toll_free_shortcut_agrees_with_libphonenumber_on_every_nanp_prefix(
         ("12, Rue de Rivoli, 75001 Paris", ("12, Rue de Rivoli", "Paris", "75001")),
         ("45 Oak Avenue, Toronto, ON M5V 2T6", ("45 Oak Avenue", "Toronto", "M5V 2T6")),
         ("7 Elm St, Springfield, USA", ("7 Elm St", "Springfield", None)),
+        # A district before the town: the town is beside the postcode, or the last name before it.
+        (
+            "15 Blackfriars Street, Old Town, Edinburgh EH1 1NB",
+            ("15 Blackfriars Street", "Edinburgh", "EH1 1NB"),
+        ),
+        (
+            "5532 N Palo Cristi Rd, Biltmore/Arcadia, Phoenix, AZ 85253",
+            ("5532 N Palo Cristi Rd", "Phoenix", "85253"),
+        ),
+        ("Herrengasse 14, 1010 Wien, Austria", ("Herrengasse 14", "Wien", "1010")),
+        # A venue's name first: its house number is not the postcode.
+        (
+            "Mandalay Bay, 3930 S Las Vegas Blvd, The Strip, Las Vegas, NV 89119",
+            ("Mandalay Bay", "Las Vegas", "89119"),
+        ),
         ("1200 Main St", None),  # a street line alone
         ("1200 Main St, Suite 2100", None),  # a suite number is no postcode
         ("PO Box 12, Springfield", None),

@@ -513,15 +513,19 @@ def split_one_line_address(line: str | None) -> OneLineAddress | None:
         return None
     # The locality: what follows the street, without units ("Suite 2100" is no postcode) or a country.
     locality = [p for p, unit in zip(parts[first + 1 :], units[first + 1 :], strict=True) if not unit]
-    postcode = _POSTCODE_RE.search(", ".join(locality))
+    # The last postcode-like run: a house number after a venue's name ("Mandalay Bay, 3930 S Las Vegas
+    # Blvd, ..., NV 89119") comes before the postcode.
+    postcode = next(reversed(list(_POSTCODE_RE.finditer(", ".join(locality)))), None)
     if postcode is None and not (locality and _COUNTRY_TAIL_RE.match(locality[-1])):
         return None
-    city = None
-    for part in locality:
-        name = _STATE_CODE_RE.sub("", _POSTCODE_RE.sub("", part)).strip()
-        if name and not _COUNTRY_TAIL_RE.match(name) and not any(c.isdigit() for c in name):
-            city = name
-            break
+    # The town is named beside the postcode ("Edinburgh EH1 1NB", "1010 Wien"), else it is the last name
+    # before it: "Biltmore/Arcadia, Phoenix, AZ 85253" and "Old Town, Edinburgh ..." name a district first.
+    names = [_STATE_CODE_RE.sub("", _POSTCODE_RE.sub("", part)).strip() for part in locality]
+    at = next((i for i in reversed(range(len(locality))) if _POSTCODE_RE.search(locality[i])), len(locality))
+    towns = [
+        n for n in names[: at + 1] if n and not _COUNTRY_TAIL_RE.match(n) and not any(c.isdigit() for c in n)
+    ]
+    city = names[at] if at < len(names) and names[at] in towns else (towns[-1] if towns else None)
     street = ", ".join(parts[: first + 1])
     return OneLineAddress(street, city, postcode.group(0).upper() if postcode else None)
 
