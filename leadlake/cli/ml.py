@@ -66,8 +66,10 @@ def train(
         Path | None,
         typer.Option(
             "--labels",
-            help="A CSV of past leads: canonical lead columns and an `outcome` column (1/0, won/lost, "
-            "true/false) [default: gold.lead_features joined to silver.lead_outcomes]",
+            help="A CSV of past leads: canonical lead columns (or a CRM export's names for them: Company "
+            "name, Website URL, Number of Employees, ...) and an `outcome` column (1/0, won/lost, "
+            "true/false; or a CRM stage column such as Lifecycle Stage: qualified or won is 1) [default: "
+            "gold.lead_features joined to silver.lead_outcomes]",
         ),
     ] = None,
     label: Annotated[
@@ -98,6 +100,8 @@ def train(
         except TrainingDataError as exc:
             fail(str(exc))
         r = done.details
+        if r.notes:
+            _say("columns: " + "; ".join(r.notes))
         if not r.trained:
             fail(r.reason or "nothing was trained")
         m = r.metrics

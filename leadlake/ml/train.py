@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,20 @@ def _check(labels: np.ndarray, train_pos: np.ndarray, hold_pos: np.ndarray, min_
                 f"the {part} rows hold one class only ({classes or 'none'}): "
                 "the model needs both positives and negatives"
             )
+
+
+def _check_informative(feats: pd.DataFrame, feature_set: FeatureSet, given: Iterable[str]) -> None:
+    """TrainingRefused when every feature of the training rows holds one value (missing included): the
+    model could only learn the base rate, and would score every lead alike."""
+    for name in feature_set.columns:
+        values = feats[name].map(lambda v: tuple(v) if isinstance(v, list) else v)
+        if values.nunique(dropna=False) > 1:
+            return
+    shown = ", ".join(list(given)[:10]) + (", ..." if len(list(given)) > 10 else "")
+    raise TrainingRefused(
+        f"no feature of {feature_set.version} varies across the training rows (the rows' columns: {shown}); "
+        f"give them lead columns such as {', '.join(feature_set.numeric[:5])}"
+    )
 
 
 def _fit(x: pd.DataFrame, y: np.ndarray, params: Mapping[str, Any]) -> Any:
@@ -248,6 +262,7 @@ def train(
     hyper = DEFAULT_PARAMS | dict(params or {})
 
     feats = build_features(features.reset_index(drop=True), feature_set)
+    _check_informative(feats.iloc[train_pos], feature_set, features.columns)
     f_train, f_hold = feats.iloc[train_pos], feats.iloc[hold_pos]
     y_train, y_hold = y_arr[train_pos], y_arr[hold_pos]
     scorer = fit_scorer(f_train, y_train, feature_set, hyper)

@@ -38,6 +38,37 @@ DEFAULT_LABEL = "qualified_or_won_90d"
 OUTCOME = "outcome"  # the label column of a --labels CSV
 POSITIVE = {"1", "1.0", "won", "win", "true", "yes", "y", "t", "positive"}
 NEGATIVE = {"0", "0.0", "lost", "loss", "false", "no", "n", "f", "negative"}
+# A CRM export says how far a lead got as a stage (HubSpot's lifecycle and deal stages, Salesforce's stage
+# names): qualified or won is 1, as the default label rule (qualified_or_won_90d) counts it.
+POSITIVE_STAGES = {
+    "customer", "evangelist", "opportunity", "salesqualifiedlead", "sales qualified lead", "sql", "qualified",
+    "converted", "closed won", "closedwon",
+}  # fmt: skip
+NEGATIVE_STAGES = {
+    "subscriber", "lead", "marketingqualifiedlead", "marketing qualified lead", "mql", "other", "unqualified",
+    "disqualified", "closed lost", "closedlost",
+}  # fmt: skip
+# Other names of the outcome column in exports, tried in this order when there is no `outcome`.
+OUTCOME_COLUMNS = (
+    "label", "won", "is_won", "converted", "is_converted", "lifecycle_stage", "deal_stage", "dealstage",
+    "stage", "stage_name", "lead_status", "status",
+)  # fmt: skip
+# The time the split orders rows by: when the lead was delivered, else when the CRM created it.
+TIME_COLUMNS = (
+    "as_of", "delivered_at", "create_date", "created_at", "created_date", "createdate", "date_created",
+    "created",
+)  # fmt: skip
+# The lead columns training reads, by the names CRM exports give them (after core.columns' aliases, which
+# name the input columns of `leadlake resolve`: record_id, phone, address, category, ...).
+LEAD_COLUMN_OF_INPUT = {
+    "record_id": "lead_id", "phone": "phone_e164", "address": "address_line1", "category": "categories",
+}  # fmt: skip
+TRAINING_ALIASES = {
+    "number_of_employees": "employee_count", "employees": "employee_count", "num_employees": "employee_count",
+    "year_founded": "founded_year", "founded": "founded_year", "stars": "rating", "reviews": "review_count",
+    "reviews_count": "review_count", "number_of_reviews": "review_count",
+    "user_ratings_total": "review_count", "technologies": "tech_signals", "tech_stack": "tech_signals",
+}  # fmt: skip
 LIST_COLUMNS = ("categories", "tech_signals", "campaign_ids", "providers")
 # The fewest labelled leads the stage trains on, and of each class. Below ml.train's own default (100): a
 # small campaign (the demo's 3,000-business world delivers ~100 leads) still gets a first model; the time
@@ -61,6 +92,7 @@ class TrainingData:
     versions: dict[str, int] = field(default_factory=dict)  # Delta versions of the tables read
     source: str = "lakehouse"
     label: str = DEFAULT_LABEL
+    notes: tuple[str, ...] = ()  # how a CSV's columns were read ("number_of_employees read as ...")
 
 
 @dataclass
@@ -90,6 +122,7 @@ class TrainReport:
     rules_metrics: dict[str, float] | None = None  # the rules baseline's, on the same rows
     auc_gain_low: float = math.nan  # lower confidence bound of the AUC gain over the champion (ml.train)
     data_versions: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # how the training data's columns were read
 
     @property
     def champion_now(self) -> dict[str, float]:
@@ -102,14 +135,45 @@ class TrainReport:
 # ---- training data --------------------------------------------------------------------------------------
 
 
-def _outcome(values: pd.Series, path: Path) -> pd.Series:
-    """1/0 from 1/0, won/lost, true/false (any case); anything else is an error naming the values."""
-    text = values.map(lambda v: "" if v is None or v != v else str(v).strip().lower())
-    bad = sorted(set(text) - POSITIVE - NEGATIVE)
+def _outcome(values: pd.Series, path: Path, column: str = OUTCOME) -> pd.Series:
+    """1/0 from 1/0, won/lost, true/false or a CRM stage (POSITIVE_STAGES, NEGATIVE_STAGES; any case);
+    anything else is an error naming the values."""
+    text = values.map(
+        lambda v: "" if v is None or v != v else " ".join(str(v).replace("_", " ").lower().split())
+    )
+    positive, negative = POSITIVE | POSITIVE_STAGES, NEGATIVE | NEGATIVE_STAGES
+    bad = sorted(set(text) - positive - negative)
     if bad:
         shown = ", ".join(repr(b) for b in bad[:3]) + (", ..." if len(bad) > 3 else "")
-        raise TrainingDataError(f"{path}: `{OUTCOME}` must be 1/0, won/lost or true/false; found {shown}")
-    return text.isin(POSITIVE).astype("int64")
+        raise TrainingDataError(
+            f"{path}: `{column}` must be 1/0, won/lost, true/false or a CRM stage (customer, opportunity, "
+            f"lead, closed won, ...); found {shown}: add an `{OUTCOME}` column of 1/0"
+        )
+    return text.isin(positive).astype("int64")
+
+
+def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """A CSV's headers (already header_name'd) as lead columns: names training reads stay, TRAINING_ALIASES
+    and core.columns' aliases (mapped by LEAD_COLUMN_OF_INPUT) name the rest; notes say what was renamed."""
+    from leadlake.core.columns import aliased
+    from leadlake.ml.spec import DERIVED, FEATURE_SETS
+
+    known = {"lead_id", OUTCOME, "rules_score", "domain", "name", "lat", "lon", *TIME_COLUMNS}
+    for fs in FEATURE_SETS.values():
+        known |= set(fs.columns)
+    known |= {source for _, source in DERIVED.values()}
+    taken = set(headers)
+    out, notes = list(headers), []
+    general, _ = aliased(headers)
+    for i, h in enumerate(headers):
+        if h in known:
+            continue
+        target = TRAINING_ALIASES.get(h) or LEAD_COLUMN_OF_INPUT.get(general[i], general[i])
+        if target != h and target not in taken and (target in known or h in TRAINING_ALIASES):
+            out[i] = target
+            taken.add(target)
+            notes.append(f"{h} read as {target}")
+    return out, tuple(notes)
 
 
 def _as_list(value: Any) -> Any:
@@ -142,19 +206,31 @@ def csv_rows(path: Path) -> TrainingData:
     except Exception as exc:  # noqa: BLE001 - an unreadable CSV is the user's to fix: one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrainingDataError(f"--labels {path}: cannot read it as CSV: {first}") from exc
-    if OUTCOME not in df.columns:
-        cols = ", ".join(df.columns[:8]) + (", ..." if len(df.columns) > 8 else "")
+    from leadlake.core.columns import header_name
+
+    given = list(map(str, df.columns))
+    headers, notes = _lead_headers([header_name(c) for c in given])
+    outcome = OUTCOME if OUTCOME in headers else next((c for c in OUTCOME_COLUMNS if c in headers), None)
+    if outcome is None:
+        cols = ", ".join(given[:8]) + (", ..." if len(given) > 8 else "")
         raise TrainingDataError(
-            f"--labels {path}: no `{OUTCOME}` column (1/0, won/lost, true/false); columns: {cols or 'none'}"
+            f"--labels {path}: no `{OUTCOME}` column (1/0, won/lost, true/false, or a CRM stage such as "
+            f"Lifecycle Stage); columns: {cols or 'none'}"
         )
-    labels = _outcome(df.pop(OUTCOME), path)
+    if len(set(headers)) < len(headers):
+        twice = next(h for h in headers if headers.count(h) > 1)
+        raise TrainingDataError(f"--labels {path}: two columns read as {twice}; keep one of them")
+    df = df.set_axis(headers, axis=1)
+    labels = _outcome(df.pop(outcome), path, given[headers.index(outcome)])
+    if outcome != OUTCOME:
+        notes = (*notes, f"{given[headers.index(outcome)]} read as {OUTCOME}")
     if "lead_id" not in df.columns:
         df.insert(0, "lead_id", [f"row{i}" for i in range(len(df))])
     df["lead_id"] = df["lead_id"].astype(str)
     for col in LIST_COLUMNS:
         if col in df.columns:
             df[col] = df[col].map(_as_list)
-    time_col = next((c for c in ("as_of", "delivered_at") if c in df.columns), None)
+    time_col = next((c for c in TIME_COLUMNS if c in df.columns), None)
     if time_col is not None:
         as_of = pd.to_datetime(df[time_col], utc=True, errors="coerce")
     else:  # row order: one second apart, so the newest rows are the last ones
@@ -165,6 +241,7 @@ def csv_rows(path: Path) -> TrainingData:
         as_of.reset_index(drop=True),
         source=f"csv:{path.name}",
         label=OUTCOME,
+        notes=tuple(notes),
     )
 
 
@@ -392,5 +469,6 @@ def run_train(
         log.info("not trained: %s", exc)
     else:
         report = train_model(data, tracking_uri, margin=margin, min_rows=min_rows, tags={"run_id": run_id})
+        report.notes = data.notes
     record_model_run(lake, run_id, report)
     return report

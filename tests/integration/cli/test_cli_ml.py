@@ -242,3 +242,52 @@ def test_the_sandbox_crm_history_trains_a_first_model_that_beats_the_rules(tmp_p
     rules = float(re.search(r"rules baseline \(same rows\): auc (\d\.\d{4})", trained.stdout).group(1))  # type: ignore[union-attr]
     assert model > rules + 0.05, trained.stdout
     assert "promoted to champion: v1 is the first champion" in trained.stdout
+
+
+def test_a_hubspot_export_trains_with_its_own_column_names_and_lifecycle_stage(tmp_path: Path) -> None:
+    """A CRM export as HubSpot writes it: "Record ID", "Website URL", "Number of Employees", "Create Date"
+    and the outcome as "Lifecycle Stage". Its columns are read as the lead columns (the output says which),
+    customer or opportunity counts as qualified, and the model learns from them. Columns that are no lead
+    column at all train nothing: refused in one line, nothing registered."""
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    rng = np.random.default_rng(11)
+    n = 400
+    employees = rng.lognormal(2.5, 1.0, n).round().astype("int64") + 1
+    site = rng.random(n) < 0.6
+    logit = 1.2 * (np.log(employees) - 2.5) + 2.0 * (site - 0.6) - 0.8
+    won = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+    stage = np.where(won, rng.choice(["Customer", "Opportunity", "salesqualifiedlead"], n), "Lead")
+    created = [
+        (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=i)).strftime("%Y-%m-%d %H:%M") for i in range(n)
+    ]
+    export = pd.DataFrame(
+        {
+            "Record ID": [str(9000 + i) for i in range(n)],
+            "Company name": [f"Business {i}" for i in range(n)],
+            "Website URL": [f"https://b{i}.example.com" if s else "" for i, s in enumerate(site)],
+            "Number of Employees": employees,
+            "Create Date": created,
+            "Lifecycle Stage": stage,
+        }
+    ).sample(frac=1.0, random_state=3)  # an export's row order is not time order: Create Date is
+    path = tmp_path / "hubspot-companies.csv"
+    export.to_csv(path, index=False)
+    done = cli("train", "--labels", str(path), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    notes = next(line for line in done.stdout.splitlines() if line.startswith("columns: "))
+    for said in ("website_url read as website", "number_of_employees read as employee_count",
+                 "Lifecycle Stage read as outcome"):  # fmt: skip
+        assert said in notes, notes
+    auc = float(re.search(r"metrics \(held-out\): auc (\d\.\d{4})", done.stdout).group(1))  # type: ignore[union-attr]
+    assert auc > 0.6, done.stdout
+    assert f"({int(won.sum())} positives)" in done.stdout
+
+    blank = tmp_path / "names-only.csv"
+    export[["Record ID", "Company name", "Lifecycle Stage"]].to_csv(blank, index=False)
+    env2 = scratch_env(tmp_path / "b", LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'b.db'}")
+    one_line_error(cli("train", "--labels", str(blank), env=env2), "no feature of fs2 varies", "lead_id, name")
+    unknown = tmp_path / "status.csv"
+    export.assign(**{"Lifecycle Stage": "Nurturing"}).to_csv(unknown, index=False)
+    one_line_error(
+        cli("train", "--labels", str(unknown), env=env2), "`Lifecycle Stage` must be", "'nurturing'"
+    )

@@ -144,6 +144,17 @@ def test_training_refuses_too_few_rows_or_one_class(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists(), "refused before touching MLflow"
 
 
+def test_training_refuses_rows_whose_features_say_nothing(tmp_path: Path) -> None:
+    """Rows with no feature column (a file of ids and names) would train a model of the base rate alone,
+    scoring every lead alike: refused, naming the columns it had, before MLflow is touched."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    data = synthetic_leads(200)
+    bare = pd.DataFrame({"lead_id": data.leads["lead_id"], "name": "Acme"})
+    with pytest.raises(TrainingRefused, match=r"no feature of fs2 varies .*lead_id, name"):
+        train(bare, data.labels, as_of=data.as_of, tracking_uri=uri, data_versions={})
+    assert not (tmp_path / "mlflow.db").exists()
+
+
 def test_load_champion_returns_the_champion_scorer(trained: Trained) -> None:
     champ = load_champion(trained.uri)
     assert champ is not None and champ.version == "1" and champ.run_id == trained.first.run_id
