@@ -89,7 +89,7 @@ def resolve(
             "--input",
             "-i",
             help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8; gzip, bz2, xz or zip "
-            "compressed, or Parquet; - reads stdin); repeat it to link "
+            "compressed, Parquet, or an Excel or OpenDocument workbook's first sheet; - reads stdin); repeat it to link "
             "several files (each file the source of its rows without one; the output then says each "
             "record's file): record_id (unique in its file; in a file without one, the one ..._id "
             "column unique in every row) "

@@ -285,7 +285,9 @@ def test_a_hubspot_export_trains_with_its_own_column_names_and_lifecycle_stage(t
     blank = tmp_path / "names-only.csv"
     export[["Record ID", "Company name", "Lifecycle Stage"]].to_csv(blank, index=False)
     env2 = scratch_env(tmp_path / "b", LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'b.db'}")
-    one_line_error(cli("train", "--labels", str(blank), env=env2), "no feature of fs2 varies", "lead_id, name")
+    one_line_error(
+        cli("train", "--labels", str(blank), env=env2), "no feature of fs2 varies", "lead_id, name"
+    )
     unknown = tmp_path / "status.csv"
     export.assign(**{"Lifecycle Stage": "Nurturing"}).to_csv(unknown, index=False)
     one_line_error(

@@ -787,7 +787,7 @@ def test_archives_and_parquet_the_reader_cannot_take_are_named(tmp_path: Path) -
     with pytest.raises(InputError, match="no column holds text, numbers or places"):
         read_records_csv(maps)
     workbook = _zip(tmp_path / "export.xlsx", {"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>"})
-    with pytest.raises(InputError, match="Excel workbook, not a CSV file; save it as CSV"):
+    with pytest.raises(InputError, match="export.xlsx is not a readable spreadsheet .*save it again"):
         read_records_csv(workbook)
     broken = tmp_path / "broken.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
@@ -879,3 +879,45 @@ def test_open_places_parquet_files_are_flattened_and_read_as_the_input_columns(t
     r = got.records
     assert one(r, "4b05", "name") == "Joe's Plumbing" and one(r, "4b05", "categories") == ["plumber"]
     assert one(r, "4b05", "phone_e164") == "+13035550142" and one(r, "4b05", "lat") == 39.7392
+
+
+def test_an_excel_workbook_is_read_as_its_csv_export_would_be(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Lead lists travel as .xlsx: the first sheet is read, cells as text the way Excel's CSV export writes
+    them (a phone or ZIP typed as a number without ".0", a date in ISO form, a blank as ""), a blank
+    header named by its position, and a second sheet said to be left out."""
+    import datetime
+
+    import xlsxwriter
+
+    path = tmp_path / "leads.xlsx"
+    book = xlsxwriter.Workbook(str(path))
+    sheet = book.add_worksheet("Leads")
+    rows = [
+        ["Record ID", "Company name", "Postal Code", "Phone Number", "Created", None, "Active"],
+        [101, "Joe's Plumbing LLC", 80202, 3035550142, datetime.datetime(2024, 1, 2, 9, 30), "x", True],
+        [102, "Mile High Dental", "02139", "(303) 555-0199", None, None, False],
+        [103.5, "Rocky Roofing", 80301.0, 7205550110, None, "y", None],
+    ]
+    when = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, datetime.datetime):
+                sheet.write_datetime(r, c, value, when)
+            elif value is not None:
+                sheet.write(r, c, value)
+    book.add_worksheet("Notes").write(0, 0, "exported from the CRM")
+    book.close()
+    with caplog.at_level("WARNING"):
+        frame = read_records_csv(path)
+    assert list(frame.columns) == ["Record ID", "Company name", "Postal Code", "Phone Number", "Created",
+                                   "column_6", "Active"]  # fmt: skip
+    assert frame.iloc[0].tolist() == ["101", "Joe's Plumbing LLC", "80202", "3035550142",
+                                      "2024-01-02T09:30:00", "x", "true"]  # fmt: skip
+    assert frame.iloc[1].tolist() == ["102", "Mile High Dental", "02139", "(303) 555-0199", "", "", "false"]
+    assert frame["Record ID"].tolist()[2] == "103.5" and frame["Postal Code"].tolist()[2] == "80301"
+    assert "leads.xlsx has 2 sheets: read the first, 'Leads'" in caplog.text
+    got = load_inputs([path])
+    assert one(got.records, "101", "phone_e164") == "+13035550142"
+    assert one(got.records, "102", "postal") == "02139"
