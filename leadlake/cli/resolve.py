@@ -89,10 +89,10 @@ def resolve(
             "--input",
             "-i",
             help="CSV of your records (comma, semicolon, tab or pipe separated, UTF-8; gzip, bz2, xz or zip "
-            "compressed, Parquet, or an Excel or OpenDocument workbook's first sheet; - reads stdin); repeat it to link "
-            "several files (each file the source of its rows without one; the output then says each "
-            "record's file): record_id (unique in its file; in a file without one, the one ..._id "
-            "column unique in every row) "
+            "compressed, Parquet, or an Excel or OpenDocument workbook's first sheet; - reads stdin); "
+            "repeat it to link several files (each file the source of its rows without one; the output "
+            "then says each record's file): record_id (unique in its file; in a file without one, the one "
+            "..._id column unique in every row) "
             "and any of source, name, address, city, region, postal, country, phone, website, email, "
             "category, lat, lon (other names for them, such as id, zip, state, url, a CRM export's or a "
             "provider API's, are read as these); other columns (date_of_birth, tax_id, ...) are extra "
