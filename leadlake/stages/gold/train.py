@@ -176,6 +176,16 @@ def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
     return out, tuple(notes)
 
 
+def _typed(text: pd.DataFrame) -> pd.DataFrame:
+    """Text columns typed as pandas types a CSV's columns (numbers as numbers, blanks as missing)."""
+    import io
+
+    buffer = io.StringIO()
+    text.to_csv(buffer, index=False)
+    buffer.seek(0)
+    return pd.read_csv(buffer, dtype={"lead_id": str})
+
+
 def _as_list(value: Any) -> Any:
     """A list column read from CSV: a JSON list, or items separated by ';' or '|'."""
     if not isinstance(value, str):
@@ -201,8 +211,17 @@ def csv_rows(path: Path) -> TrainingData:
     """
     if not path.is_file():
         raise TrainingDataError(f"--labels {path}: no such file")
+    from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_first_sheet
+
     try:
-        df = pd.read_csv(path, dtype={"lead_id": str})
+        with path.open("rb") as fh:
+            head = fh.read(8)
+        if is_spreadsheet(path, head):  # a CRM export saved as .xlsx: read as its CSV would be
+            df = _typed(read_first_sheet(path))
+        else:
+            df = pd.read_csv(path, dtype={"lead_id": str})
+    except SpreadsheetError as exc:
+        raise TrainingDataError(f"--labels {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - an unreadable CSV is the user's to fix: one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise TrainingDataError(f"--labels {path}: cannot read it as CSV: {first}") from exc

@@ -17,7 +17,6 @@ import csv
 import dataclasses
 import functools
 import json
-import logging
 import math
 import os
 import re
@@ -49,10 +48,9 @@ from leadlake.core.normalize import (
     split_one_line_address,
 )
 from leadlake.core.records import SOURCE_RECORD_FIELDS
+from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_first_sheet
 from leadlake.stages.silver.resolve.prepare import extra_key, identifies
 from leadlake.stages.silver.resolve.settings import ResolveSettings
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_SOURCE = "input"
 DEFAULT_COUNTRY = "US"
@@ -163,8 +161,11 @@ def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) 
         raise InputError(f"{p} cannot be read ({exc.strerror or exc}); check its permissions") from exc
     if head.startswith(_PARQUET_MAGIC):
         return _read_parquet(p)
-    if _is_spreadsheet(p, head):
-        return _read_spreadsheet(p)
+    if is_spreadsheet(p, head):
+        try:
+            return read_first_sheet(p)
+        except SpreadsheetError as exc:
+            raise InputError(str(exc)) from exc
     compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
     if compression is not None:
         head = _decompressed_head(p, compression)
@@ -206,62 +207,6 @@ def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) 
 
 
 _PARQUET_MAGIC = b"PAR1"
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # a legacy Excel .xls (any OLE2 compound file)
-
-
-def _is_spreadsheet(p: Path, head: bytes) -> bool:
-    """Whether the file is an Excel (.xlsx, .xls) or OpenDocument (.ods) workbook, by its content."""
-    if head.startswith(_OLE2_MAGIC):
-        return True
-    if not head.startswith(b"PK\x03\x04"):
-        return False
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(p) as zf:
-            names = set(zf.namelist())
-    except zipfile.BadZipFile:
-        return False
-    return "xl/workbook.xml" in names or ("content.xml" in names and "mimetype" in names)
-
-
-def _cell_text(value: Any) -> str:
-    """A spreadsheet cell as a CSV export writes it: whole numbers without ".0" (a phone or ZIP typed as a
-    number), dates in ISO form, blanks as ""."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if hasattr(value, "isoformat"):
-        return str(value.isoformat())
-    return str(value)
-
-
-def _read_spreadsheet(p: Path) -> pd.DataFrame:
-    """The first sheet of an Excel or OpenDocument workbook as text columns, as its CSV export would be; a
-    workbook of several sheets says which one it read."""
-    from python_calamine import CalamineWorkbook
-
-    try:
-        book = CalamineWorkbook.from_path(str(p))
-        sheets = book.sheet_names
-        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=True) if sheets else []
-    except Exception as exc:  # noqa: BLE001 - calamine raises its own error types for damaged files
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise InputError(
-            f"{p} is not a readable spreadsheet ({first}); save it again, or as CSV UTF-8"
-        ) from exc
-    if not rows or not any(_cell_text(v) for v in rows[0]):
-        raise InputError(f"{p}: its first sheet is empty; expected a header row with record_id, then records")
-    if len(sheets) > 1:
-        logger.warning("%s has %d sheets: read the first, %r", p.name, len(sheets), sheets[0])
-    width = max(len(r) for r in rows)
-    header = [_cell_text(v) for v in rows[0]] + [""] * (width - len(rows[0]))
-    header = [h or f"column_{i + 1}" for i, h in enumerate(header)]
-    body = [[_cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
-    return pd.DataFrame(body, columns=header, dtype=object)
 
 
 # Compressed CSV files by their first bytes (a name can lie): what pandas' read_csv opens.
