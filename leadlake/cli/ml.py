@@ -66,10 +66,10 @@ def train(
         Path | None,
         typer.Option(
             "--labels",
-            help="A CSV (or Excel workbook) of past leads: canonical lead columns (or a CRM export's names for them: Company "
-            "name, Website URL, Number of Employees, ...) and an `outcome` column (1/0, won/lost, "
-            "true/false; or a CRM stage column such as Lifecycle Stage: qualified or won is 1) [default: "
-            "gold.lead_features joined to silver.lead_outcomes]",
+            help="A CSV (or Excel workbook) of past leads: canonical lead columns (or a CRM export's names "
+            "for them: Company name, Website URL, Number of Employees, ...) and an `outcome` column (1/0, "
+            "won/lost, true/false; or a CRM stage column such as Lifecycle Stage: qualified or won is 1) "
+            "[default: gold.lead_features joined to silver.lead_outcomes]",
         ),
     ] = None,
     label: Annotated[
