@@ -136,20 +136,20 @@ class TrainReport:
 
 
 def _outcome(values: pd.Series, path: Path, column: str = OUTCOME) -> pd.Series:
-    """1/0 from 1/0, won/lost, true/false or a CRM stage (POSITIVE_STAGES, NEGATIVE_STAGES; any case);
-    anything else is an error naming the values."""
+    """1/0 from 1/0, won/lost, true/false or a CRM stage (POSITIVE_STAGES, NEGATIVE_STAGES; any case), NaN
+    where it is blank (not known yet); anything else is an error naming the values."""
     text = values.map(
         lambda v: "" if v is None or v != v else " ".join(str(v).replace("_", " ").lower().split())
     )
     positive, negative = POSITIVE | POSITIVE_STAGES, NEGATIVE | NEGATIVE_STAGES
-    bad = sorted(set(text) - positive - negative)
+    bad = sorted(set(text) - positive - negative - {""})
     if bad:
         shown = ", ".join(repr(b) for b in bad[:3]) + (", ..." if len(bad) > 3 else "")
         raise TrainingDataError(
             f"{path}: `{column}` must be 1/0, won/lost, true/false or a CRM stage (customer, opportunity, "
             f"lead, closed won, ...); found {shown}: add an `{OUTCOME}` column of 1/0"
         )
-    return text.isin(positive).astype("int64")
+    return text.isin(positive).astype("int64").where(text != "")
 
 
 def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
@@ -243,6 +243,11 @@ def csv_rows(path: Path) -> TrainingData:
     labels = _outcome(df.pop(outcome), path, given[headers.index(outcome)])
     if outcome != OUTCOME:
         notes = (*notes, f"{given[headers.index(outcome)]} read as {OUTCOME}")
+    unknown = labels.isna().to_numpy()
+    if unknown.any():  # as silver.lead_outcomes leaves out the leads whose label is not known yet
+        df, labels = df[~unknown], labels[~unknown]
+        notes = (*notes, f"{int(unknown.sum()):,} rows without an outcome left out")
+    labels = labels.astype("int64")
     if "lead_id" not in df.columns:
         df.insert(0, "lead_id", [f"row{i}" for i in range(len(df))])
     df["lead_id"] = df["lead_id"].astype(str)
