@@ -908,6 +908,15 @@ def test_an_extra_column_sure_duplicates_seldom_agree_on_is_left_out(
     # A model passed back compares what it was trained on: the column it left out stays out.
     again = resolve(_crm_export(10), cfg, model=res.model)
     assert not again.pairs["match_rule"].str.contains("created_at").any()
+    # An export's many timestamps left out for one reason are one warning, not one each.
+    records = _crm_export(40)
+    records["updated_at"] = records["created_at"].str.replace("2024", "2025")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        both = resolve(records, replace(cfg, extra_columns=("tax_id", "created_at", "updated_at")))
+    assert both.unconfirmed_extras == {"created_at": 0.0, "updated_at": 0.0}
+    said = [r.getMessage() for r in caplog.records if "sure duplicate pairs" in r.getMessage()]
+    assert len(said) == 1 and "extra columns created_at, updated_at left out: 0% of 40" in said[0], said
 
 
 def _neighbourhood_listings() -> pd.DataFrame:

@@ -98,18 +98,26 @@ def confirmed_extras(
     name: deterministic_pairs) seldom agree on: a record's own timestamp or owner, not the entity's id.
     Judged only on ResolveSettings.min_sure_pairs or more pairs with the column on both records."""
     dropped: dict[str, float] = {}
-    for column in cfg.extra_columns:
+    said: dict[tuple[str, str], list[str]] = {}  # one warning per share and pair count: an export's 20
+    for column in cfg.extra_columns:  # timestamps are one line, not 20
         n, share = extra_agreement(prep, sure, column)
         if n >= cfg.min_sure_pairs and share < cfg.min_extra_agreement:
             dropped[column] = share
-            logger.warning(
-                "extra column %s left out: %s of %s sure duplicate pairs agree on it (fewer than %s), so it "
-                "is not an identifier of the entity; lower min_extra_agreement to keep it",
-                column,
-                f"{share:.0%}",
-                f"{n:,}",
-                f"{cfg.min_extra_agreement:.0%}",
-            )
+            said.setdefault((f"{share:.0%}", f"{n:,}"), []).append(column)
+    for (share_text, n_text), columns in said.items():
+        one = len(columns) == 1
+        logger.warning(
+            "extra column%s %s left out: %s of %s sure duplicate pairs agree on %s (fewer than %s), so %s "
+            "not an identifier of the entity; lower min_extra_agreement to keep %s",
+            "" if one else "s",
+            ", ".join(columns),
+            share_text,
+            n_text,
+            "it" if one else "each",
+            f"{cfg.min_extra_agreement:.0%}",
+            "it is" if one else "none is",
+            "it" if one else "them",
+        )
     if not dropped:
         return cfg, {}
     kept = tuple(c for c in cfg.extra_columns if c not in dropped)
