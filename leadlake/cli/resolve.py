@@ -120,6 +120,14 @@ def resolve(
             "or latin-1; UTF-16 with a byte-order mark is read without it",
         ),
     ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sheet",
+            help="The sheet of an Excel or OpenDocument workbook to read: its name or number "
+            "(default: the first)",
+        ),
+    ] = None,
     full: Annotated[
         bool,
         typer.Option(
@@ -144,11 +152,15 @@ def resolve(
 
     with tempfile.TemporaryDirectory(prefix=_STDIN_DIR) as tmp:
         paths = [_stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
-        _resolve_files(paths, output, report, encoding)
+        _resolve_files(paths, output, report, encoding, sheet)
 
 
 def _resolve_files(
-    input_paths: list[Path], output: Path | None, report: Path | None, encoding: str | None = None
+    input_paths: list[Path],
+    output: Path | None,
+    report: Path | None,
+    encoding: str | None = None,
+    sheet: str | None = None,
 ) -> None:
     """Read, resolve and write the clusters (to stdout for --output -, the summary then on stderr)."""
     piped = [p for p in input_paths if p.name == "stdin" and p.parent.name.startswith(_STDIN_DIR)]
@@ -167,7 +179,7 @@ def _resolve_files(
         started = time.perf_counter()
         try:
             with err_console.status(f"reading and normalising {shown}"):  # transient: gone after
-                loaded = ri.load_inputs(input_paths, encoding)
+                loaded = ri.load_inputs(input_paths, encoding, sheet)
         except ri.InputError as exc:
             message = str(exc)
             for path in piped:  # the user piped it in: no temporary file name in the message

@@ -50,28 +50,45 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def read_first_sheet(p: Path) -> pd.DataFrame:
-    """The first sheet of an Excel or OpenDocument workbook as text columns, as its CSV export would be; a
-    workbook of several sheets says which one it read."""
+def read_first_sheet(p: Path, sheet: str | None = None) -> pd.DataFrame:
+    """A sheet of an Excel or OpenDocument workbook as text columns, as its CSV export would be: `sheet`
+    by name or 1-based number, else the first (a workbook of several sheets says which one it read)."""
     from python_calamine import CalamineWorkbook
 
     try:
         book = CalamineWorkbook.from_path(str(p))
-        sheets = book.sheet_names
-        rows = book.get_sheet_by_index(0).to_python(skip_empty_area=True) if sheets else []
+        sheets = list(book.sheet_names)
     except Exception as exc:  # noqa: BLE001 - calamine raises its own error types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SpreadsheetError(
             f"{p} is not a readable spreadsheet ({first}); save it again, or as CSV UTF-8"
         ) from exc
+    index = _sheet_index(p, sheets, sheet)
+    rows = book.get_sheet_by_index(index).to_python(skip_empty_area=True) if sheets else []
+    where = "its first sheet" if sheet is None else f"sheet {sheets[index]!r}"
     if not rows or not any(cell_text(v) for v in rows[0]):
-        raise SpreadsheetError(
-            f"{p}: its first sheet is empty; expected a header row with record_id, then records"
+        raise SpreadsheetError(f"{p}: {where} is empty; expected a header row, then one row per record")
+    if len(sheets) > 1 and sheet is None:
+        logger.warning(
+            "%s has %d sheets: read the first, %r (--sheet chooses another)", p.name, len(sheets), sheets[0]
         )
-    if len(sheets) > 1:
-        logger.warning("%s has %d sheets: read the first, %r", p.name, len(sheets), sheets[0])
     width = max(len(r) for r in rows)
     header = [cell_text(v) for v in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column_{i + 1}" for i, h in enumerate(header)]
     body = [[cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
     return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _sheet_index(p: Path, sheets: list[str], sheet: str | None) -> int:
+    """The position of `sheet` (a name, any case, or a 1-based number) among `sheets`; 0 for None."""
+    if sheet is None:
+        return 0
+    named = [i for i, name in enumerate(sheets) if name.strip().lower() == sheet.strip().lower()]
+    if named:
+        return named[0]
+    if sheet.strip().isdigit() and 1 <= int(sheet) <= len(sheets):
+        return int(sheet) - 1
+    listed = ", ".join(repr(s) for s in sheets)
+    raise SpreadsheetError(
+        f"{p} has no sheet {sheet!r}; its sheets: {listed} (--sheet takes a name or number)"
+    )

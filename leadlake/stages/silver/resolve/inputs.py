@@ -145,9 +145,12 @@ def _codec(encoding: str) -> str:
         ) from None
 
 
-def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) -> pd.DataFrame:
+def read_records_csv(
+    path: str | os.PathLike[str], encoding: str | None = None, sheet: str | None = None
+) -> pd.DataFrame:
     """The file as text columns (nothing parsed or dropped); InputError names what is wrong and the fix.
-    encoding: the file's text encoding; None reads UTF-8 (UTF-16 when the file starts with its BOM)."""
+    encoding: the file's text encoding; None reads UTF-8 (UTF-16 when the file starts with its BOM).
+    sheet: a workbook's sheet (name or 1-based number; None: the first); ignored for other files."""
     p = Path(path)
     codec = _codec(encoding) if encoding else None
     if not p.exists():
@@ -163,7 +166,7 @@ def read_records_csv(path: str | os.PathLike[str], encoding: str | None = None) 
         return _read_parquet(p)
     if is_spreadsheet(p, head):
         try:
-            return read_first_sheet(p)
+            return read_first_sheet(p, sheet)
         except SpreadsheetError as exc:
             raise InputError(str(exc)) from exc
     compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
@@ -745,9 +748,20 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     )
 
 
-def load_records(path: str | os.PathLike[str], encoding: str | None = None) -> InputRecords:
+def _is_workbook(path: str | os.PathLike[str]) -> bool:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            return is_spreadsheet(p, fh.read(8))
+    except OSError:
+        return False  # read_records_csv says what is wrong with it
+
+
+def load_records(
+    path: str | os.PathLike[str], encoding: str | None = None, sheet: str | None = None
+) -> InputRecords:
     """A CSV file of the user's records as the resolver's record frame (see records_from_frame)."""
-    frame = read_records_csv(path, encoding)
+    frame = read_records_csv(path, encoding, sheet)
     if frame.empty and not len(frame.columns):
         raise InputError(f"{path} has no columns; expected a header row with record_id")
     return records_from_frame(frame, where=str(path))
@@ -775,20 +789,26 @@ def _file_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
     return names
 
 
-def load_inputs(paths: Sequence[str | os.PathLike[str]], encoding: str | None = None) -> InputRecords:
+def load_inputs(
+    paths: Sequence[str | os.PathLike[str]], encoding: str | None = None, sheet: str | None = None
+) -> InputRecords:
     """One or several CSV files as one record frame. From several, each file is the source of its records
     without a source value of their own, and each record_id is qualified by its file ("crm:17"), so ids
     may repeat across files; `origin` keeps the file and the id as given. The files are read as one table
     (columns by their names after aliases), so an extra column identifies or not on all of them.
-    encoding: every file's text encoding (read_records_csv)."""
+    encoding: every file's text encoding; sheet: every workbook's sheet (read_records_csv)."""
     if not paths:
         raise InputError("no input file; give --input records.csv (once per file)")
+    if sheet is not None and not any(_is_workbook(p) for p in paths):
+        raise InputError(
+            f"--sheet {sheet}: no input is a workbook; leave --sheet out for CSV or Parquet files"
+        )
     if len(paths) == 1:
-        return load_records(paths[0], encoding)
+        return load_records(paths[0], encoding, sheet)
     names = _file_names(paths)
     frames, notes, origin = [], [], []
     for name, path in zip(names, paths, strict=True):
-        frame = read_records_csv(path, encoding)
+        frame = read_records_csv(path, encoding, sheet)
         where = f"{path}: "
         headers, renamed = aliased([header_name(c) for c in frame.columns])
         _check_unique_columns(headers, where)

@@ -921,3 +921,13 @@ def test_an_excel_workbook_is_read_as_its_csv_export_would_be(
     got = load_inputs([path])
     assert one(got.records, "101", "phone_e164") == "+13035550142"
     assert one(got.records, "102", "postal") == "02139"
+    # --sheet: by name (any case) or number; an unknown one lists the sheets; no workbook, no --sheet.
+    assert read_records_csv(path, sheet="notes").columns.tolist() == ["exported from the CRM"]
+    assert read_records_csv(path, sheet="1").columns.tolist()[0] == "Record ID"
+    with pytest.raises(InputError, match="has no sheet 'Deals'; its sheets: 'Leads', 'Notes'"):
+        read_records_csv(path, sheet="Deals")
+    plain = tmp_path / "plain.csv"
+    plain.write_text("record_id,name\na,A\n", encoding="utf-8")
+    with pytest.raises(InputError, match="--sheet Leads: no input is a workbook"):
+        load_inputs([plain], sheet="Leads")
+    assert len(load_inputs([path, plain], sheet="Leads").records) == 4  # the CSV beside it reads as ever
