@@ -50,7 +50,7 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def read_first_sheet(p: Path, sheet: str | None = None) -> pd.DataFrame:
+def read_sheet(p: Path, sheet: str | None = None) -> pd.DataFrame:
     """A sheet of an Excel or OpenDocument workbook as text columns, as its CSV export would be: `sheet`
     by name or 1-based number, else the first (a workbook of several sheets says which one it read)."""
     from python_calamine import CalamineWorkbook
@@ -58,20 +58,20 @@ def read_first_sheet(p: Path, sheet: str | None = None) -> pd.DataFrame:
     try:
         book = CalamineWorkbook.from_path(str(p))
         sheets = list(book.sheet_names)
+        index = _sheet_index(p, sheets, sheet)
+        rows = book.get_sheet_by_index(index).to_python(skip_empty_area=True) if sheets else []
+    except SpreadsheetError:
+        raise
     except Exception as exc:  # noqa: BLE001 - calamine raises its own error types for damaged files
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SpreadsheetError(
             f"{p} is not a readable spreadsheet ({first}); save it again, or as CSV UTF-8"
         ) from exc
-    index = _sheet_index(p, sheets, sheet)
-    rows = book.get_sheet_by_index(index).to_python(skip_empty_area=True) if sheets else []
     where = "its first sheet" if sheet is None else f"sheet {sheets[index]!r}"
     if not rows or not any(cell_text(v) for v in rows[0]):
         raise SpreadsheetError(f"{p}: {where} is empty; expected a header row, then one row per record")
     if len(sheets) > 1 and sheet is None:
-        logger.warning(
-            "%s has %d sheets: read the first, %r (--sheet chooses another)", p.name, len(sheets), sheets[0]
-        )
+        logger.warning("%s has %d sheets: read the first, %r", p.name, len(sheets), sheets[0])
     width = max(len(r) for r in rows)
     header = [cell_text(v) for v in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column_{i + 1}" for i, h in enumerate(header)]

@@ -211,13 +211,13 @@ def csv_rows(path: Path) -> TrainingData:
     """
     if not path.is_file():
         raise TrainingDataError(f"--labels {path}: no such file")
-    from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_first_sheet
+    from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_sheet
 
     try:
         with path.open("rb") as fh:
             head = fh.read(8)
         if is_spreadsheet(path, head):  # a CRM export saved as .xlsx: read as its CSV would be
-            df = _typed(read_first_sheet(path))
+            df = _typed(read_sheet(path))
         else:
             df = pd.read_csv(path, dtype={"lead_id": str})
     except SpreadsheetError as exc:

@@ -48,7 +48,7 @@ from leadlake.core.normalize import (
     split_one_line_address,
 )
 from leadlake.core.records import SOURCE_RECORD_FIELDS
-from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_first_sheet
+from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_sheet
 from leadlake.stages.silver.resolve.prepare import extra_key, identifies
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
@@ -166,7 +166,7 @@ def read_records_csv(
         return _read_parquet(p)
     if is_spreadsheet(p, head):
         try:
-            return read_first_sheet(p, sheet)
+            return read_sheet(p, sheet)
         except SpreadsheetError as exc:
             raise InputError(str(exc)) from exc
     compression = next((kind for magic, kind in _COMPRESSED if head.startswith(magic)), None)
