@@ -50,7 +50,7 @@ COLUMN_ALIASES: dict[str, str] = {
     "place_name": "name", "venue_name": "name", "facility_name": "name", "establishment_name": "name",
     "merchant_name": "name", "business": "name", "category_name": "category", "main_category": "category",
     "e_mail": "email", "telephone_number": "phone", "phone_no": "phone", "tel_no": "phone",
-    "zip5": "postal", "us_state": "region", "post_town": "city",
+    "zip5": "postal", "us_state": "region", "post_town": "city", "company_account": "name",
     # Open places data, flattened (Overture Maps' names.primary, addresses[0].locality, websites[0];
     # Foursquare OS Places' fsq_category_labels[0]).
     "names_primary": "name", "categories_primary": "category", "addresses_freeform": "address",

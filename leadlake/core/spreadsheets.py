@@ -72,11 +72,21 @@ def read_sheet(p: Path, sheet: str | None = None) -> pd.DataFrame:
         raise SpreadsheetError(f"{p}: {where} is empty; expected a header row, then one row per record")
     if len(sheets) > 1 and sheet is None:
         logger.warning("%s has %d sheets: read the first, %r", p.name, len(sheets), sheets[0])
+    rows = rows[_header_row(rows) :]
     width = max(len(r) for r in rows)
     header = [cell_text(v) for v in rows[0]] + [""] * (width - len(rows[0]))
     header = [h or f"column_{i + 1}" for i, h in enumerate(header)]
     body = [[cell_text(v) for v in r] + [""] * (width - len(r)) for r in rows[1:]]
     return pd.DataFrame(body, columns=header, dtype=object)
+
+
+def _header_row(rows: list[list[Any]]) -> int:
+    """The row the column names are on: the first that is not a title line (at most two cells filled while
+    a row below fills more than twice as many). A formatted report (Salesforce's, a CRM export with a
+    title) puts its name and date above the column names; a one-column list starts at its first row."""
+    filled = [sum(1 for v in r if cell_text(v)) for r in rows[:20]]
+    most = max(filled, default=0)
+    return next((i for i, n in enumerate(filled) if n > 2 or n * 2 >= most), 0)
 
 
 def _sheet_index(p: Path, sheets: list[str], sheet: str | None) -> int:
