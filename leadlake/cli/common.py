@@ -25,7 +25,45 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console()
+
+class _StdoutUntilClosed(io.TextIOBase):
+    """sys.stdout until its reader goes away (`| head -1`), then nowhere: the command finishes its work and
+    exits as that went; the rest of its summary is dropped, as `cat` drops what nobody reads."""
+
+    gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                sys.stdout.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                sys.stdout.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self) -> None:
+        self.gone = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit must not fail on it either
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+    def fileno(self) -> int:
+        return sys.stdout.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(sys.stdout, "encoding", None) or "utf-8"
+
+
+console = Console(file=_StdoutUntilClosed())
 err_console = Console(stderr=True)
 
 EXIT_USAGE = 2  # a user-fixable error: bad config, campaign, SQL, budget

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from cli_support import cli, one_line_error, scratch_env
+from cli_support import LEADLAKE, cli, one_line_error, scratch_env
 
 pytestmark = pytest.mark.e2e
 
@@ -334,3 +334,23 @@ def test_records_nothing_can_pair_are_counted_in_a_warning(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr[-3000:]
     said = done.stderr + done.stdout
     assert "2 of 4 records have nothing a candidate rule compares" in said and "give them one" in said
+
+
+def test_a_reader_that_stops_early_does_not_fail_the_run(tmp_path: Path) -> None:
+    """`leadlake resolve ... | head -1` (or a reader gone before the first line): the clusters are still
+    written and the exit code is the run's, 0; only the unread summary is dropped."""
+    import subprocess
+
+    write(tmp_path / "records.csv", [HEADER, *ROWS])
+    for reader in ("head -c 0", "head -n 1"):
+        out = tmp_path / f"clusters-{reader[-1]}.csv"
+        shell = (
+            f"'{LEADLAKE}' resolve -i records.csv -o '{out}' | {reader} >/dev/null; echo ${{PIPESTATUS[0]}}"
+        )
+        done = subprocess.run(
+            ["bash", "-c", shell], capture_output=True, text=True, env=scratch_env(tmp_path), cwd=tmp_path,
+            timeout=300, check=False,
+        )  # fmt: skip
+        assert done.stdout.strip() == "0", (reader, done.stdout, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr
+        assert len(read_clusters(out)) == len(ROWS)
