@@ -36,6 +36,16 @@ def is_spreadsheet(p: Path, head: bytes) -> bool:
     return "xl/workbook.xml" in names or ("content.xml" in names and "mimetype" in names)
 
 
+def is_workbook_file(path: Path) -> bool:
+    """is_spreadsheet on the file's first bytes; False for a file that cannot be opened (its reader says
+    what is wrong with it)."""
+    try:
+        with path.open("rb") as fh:
+            return is_spreadsheet(path, fh.read(8))
+    except OSError:
+        return False
+
+
 def cell_text(value: Any) -> str:
     """A spreadsheet cell as a CSV export writes it: whole numbers without ".0" (a phone or ZIP typed as a
     number), dates in ISO form, blanks as ""."""

@@ -211,12 +211,10 @@ def csv_rows(path: Path) -> TrainingData:
     """
     if not path.is_file():
         raise TrainingDataError(f"--labels {path}: no such file")
-    from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_sheet
+    from leadlake.core.spreadsheets import SpreadsheetError, is_workbook_file, read_sheet
 
     try:
-        with path.open("rb") as fh:
-            head = fh.read(8)
-        if is_spreadsheet(path, head):  # a CRM export saved as .xlsx: read as its CSV would be
+        if is_workbook_file(path):  # a CRM export saved as .xlsx: read as its CSV would be
             df = _typed(read_sheet(path))
         else:
             df = pd.read_csv(path, dtype={"lead_id": str})

@@ -48,7 +48,7 @@ from leadlake.core.normalize import (
     split_one_line_address,
 )
 from leadlake.core.records import SOURCE_RECORD_FIELDS
-from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, read_sheet
+from leadlake.core.spreadsheets import SpreadsheetError, is_spreadsheet, is_workbook_file, read_sheet
 from leadlake.stages.silver.resolve.prepare import extra_key, identifies
 from leadlake.stages.silver.resolve.settings import ResolveSettings
 
@@ -748,15 +748,6 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     )
 
 
-def _is_workbook(path: str | os.PathLike[str]) -> bool:
-    p = Path(path)
-    try:
-        with p.open("rb") as fh:
-            return is_spreadsheet(p, fh.read(8))
-    except OSError:
-        return False  # read_records_csv says what is wrong with it
-
-
 def load_records(
     path: str | os.PathLike[str], encoding: str | None = None, sheet: str | None = None
 ) -> InputRecords:
@@ -799,7 +790,7 @@ def load_inputs(
     encoding: every file's text encoding; sheet: every workbook's sheet (read_records_csv)."""
     if not paths:
         raise InputError("no input file; give --input records.csv (once per file)")
-    if sheet is not None and not any(_is_workbook(p) for p in paths):
+    if sheet is not None and not any(is_workbook_file(Path(p)) for p in paths):
         raise InputError(
             f"--sheet {sheet}: no input is a workbook; leave --sheet out for CSV or Parquet files"
         )
