@@ -58,5 +58,22 @@ app.add_typer(suppress_app, name="suppress")
 app.add_typer(feedback_app, name="feedback")
 
 
+def _one_line_paragraphs(t: typer.Typer) -> None:
+    """Each command's docstring as its help with every paragraph on one line: Typer keeps the line breaks of
+    the paragraphs after the first, so `--help` would break sentences mid-line at the docstring's width."""
+    import inspect
+
+    for info in t.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if doc:
+            info.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+    for group in t.registered_groups:
+        if group.typer_instance is not None:
+            _one_line_paragraphs(group.typer_instance)
+
+
+_one_line_paragraphs(app)
+
+
 def main(argv: list[str] | None = None) -> Callable[..., Any]:
     return app(argv)

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, NoReturn
 
 import typer
@@ -235,3 +236,28 @@ def settings() -> Any:
     from leadlake.core.settings import get_settings
 
     return get_settings()
+
+
+# ---- stdin and stdout as files ------------------------------------------------------------------------
+STDIO = "-"  # --input - reads a file from stdin, --output - writes the CSV to stdout
+
+
+def stdin_to_file(folder: Path) -> Path:
+    """What is piped in, as a file named stdin in `folder` (read in one go: a CSV is read whole)."""
+    path = folder / "stdin"
+    with path.open("wb") as fh:
+        while chunk := sys.stdin.buffer.read(1 << 20):
+            fh.write(chunk)
+    return path
+
+
+def write_stdout(rows: Any, write: Any) -> None:
+    """A CSV on stdout: write(rows, sys.stdout). A reader that stops early (`| head`) is not a failure: the
+    rest is dropped, as `cat` would."""
+
+    try:
+        write(rows, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again

@@ -13,7 +13,17 @@ from typing import Annotated, Any
 
 import typer
 
-from leadlake.cli.common import console, errors, fail, quiet_logs, settings
+from leadlake.cli.common import (
+    STDIO,
+    console,
+    err_console,
+    errors,
+    fail,
+    quiet_logs,
+    settings,
+    stdin_to_file,
+    write_stdout,
+)
 
 
 def _say(text: str) -> None:
@@ -66,9 +76,11 @@ def train(
         Path | None,
         typer.Option(
             "--labels",
-            help="A CSV (or Excel workbook) of past leads: canonical lead columns (or a CRM export's names "
-            "for them: Company name, Website URL, Number of Employees, ...) and an `outcome` column (1/0, "
-            "won/lost, true/false; or a CRM stage column such as Lifecycle Stage: qualified or won is 1) "
+            help="A file of past leads (a CSV of any separator, compressed or not; Parquet; an Excel or "
+            "OpenDocument workbook), as resolve --input reads them: canonical lead columns (or a CRM "
+            "export's names for them: Company name, Website URL, Number of Employees, ...) and an `outcome` "
+            "column (1/0, won/lost, true/false; or a CRM stage column such as Lifecycle Stage: qualified or "
+            "won is 1) "
             "[default: gold.lead_features joined to silver.lead_outcomes]",
         ),
     ] = None,
@@ -78,6 +90,20 @@ def train(
     margin: Annotated[
         float, typer.Option("--margin", help="AUC the new model must gain over the champion to replace it")
     ] = 0.005,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding",
+            help="The --labels file's text encoding when not UTF-8, e.g. cp1252 (a CSV Excel saved on "
+            "Windows)",
+        ),
+    ] = None,
+    sheet: Annotated[
+        str | None,
+        typer.Option(
+            "--sheet", help="The sheet of an Excel or OpenDocument --labels workbook: its name or number"
+        ),
+    ] = None,
 ) -> None:
     """Train the lead scorer, log it to MLflow, register it, and promote it if it beats the champion.
 
@@ -94,7 +120,15 @@ def train(
         res = Resources.live(s)
         if labels is None:
             res.lakehouse.check_reachable()
-        options = {"label": label, "margin": margin, "labels_csv": str(labels) if labels else None}
+        if labels is None and (encoding or sheet):
+            fail(f"{'--encoding' if encoding else '--sheet'} describes the --labels file; give --labels FILE")
+        options = {
+            "label": label,
+            "margin": margin,
+            "labels_csv": str(labels) if labels else None,
+            "labels_encoding": encoding,
+            "labels_sheet": sheet,
+        }
         try:
             done = run_stage(get_stage("train"), res, new_run_id("train"), options=options)
         except TrainingDataError as exc:
@@ -123,19 +157,109 @@ def train(
         _say(_decision(r, margin))
 
 
-def score() -> None:
+def _write_scored(frame: Any, fh: Any) -> None:
+    frame.to_csv(fh, index=False, lineterminator="\n")
+
+
+def _score_file(
+    input_path: Path, output: Path | None, encoding: str | None, sheet: str | None, tracking_uri: str
+) -> None:
+    """`score --input`: the file's rows scored by the champion, to --output (a file, or - for stdout)."""
+    import tempfile
+
+    from leadlake.stages.gold.score_file import NoChampion, score_file
+    from leadlake.stages.gold.train import TrainingDataError
+
+    if output is None:
+        fail(f"--output is missing; add --output scored.csv to say where the scored leads go ({input_path})")
+    to_stdout = str(output) == STDIO
+    if not to_stdout:
+        if output.is_dir():
+            fail(f"--output {output} is a directory; give a file name such as {output / 'scored.csv'}")
+        if not output.parent.is_dir():
+            fail(
+                f"--output {output}: folder {output.parent} does not exist; create it or choose another path"
+            )
+        if input_path.exists() and output.resolve() == input_path.resolve():
+            fail(f"--output {output} is the --input file; choose another file name for the scored leads")
+    say = err_console if to_stdout else console  # stdout holds the CSV alone
+    with tempfile.TemporaryDirectory(prefix="leadlake-score-") as tmp:
+        path = stdin_to_file(Path(tmp)) if str(input_path) == STDIO else input_path
+        try:
+            r = score_file(path, tracking_uri, encoding, sheet)
+        except (NoChampion, TrainingDataError) as exc:
+            fail(str(exc))
+    if r.notes:
+        say.print("columns: " + "; ".join(r.notes), highlight=False, soft_wrap=True)
+    if to_stdout:
+        write_stdout(r.frame, _write_scored)
+    else:
+        with output.open("w", encoding="utf-8", newline="") as fh:
+            _write_scored(r.frame, fh)
+    tiers = r.frame["priority_tier"].value_counts()
+    shown = ", ".join(f"{t} {int(tiers[t]):,}" for t in sorted(tiers.index))
+    where = "stdout" if to_stdout else str(output)
+    say.print(
+        f"scored {len(r.frame):,} leads with champion v{r.champion} ({r.model_version}): {shown} -> {where}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if r.missing:
+        say.print(
+            f"not in the file (scored as unknown): {', '.join(r.missing)}", highlight=False, soft_wrap=True
+        )
+    if r.flagged:
+        from leadlake.ml.drift import PSI_THRESHOLD
+
+        drifted = ", ".join(f"{f} {p:.3f}" for f, p in r.flagged)
+        say.print(
+            f"drift (PSI > {PSI_THRESHOLD} against the champion's training data): {drifted}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def score(
+    input_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Score this file of leads instead of gold.scored_leads: any file --labels reads (the lead "
+            "columns or a CRM export's names for them; - reads stdin); the output is the file's own columns "
+            "and rows with lead_score, priority_tier, score_reasons and model_version",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="With --input: the scored CSV to write (- writes it to stdout)"),
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option("--encoding", help="The --input file's text encoding when not UTF-8")
+    ] = None,
+    sheet: Annotated[
+        str | None, typer.Option("--sheet", help="The sheet of an --input workbook: its name or number")
+    ] = None,
+) -> None:
     """Re-score gold.scored_leads with the champion model (the rules baseline when there is none).
 
     Prints how many leads were scored, by which model version, and the features whose PSI against the
-    champion's training data is flagged (every run's PSI is kept in gold.score_drift).
+    champion's training data is flagged (every run's PSI is kept in gold.score_drift). With --input, scores
+    a file of leads with the champion instead (exit 2 when there is none) and leaves the lakehouse alone.
     """
     quiet_logs()
+    if input_path is None and (output or encoding or sheet):
+        given = "--output" if output else "--encoding" if encoding else "--sheet"
+        fail(f"{given} goes with --input FILE (a file of leads to score); leave it out to re-score gold")
     with errors():
         from leadlake.ml.drift import PSI_THRESHOLD
         from leadlake.runtime.resources import lakehouse, new_run_id
         from leadlake.stages.gold.rescore import GoldNotReady, rescore
 
         s = settings()
+        if input_path is not None:
+            _score_file(input_path, output, encoding, sheet, s.tracking_uri)
+            return
         lake = lakehouse(s)
         lake.check_reachable()
         try:

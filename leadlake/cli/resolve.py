@@ -9,7 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
-from leadlake.cli.common import EXIT_USAGE, console, err_console, errors, fail, quiet_logs
+from leadlake.cli.common import (
+    EXIT_USAGE,
+    STDIO,
+    console,
+    err_console,
+    errors,
+    fail,
+    quiet_logs,
+    stdin_to_file,
+    write_stdout,
+)
 
 _NO_INPUT = (
     "leadlake resolve needs --input records.csv --output clusters.csv, "
@@ -38,33 +48,7 @@ def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -
     return output
 
 
-STDIO = "-"  # --input - reads the records from stdin, --output - writes the clusters to stdout
 _STDIN_DIR = "leadlake-resolve-"
-
-
-def _stdin_to_file(folder: Path) -> Path:
-    """The records piped in, as a file named stdin in `folder` (read in one go: a CSV is read whole)."""
-    import sys
-
-    path = folder / "stdin"
-    with path.open("wb") as fh:
-        while chunk := sys.stdin.buffer.read(1 << 20):
-            fh.write(chunk)
-    return path
-
-
-def _to_stdout(clusters: Any, write: Any) -> None:
-    """The clusters CSV on stdout. A reader that stops early (`| head`) is not a failure: the rest is
-    dropped, as `cat` would."""
-    import os
-    import sys
-
-    try:
-        write(clusters, sys.stdout)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # Python's flush at exit must not raise again
 
 
 _STEPS = 5  # the resolver reports four steps (prepare, deterministic, Splink, cluster); then writing
@@ -151,7 +135,7 @@ def resolve(
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix=_STDIN_DIR) as tmp:
-        paths = [_stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
+        paths = [stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
         _resolve_files(paths, output, report, encoding, sheet)
 
 
@@ -218,7 +202,7 @@ def _resolve_files(
                 bar.update(task, description="writing the report")
                 ri.write_report(records, result, cfg, report, clusters=clusters)
             if to_stdout:
-                _to_stdout(ri.with_origin(clusters, origin), ri.write_clusters)
+                write_stdout(ri.with_origin(clusters, origin), ri.write_clusters)
             else:
                 ri.write_clusters_csv(ri.with_origin(clusters, origin), target)
             bar.update(task, description="done", completed=_STEPS)

@@ -289,6 +289,8 @@ def _run_train(
     label: str | None = None,
     margin: float | None = None,
     labels_csv: str | None = None,
+    labels_encoding: str | None = None,
+    labels_sheet: str | None = None,
     **_: Any,
 ) -> Any:
     """Train the lead scorer on labelled gold.lead_features (or a labels CSV), register it in MLflow and
@@ -302,6 +304,8 @@ def _run_train(
         label=label or DEFAULT_LABEL,
         margin=margin,
         labels_csv=labels_csv,
+        labels_encoding=labels_encoding,
+        labels_sheet=labels_sheet,
     )
 
 

@@ -60,7 +60,7 @@ def _needed_columns(champion: Champion, columns: list[str]) -> list[str]:
     return [c for c in columns if c in wanted]
 
 
-def _psi(champion: Champion, leads: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
+def psi_against_training(champion: Champion, leads: pd.DataFrame, scores: pd.Series) -> pd.DataFrame:
     """PSI of the leads' features and scores against the champion's training reference (empty on error)."""
     from leadlake.ml.drift import psi_table
 
@@ -87,7 +87,7 @@ def _score_pandas(champion: Champion, leads: pd.DataFrame) -> tuple[pd.DataFrame
         [list(r) for r in scores["score_reasons"]], index=out.index, dtype=object
     )
     out["model_version"] = scores["model_version"].to_numpy()
-    return out, _psi(champion, leads, scores["lead_score"])
+    return out, psi_against_training(champion, leads, scores["lead_score"])
 
 
 def _score_spark(champion: Champion, leads: DataFrame) -> tuple[DataFrame, pd.DataFrame]:
@@ -102,7 +102,7 @@ def _score_spark(champion: Champion, leads: DataFrame) -> tuple[DataFrame, pd.Da
     sample = out.select(*_needed_columns(champion, leads.columns), "lead_score").toPandas()
     if sample["lead_score"].isna().any():
         raise ValueError(f"{int(sample['lead_score'].isna().sum())} leads got no score")
-    return out, _psi(champion, sample, sample["lead_score"])
+    return out, psi_against_training(champion, sample, sample["lead_score"])
 
 
 class _Said(logging.Handler):

@@ -152,9 +152,9 @@ def _outcome(values: pd.Series, path: Path, column: str = OUTCOME) -> pd.Series:
     return text.isin(positive).astype("int64").where(text != "")
 
 
-def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
+def _lead_headers(headers: list[str]) -> list[str]:
     """A CSV's headers (already header_name'd) as lead columns: names training reads stay, TRAINING_ALIASES
-    and core.columns' aliases (mapped by LEAD_COLUMN_OF_INPUT) name the rest; notes say what was renamed."""
+    and core.columns' aliases (mapped by LEAD_COLUMN_OF_INPUT) name the rest."""
     from leadlake.core.columns import aliased
     from leadlake.ml.spec import DERIVED, FEATURE_SETS
 
@@ -163,7 +163,7 @@ def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
         known |= set(fs.columns)
     known |= {source for _, source in DERIVED.values()}
     taken = set(headers)
-    out, notes = list(headers), []
+    out = list(headers)
     general, _ = aliased(headers)
     for i, h in enumerate(headers):
         if h in known:
@@ -172,8 +172,7 @@ def _lead_headers(headers: list[str]) -> tuple[list[str], tuple[str, ...]]:
         if target != h and target not in taken and (target in known or h in TRAINING_ALIASES):
             out[i] = target
             taken.add(target)
-            notes.append(f"{h} read as {target}")
-    return out, tuple(notes)
+    return out
 
 
 def _typed(text: pd.DataFrame) -> pd.DataFrame:
@@ -204,54 +203,83 @@ def _as_list(value: Any) -> Any:
     return [text] if text else []
 
 
-def csv_rows(path: Path) -> TrainingData:
-    """Leads, labels and as_of times from a CSV of past leads (canonical lead columns + `outcome`).
+@dataclass
+class LeadFile:
+    """A file of leads read for the model: typed columns named as training reads them, list columns as lists,
+    a lead_id (row numbers when the file has none); `given`: the file's own name of each column."""
 
-    The time split uses `as_of` or `delivered_at` when the file has one, else the row order (oldest first).
-    """
-    if not path.is_file():
-        raise TrainingDataError(f"--labels {path}: no such file")
-    from leadlake.core.spreadsheets import SpreadsheetError, is_workbook_file, read_sheet
+    frame: pd.DataFrame
+    given: dict[str, str]
+    notes: tuple[str, ...]
+    text: pd.DataFrame  # the file as read: its own column names, every value as text
 
-    try:
-        if is_workbook_file(path):  # a CRM export saved as .xlsx: read as its CSV would be
-            df = _typed(read_sheet(path))
-        else:
-            df = pd.read_csv(path, dtype={"lead_id": str})
-    except SpreadsheetError as exc:
-        raise TrainingDataError(f"--labels {exc}") from exc
-    except Exception as exc:  # noqa: BLE001 - an unreadable CSV is the user's to fix: one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise TrainingDataError(f"--labels {path}: cannot read it as CSV: {first}") from exc
+
+def read_lead_file(
+    path: Path, encoding: str | None = None, sheet: str | None = None, option: str = "--labels"
+) -> LeadFile:
+    """A file of leads (a CSV of any dialect, encoding or compression, Parquet, or a workbook's sheet, as
+    `leadlake resolve` reads them) with its columns named as training reads them (_lead_headers).
+    TrainingDataError names `option`, the file and the fix."""
     from leadlake.core.columns import header_name
+    from leadlake.core.spreadsheets import is_workbook_file
+    from leadlake.core.table_files import TableFileError, read_table_file
 
-    given = list(map(str, df.columns))
-    headers, notes = _lead_headers([header_name(c) for c in given])
-    outcome = OUTCOME if OUTCOME in headers else next((c for c in OUTCOME_COLUMNS if c in headers), None)
-    if outcome is None:
-        cols = ", ".join(given[:8]) + (", ..." if len(given) > 8 else "")
+    if sheet is not None and path.is_file() and not is_workbook_file(path):
         raise TrainingDataError(
-            f"--labels {path}: no `{OUTCOME}` column (1/0, won/lost, true/false, or a CRM stage such as "
-            f"Lifecycle Stage); columns: {cols or 'none'}"
+            f"--sheet {sheet}: {path} is not a workbook; leave --sheet out for a CSV file"
         )
+    try:
+        text = read_table_file(
+            path, encoding, sheet, option=option, rows="a header row, then one row per lead"
+        )
+    except TableFileError as exc:
+        raise TrainingDataError(f"{option} {exc}") from exc
+    if not len(text.columns):
+        raise TrainingDataError(
+            f"{option} {path} has no columns; expected a header row, then one row per lead"
+        )
+    df = _typed(text)
+    given = list(map(str, df.columns))
+    headers = _lead_headers([header_name(c) for c in given])
+    notes = tuple(f"{g} read as {h}" for g, h in zip(given, headers, strict=True) if h != header_name(g))
     if len(set(headers)) < len(headers):
         twice = next(h for h in headers if headers.count(h) > 1)
-        raise TrainingDataError(f"--labels {path}: two columns read as {twice}; keep one of them")
+        raise TrainingDataError(f"{option} {path}: two columns read as {twice}; keep one of them")
     df = df.set_axis(headers, axis=1)
-    labels = _outcome(df.pop(outcome), path, given[headers.index(outcome)])
-    if outcome != OUTCOME:
-        notes = (*notes, f"{given[headers.index(outcome)]} read as {OUTCOME}")
-    unknown = labels.isna().to_numpy()
-    if unknown.any():  # as silver.lead_outcomes leaves out the leads whose label is not known yet
-        df, labels = df[~unknown], labels[~unknown]
-        notes = (*notes, f"{int(unknown.sum()):,} rows without an outcome left out")
-    labels = labels.astype("int64")
+    named = dict(zip(headers, given, strict=True))
     if "lead_id" not in df.columns:
         df.insert(0, "lead_id", [f"row{i}" for i in range(len(df))])
     df["lead_id"] = df["lead_id"].astype(str)
     for col in LIST_COLUMNS:
         if col in df.columns:
             df[col] = df[col].map(_as_list)
+    return LeadFile(df, named, notes, text)
+
+
+def csv_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> TrainingData:
+    """Leads, labels and as_of times from a file of past leads (read_lead_file: canonical lead columns or a
+    CRM export's names for them, and `outcome` or a stage column). The time split uses `as_of` or
+    `delivered_at` when the file has one, else the row order (oldest first)."""
+    leads = read_lead_file(path, encoding, sheet)
+    df, notes = leads.frame, leads.notes
+    headers = list(leads.given)
+    outcome = OUTCOME if OUTCOME in headers else next((c for c in OUTCOME_COLUMNS if c in headers), None)
+    if outcome is None:
+        given = list(leads.given.values())
+        cols = ", ".join(given[:8]) + (", ..." if len(given) > 8 else "")
+        raise TrainingDataError(
+            f"--labels {path}: no `{OUTCOME}` column (1/0, won/lost, true/false, or a CRM stage such as "
+            f"Lifecycle Stage); columns: {cols or 'none'}"
+        )
+    named = leads.given[outcome]
+    labels = _outcome(df.pop(outcome), path, named)
+    if outcome != OUTCOME:
+        notes = (*notes, f"{named} read as {OUTCOME}")
+    unknown = labels.isna().to_numpy()
+    if unknown.any():  # as silver.lead_outcomes leaves out the leads whose label is not known yet
+        df, labels = df[~unknown], labels[~unknown]
+        notes = (*notes, f"{int(unknown.sum()):,} rows without an outcome left out")
+    labels = labels.astype("int64")
     time_col = next((c for c in TIME_COLUMNS if c in df.columns), None)
     if time_col is not None:
         as_of = pd.to_datetime(df[time_col], utc=True, errors="coerce")
@@ -476,14 +504,20 @@ def run_train(
     label: str = DEFAULT_LABEL,
     margin: float | None = None,
     labels_csv: str | Path | None = None,
+    labels_encoding: str | None = None,
+    labels_sheet: str | None = None,
     min_rows: int | None = None,
 ) -> TrainReport:
-    """The stage: training data from the lakehouse (or `labels_csv`), train, record in ops.model_runs.
+    """The stage: training data from the lakehouse (or the `labels_csv` file: its encoding, its workbook's
+    sheet), train, record in ops.model_runs.
 
     Raises TrainingDataError for a bad CSV or label; data that cannot train yet (no outcomes, too few labels)
     gives a report with trained=False and the reason, so a scheduled run waits for more labels."""
     try:
-        data = csv_rows(Path(labels_csv)) if labels_csv is not None else lake_rows(lake, label, run_id=run_id)
+        if labels_csv is not None:
+            data = csv_rows(Path(labels_csv), labels_encoding, labels_sheet)
+        else:
+            data = lake_rows(lake, label, run_id=run_id)
     except TrainingDataError as exc:
         if labels_csv is not None or "does not exist yet" not in str(exc):
             raise

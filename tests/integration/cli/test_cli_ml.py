@@ -161,6 +161,58 @@ def test_a_second_train_on_the_same_data_does_not_replace_the_champion(trained: 
     assert "not promoted" in done.stdout and "v1 stays champion" in done.stdout, done.stdout
 
 
+def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Trained) -> None:
+    """The next list, as a CRM exports it: its own column names and text come back as they were, with scores
+    that rank its (held back) outcomes; `-o -` writes the same CSV to stdout; the lakehouse is not touched."""
+    new = pd.read_csv(labels_csv(trained.tmp / "next.csv", n=300, seed=11), dtype=str, keep_default_na=False)
+    held = new.pop("outcome").eq("won")
+    new = new.rename(columns={"name": "Company name", "review_count": "Number of Reviews"})
+    new.insert(2, "Postal Code", "02134")
+    path, scored = trained.tmp / "next-export.csv", trained.tmp / "next-scored.csv"
+    new.to_csv(path, index=False)
+
+    done = cli("score", "--input", str(path), "--output", str(scored), env=trained.env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    xgb_v1 = f"xgb-{DEFAULT_FEATURE_SET.version}-v1"
+    assert f"scored 300 leads with champion v1 ({xgb_v1})" in done.stdout, done.stdout
+    assert "Number of Reviews read as review_count" in done.stdout, done.stdout
+    assert re.search(r"not in the file \(scored as unknown\): .*employee_count", done.stdout), done.stdout
+    out = pd.read_csv(scored, dtype=str, keep_default_na=False)
+    assert out.columns.tolist() == [
+        *new.columns,
+        "lead_score",
+        "priority_tier",
+        "score_reasons",
+        "model_version",
+    ]
+    pd.testing.assert_frame_equal(out[new.columns], new)  # the file's own text, "02134" included
+    points = out["lead_score"].astype(int)
+    assert points.between(0, 100).all() and out["priority_tier"].isin(["A", "B", "C"]).all()
+    assert set(out["model_version"]) == {xgb_v1} and out["score_reasons"].ne("").all()
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(held, points) > 0.7  # the champion's ranking carries to leads it never saw
+
+    piped = cli("score", "-i", str(path), "-o", "-", env=trained.env)
+    assert piped.returncode == 0, piped.stderr[-3000:]
+    assert piped.stdout == scored.read_text(), piped.stdout[:500]
+    assert "scored 300 leads" in piped.stderr
+    assert not Lakehouse(trained.env["LEADLAKE_LAKEHOUSE_URI"]).exists(GOLD_SCORED_LEADS)
+
+
+def test_score_input_without_a_champion_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    leads, out = labels_csv(tmp_path / "leads.csv", n=20), tmp_path / "scored.csv"
+    one_line_error(
+        cli("score", "--input", str(leads), "--output", str(out), env=env),
+        "no model registry",
+        "leadlake train --labels FILE",
+    )
+    one_line_error(cli("score", "--output", str(out), env=env), "--output goes with --input FILE")
+    one_line_error(cli("score", "--input", str(leads), env=env), "--output is missing")
+    assert not out.exists() and not (tmp_path / "mlflow.db").exists()
+
+
 def test_score_uses_the_champion_and_falls_back_to_the_rules_without_a_registry(trained: Trained) -> None:
     lake = Path(trained.env["LEADLAKE_LAKEHOUSE_URI"])
     write_gold(lake)
@@ -275,7 +327,7 @@ def test_a_hubspot_export_trains_with_its_own_column_names_and_lifecycle_stage(t
     done = cli("train", "--labels", str(path), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     notes = next(line for line in done.stdout.splitlines() if line.startswith("columns: "))
-    for said in ("website_url read as website", "number_of_employees read as employee_count",
+    for said in ("Website URL read as website", "Number of Employees read as employee_count",
                  "Lifecycle Stage read as outcome"):  # fmt: skip
         assert said in notes, notes
     auc = float(re.search(r"metrics \(held-out\): auc (\d\.\d{4})", done.stdout).group(1))  # type: ignore[union-attr]
@@ -308,3 +360,25 @@ def test_a_hubspot_export_trains_with_its_own_column_names_and_lifecycle_stage(t
     one_line_error(
         cli("train", "--labels", str(unknown), env=env2), "`Lifecycle Stage` must be", "'nurturing'"
     )
+
+
+def test_a_windows_excel_export_trains_with_its_encoding_and_the_file_options_are_checked(
+    tmp_path: Path,
+) -> None:
+    """A CSV Excel saved on Windows (cp1252, semicolons): refused in one line naming --encoding, trained
+    with it; --sheet on a CSV and the file options without --labels are one-line errors that write nothing."""
+    env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    past = pd.read_csv(labels_csv(tmp_path / "past.csv"))
+    past["name"] = [f"Café Nº {i}" for i in range(len(past))]
+    export = tmp_path / "export.csv"
+    export.write_bytes(past.to_csv(index=False, sep=";", lineterminator="\r\n").encode("cp1252"))
+    one_line_error(cli("train", "--labels", str(export), env=env), "not UTF-8", "--encoding cp1252")
+    one_line_error(
+        cli("train", "--labels", str(export), "--sheet", "Deals", env=env), "--sheet Deals", "not a workbook"
+    )
+    one_line_error(cli("train", "--encoding", "cp1252", env=env), "--encoding", "give --labels FILE")
+    assert not (tmp_path / "mlflow.db").exists()
+    done = cli("train", "--labels", str(export), "--encoding", "cp1252", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert re.search(r"trained xgb-\S+ on \d+ leads", done.stdout), done.stdout
+    assert "promoted to champion" in done.stdout

@@ -230,3 +230,24 @@ def test_summary_with_unreadable_tables_still_prints(out: io.StringIO, tmp_path:
     run.print_summary(lake, [], started=None)
     text = out.getvalue()
     assert "unreadable" in text and "top 10" not in text
+
+
+def test_every_commands_help_keeps_each_paragraph_on_one_line() -> None:
+    """`--help` wraps at the terminal's width, not at the docstring's: no paragraph holds a line break."""
+    from typer.testing import CliRunner
+
+    from leadlake.cli.app import app
+
+    def commands(t: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], str]]:
+        found = [(prefix + (c.name or c.callback.__name__,), c.help or "") for c in t.registered_commands]
+        for g in t.registered_groups:
+            found += commands(g.typer_instance, prefix + (g.name,))
+        return found
+
+    listed = commands(app)
+    assert len(listed) >= 20
+    for path, help_text in listed:
+        assert help_text, path
+        assert all("\n" not in p for p in help_text.split("\n\n")), path
+    shown = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
+    assert "exits 2 with one line when the data cannot train a model" in shown
