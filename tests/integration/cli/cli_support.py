@@ -22,11 +22,18 @@ def scratch_env(tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def cli(
-    *args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 900
+    *args: str, env: dict[str, str], cwd: Path = ROOT, timeout: float = 900, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`leadlake <args>` as a user types it; never raises on a non-zero exit code."""
+    """`leadlake <args>` as a user types it (`stdin`: what is piped in); never raises on a non-zero exit."""
     return subprocess.run(
-        [LEADLAKE, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout, check=False
+        [LEADLAKE, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+        input=stdin,
     )
 
 

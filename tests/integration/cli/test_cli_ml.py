@@ -163,7 +163,8 @@ def test_a_second_train_on_the_same_data_does_not_replace_the_champion(trained: 
 
 def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Trained) -> None:
     """The next list, as a CRM exports it: its own column names and text come back as they were, with scores
-    that rank its (held back) outcomes; `-o -` writes the same CSV to stdout; the lakehouse is not touched."""
+    that rank its (held back) outcomes; piped in and out (`-i - -o -`) it is the same CSV; the lakehouse is
+    not touched."""
     new = pd.read_csv(labels_csv(trained.tmp / "next.csv", n=300, seed=11), dtype=str, keep_default_na=False)
     held = new.pop("outcome").eq("won")
     new = new.rename(columns={"name": "Company name", "review_count": "Number of Reviews"})
@@ -193,7 +194,7 @@ def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Train
 
     assert roc_auc_score(held, points) > 0.7  # the champion's ranking carries to leads it never saw
 
-    piped = cli("score", "-i", str(path), "-o", "-", env=trained.env)
+    piped = cli("score", "-i", "-", "-o", "-", env=trained.env, stdin=path.read_text())
     assert piped.returncode == 0, piped.stderr[-3000:]
     assert piped.stdout == scored.read_text(), piped.stdout[:500]
     assert "scored 300 leads" in piped.stderr
