@@ -104,6 +104,14 @@ def train(
             "--sheet", help="The sheet of an Excel or OpenDocument --labels workbook: its name or number"
         ),
     ] = None,
+    campaign: Annotated[
+        Path | None,
+        typer.Option(
+            "--campaign",
+            help="Read the --labels leads in this campaign's context, as gold holds its own: its vertical "
+            "where a row has none, and each lead's distance to its areas (from the file's lat and lon)",
+        ),
+    ] = None,
 ) -> None:
     """Train the lead scorer, log it to MLflow, register it, and promote it if it beats the champion.
 
@@ -120,14 +128,20 @@ def train(
         res = Resources.live(s)
         if labels is None:
             res.lakehouse.check_reachable()
-        if labels is None and (encoding or sheet):
-            fail(f"{'--encoding' if encoding else '--sheet'} describes the --labels file; give --labels FILE")
+        if labels is None and (encoding or sheet or campaign):
+            given = "--encoding" if encoding else "--sheet" if sheet else "--campaign"
+            fail(f"{given} describes the --labels file; give --labels FILE")
+        if campaign is not None:
+            from leadlake.core.campaign import load_campaign
+
+            load_campaign(campaign)  # a bad campaign file is one line now, before any training
         options = {
             "label": label,
             "margin": margin,
             "labels_csv": str(labels) if labels else None,
             "labels_encoding": encoding,
             "labels_sheet": sheet,
+            "labels_campaign": str(campaign) if campaign else None,
         }
         try:
             done = run_stage(get_stage("train"), res, new_run_id("train"), options=options)
@@ -162,7 +176,12 @@ def _write_scored(frame: Any, fh: Any) -> None:
 
 
 def _score_file(
-    input_path: Path, output: Path | None, encoding: str | None, sheet: str | None, tracking_uri: str
+    input_path: Path,
+    output: Path | None,
+    encoding: str | None,
+    sheet: str | None,
+    campaign: Path | None,
+    tracking_uri: str,
 ) -> None:
     """`score --input`: the file's rows scored by the champion, to --output (a file, or - for stdout)."""
     import tempfile
@@ -183,10 +202,13 @@ def _score_file(
         if input_path.exists() and output.resolve() == input_path.resolve():
             fail(f"--output {output} is the --input file; choose another file name for the scored leads")
     say = err_console if to_stdout else console  # stdout holds the CSV alone
+    from leadlake.core.campaign import load_campaign
+
+    spec = load_campaign(campaign) if campaign is not None else None
     with tempfile.TemporaryDirectory(prefix="leadlake-score-") as tmp:
         path = stdin_to_file(Path(tmp)) if str(input_path) == STDIO else input_path
         try:
-            r = score_file(path, tracking_uri, encoding, sheet)
+            r = score_file(path, tracking_uri, encoding, sheet, spec)
         except (NoChampion, TrainingDataError) as exc:
             fail(str(exc))
     if r.notes:
@@ -240,6 +262,14 @@ def score(
     sheet: Annotated[
         str | None, typer.Option("--sheet", help="The sheet of an --input workbook: its name or number")
     ] = None,
+    campaign: Annotated[
+        Path | None,
+        typer.Option(
+            "--campaign",
+            help="Score the --input leads in this campaign's context, as gold scores its own: its vertical "
+            "where a row has none, and each lead's distance to its areas (from the file's lat and lon)",
+        ),
+    ] = None,
 ) -> None:
     """Re-score gold.scored_leads with the champion model (the rules baseline when there is none).
 
@@ -248,8 +278,8 @@ def score(
     a file of leads with the champion instead (exit 2 when there is none) and leaves the lakehouse alone.
     """
     quiet_logs()
-    if input_path is None and (output or encoding or sheet):
-        given = "--output" if output else "--encoding" if encoding else "--sheet"
+    if input_path is None and (output or encoding or sheet or campaign):
+        given = "--output" if output else "--encoding" if encoding else "--sheet" if sheet else "--campaign"
         fail(f"{given} goes with --input FILE (a file of leads to score); leave it out to re-score gold")
     with errors():
         from leadlake.ml.drift import PSI_THRESHOLD
@@ -258,7 +288,7 @@ def score(
 
         s = settings()
         if input_path is not None:
-            _score_file(input_path, output, encoding, sheet, s.tracking_uri)
+            _score_file(input_path, output, encoding, sheet, campaign, s.tracking_uri)
             return
         lake = lakehouse(s)
         lake.check_reachable()

@@ -291,6 +291,7 @@ def _run_train(
     labels_csv: str | None = None,
     labels_encoding: str | None = None,
     labels_sheet: str | None = None,
+    labels_campaign: str | None = None,
     **_: Any,
 ) -> Any:
     """Train the lead scorer on labelled gold.lead_features (or a labels CSV), register it in MLflow and
@@ -306,6 +307,7 @@ def _run_train(
         labels_csv=labels_csv,
         labels_encoding=labels_encoding,
         labels_sheet=labels_sheet,
+        labels_campaign=labels_campaign,
     )
 
 

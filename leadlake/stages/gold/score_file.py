@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from leadlake.stages.gold.model import SCORED_COLUMNS, find_champion, psi_against_training
-from leadlake.stages.gold.train import TrainingDataError, read_lead_file
+from leadlake.stages.gold.train import TrainingDataError, read_lead_file, with_campaign
+
+if TYPE_CHECKING:
+    from leadlake.core.campaign import CampaignSpec
 
 REASONS_SEPARATOR = "; "
 
@@ -60,13 +63,20 @@ def _missing_inputs(feature_columns: tuple[str, ...], columns: set[str]) -> tupl
 
 
 def score_file(
-    path: Path, tracking_uri: str, encoding: str | None = None, sheet: str | None = None
+    path: Path,
+    tracking_uri: str,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    campaign: CampaignSpec | None = None,
 ) -> ScoredFile:
-    """Every row of the file scored by the registry's champion; NoChampion when there is none (the rules
-    baseline needs gold's campaign context, which a file does not carry), TrainingDataError for a bad file."""
+    """Every row of the file scored by the registry's champion, in `campaign`'s context when given (its
+    vertical and distance to its areas, as gold scores its leads); NoChampion when there is none (the rules
+    baseline scores gold's rows under their campaigns), TrainingDataError for a bad file."""
     from leadlake.ml.score import score_frame
 
     leads = read_lead_file(path, encoding, sheet, option="--input")
+    if campaign is not None:
+        leads = with_campaign(leads, campaign)
     if leads.frame.empty:
         raise TrainingDataError(f"--input {path} has a header row and no leads; nothing to score")
     champion, why = _quietly(find_champion, tracking_uri)

@@ -9,6 +9,7 @@ the held-out metrics of the new model, the champion and the rules baseline, on t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -29,6 +30,7 @@ from leadlake.lakehouse.catalog import (
 )
 
 if TYPE_CHECKING:
+    from leadlake.core.campaign import CampaignSpec
     from leadlake.lakehouse import Lakehouse
     from leadlake.ml.spec import FeatureSet
 
@@ -256,11 +258,39 @@ def read_lead_file(
     return LeadFile(df, named, notes, text)
 
 
-def csv_rows(path: Path, encoding: str | None = None, sheet: str | None = None) -> TrainingData:
+def with_campaign(leads: LeadFile, spec: CampaignSpec) -> LeadFile:
+    """The file's leads in a campaign's context, as gold holds its own: `vertical` where the file leaves it
+    blank, and `distance_km` to the campaign's nearest area centre where the file has coordinates and no
+    distance of its own."""
+    from leadlake.ml.spec import campaign_distance_km
+
+    df, notes = leads.frame.copy(), list(leads.notes)
+    given = df["vertical"] if "vertical" in df.columns else pd.Series(None, index=df.index, dtype=object)
+    blank = given.isna() | given.astype(str).str.strip().eq("")
+    if blank.any():
+        df["vertical"] = given.astype(object).where(~blank, spec.vertical)
+        notes.append(f"vertical {spec.vertical} from campaign {spec.campaign_id} ({int(blank.sum()):,} rows)")
+    if "distance_km" not in df.columns or df["distance_km"].isna().all():
+        df["distance_km"] = campaign_distance_km(df, {spec.campaign_id: spec}).to_numpy()
+        known = int(df["distance_km"].notna().sum())
+        notes.append(
+            f"distance_km to campaign {spec.campaign_id}'s areas ({known:,} rows with coordinates)"
+            if known
+            else "distance_km unknown: no row has lat and lon"
+        )
+    return dataclasses.replace(leads, frame=df, notes=tuple(notes))
+
+
+def csv_rows(
+    path: Path, encoding: str | None = None, sheet: str | None = None, campaign: CampaignSpec | None = None
+) -> TrainingData:
     """Leads, labels and as_of times from a file of past leads (read_lead_file: canonical lead columns or a
-    CRM export's names for them, and `outcome` or a stage column). The time split uses `as_of` or
-    `delivered_at` when the file has one, else the row order (oldest first)."""
+    CRM export's names for them, and `outcome` or a stage column), in `campaign`'s context when given
+    (with_campaign). The time split uses `as_of` or `delivered_at` when the file has one, else the row order
+    (oldest first)."""
     leads = read_lead_file(path, encoding, sheet)
+    if campaign is not None:
+        leads = with_campaign(leads, campaign)
     df, notes = leads.frame, leads.notes
     headers = list(leads.given)
     outcome = OUTCOME if OUTCOME in headers else next((c for c in OUTCOME_COLUMNS if c in headers), None)
@@ -506,16 +536,20 @@ def run_train(
     labels_csv: str | Path | None = None,
     labels_encoding: str | None = None,
     labels_sheet: str | None = None,
+    labels_campaign: str | Path | None = None,
     min_rows: int | None = None,
 ) -> TrainReport:
     """The stage: training data from the lakehouse (or the `labels_csv` file: its encoding, its workbook's
-    sheet), train, record in ops.model_runs.
+    sheet, the campaign file whose context it is read in), train, record in ops.model_runs.
 
     Raises TrainingDataError for a bad CSV or label; data that cannot train yet (no outcomes, too few labels)
     gives a report with trained=False and the reason, so a scheduled run waits for more labels."""
     try:
         if labels_csv is not None:
-            data = csv_rows(Path(labels_csv), labels_encoding, labels_sheet)
+            from leadlake.core.campaign import load_campaign
+
+            spec = load_campaign(labels_campaign) if labels_campaign is not None else None
+            data = csv_rows(Path(labels_csv), labels_encoding, labels_sheet, spec)
         else:
             data = lake_rows(lake, label, run_id=run_id)
     except TrainingDataError as exc:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from cli_support import cli, one_line_error, scratch_env
+from cli_support import CAMPAIGN, cli, one_line_error, scratch_env
 from support.pipeline import SILVER_LEAD_SCHEMA, silver_lead
 
 from leadlake.lakehouse import Lakehouse
@@ -200,6 +200,21 @@ def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Train
     assert "scored 300 leads" in piped.stderr
     assert not Lakehouse(trained.env["LEADLAKE_LAKEHOUSE_URI"]).exists(GOLD_SCORED_LEADS)
 
+    new.insert(3, "lat", "39.74")  # in Denver: the campaign's distance is known, and blank verticals are its
+    new.insert(4, "lon", "-104.99")
+    new.loc[:9, "vertical"] = ""
+    new.to_csv(path, index=False)
+    framed = cli("score", "-i", str(path), "-o", str(scored), "--campaign", str(CAMPAIGN), env=trained.env)
+    assert framed.returncode == 0, framed.stderr[-3000:]
+    for said in (
+        "vertical local_services from campaign denver_home_services (10 rows)",
+        "distance_km to campaign denver_home_services's areas (300 rows with coordinates)",
+    ):
+        assert said in framed.stdout, framed.stdout
+    assert (
+        pd.read_csv(scored, dtype=str, keep_default_na=False)["vertical"].tolist() == new["vertical"].tolist()
+    )
+
 
 def test_score_input_without_a_champion_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -379,7 +394,8 @@ def test_a_windows_excel_export_trains_with_its_encoding_and_the_file_options_ar
     )
     one_line_error(cli("train", "--encoding", "cp1252", env=env), "--encoding", "give --labels FILE")
     assert not (tmp_path / "mlflow.db").exists()
-    done = cli("train", "--labels", str(export), "--encoding", "cp1252", env=env)
+    done = cli("train", "--labels", str(export), "--encoding", "cp1252", "--campaign", str(CAMPAIGN), env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "distance_km unknown: no row has lat and lon" in done.stdout, done.stdout  # read in its context
     assert re.search(r"trained xgb-\S+ on \d+ leads", done.stdout), done.stdout
     assert "promoted to champion" in done.stdout

@@ -80,3 +80,37 @@ def test_a_missing_or_empty_file_names_labels(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(TrainingDataError, match=r"is empty; expected a header row, then one row per lead"):
         csv_rows(empty)
+
+
+def test_a_campaign_gives_blank_verticals_and_distances_from_coordinates(tmp_path: Path) -> None:
+    from leadlake.core.campaign import load_campaign
+    from leadlake.stages.gold.train import read_lead_file, with_campaign
+
+    spec = load_campaign(Path(__file__).resolve().parents[4] / "campaigns" / "texas_dental.yaml")
+    path = tmp_path / "leads.csv"
+    pd.DataFrame(
+        {
+            "name": ["Near Austin", "In Dallas", "Nowhere", "Kept"],
+            "vertical": ["", "", "", "ecommerce"],
+            "lat": [30.2672, 32.7767, None, 30.2672],
+            "lon": [-97.8431, -96.7970, None, -97.7431],
+        }
+    ).to_csv(path, index=False)
+    got = with_campaign(read_lead_file(path), spec)
+    assert got.frame["vertical"].tolist() == ["healthcare", "healthcare", "healthcare", "ecommerce"]
+    km = got.frame["distance_km"].tolist()
+    assert 9.0 < km[0] < 10.5 and km[1] < 0.01 and km[2] != km[2] and km[3] < 0.01  # NaN without a point
+    assert "vertical healthcare from campaign texas_dental (3 rows)" in got.notes
+    assert "distance_km to campaign texas_dental's areas (3 rows with coordinates)" in got.notes
+
+    own = tmp_path / "own.csv"
+    pd.DataFrame({"name": ["A"], "vertical": ["retail"], "distance_km": [4.2]}).to_csv(own, index=False)
+    kept = with_campaign(read_lead_file(own), spec)
+    assert kept.frame[["vertical", "distance_km"]].to_dict("list") == {
+        "vertical": ["retail"],
+        "distance_km": [4.2],
+    }
+    assert kept.notes == ()
+    bare = tmp_path / "bare.csv"
+    pd.DataFrame({"name": ["A"]}).to_csv(bare, index=False)
+    assert "distance_km unknown: no row has lat and lon" in with_campaign(read_lead_file(bare), spec).notes
