@@ -436,15 +436,21 @@ def _locality_from_one_line_addresses(
     return city.where(city.notna(), found_city), postal.where(postal.notna(), found_postal)
 
 
+def input_headers(frame: pd.DataFrame, where: str = "") -> tuple[list[str], tuple[str, ...]]:
+    """The frame's headers as input columns (core.columns' aliases; the record_id with_record_id finds),
+    checked for two headers naming one column; notes say what was read as what."""
+    headers, renamed = aliased([header_name(c) for c in frame.columns])
+    _check_unique_columns(headers, where)
+    headers, id_note = with_record_id(headers, frame)
+    return headers, (*renamed, *id_note)
+
+
 def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
     """The resolver's record frame from a user's table, normalised as the source adapters normalise.
 
     `where` prefixes error messages (the file name). Columns are matched case-insensitively."""
     where = f"{where}: " if where and not where.endswith(": ") else where
-    headers, renamed = aliased([header_name(c) for c in frame.columns])
-    _check_unique_columns(headers, where)
-    headers, id_note = with_record_id(headers, frame)
-    renamed = (*renamed, *id_note)
+    headers, renamed = input_headers(frame, where)
     n = len(frame)
     # Each column cleaned once (stripped text, None for blanks); the caller's frame is left as it is.
     raw_columns = {h: frame.iloc[:, i].reset_index(drop=True) for i, h in enumerate(headers) if h}
@@ -608,10 +614,7 @@ def load_inputs(
     for name, path in zip(names, paths, strict=True):
         frame = read_records_csv(path, encoding, sheet)
         where = f"{path}: "
-        headers, renamed = aliased([header_name(c) for c in frame.columns])
-        _check_unique_columns(headers, where)
-        headers, id_note = with_record_id(headers, frame)
-        renamed = (*renamed, *id_note)
+        headers, renamed = input_headers(frame, where)
         frame = frame.set_axis(headers, axis=1).drop(columns=[""], errors="ignore")
         ids = _check_ids(frame.get("record_id"), headers, where)
         given = _clean(frame["source"]) if "source" in frame.columns else _none(len(frame))
