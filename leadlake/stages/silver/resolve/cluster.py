@@ -49,10 +49,68 @@ def best_pairs(*frames: pd.DataFrame) -> pd.DataFrame:
     return pairs.sort_values(["record_id_l", "record_id_r"], kind="stable").reset_index(drop=True)
 
 
+# A record's door: (its source, house number, first street word, lat, lon), from prepare's street_key.
+Door = tuple[object, str, str, float, float]
+SAME_BUILDING_KM = 0.1  # two street lines this close on the map may be one corner building's two fronts
+
+
+def door_of(provider: object, street_key: object, lat: object, lon: object) -> Door | None:
+    """The record's door, or None without a house number and street (prepare.street_key)."""
+    if not isinstance(street_key, str) or " " not in street_key:
+        return None
+    number, word = street_key.split(" ", 1)
+    return provider, number, word, _coordinate(lat), _coordinate(lon)
+
+
+def _coordinate(value: object) -> float:
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def same_door(a: Door, b: Door) -> bool:
+    """One house number on one street (the first three letters of its first word: a typo is one door)."""
+    return a[1] == b[1] and a[2][:3] == b[2][:3]
+
+
+def different_doors(a: Door, b: Door) -> bool:
+    """Two records of one source at two doors: another house number on another street, not within
+    SAME_BUILDING_KM of each other on the map (a corner building's two fronts)."""
+    if a[0] != b[0] or a[1] == b[1] or a[2][:3] == b[2][:3]:
+        return False
+    if a[3] == a[3] and b[3] == b[3] and a[4] == a[4] and b[4] == b[4]:
+        from leadlake.core.geo import haversine_km
+
+        return haversine_km(a[3], a[4], b[3], b[4]) >= SAME_BUILDING_KM
+    return True
+
+
+def _confirmed(door: Door, doors: list[Door]) -> bool:
+    """Whether another source lists the same door (same_door) among `doors`."""
+    return any(other[0] != door[0] and same_door(door, other) for other in doors)
+
+
+def _branches_apart(mine: list[Door], theirs: list[Door]) -> bool:
+    """Whether two clusters are two branches: one source lists them at different doors, and each of those
+    doors is confirmed by another source in its own cluster. A single listing at another address (a move,
+    a stale listing, a typo) is not evidence: only two places each seen twice are."""
+    return any(
+        a[0] == b[0] and different_doors(a, b) and _confirmed(a, mine) and _confirmed(b, theirs)
+        for a in mine
+        for b in theirs
+    )
+
+
 def _objects(values: Sequence[str]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out
+
+
+def _door_positions(codes: np.ndarray, doors: Sequence[Door | None]) -> dict[int, Door]:
+    """Each record position's door (records without one left out)."""
+    return {position: door for position, door in zip(codes.tolist(), doors, strict=True) if door is not None}
 
 
 def _root(parent: dict[int, int], rid: int) -> int:
@@ -70,6 +128,7 @@ def cluster(
     one_per_provider: bool = False,
     min_link_share: float = 0.0,
     keys: Sequence[object] | None = None,
+    doors: Sequence[Door | None] | None = None,
 ) -> dict[str, str]:
     """Map each record to its cluster's smallest record id; strongest links are taken first.
 
@@ -77,7 +136,10 @@ def cluster(
     too: A-B and B-C without A-C is how a chain of look-alikes swallows different businesses. With
     `one_per_provider`, a cluster also never holds two records of one provider. With `keys` (each
     record's website domain, None without one), two clusters holding different keys and none in common
-    join only where a record with one key is linked to a record with another."""
+    join only where a record with one key is linked to a record with another. With `doors` (door_of each
+    record), two clusters that are two branches do not join (_branches_apart): a source lists them at two
+    doors and another source confirms each door; a chain's shared name, phone and website do not make its
+    branches one business."""
     ids = list(record_ids)
     # Records as integer positions (distinct ids, first seen first): union-find on ints, not on text.
     codes, names = pd.factorize(_objects(ids))
@@ -121,6 +183,9 @@ def cluster(
             if key is not None and key == key:
                 owned[position] = frozenset([key])
                 keyed.add(position)
+    at: dict[int, list[Door]] = {}  # a root's doors, once it has any
+    if doors is not None:
+        at = {position: [door] for position, door in _door_positions(codes, doors).items()}
     neighbours: dict[int, set[int]] = defaultdict(set)
     for a, b in zip(left, right, strict=True):
         neighbours[a].add(b)
@@ -128,6 +193,8 @@ def cluster(
     for left_i, right_i in zip(left, right, strict=True):
         a, b = _root(parent, left_i), _root(parent, right_i)
         if a == b or (one_per_provider and sources[a] & sources[b]):
+            continue
+        if at and a in at and b in at and _branches_apart(at[a], at[b]):
             continue
         group_a, group_b = members.get(a) or [a], members.get(b) or [b]
         if owned.get(a) and owned.get(b) and not (owned[a] & owned[b]):
@@ -149,6 +216,8 @@ def cluster(
             owned[keep] = owned.get(keep, frozenset()) | owned.pop(drop, frozenset())
         if one_per_provider:
             sources[keep] |= sources.pop(drop)
+        if drop in at:
+            at[keep] = at.get(keep, []) + at.pop(drop)
     # Every record's root by pointer jumping (a handful of vectorised rounds, not a walk per record).
     root = np.asarray(parent, dtype=np.int64)
     while True:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadlake.stages.silver.resolve.cluster import best_pairs, cluster, links_from_roots
+from leadlake.stages.silver.resolve.cluster import Door, best_pairs, cluster, door_of, links_from_roots
 from leadlake.stages.silver.resolve.link import (
     capped_blocks,
     deterministic_pairs,
@@ -229,6 +229,20 @@ def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSett
     return dataclasses.replace(cfg, extra_columns=kept), dropped
 
 
+def _doors(prep: pd.DataFrame, ids: list[str]) -> list[Door | None]:
+    """cluster.door_of each record of `ids` (their source, street_key and coordinates)."""
+    rows = prep.set_index("record_id").loc[ids]
+    lat = rows["lat"] if "lat" in rows else pd.Series(np.nan, index=rows.index)
+    lon = rows["lon"] if "lon" in rows else pd.Series(np.nan, index=rows.index)
+    keys = rows["street_key"] if "street_key" in rows else pd.Series(None, index=rows.index, dtype=object)
+    return [
+        door_of(p, k, la, lo)
+        for p, k, la, lo in zip(
+            rows["provider"].tolist(), keys.tolist(), lat.tolist(), lon.tolist(), strict=True
+        )
+    ]
+
+
 def _cluster_with_identical(
     prep: pd.DataFrame, pairs: pd.DataFrame, heads: dict[str, str], cfg: ResolveSettings
 ) -> dict[str, str]:
@@ -251,6 +265,7 @@ def _cluster_with_identical(
         one_per_provider=cfg.one_record_per_provider,
         min_link_share=cfg.cluster_min_link_share,
         keys=list(prep.set_index("record_id").loc[ids, "domain_key"]) if "domain_key" in prep else None,
+        doors=_doors(prep, ids) if cfg.branches_by_door else None,
     )
     for record, head in heads.items():
         roots[record] = roots[head]

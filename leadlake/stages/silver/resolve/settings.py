@@ -183,6 +183,9 @@ class ResolveSettings:
     one_record_per_provider: bool = False
     # Clustering: a link joins two clusters only when at least this share of their cross pairs are links.
     cluster_min_link_share: float = 0.3
+    # Two clusters do not join when one source lists them at two doors and another source confirms each:
+    # a chain's branches, however alike their name, phone and website (cluster._branches_apart).
+    branches_by_door: bool = True
     # Term frequencies kept in the model: values used at least this often (rarer ones take the base u).
     tf_min_count: int = 2
     duckdb_threads: int | None = None  # None: one per core (DuckDB's default)

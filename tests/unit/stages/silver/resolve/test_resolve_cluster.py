@@ -159,3 +159,56 @@ def test_cluster_matches_the_greedy_rule_on_pairs_chains_and_stars(seed: int) ->
     pairs = _pairs(*((a, b, round(rng.uniform(0.9, 1.0), 2)) for a, b in sorted(rows)))
     for share in (0.0, 0.3, 0.6):
         assert cluster(ids, ["p"] * len(ids), pairs, min_link_share=share) == _greedy(ids, pairs, share)
+
+
+# A dental chain's two branches, 0.9 km apart, each listed by Google and Yelp with the chain's one phone and
+# website: every cross pair is a likely link, and only the doors tell the branches apart.
+BRANCHES = {
+    "g:a": ("google", "4375 market", 25.7289, -80.3139),
+    "y:a": ("yelp", "4375 market", 25.7289, -80.3144),
+    "g:b": ("google", "6301 water", 25.7227, -80.3194),
+    "y:b": ("yelp", "6301 water", 25.7224, -80.3198),
+}
+EVERY_PAIR = _pairs(
+    ("g:a", "y:a", 0.999), ("g:b", "y:b", 0.999), ("g:a", "g:b", 0.99), ("y:a", "y:b", 0.99),
+    ("g:a", "y:b", 0.98), ("g:b", "y:a", 0.98),
+)  # fmt: skip
+
+
+def _doors(records: dict[str, tuple[str, str, float, float]]) -> tuple[list[str], list[str], list]:
+    from leadlake.stages.silver.resolve.cluster import door_of
+
+    ids = list(records)
+    return ids, [records[i][0] for i in ids], [door_of(*records[i]) for i in ids]
+
+
+def test_two_branches_each_confirmed_at_its_own_door_stay_apart() -> None:
+    ids, providers, doors = _doors(BRANCHES)
+    roots = cluster(ids, providers, EVERY_PAIR, min_link_share=0.3, doors=doors)
+    assert roots == {"g:a": "g:a", "y:a": "g:a", "g:b": "g:b", "y:b": "g:b"}
+    assert len(set(cluster(ids, providers, EVERY_PAIR, min_link_share=0.3).values())) == 1  # without doors
+
+
+def test_a_move_a_stale_listing_a_typo_and_one_building_still_join() -> None:
+    moved = {"g:a": BRANCHES["g:a"], "y:b": BRANCHES["y:b"]}  # each source knows one address
+    ids, providers, doors = _doors(moved)
+    assert len(set(cluster(ids, providers, _pairs(("g:a", "y:b", 0.97)), doors=doors).values())) == 1
+    stale = {k: BRANCHES[k] for k in ("g:a", "y:a", "y:b")}  # Yelp's second door: nobody confirms it
+    ids, providers, doors = _doors(stale)
+    pairs = _pairs(("g:a", "y:a", 0.999), ("y:a", "y:b", 0.99), ("g:a", "y:b", 0.98))
+    assert len(set(cluster(ids, providers, pairs, doors=doors).values())) == 1
+    typo = dict(
+        BRANCHES,
+        **{
+            "g:b": ("google", "4357 markte", 25.7289, -80.3139),
+            "y:b": ("yelp", "4357 markte", 25.7289, -80.3144),
+        },
+    )
+    ids, providers, doors = _doors(typo)  # another number on the "same" street: a typo, not a door
+    assert len(set(cluster(ids, providers, EVERY_PAIR, doors=doors).values())) == 1
+    corner = dict(
+        BRANCHES,
+        **{"g:b": ("google", "2 oak", 25.7290, -80.3140), "y:b": ("yelp", "2 oak", 25.7290, -80.3141)},
+    )
+    ids, providers, doors = _doors(corner)  # two fronts of one building, 20 m apart
+    assert len(set(cluster(ids, providers, EVERY_PAIR, doors=doors).values())) == 1
