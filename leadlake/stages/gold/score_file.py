@@ -82,6 +82,14 @@ def score_file(
     champion, why = _quietly(find_champion, tracking_uri)
     if champion is None:
         raise NoChampion(f"{path}: {why}; train a model first: leadlake train --labels FILE")
+    missing = _missing_inputs(champion.feature_set.columns, set(leads.frame.columns))
+    if len(missing) == len(champion.feature_set.columns):  # the wrong file or sheet: every lead would tie
+        given = list(leads.given.values())
+        shown = ", ".join(given[:8]) + (", ..." if len(given) > 8 else "")
+        raise TrainingDataError(
+            f"--input {path}: none of its columns ({shown}) is an input of champion v{champion.version}; "
+            "give it lead columns such as website, phone, rating, review_count (--sheet for another sheet)"
+        )
     scores = score_frame(champion.model, leads.frame)
     out = leads.text.copy()
     out["lead_score"] = scores["lead_score"].astype("int64").to_numpy()
@@ -94,7 +102,7 @@ def score_file(
         out[[*leads.text.columns, *(c for c in SCORED_COLUMNS if c not in leads.text.columns)]],
         champion=champion.version,
         model_version=str(champion.model.model_version),
-        missing=_missing_inputs(champion.feature_set.columns, set(leads.frame.columns)),
+        missing=missing,
         flagged=flagged,
         notes=leads.notes,
     )

@@ -199,6 +199,12 @@ def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Train
     assert piped.stdout == scored.read_text(), piped.stdout[:500]
     assert "scored 300 leads" in piped.stderr
     assert not Lakehouse(trained.env["LEADLAKE_LAKEHOUSE_URI"]).exists(GOLD_SCORED_LEADS)
+    notes, nothing = trained.tmp / "notes.csv", trained.tmp / "nothing.csv"
+    notes.write_text("exported from the CRM\n2026-11-30\n")
+    one_line_error(
+        cli("score", "-i", str(notes), "-o", str(nothing), env=trained.env), "none of its columns", "--sheet"
+    )
+    assert not nothing.exists()
 
     new.insert(3, "lat", "39.74")  # in Denver: the campaign's distance is known, and blank verticals are its
     new.insert(4, "lon", "-104.99")
