@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -249,6 +249,23 @@ def stdin_to_file(folder: Path) -> Path:
         while chunk := sys.stdin.buffer.read(1 << 20):
             fh.write(chunk)
     return path
+
+
+def check_output_file(output: Path | None, inputs: Sequence[Path], example: str, what: str) -> bool:
+    """Refuse, before any work, an --output that cannot be written (missing, a folder, in a folder that does
+    not exist, one of the inputs): nothing is written on a usage error. True when it is stdout (-)."""
+    if output is None:
+        fail(f"--output is missing; add --output {example} to say where the {what} go ({inputs[0]})")
+    if str(output) == STDIO:
+        return True
+    if output.is_dir():
+        fail(f"--output {output} is a directory; give a file name such as {output / example}")
+    if not output.parent.is_dir():
+        fail(f"--output {output}: folder {output.parent} does not exist; create it or choose another path")
+    for path in inputs:
+        if path.exists() and output.resolve() == path.resolve():
+            fail(f"--output {output} is an input file; choose another file name for the {what}")
+    return False
 
 
 def write_stdout(rows: Any, write: Any) -> None:

@@ -15,6 +15,7 @@ import typer
 
 from leadlake.cli.common import (
     STDIO,
+    check_output_file,
     console,
     err_console,
     errors,
@@ -189,18 +190,7 @@ def _score_file(
     from leadlake.stages.gold.score_file import NoChampion, score_file
     from leadlake.stages.gold.train import TrainingDataError
 
-    if output is None:
-        fail(f"--output is missing; add --output scored.csv to say where the scored leads go ({input_path})")
-    to_stdout = str(output) == STDIO
-    if not to_stdout:
-        if output.is_dir():
-            fail(f"--output {output} is a directory; give a file name such as {output / 'scored.csv'}")
-        if not output.parent.is_dir():
-            fail(
-                f"--output {output}: folder {output.parent} does not exist; create it or choose another path"
-            )
-        if input_path.exists() and output.resolve() == input_path.resolve():
-            fail(f"--output {output} is the --input file; choose another file name for the scored leads")
+    to_stdout = check_output_file(output, [input_path], "scored.csv", "scored leads")
     say = err_console if to_stdout else console  # stdout holds the CSV alone
     from leadlake.core.campaign import load_campaign
 
@@ -216,7 +206,7 @@ def _score_file(
     if to_stdout:
         write_stdout(r.frame, _write_scored)
     else:
-        with output.open("w", encoding="utf-8", newline="") as fh:
+        with output.open("w", encoding="utf-8", newline="") as fh:  # type: ignore[union-attr]
             _write_scored(r.frame, fh)
     tiers = r.frame["priority_tier"].value_counts()
     shown = ", ".join(f"{t} {int(tiers[t]):,}" for t in sorted(tiers.index))

@@ -12,6 +12,7 @@ import typer
 from leadlake.cli.common import (
     EXIT_USAGE,
     STDIO,
+    check_output_file,
     console,
     err_console,
     errors,
@@ -29,23 +30,10 @@ _NO_INPUT = (
 
 def _check_paths(inputs: list[Path], output: Path | None, report: Path | None) -> Path:
     """Refuse, before any work, outputs that cannot be written: nothing is written on a usage error."""
-    input_path = inputs[0]
-    if output is None:
-        fail(f"--output is missing; add --output clusters.csv to say where the clusters go ({input_path})")
-    if str(output) == STDIO:
-        if report is not None and report.exists() and not report.is_dir():
-            fail(f"--report {report} is a file; give a folder for the HTML dashboards")
-        return output
-    if output.is_dir():
-        fail(f"--output {output} is a directory; give a file name such as {output / 'clusters.csv'}")
-    if not output.parent.is_dir():
-        fail(f"--output {output}: folder {output.parent} does not exist; create it or choose another path")
-    for path in inputs:
-        if path.exists() and output.resolve() == path.resolve():
-            fail(f"--output {output} is an input file; choose another file name for the clusters")
+    check_output_file(output, inputs, "clusters.csv", "clusters")
     if report is not None and report.exists() and not report.is_dir():
         fail(f"--report {report} is a file; give a folder for the HTML dashboards")
-    return output
+    return output  # type: ignore[return-value]  # check_output_file refused None
 
 
 _STDIN_DIR = "leadlake-resolve-"

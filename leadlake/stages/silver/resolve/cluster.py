@@ -108,11 +108,6 @@ def _objects(values: Sequence[str]) -> np.ndarray:
     return out
 
 
-def _door_positions(codes: np.ndarray, doors: Sequence[Door | None]) -> dict[int, Door]:
-    """Each record position's door (records without one left out)."""
-    return {position: door for position, door in zip(codes.tolist(), doors, strict=True) if door is not None}
-
-
 def _root(parent: dict[int, int], rid: int) -> int:
     """Union-find root of rid, halving the path on the way."""
     while parent[rid] != rid:
@@ -185,7 +180,9 @@ def cluster(
                 keyed.add(position)
     at: dict[int, list[Door]] = {}  # a root's doors, once it has any
     if doors is not None:
-        at = {position: [door] for position, door in _door_positions(codes, doors).items()}
+        at = {
+            position: [door] for position, door in zip(codes.tolist(), doors, strict=True) if door is not None
+        }
     neighbours: dict[int, set[int]] = defaultdict(set)
     for a, b in zip(left, right, strict=True):
         neighbours[a].add(b)

@@ -229,16 +229,17 @@ def naming_extras(prep: pd.DataFrame, cfg: ResolveSettings) -> tuple[ResolveSett
     return dataclasses.replace(cfg, extra_columns=kept), dropped
 
 
-def _doors(prep: pd.DataFrame, ids: list[str]) -> list[Door | None]:
-    """cluster.door_of each record of `ids` (their source, street_key and coordinates)."""
-    rows = prep.set_index("record_id").loc[ids]
-    lat = rows["lat"] if "lat" in rows else pd.Series(np.nan, index=rows.index)
-    lon = rows["lon"] if "lon" in rows else pd.Series(np.nan, index=rows.index)
-    keys = rows["street_key"] if "street_key" in rows else pd.Series(None, index=rows.index, dtype=object)
+def _doors(rows: pd.DataFrame) -> list[Door | None]:
+    """cluster.door_of each of prep's `rows` (their provider, street_key and coordinates)."""
+    nothing = pd.Series(None, index=rows.index, dtype=object)
     return [
         door_of(p, k, la, lo)
         for p, k, la, lo in zip(
-            rows["provider"].tolist(), keys.tolist(), lat.tolist(), lon.tolist(), strict=True
+            rows["provider"].tolist(),
+            rows.get("street_key", nothing).tolist(),
+            rows.get("lat", nothing).tolist(),
+            rows.get("lon", nothing).tolist(),
+            strict=True,
         )
     ]
 
@@ -258,14 +259,17 @@ def _cluster_with_identical(
             record_id_l=left.where(left < right, right), record_id_r=right.where(left < right, left)
         )
         pairs = best_pairs(pairs[pairs["record_id_l"] != pairs["record_id_r"]])
+    # The columns clustering reads, in the order of ids: one lookup for the keys and the doors.
+    read = [c for c in ("provider", "domain_key", "street_key", "lat", "lon") if c in prep]
+    rows = prep[["record_id", *read]].set_index("record_id").loc[ids]
     roots = cluster(
         ids,
         providers,
         pairs,
         one_per_provider=cfg.one_record_per_provider,
         min_link_share=cfg.cluster_min_link_share,
-        keys=list(prep.set_index("record_id").loc[ids, "domain_key"]) if "domain_key" in prep else None,
-        doors=_doors(prep, ids) if cfg.branches_by_door else None,
+        keys=list(rows["domain_key"]) if "domain_key" in rows else None,
+        doors=_doors(rows) if cfg.branches_by_door else None,
     )
     for record, head in heads.items():
         roots[record] = roots[head]
