@@ -184,10 +184,11 @@ def _score_file(
     campaign: Path | None,
     tracking_uri: str,
 ) -> None:
-    """`score --input`: the file's rows scored by the champion, to --output (a file, or - for stdout)."""
+    """`score --input`: the file's rows scored by the champion (the rules without one), to --output (a file,
+    or - for stdout)."""
     import tempfile
 
-    from leadlake.stages.gold.score_file import NoChampion, score_file
+    from leadlake.stages.gold.score_file import score_file
     from leadlake.stages.gold.train import TrainingDataError
 
     to_stdout = check_output_file(output, [input_path], "scored.csv", "scored leads")
@@ -199,7 +200,7 @@ def _score_file(
         path = stdin_to_file(Path(tmp)) if str(input_path) == STDIO else input_path
         try:
             r = score_file(path, tracking_uri, encoding, sheet, spec)
-        except (NoChampion, TrainingDataError) as exc:
+        except TrainingDataError as exc:
             fail(str(exc))
     if r.notes:
         say.print("columns: " + "; ".join(r.notes), highlight=False, soft_wrap=True)
@@ -211,11 +212,10 @@ def _score_file(
     tiers = r.frame["priority_tier"].value_counts()
     shown = ", ".join(f"{t} {int(tiers[t]):,}" for t in sorted(tiers.index))
     where = "stdout" if to_stdout else str(output)
-    say.print(
-        f"scored {len(r.frame):,} leads with champion v{r.champion} ({r.model_version}): {shown} -> {where}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    by = f"champion v{r.champion} ({r.model_version})" if r.champion else f"the rules ({r.model_version})"
+    say.print(f"scored {len(r.frame):,} leads with {by}: {shown} -> {where}", highlight=False, soft_wrap=True)
+    if r.champion is None:
+        say.print(f"no champion model: {r.fallback}", highlight=False, soft_wrap=True)
     if r.missing:
         say.print(
             f"not in the file (scored as unknown): {', '.join(r.missing)}", highlight=False, soft_wrap=True
@@ -265,7 +265,7 @@ def score(
 
     Prints how many leads were scored, by which model version, and the features whose PSI against the
     champion's training data is flagged (every run's PSI is kept in gold.score_drift). With --input, scores
-    a file of leads with the champion instead (exit 2 when there is none) and leaves the lakehouse alone.
+    a file of leads the same way instead (the champion, else the rules) and leaves the lakehouse alone.
     """
     quiet_logs()
     if input_path is None and (output or encoding or sheet or campaign):

@@ -222,14 +222,46 @@ def test_score_input_scores_a_file_of_new_leads_with_the_champion(trained: Train
     )
 
 
-def test_score_input_without_a_champion_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+def test_score_input_without_a_champion_scores_with_the_rules(tmp_path: Path) -> None:
+    """No registry yet: the file is scored by the rules baseline as gold would score it (each row says
+    rules-v1 and why it scored), in a campaign's context when one is given; no registry is created."""
     env = scratch_env(tmp_path, LEADLAKE_MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    leads, out = labels_csv(tmp_path / "leads.csv", n=20), tmp_path / "scored.csv"
-    one_line_error(
-        cli("score", "--input", str(leads), "--output", str(out), env=env),
-        "no model registry",
-        "leadlake train --labels FILE",
-    )
+    leads, out = labels_csv(tmp_path / "leads.csv", n=300), tmp_path / "scored.csv"
+    given = pd.read_csv(leads, dtype=str, keep_default_na=False)
+    done = cli("score", "--input", str(leads), "--output", str(out), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"scored 300 leads with the rules ({MODEL_VERSION})" in done.stdout, done.stdout
+    assert "no champion model: no model registry" in done.stdout, done.stdout
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(scored[given.columns], given)
+    assert set(scored["model_version"]) == {MODEL_VERSION}
+    high = given["rating"].astype(float).ge(4.3) & given["review_count"].astype(int).ge(50)
+    assert scored["score_reasons"].str.contains("+25 high rating", regex=False).tolist() == high.tolist()
+    direct = scored["score_reasons"].str.contains("direct (not toll-free) phone", regex=False)
+    assert direct.tolist() == given["phone_is_toll_free"].eq("False").tolist()
+    site = scored["score_reasons"].str.contains("website on a registered domain", regex=False)
+    assert site.tolist() == given["website"].ne("").tolist()
+    assert not scored["score_reasons"].str.contains("target area").any()  # no campaign: distance unknown
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(given["outcome"].eq("won"), scored["lead_score"].astype(int)) > 0.6
+
+    given.insert(3, "lat", "39.74")  # in Denver, inside the campaign's areas
+    given.insert(4, "lon", "-104.99")
+    given.drop(columns=["domain", "phone_is_toll_free"]).to_csv(leads, index=False)
+    framed = cli("score", "-i", str(leads), "-o", str(out), "--campaign", str(CAMPAIGN), env=env)
+    assert framed.returncode == 0, framed.stderr[-3000:]
+    scored = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert scored["score_reasons"].str.contains("+10 within 25 km of the target area", regex=False).all()
+    # the domain from the website, and every +1303555 number a direct line
+    domains = scored["score_reasons"].str.contains("website on a registered domain", regex=False)
+    assert domains.tolist() == site.tolist()
+    assert scored["score_reasons"].str.contains("direct (not toll-free) phone", regex=False).all()
+
+    notes = tmp_path / "notes.csv"
+    notes.write_text("exported from the CRM\n2026-11-30\n")
+    out.unlink()
+    one_line_error(cli("score", "-i", str(notes), "-o", str(out), env=env), "the rules baseline", "--sheet")
     one_line_error(cli("score", "--output", str(out), env=env), "--output goes with --input FILE")
     one_line_error(cli("score", "--input", str(leads), env=env), "--output is missing")
     assert not out.exists() and not (tmp_path / "mlflow.db").exists()
