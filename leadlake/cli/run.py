@@ -333,8 +333,10 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
         _print_top(summary.top)
     if started is not None:
         console.print(f"pipeline finished in {time.perf_counter() - started:.0f} s")
-    console.print(f"tables: [bold]{s.lakehouse_root}[/]", highlight=False)
-    console.print(f"airflow home: {s.resolved_airflow_home}", highlight=False)
+    # Paths and commands stay whole on one line (soft_wrap): a path or command wrapped at 80 columns is broken
+    # when copied or read by a shell tool.
+    console.print(f"tables: [bold]{s.lakehouse_root}[/]", highlight=False, soft_wrap=True)
+    console.print(f"airflow home: {s.resolved_airflow_home}", highlight=False, soft_wrap=True)
     _print_next(GOLD_SCORED_LEADS in present)
 
 
@@ -436,4 +438,4 @@ def _print_next(has_gold: bool) -> None:
     lines += _mlflow_ui(exe)
     console.print("next:", highlight=False)
     for line in lines:
-        console.print(f"  {line}", highlight=False, markup=False)
+        console.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
