@@ -295,3 +295,8 @@ def score(
             _say(f"drift (PSI > {PSI_THRESHOLD} against the champion's training data): {shown}")
         else:
             _say(f"drift: no feature's PSI is over {PSI_THRESHOLD} (gold.score_drift, run {r.run_id})")
+        if r.champion is not None and r.unseen:
+            _say(
+                f"not weighed by champion v{r.champion} (no values in its training data; train again to use "
+                f"them): {', '.join(r.unseen)}"
+            )

@@ -89,6 +89,16 @@ def current_shares(values: pd.Series, ref: Mapping[str, Any]) -> list[float]:
     return _categorical_shares(values, ref)
 
 
+def unseen_in_training(reference: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The features the training data never held a value of (every row missing): the model learned nothing
+    from them, so however their values move now, what the model weighs has not drifted."""
+    return [
+        name
+        for name, ref in reference.items()
+        if name != SCORE and ref.get("shares") and ref["shares"][-1] >= 1.0 - 1e-9
+    ]
+
+
 def psi_table(
     reference: Mapping[str, Mapping[str, Any]],
     features: pd.DataFrame,
@@ -96,8 +106,10 @@ def psi_table(
     threshold: float = PSI_THRESHOLD,
 ) -> pd.DataFrame:
     """[feature, psi, flagged] for each referenced feature `features` holds (and the score when given),
-    flagged when the PSI exceeds `threshold`. An empty current frame gives no rows."""
+    flagged when the PSI exceeds `threshold` and the training data held the feature (unseen_in_training).
+    An empty current frame gives no rows."""
     rows = []
+    unseen = set(unseen_in_training(reference))
     if len(features):
         for name, ref in reference.items():
             if name == SCORE or name not in features.columns:
@@ -107,5 +119,5 @@ def psi_table(
         cur = pd.Series(np.asarray(scores, dtype="float64"))
         rows.append((SCORE, psi(reference[SCORE]["shares"], current_shares(cur, reference[SCORE]))))
     out = pd.DataFrame(rows, columns=["feature", "psi"])
-    out["flagged"] = out["psi"] > threshold
+    out["flagged"] = (out["psi"] > threshold) & ~out["feature"].isin(unseen)
     return out

@@ -168,8 +168,8 @@ def apply_champion(leads: Any, tracking_uri: str, champion: Champion | None = No
     result = ModelScoring(
         frame, champion=champion.version, model_version=champion.model.model_version, psi=psi
     )
-    if result.flagged:
-        log.warning(
+    if result.flagged:  # INFO: the run's summary (CLI, Airflow task) reports it; gold.score_drift keeps it
+        log.info(
             "leads drifted from champion v%s's training data (PSI > threshold): %s",
             champion.version,
             ", ".join(result.flagged),

@@ -38,6 +38,7 @@ class RescoreReport:
     model_version: str = ""
     fallback: str | None = None
     psi: list[tuple[str, float, bool]] = field(default_factory=list)  # (feature, psi, flagged)
+    unseen: list[str] = field(default_factory=list)  # features the champion's training data never held
     threshold: float = 0.0
 
     @property
@@ -48,7 +49,7 @@ class RescoreReport:
 def rescore(lake: Lakehouse, tracking_uri: str, run_id: str) -> RescoreReport:
     """Re-score every lead of gold.scored_leads with the champion (the rules when there is none) and MERGE
     the scores back; the drift rows of the run go to gold.score_drift."""
-    from leadlake.ml.drift import PSI_THRESHOLD
+    from leadlake.ml.drift import PSI_THRESHOLD, unseen_in_training
     from leadlake.quality.gates import enforce
     from leadlake.stages.gold.build import GOLD_COLUMNS
     from leadlake.stages.gold.build import score_frame as rules_frame
@@ -90,6 +91,7 @@ def rescore(lake: Lakehouse, tracking_uri: str, run_id: str) -> RescoreReport:
             scored = scored[[*GOLD_COLUMNS, *(c for c in scored.columns if c not in GOLD_COLUMNS)]]
             report.champion, report.model_version = result.champion, str(result.model_version)
             report.psi = [(str(r.feature), float(r.psi), bool(r.flagged)) for r in result.psi.itertuples()]
+            report.unseen = unseen_in_training(champion.reference or {})
             drift = drift_rows(
                 result.psi,
                 run_id=run_id,

@@ -277,6 +277,10 @@ def test_score_uses_the_champion_and_falls_back_to_the_rules_without_a_registry(
     xgb_v1 = f"xgb-{DEFAULT_FEATURE_SET.version}-v1"
     assert f"scored 25 leads in gold.scored_leads with champion v1 ({xgb_v1})" in done.stdout, done.stdout
     assert "drift" in done.stdout
+    # the labels CSV had no employee count: gold's is not drift of anything the champion weighs
+    assert re.search(r"not weighed by champion v1 .*: .*employee_count", done.stdout), done.stdout
+    assert not re.search(r"drift \(PSI.*employee_count", done.stdout), done.stdout
+    assert "INFO" not in done.stdout + done.stderr and "WARNING" not in done.stderr, done.stderr
     assert model_versions(lake) == {xgb_v1}
     rows = Lakehouse(str(lake)).read(GOLD_SCORED_LEADS).to_pylist()
     assert all(0 <= r["lead_score"] <= 100 and r["priority_tier"] in "ABC" for r in rows)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from conftest import synthetic_leads
 
-from leadlake.ml.drift import PSI_THRESHOLD, SCORE, psi_table, reference_stats
+from leadlake.ml.drift import PSI_THRESHOLD, SCORE, psi_table, reference_stats, unseen_in_training
 from leadlake.ml.evaluate import _rank_auc, auc, auc_gain_lower_bound, baseline_metrics, compare, metrics
 from leadlake.ml.spec import FS1, build_features
 
@@ -85,3 +85,21 @@ def test_psi_of_an_empty_frame_is_an_empty_table() -> None:
     assert out.empty and list(out.columns) == ["feature", "psi", "flagged"]
     assert np.isfinite(psi_table(reference_stats(f, None, FS1), f)["psi"]).all()
     assert isinstance(out, pd.DataFrame)
+
+
+def test_a_feature_the_training_data_never_held_moves_without_being_flagged() -> None:
+    """Trained from an export with no industry column: the model never weighs industry, so its values in
+    today's leads are reported (the PSI is kept) but not flagged as drift; rating moving still is."""
+    train = build_features(synthetic_leads(2000, seed=1).leads, FS1)
+    train["industry"] = None
+    train["employee_count"] = np.nan
+    ref = reference_stats(train, None, FS1)
+    unseen = set(unseen_in_training(ref))
+    assert {"industry", "employee_count"} <= unseen and not unseen & {"rating", "review_count", SCORE}
+    today = build_features(synthetic_leads(2000, seed=3, rating_shift=-0.6).leads, FS1)
+    today["industry"] = "construction"
+    today["employee_count"] = 12.0
+    t = psi_table(ref, today).set_index("feature")
+    assert t.loc["industry", "psi"] > PSI_THRESHOLD and t.loc["employee_count", "psi"] > PSI_THRESHOLD
+    assert not t.loc["industry", "flagged"] and not t.loc["employee_count", "flagged"]
+    assert t.loc["rating", "flagged"]
