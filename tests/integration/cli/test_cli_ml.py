@@ -7,18 +7,23 @@ is gone.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from cli_support import CAMPAIGN, cli, one_line_error, scratch_env
+from cli_support import CAMPAIGN, ROOT, cli, free_port, one_line_error, scratch_env
 from support.pipeline import SILVER_LEAD_SCHEMA, silver_lead
 
 from leadlake.lakehouse import Lakehouse
@@ -441,3 +446,59 @@ def test_a_windows_excel_export_trains_with_its_encoding_and_the_file_options_ar
     assert "distance_km unknown: no row has lat and lon" in done.stdout, done.stdout  # read in its context
     assert re.search(r"trained xgb-\S+ on \d+ leads", done.stdout), done.stdout
     assert "promoted to champion" in done.stdout
+
+
+def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(trained: Trained) -> None:
+    """The README's `mlflow ui` line, run as written from a project root whose .state holds the registry
+    (its port swapped for a free one): the champion alias, its run's four metrics and both plots answer."""
+    readme = (ROOT / "README.md").read_text().splitlines()
+    line = next(ln for ln in readme if " ui --backend-store-uri " in ln)
+    project = trained.tmp / "project"
+    project.mkdir(exist_ok=True)
+    state = project / ".state"
+    if not state.exists():
+        state.symlink_to(trained.tmp / "mlflow")  # where the trained fixture keeps mlflow.db
+    port = free_port()
+    args = line.split("#")[0].split()
+    args[0] = str(Path(sys.executable).with_name("mlflow"))  # .venv/bin/mlflow of this checkout
+    args[args.index("--port") + 1] = str(port)
+    log = (trained.tmp / "mlflow-ui.log").open("w")
+    proc = subprocess.Popen(
+        args, cwd=project, env=trained.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 180
+        while True:  # bounded wait until the server answers (it imports MLflow's whole app first)
+            assert proc.poll() is None, (trained.tmp / "mlflow-ui.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "mlflow ui did not answer in 180 s"
+            time.sleep(0.5)
+        api = f"{url}/api/2.0/mlflow"
+        alias = httpx.get(
+            f"{api}/registered-models/alias", params={"name": "leadlake_lead_scorer", "alias": "champion"}
+        )
+        assert alias.status_code == 200, alias.text
+        version = alias.json()["model_version"]
+        assert version["version"] == "1", version
+        run = httpx.get(f"{api}/runs/get", params={"run_id": version["run_id"]}).json()["run"]
+        assert set(METRICS) <= {m["key"] for m in run["data"]["metrics"]}, run["data"]["metrics"]
+        listed = httpx.get(f"{api}/artifacts/list", params={"run_id": version["run_id"], "path": "plots"})
+        plots = {f["path"] for f in listed.json().get("files", [])}
+        assert plots >= {"plots/calibration.png", "plots/feature_importance.png"}, listed.text
+        for plot in sorted(plots):
+            got = httpx.get(f"{url}/get-artifact", params={"path": plot, "run_uuid": version["run_id"]})
+            assert got.status_code == 200 and got.content.startswith(b"\x89PNG"), (plot, got.status_code)
+        assert httpx.get(url).status_code == 200  # the UI's page itself
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
