@@ -470,14 +470,17 @@ def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(traine
     try:
         deadline = time.monotonic() + 180
         while True:  # bounded wait until the server answers (it imports MLflow's whole app first)
-            assert proc.poll() is None, (trained.tmp / "mlflow-ui.log").read_text()[-3000:]
             try:
                 if httpx.get(f"{url}/health", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "mlflow ui did not answer in 180 s"
-            time.sleep(0.5)
+            try:
+                proc.wait(timeout=0.5)  # waits on the process: returns early if the server exited
+                raise AssertionError((trained.tmp / "mlflow-ui.log").read_text()[-3000:])
+            except subprocess.TimeoutExpired:
+                pass
         api = f"{url}/api/2.0/mlflow"
         alias = httpx.get(
             f"{api}/registered-models/alias", params={"name": "leadlake_lead_scorer", "alias": "champion"}
