@@ -135,7 +135,8 @@ def score_file(
         raise TrainingDataError(f"--input {path} has a header row and no leads; nothing to score")
     champion, why = _quietly(find_champion, tracking_uri)
     if champion is None:
-        missing = tuple(c for c in RULES_INPUTS if c not in leads.frame.columns)
+        given = set(leads.frame.columns) | ({"domain"} if "website" in leads.frame.columns else set())
+        missing = tuple(c for c in RULES_INPUTS if c not in given)  # the domain comes from the website
         if len(missing) == len(RULES_INPUTS):
             raise _wrong_file(path, leads, "the rules baseline")
         scores = rules_scores(leads.frame)

@@ -262,6 +262,9 @@ def test_score_input_without_a_champion_scores_with_the_rules(tmp_path: Path) ->
     domains = scored["score_reasons"].str.contains("website on a registered domain", regex=False)
     assert domains.tolist() == site.tolist()
     assert scored["score_reasons"].str.contains("direct (not toll-free) phone", regex=False).all()
+    unknown = re.search(r"not in the file \(scored as unknown\): (.*)", framed.stdout)
+    assert unknown and "email_verified_domain" in unknown.group(1), framed.stdout
+    assert "domain" not in unknown.group(1).replace("email_verified_domain", ""), framed.stdout
 
     notes = tmp_path / "notes.csv"
     notes.write_text("exported from the CRM\n2026-11-30\n")
