@@ -7,6 +7,7 @@ is gone.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -451,23 +452,24 @@ def test_a_windows_excel_export_trains_with_its_encoding_and_the_file_options_ar
     assert "promoted to champion" in done.stdout
 
 
-def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(trained: Trained) -> None:
+def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(tmp_path: Path) -> None:
     """The README's `mlflow ui` line, run as written from a project root whose .state holds the registry
-    (its port swapped for a free one): the champion alias, its run's four metrics and both plots answer."""
+    of a `leadlake train` (its port swapped for a free one): the champion alias, its run's four metrics and
+    both plots answer."""
     readme = (ROOT / "README.md").read_text().splitlines()
     line = next(ln for ln in readme if " ui --backend-store-uri " in ln)
-    project = trained.tmp / "project"
-    project.mkdir(exist_ok=True)
-    state = project / ".state"
-    if not state.exists():
-        state.symlink_to(trained.tmp / "mlflow")  # where the trained fixture keeps mlflow.db
+    project = tmp_path / "project"
+    project.mkdir()
+    env = scratch_env(tmp_path, LEADLAKE_STATE_DIR=str(project / ".state"))  # the demo's registry's place
+    done = cli("train", "--labels", str(labels_csv(tmp_path / "past_leads.csv")), env=env, cwd=project)
+    assert done.returncode == 0 and (project / ".state" / "mlflow.db").is_file(), done.stderr[-3000:]
     port = free_port()
     args = line.split("#")[0].split()
     args[0] = str(Path(sys.executable).with_name("mlflow"))  # .venv/bin/mlflow of this checkout
     args[args.index("--port") + 1] = str(port)
-    log = (trained.tmp / "mlflow-ui.log").open("w")
+    log = (tmp_path / "mlflow-ui.log").open("w")
     proc = subprocess.Popen(
-        args, cwd=project, env=trained.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        args, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -481,7 +483,7 @@ def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(traine
             assert time.monotonic() < deadline, "mlflow ui did not answer in 180 s"
             try:
                 proc.wait(timeout=0.5)  # waits on the process: returns early if the server exited
-                raise AssertionError((trained.tmp / "mlflow-ui.log").read_text()[-3000:])
+                raise AssertionError((tmp_path / "mlflow-ui.log").read_text()[-3000:])
             except subprocess.TimeoutExpired:
                 pass
         api = f"{url}/api/2.0/mlflow"
@@ -501,7 +503,8 @@ def test_the_readmes_mlflow_ui_command_serves_the_runs_plots_and_registry(traine
             assert got.status_code == 200 and got.content.startswith(b"\x89PNG"), (plot, got.status_code)
         assert httpx.get(url).status_code == 200  # the UI's page itself
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # its whole group: the server and its workers
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
