@@ -184,22 +184,8 @@ def quiet_logs() -> None:
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     configure_logging(logging.WARNING)
-    for noisy in NOISY_LOGGERS:
+    for noisy in ("py4j", "airflow", "sqlalchemy", "alembic", "splink", "great_expectations", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _QuietLibraries) for f in handler.filters):
-            handler.addFilter(_QuietLibraries())
-
-
-NOISY_LOGGERS = ("py4j", "airflow", "sqlalchemy", "alembic", "splink", "great_expectations", "httpx")
-
-
-class _QuietLibraries(logging.Filter):
-    """Drops the chatty libraries' records below ERROR at the handler: some of their modules set their own
-    logger's level when imported (Great Expectations' data context at INFO), after quiet_logs ran."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or not record.name.startswith(NOISY_LOGGERS)
 
 
 def reclaim_logs() -> None:

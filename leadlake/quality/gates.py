@@ -107,9 +107,14 @@ def enforce(table: str, df: pd.DataFrame) -> QualityResult:
 @cache
 def _context() -> AbstractDataContext:
     """The process-wide ephemeral GE context with one pandas data source."""
+    import logging
+
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # GE sets this module's logger to INFO when imported ("Created temporary directory ... for ephemeral docs
+    # site" on every context): it follows great_expectations' level again, as the process configured it.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.NOTSET)
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     ctx.data_sources.add_pandas(name="leadlake")

@@ -6,7 +6,6 @@ Every test here shares one demo run (session fixture `demo_run`, ~2-4 min).
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import re
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import LEADLAKE, ROOT, DemoRun, cli, scratch_env
+from support.summary import PATH_LINES, over_80, whole_lines
 
 from leadlake.core.campaign import passes_filters
 
@@ -121,13 +121,11 @@ def _summary(out: str) -> list[str]:
 def test_the_summary_reads_at_80_columns(demo_run: DemoRun) -> None:
     """Defect 8: the top-10 table wrapped its reasons into twenty-line rows in an 80-column terminal."""
     summary = _summary(_ok(demo_run))
-    after_next = summary[summary.index("next:") + 1 :]
-    commands = list(itertools.takewhile(lambda ln: ln.startswith("  "), after_next))
-    paths = [ln for ln in summary if ln.startswith(("tables: ", "airflow home: "))]
-    too_long = [ln for ln in summary if len(ln) > 80 and ln not in commands and ln not in paths]
-    assert not too_long, too_long
+    assert not over_80("\n".join(summary)), summary
     # Commands and paths are whole lines, however long: copied or cut by a shell tool they still work.
-    assert len(commands) >= 3, summary
+    commands = [ln for ln in whole_lines(summary) if not ln.startswith(PATH_LINES)]
+    paths = [ln for ln in summary if ln.startswith(PATH_LINES)]
+    assert len(commands) >= 3 and len(paths) == 2, summary
     ui = next(ln for ln in commands if " ui --backend-store-uri sqlite:///" in ln)
     assert ui.split("   (")[0].strip().endswith("--port 5000 --workers 1"), ui
     assert all(Path(ln.split(": ", 1)[1]).is_dir() for ln in paths), paths

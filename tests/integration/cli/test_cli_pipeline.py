@@ -21,6 +21,7 @@ from cli_support import (
     scratch_env,
     write_campaign,
 )
+from support.summary import over_80
 
 pytestmark = pytest.mark.e2e
 
@@ -92,7 +93,7 @@ def test_run_through_bronze_against_a_served_sandbox(tmp_path: Path, served_sand
     assert "lakehouse tables" in out and "bronze.places_raw" in out
     assert "top 10" not in out and "delivered" not in out and "duplicates merged" not in out
     assert "gold.scored_leads" not in out, "no `sql` hint on a table that does not exist"
-    assert all(len(line) <= 80 for line in out.splitlines()), out
+    assert not over_80(out), out
 
 
 def test_sandbox_serve_on_port_0_says_where_it_listens_and_stops_on_sigterm(tmp_path: Path) -> None:
@@ -157,7 +158,7 @@ def test_run_through_gold(tmp_path: Path, served_sandbox: ServedSandbox) -> None
     assert "gold.crm_deliveries" not in rows, "gold is not delivery"
     out = done.stdout
     assert "top " in out and "leads" in out and "delivered" not in out
-    assert all(len(line) <= 80 for line in out.splitlines())
+    assert not over_80(out), out
     top = json.loads(
         cli(
             "sql",

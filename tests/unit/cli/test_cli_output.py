@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import typer
 from rich.console import Console
+from support.summary import PATH_LINES, over_80
 
 from leadlake.cli import common, run
 from leadlake.cli.common import EXIT_FAILED, EXIT_USAGE, Format, emit, errors
@@ -206,11 +207,9 @@ def test_summary_fits_80_columns_one_line_per_top_lead(out: io.StringIO, tmp_pat
     _gold(lake)
     run.print_summary(lake, [_report("gold", "success")], started=None)
     lines = out.getvalue().splitlines()
-    paths = [line for line in lines if line.startswith(("tables: ", "airflow home: "))]
+    paths = [line for line in lines if line.startswith(PATH_LINES)]
     assert len(paths) == 2 and all(Path(line.split(": ", 1)[1]).is_absolute() for line in paths), paths
-    # Paths stay whole (copied or cut by a shell tool, a wrapped path is broken); everything else fits 80.
-    too_long = [line for line in lines if len(line) > 80 and line not in paths]
-    assert not too_long, too_long
+    assert not over_80(out.getvalue()), out.getvalue()  # paths stay whole; everything else fits 80
     assert "duplicates merged across providers: 3" in lines
     assert "delivered" not in out.getvalue(), "no delivery section before anything was delivered"
     rows = [line for line in lines if line.startswith("│")]
