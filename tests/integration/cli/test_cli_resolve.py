@@ -354,3 +354,25 @@ def test_a_reader_that_stops_early_does_not_fail_the_run(tmp_path: Path) -> None
         assert done.stdout.strip() == "0", (reader, done.stdout, done.stderr[-2000:])
         assert "Traceback" not in done.stderr
         assert len(read_clusters(out)) == len(ROWS)
+
+
+def test_a_file_of_one_record_repeated_is_one_cluster(tmp_path: Path) -> None:
+    """An export that repeats one row 1,200 times (over the default block cap of 500): before, every
+    compared column held one value, Splink was handed a model of no comparisons and the run died on a
+    page of SQL. Beside other records, the copies are still one cluster and the known twins still pair."""
+    copy = "Copy Cat Cafe,1 Market St,Denver,CO,80202,US,303-555-0160,copycat.com,,cafe,39.75,-104.99,"
+    alone = write(tmp_path / "copies.csv", [HEADER, *(f"c{i},list,{copy}" for i in range(1200))])
+    done = cli("resolve", "-i", str(alone), "-o", str(tmp_path / "out.csv"), env=scratch_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert len({r["cluster_id"] for r in read_clusters(tmp_path / "out.csv")}) == 1
+    assert "resolved 1,200 records into 1 clusters" in done.stdout
+
+    mixed = write(tmp_path / "mixed.csv", [HEADER, *ROWS, *(f"c{i},list,{copy}" for i in range(1200))])
+    done = cli("resolve", "-i", str(mixed), "-o", str(tmp_path / "out2.csv"), env=scratch_env(tmp_path))
+    assert done.returncode == 0, done.stderr[-3000:]
+    cluster = {r["record_id"]: r["cluster_id"] for r in read_clusters(tmp_path / "out2.csv")}
+    assert len({cluster[f"c{i}"] for i in range(1200)}) == 1
+    for a, b in (sorted(pair) for pair in DUPLICATES):
+        assert cluster[a] == cluster[b]
+    assert len(set(cluster.values())) == 1 + len(ROWS) - len(DUPLICATES)

@@ -7,6 +7,7 @@ same pairs, whether they come in one run or in increments.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -424,30 +425,50 @@ def estimated_match_probability(
     link_type = link_type_for(prep, cfg)
     seconds = [c for c in ("phone_key", "address_norm", "website_key", *cfg.extra_columns) if c in prep]
     cache = {} if codes is None else codes
-    table = pd.DataFrame({"provider": pd.factorize(prep["provider"])[0], "_n": np.arange(len(prep))})
-    selects = []
-    for key, col in enumerate(seconds):
-        table[f"_k{key}"] = rule_codes(prep, ("name_norm", col), cache)
-        where = "l._n < r._n" + (" and l.provider <> r.provider" if link_type == "link_only" else "")
-        selects.append(
-            f"select l._n * {len(prep)} + r._n as pair from codes l join codes r "
-            f"on l._k{key} = r._k{key} where {where}"
-        )
-    found_count = 0
-    if selects:  # one hash join per rule on integer codes, the union counted in DuckDB
-        con = _duckdb(cfg)
-        try:
-            con.register("codes", table)
-            found_count = con.execute(
-                f"select count(distinct pair) from ({' union all '.join(selects)})"
-            ).fetchone()[0]
-        finally:
-            con.close()
+    providers = pd.factorize(prep["provider"])[0] if link_type == "link_only" else None
+    found_count = _union_pair_count(prep, "name_norm", seconds, cache, providers)
     total = _pair_count(prep["provider"].value_counts().tolist(), link_type)
     if not found_count or total <= 0:
         return base
     estimate = found_count / recall / total
     return min(max(estimate, base / cfg.prior_max_factor), base * cfg.prior_max_factor, cfg.max_prior)
+
+
+def _pairs_in_groups(code: np.ndarray, providers: np.ndarray | None = None) -> int:
+    """Pairs of records with one code (rule_codes; negative codes pair nothing); with providers, only
+    pairs of two providers (link_only)."""
+    grouped = code >= 0
+    if not grouped.any():
+        return 0
+    sizes = np.bincount(code[grouped])
+    total = int((sizes * (sizes - 1) // 2).sum())
+    if providers is None:
+        return total
+    per_provider = np.bincount(code[grouped] * (int(providers.max()) + 1) + providers[grouped])
+    return total - int((per_provider * (per_provider - 1) // 2).sum())
+
+
+def _union_pair_count(
+    prep: pd.DataFrame,
+    first: str,
+    seconds: list[str],
+    cache: dict[str, tuple[np.ndarray, int]],
+    providers: np.ndarray | None = None,
+) -> int:
+    """How many distinct pairs agree on `first` and on at least one of `seconds`, by inclusion-exclusion
+    over the sets of seconds (each a count of group sizes): linear in the records, where joining them
+    grows with the square of the largest group (20,000 copies of one record: 200 million pairs)."""
+    found = 0
+    empty: list[frozenset[str]] = []  # sets agreeing nowhere: every superset agrees nowhere either
+    for size in range(1, len(seconds) + 1):
+        for subset in itertools.combinations(seconds, size):
+            if any(e <= set(subset) for e in empty):
+                continue
+            count = _pairs_in_groups(rule_codes(prep, (first, *subset), cache), providers)
+            if not count:
+                empty.append(frozenset(subset))
+            found += count if size % 2 else -count
+    return found
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -583,7 +604,8 @@ def deterministic_pairs(
     """Pairs sharing an identifying key (exact website, domain or local phone) AND a similar name, with
     no distance or street number against them. Records of one provider can pair (a source lists a place
     twice); a key several businesses share is kept apart by the name and place checks, and is evidence
-    for the model either way. With new_record_ids, only pairs with a new record are built.
+    for the model either way. With new_record_ids, only pairs with a new record are built. A key shared
+    by more than cfg.max_block_size records joins none of them (identical_heads takes identical ones).
 
     One SQL join per rule in DuckDB (its jaro_winkler_similarity is the one Splink scores with), on the
     key and the name's first letters: a name JW >= 0.88 nearly always shares them, and a chain's website
@@ -599,7 +621,9 @@ def deterministic_pairs(
     cache = {} if codes is None else codes
     for order, cols in enumerate(rules):
         on = [*cols, "name_prefix"] if "name_prefix" in prep else list(cols)
-        frame[f"_k{order}"] = rule_codes(prep, on, cache)  # a hash join on one integer, not on text
+        # A hash join on one integer, not on text. A key more records share than max_block_size pairs
+        # nothing here, as a block: 20,000 copies of one record would be 200 million pairs.
+        frame[f"_k{order}"] = capped(rule_codes(prep, on, cache), cfg.max_block_size)
         conditions = [
             f"l._k{order} = r._k{order}",
             "l.record_id < r.record_id",
@@ -1393,6 +1417,11 @@ def splink_pairs(
     link_type = link_type_for(prep, cfg)
     if len(prep) < 2 or (prep["provider"].nunique() < 2 and link_type == "link_only"):
         return empty, "none", dict(model) if model is not None else None
+    if model is None and not active_comparisons(cfg, prep):
+        # Every compared column is empty or holds one value: nothing tells pairs apart (Splink would
+        # fail on a model of no comparisons). Deterministic and identical pairs still stand.
+        logger.warning("no column tells these records apart (each is empty or one value): Splink skipped")
+        return empty, "none", None
     incremental = new_record_ids is not None
     new = set(new_record_ids or ())
     frame = model_frame(prep, cfg)

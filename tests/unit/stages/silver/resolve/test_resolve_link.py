@@ -448,3 +448,56 @@ def test_a_name_inside_the_other_without_its_article_is_not_unlike() -> None:
     pairs = pd.DataFrame([("y:1", "z:1", 0.99, "r"), ("y:1", "z:2", 0.99, "r")], columns=PAIR_COLUMNS)
     kept = veto_unlike_names(pairs, prep, ResolveSettings())
     assert kept["record_id_r"].tolist() == ["z:1"]
+
+
+def test_a_deterministic_key_over_the_block_cap_pairs_nothing() -> None:
+    """Six listings on one phone with one name (cap 5) pair nothing by that key, as a block would
+    (20,000 copies of one record were 200 million pairs); two on another phone still pair."""
+    rows = [(f"r{i}", "list", None, None, "+13035550123", None, None, "oak bakery", "bakery oak", "12")
+            for i in range(6)]  # fmt: skip
+    rows += [(f"s{i}", "list", None, None, "+13035550199", None, None, "elm cafe", "cafe elm", "4")
+             for i in range(2)]  # fmt: skip
+    prep = _named(rows)
+    capped_cfg = replace(ResolveSettings(), max_block_size=5)
+    got = deterministic_pairs(prep, capped_cfg)
+    assert got[["record_id_l", "record_id_r"]].values.tolist() == [["s0", "s1"]]
+    assert len(deterministic_pairs(prep, replace(capped_cfg, max_block_size=6))) == 15 + 1
+
+
+def test_the_prior_counts_the_pairs_a_join_would_without_making_them() -> None:
+    """_union_pair_count (inclusion-exclusion over group sizes) equals the distinct pairs agreeing on the
+    name and on at least one second key, counted one by one; with providers, only cross-provider pairs."""
+    import itertools
+
+    import numpy as np
+
+    from leadlake.stages.silver.resolve.link import _union_pair_count
+
+    rng = np.random.default_rng(7)
+    size = 300
+
+    def column(values: list[object]) -> list[object]:
+        return [values[i] for i in rng.integers(0, len(values), size)]
+
+    prep = pd.DataFrame(
+        {
+            "name_norm": column(["ace", "oak", "elm", None]),
+            "phone_key": column(["+1", "+2", "+3", None, None]),
+            "address_norm": column(["1 main st", "2 main st", None]),
+            "website_key": column(["a.com", None, None, None]),
+        }
+    )
+    providers = np.array(column([0, 1, 2]))
+    seconds = ["phone_key", "address_norm", "website_key"]
+
+    def agree(i: int, j: int, col: str) -> bool:
+        return prep.at[i, col] is not None and prep.at[i, col] == prep.at[j, col]
+
+    pairs = [
+        (i, j)
+        for i, j in itertools.combinations(range(size), 2)
+        if agree(i, j, "name_norm") and any(agree(i, j, c) for c in seconds)
+    ]
+    assert _union_pair_count(prep, "name_norm", seconds, {}) == len(pairs) > 0
+    across = sum(providers[i] != providers[j] for i, j in pairs)
+    assert _union_pair_count(prep, "name_norm", seconds, {}, providers) == across < len(pairs)
