@@ -900,6 +900,22 @@ def em_sessions(
     return sessions
 
 
+def distinct_rows(frame: pd.DataFrame, link_type: str) -> np.ndarray | None:
+    """Positions of the first of each set of records alike in every column Splink compares (not the
+    record id; nor the provider, unless linking only), or None when no two are alike. Training on the
+    distinct ones keeps 20,000 copies of one record from passing for 200 million agreeing pairs: the u
+    and m values and the prior would otherwise depend on how often a file repeats a row."""
+    own = {"record_id", BATCH_COLUMN, *([] if link_type == "link_only" else ["provider"])}
+    columns = [c for c in frame.columns if c not in own and not c.startswith(EM_BLOCK.format(""))]
+    if len(frame) < 2 or not columns:
+        return None
+    try:
+        repeated = frame.duplicated(subset=columns).to_numpy()
+    except TypeError:  # an unhashable value: every record counts
+        return None
+    return np.flatnonzero(~repeated) if repeated.any() else None
+
+
 def em_block_flags(
     prep: pd.DataFrame, cfg: ResolveSettings, codes: dict[str, tuple[np.ndarray, int]] | None = None
 ) -> dict[int, np.ndarray]:
@@ -1428,18 +1444,28 @@ def splink_pairs(
     points = _placeholder_points(frame, model)
     batch = prep["record_id"].isin(new).to_numpy() if incremental else np.ones(len(prep), dtype=bool)
     frame[BATCH_COLUMN] = batch.astype(np.int64)
-    flags = em_block_flags(prep, cfg, codes) if model is None else {}
-    for i, flag in flags.items():
-        frame[EM_BLOCK.format(i)] = flag
+    # Training sees each set of copies once (see distinct_rows); with none, it trains on the scoring table.
+    kept = distinct_rows(_splink_input(frame, cfg), link_type) if model is None else None
+    train_prep, train_codes = (prep, codes) if kept is None else (prep.iloc[kept].reset_index(drop=True), {})
+    flags = em_block_flags(train_prep, cfg, train_codes) if model is None else {}
     api = db_api(cfg, spark)
-    table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
+    if kept is None:
+        for i, flag in flags.items():
+            frame[EM_BLOCK.format(i)] = flag
+        table = train_table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
+    else:
+        table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
+        train_frame = frame.iloc[kept].reset_index(drop=True)
+        for i, flag in flags.items():
+            train_frame[EM_BLOCK.format(i)] = flag
+        train_table = api.register(_backend_table(_splink_input(train_frame, cfg), cfg, spark))
     if model is not None:
         settings, tf_tables = _score_model(model, prep, cfg, incremental)
         training = "model"
     else:
         trainable = cfg.training == "em" and len(prep) >= cfg.min_records_for_em
         prior = (
-            estimated_match_probability(prep, cfg, codes=codes)
+            estimated_match_probability(train_prep, cfg, codes=train_codes)
             if trainable
             else prior_match_probability(prep, cfg)
         )
@@ -1448,8 +1474,8 @@ def splink_pairs(
         settings, training = priors_dict, "priors"
         if trainable:
             try:
-                trainer = Linker(table, _for_linker(priors_dict, cfg), log_level=cfg.splink_log_level)
-                trained = _train(trainer, cfg, prep, codes, flags.keys())
+                trainer = Linker(train_table, _for_linker(priors_dict, cfg), log_level=cfg.splink_log_level)
+                trained = _train(trainer, cfg, train_prep, train_codes, flags.keys())
             except SplinkException as exc:  # degenerate data (one value everywhere): the priors still hold
                 logger.warning("Splink training failed (%s); scoring with the prior weights", exc)
                 trained = None
