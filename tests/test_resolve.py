@@ -567,7 +567,6 @@ def test_a_business_listed_hundreds_of_times_is_one_lead_though_its_blocks_are_o
     assert resolve(bare, cfg).links["lead_id"].nunique() == 60
 
 
-
 def test_copies_of_one_record_change_nothing_else(
     generated: tuple[pd.DataFrame, dict[str, str]], generated_resolution: Resolution
 ) -> None:
