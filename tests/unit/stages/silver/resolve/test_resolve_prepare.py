@@ -189,3 +189,26 @@ def test_shared_value_pairs_count_the_pairs_a_value_makes_and_identifies_bounds_
     assert identifies(keys, max_pairs_per_record=0.5)  # 4 pairs <= 0.5 x 8 records
     assert not identifies(keys, max_pairs_per_record=0.4)
     assert identifies(pd.Series([], dtype=object), 0.0)
+
+
+def test_a_name_or_address_thousands_of_characters_long_is_compared_by_its_start() -> None:
+    """A stray quote swallows the next lines into one field: 20,000 characters compared pair by pair
+    took a minute and gigabytes. Past MAX_COMPARED_CHARS the text is cut; shorter text is untouched."""
+    from leadlake.stages.silver.resolve.prepare import MAX_COMPARED_CHARS, prepare
+
+    long_name = "Oak Bakery " + "x" * 20_000
+    records = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c"],
+            "provider": ["list"] * 3,
+            "name": [long_name, long_name + " and more", "Elm Cafe"],
+            "address_line1": ["1 Main Street " * 2_000, "1 Main Street", "2 Elm Street"],
+            "city": ["Denver"] * 3,
+        }
+    )
+    prep = prepare(records).set_index("record_id")
+    assert prep.at["a", "name_norm"] == prep.at["b", "name_norm"]
+    assert prep.at["a", "name_norm"].startswith("oak bakery x")
+    assert len(prep.at["a", "name_norm"]) <= MAX_COMPARED_CHARS
+    assert len(prep.at["a", "address_norm"]) <= MAX_COMPARED_CHARS
+    assert prep.at["c", "name_norm"] == "elm cafe" and prep.at["b", "address_norm"] == "1 main st"
