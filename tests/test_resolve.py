@@ -308,6 +308,21 @@ def test_chain_branches_sharing_phone_and_website_in_one_source_stay_apart() -> 
     }
 
 
+def test_chain_branches_without_coordinates_stay_apart_by_their_house_numbers() -> None:
+    """The realistic sandbox world (18k records: chains whose branches share a head-office phone and a
+    website, moves, typos) as a list without coordinates. Two unlike house numbers used to weigh no more
+    than a misspelt street, and EM, meeting a chain's branches in every block on its phone, learnt that
+    matches differ in their addresses a third of the time: precision 0.87. Two doors are now a level
+    of their own."""
+    from leadlake.sandbox.world import NoiseProfile, World
+
+    world = World.generate(seed=7, businesses=12_000, noise=NoiseProfile())
+    records, truth, _ = _sandbox_records(world)
+    res = resolve(records.assign(lat=None, lon=None))
+    scores = evaluate_links(res.links, truth)
+    assert scores["precision"] >= 0.9 and scores["recall"] >= 0.95, scores
+
+
 def test_a_shared_phone_with_different_names_and_places_is_not_an_outright_link() -> None:
     """A phone unique within each provider used to link at 1.0 whatever the names said."""
     other = _record_of(

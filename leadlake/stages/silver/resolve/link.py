@@ -124,7 +124,8 @@ _LEVEL_LABELS = {"exact": "exact", "same_words": "same words"}
 
 
 def level_labels(spec: ComparisonSpec) -> list[str]:
-    """Reviewer-facing labels of a comparison's non-null levels, most similar first, ELSE ("") last."""
+    """Reviewer-facing labels of a comparison's non-null levels, most similar first, ELSE ("") last; a
+    level that speaks against a match ("" too) is no reason two records matched."""
     if spec.kind == "exact":
         return ["exact", ""]
     if spec.kind == "exact_cascade":
@@ -136,7 +137,7 @@ def level_labels(spec: ComparisonSpec) -> list[str]:
     if spec.kind == "distance_km":
         return [f"<={t:g}km" for t in spec.thresholds] + [""]
     if spec.kind == "street":
-        return ["exact", *(f"jw>={t:g} same number" for t in spec.thresholds), ""]
+        return ["exact", *(f"jw>={t:g} same number" for t in spec.thresholds), "", ""]  # two doors: unlike
     raise ValueError(f"unknown comparison kind {spec.kind!r} for {spec.name!r}")
 
 
@@ -190,11 +191,19 @@ def _comparison(spec: ComparisonSpec, term_frequency: bool) -> ComparisonCreator
             label_for_charts="house numbers agree or one is missing",
             base_dialect_str="duckdb",
         )
+        # Two house numbers, unlike: two doors, whatever the street says. Without coordinates this is what
+        # tells a chain's branches (one name, phone and website in one town) apart.
+        two_doors = cll.CustomLevel(
+            f"{number}_l is not null and {number}_r is not null and {number}_l <> {number}_r",
+            label_for_charts="two house numbers, unlike",
+            base_dialect_str="duckdb",
+        )
         comparison = cl.CustomComparison(
             [
                 cll.NullLevel(street),
                 cll.ExactMatchLevel(street, term_frequency_adjustments=tf),
                 *(cll.And(cll.JaroWinklerLevel(street, t), same_number) for t in spec.thresholds),
+                two_doors,
                 cll.ElseLevel(),
             ],
             output_column_name=spec.name,

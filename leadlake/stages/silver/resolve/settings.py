@@ -36,7 +36,7 @@ class ComparisonSpec:
     Kinds: "exact"; "exact_cascade" (exact on each column in turn); "jaro_winkler" (exact, then each
     threshold); "name" (exact on the first column, exact on the second (word order ignored), then each
     Jaro-Winkler threshold on either column); "street" (street line, house number: exact, then each
-    threshold with no house numbers against it); "distance_km" (lat, lon)."""
+    threshold with no house numbers against it, then two unlike house numbers); "distance_km" (lat, lon)."""
 
     name: str
     kind: str
@@ -65,7 +65,7 @@ DEFAULT_COMPARISONS: tuple[ComparisonSpec, ...] = (
     ),
     ComparisonSpec(
         "address", "street", ("address_norm", "address_number"), (0.92,),
-        m_priors=(0.70, 0.22, 0.08), u_priors=(0.0005, 0.005, 0.9945),
+        m_priors=(0.70, 0.22, 0.06, 0.02), u_priors=(0.0005, 0.005, 0.95, 0.0445),
     ),
     ComparisonSpec("city", "jaro_winkler", ("city_key",), (0.92,),
                    m_priors=(0.85, 0.08, 0.07), u_priors=(0.05, 0.01, 0.94)),
