@@ -881,9 +881,7 @@ def _pair_total(
     at most max_block_size records."""
     if not all(c in prep for c in cols):
         return 0
-    codes = capped(rule_codes(prep, cols, cache), max_block_size)
-    counts = np.bincount(codes[codes >= 0])
-    return int((counts * (counts - 1) // 2).sum())
+    return _pairs_in_groups(capped(rule_codes(prep, cols, cache), max_block_size))
 
 
 EM_BLOCK = "em_block_{}"  # the Splink input's flag column of EM rule {} (em_block_flags)
@@ -1457,17 +1455,14 @@ def splink_pairs(
     kept = distinct_rows(_splink_input(frame, cfg), link_type) if model is None else None
     train_prep, train_codes = (prep, codes) if kept is None else (prep.iloc[kept].reset_index(drop=True), {})
     flags = em_block_flags(train_prep, cfg, train_codes) if model is None else {}
+    train_frame = frame if kept is None else frame.iloc[kept].reset_index(drop=True)
+    for i, flag in flags.items():
+        train_frame[EM_BLOCK.format(i)] = flag
     api = db_api(cfg, spark)
-    if kept is None:
-        for i, flag in flags.items():
-            frame[EM_BLOCK.format(i)] = flag
-        table = train_table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
-    else:
-        table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
-        train_frame = frame.iloc[kept].reset_index(drop=True)
-        for i, flag in flags.items():
-            train_frame[EM_BLOCK.format(i)] = flag
-        train_table = api.register(_backend_table(_splink_input(train_frame, cfg), cfg, spark))
+    table = api.register(_backend_table(_splink_input(frame, cfg), cfg, spark))
+    train_table = (
+        table if kept is None else api.register(_backend_table(_splink_input(train_frame, cfg), cfg, spark))
+    )
     if model is not None:
         settings, tf_tables = _score_model(model, prep, cfg, incremental)
         training = "model"
