@@ -12,7 +12,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadlake.stages.silver.resolve.cluster import Door, best_pairs, cluster, door_of, links_from_roots
+from leadlake.core.geo import haversine_km_np
+from leadlake.stages.silver.resolve.cluster import (
+    SAME_BUILDING_KM,
+    Door,
+    best_pairs,
+    cluster,
+    door_of,
+    links_from_roots,
+)
 from leadlake.stages.silver.resolve.link import (
     capped_blocks,
     deterministic_pairs,
@@ -339,6 +347,72 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
     return pairs[keep].reset_index(drop=True)
 
 
+def veto_two_doors(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
+    """Drop scored pairs at two doors (two_doors), unless the map puts them within SAME_BUILDING_KM, they
+    share a phone no third door gives (a corner building's two fronts, a move), or an extra identifier
+    agrees (a person who moved). A chain's branches share a name, a website and often a phone: without
+    coordinates their doors are what tells them apart (183k records without coordinates: precision 0.64)."""
+    if pairs.empty or not cfg.veto_two_doors or "street_key" not in prep:
+        return pairs
+    index = pd.Index(prep["record_id"])
+    left, right = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
+    doors = door_keys(prep["street_key"])
+    apart = two_doors(doors, left, right)
+    if not apart.any():
+        return pairs
+    if "lat" in prep and "lon" in prep:
+        lat = pd.to_numeric(prep["lat"], errors="coerce").to_numpy(dtype=float)
+        lon = pd.to_numeric(prep["lon"], errors="coerce").to_numpy(dtype=float)
+        km = haversine_km_np(lat[left], lon[left], lat[right], lon[right])
+        apart &= np.isnan(km) | (km >= SAME_BUILDING_KM)
+    if "phone_key" in prep:
+        phone = prep["phone_key"].to_numpy(dtype=object)
+        own = pd.Series(phone).map(pd.Series(doors).groupby(pd.Series(phone)).nunique()).fillna(0) <= 2
+        apart &= ~(pd.notna(phone[left]) & (phone[left] == phone[right]) & own.to_numpy(dtype=bool)[left])
+    for column in cfg.extra_columns:
+        if column in prep:
+            values = prep[column].to_numpy(dtype=object)
+            apart &= ~(pd.notna(values[left]) & (values[left] == values[right]))
+    return pairs[~apart].reset_index(drop=True)
+
+
+def door_keys(street_keys: pd.Series) -> np.ndarray:
+    """Each record's door as "house-number street-prefix" (prepare.street_key's number and the first three
+    letters of its street word, as cluster.same_door reads it), None without one."""
+    out = np.empty(len(street_keys), dtype=object)
+    out[:] = [_door_key(k) for k in street_keys.tolist()]
+    return out
+
+
+def _door_key(street_key: object) -> str | None:
+    if not isinstance(street_key, str) or " " not in street_key:
+        return None
+    number, street = street_key.split(" ", 1)
+    return f"{number} {street[:3]}"
+
+
+def two_doors(doors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """For pairs of positions: both records give a door, with other house numbers, and either other streets
+    or numbers too unlike for one mistyped (typo_of): "12 elm" and "48 oak", "9791 ced" and "9624 ced"; not
+    "1906 bro" and "1960 bro"."""
+    out = np.zeros(len(left), dtype=bool)
+    for k in np.flatnonzero(pd.notna(doors[left]) & pd.notna(doors[right])).tolist():
+        (na, sa), (nb, sb) = doors[left[k]].split(" ", 1), doors[right[k]].split(" ", 1)
+        out[k] = na != nb and (sa != sb or not typo_of(na, nb))
+    return out
+
+
+def typo_of(a: str, b: str) -> bool:
+    """Whether two house numbers may be one mistyped: one digit changed, added or dropped, or two swapped."""
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) <= 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]])
+    if abs(len(a) - len(b)) != 1:
+        return False
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
 def _owner_listing(prep: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """For pairs of positions: one name is an owner's registered name ("Green Group LLC", is_entity_name)
     and the two records share a phone and a street address: one business listed under its owner's name,
@@ -443,7 +517,7 @@ def resolve(
         known = known.reindex(columns=PAIR_COLUMNS)
         ids = set(prep["record_id"])
         known = known[known["record_id_l"].isin(ids) & known["record_id_r"].isin(ids)]
-    scored = veto_unlike_names(scored, prep, cfg)
+    scored = veto_two_doors(veto_unlike_names(scored, prep, cfg), prep, cfg)
     pairs = veto_far_pairs(best_pairs(known, exact, scored), prep, cfg.max_match_km)
     step(f"clustering {len(pairs)} pairs")
     roots = _cluster_with_identical(prep, pairs, heads, cfg)

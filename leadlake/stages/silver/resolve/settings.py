@@ -186,6 +186,9 @@ class ResolveSettings:
     # Two clusters do not join when one source lists them at two doors and another source confirms each:
     # a chain's branches, however alike their name, phone and website (cluster._branches_apart).
     branches_by_door: bool = True
+    # No scored link between records at two doors (resolution.veto_two_doors): a chain's branches share a
+    # name, a website and often a phone, and without coordinates nothing else tells them apart.
+    veto_two_doors: bool = True
     # Term frequencies kept in the model: values used at least this often (rarer ones take the base u).
     tf_min_count: int = 2
     duckdb_threads: int | None = None  # None: one per core (DuckDB's default)
