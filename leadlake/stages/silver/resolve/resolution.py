@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -385,10 +386,15 @@ def door_keys(street_keys: pd.Series) -> np.ndarray:
 
 
 def _door_key(street_key: object) -> str | None:
+    """A range or a unit letter reads as its first number: "123-125 main" and "123a main" -> "123 mai"."""
     if not isinstance(street_key, str) or " " not in street_key:
         return None
     number, street = street_key.split(" ", 1)
-    return f"{number} {street[:3]}"
+    digits = _LEADING_DIGITS.match(number)
+    return f"{digits.group() if digits else number} {street[:3]}"
+
+
+_LEADING_DIGITS = re.compile(r"\d+")
 
 
 def two_doors(doors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:
