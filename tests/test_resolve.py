@@ -375,6 +375,22 @@ def test_a_house_number_mistyped_is_not_another_door(a: str, b: str, typo: bool)
     assert two_doors(doors, left, right).tolist() == [not typo, True, False, False]
 
 
+def test_a_name_with_a_word_more_meets_its_twin_by_the_map() -> None:
+    """Names and points only (a POI list): "DDS" sorts first and changed the sorted name's prefix, the one
+    name key blocked near a place; the longest word in a ~1 km cell finds the pair (sandbox names and
+    points only: recall 0.900 -> 0.914)."""
+    rows = [
+        _record_of(GOOGLE, "g1", name="Miller's Family Dentistry DDS",
+                   name_norm="millers family dentistry dds", city="Boston", lat=42.4353791, lon=-70.9015547),
+        _record_of(YELP, "y1", name="Miller's Family Dentistry", name_norm="millers family dentistry",
+                   city="Boston", lat=42.4352154, lon=-70.9015929),
+        _record_of(YELP, "y2", name="Harbor Family Dentistry", name_norm="harbor family dentistry",
+                   city="Boston", lat=42.4354, lon=-70.9016),
+    ]  # fmt: skip
+    groups = _lead_groups(resolve(pd.DataFrame(rows)))
+    assert groups == {frozenset({f"{GOOGLE}:g1", f"{YELP}:y1"}), frozenset({f"{YELP}:y2"})}
+
+
 def test_a_shared_phone_with_different_names_and_places_is_not_an_outright_link() -> None:
     """A phone unique within each provider used to link at 1.0 whatever the names said."""
     other = _record_of(
