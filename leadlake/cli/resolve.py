@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from pathlib import Path
@@ -100,6 +101,14 @@ def resolve(
             "(default: the first)",
         ),
     ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="Match probability at which two records are one entity, between 0 and 1 (default 0.9); "
+            "lower merges more, with more mistakes",
+        ),
+    ] = None,
     full: Annotated[
         bool,
         typer.Option(
@@ -112,6 +121,10 @@ def resolve(
     """Resolve your own records: which rows are the same entity. CSV in, clusters CSV out."""
     quiet_logs()
     warnings.filterwarnings("ignore", category=FutureWarning)  # pandas' notices are not the user's business
+    if threshold is not None and not 0 < threshold < 1:
+        fail(f"--threshold {threshold:g} is not a probability: give one between 0 and 1", EXIT_USAGE)
+    if threshold is not None and not input_paths:
+        fail("--threshold applies to --input files; the lakehouse's silver stage keeps its own", EXIT_USAGE)
     if not input_paths and full:
         _full_lakehouse()
         return
@@ -124,7 +137,7 @@ def resolve(
 
     with tempfile.TemporaryDirectory(prefix=_STDIN_DIR) as tmp:
         paths = [stdin_to_file(Path(tmp)) if str(p) == STDIO else p for p in input_paths]
-        _resolve_files(paths, output, report, encoding, sheet)
+        _resolve_files(paths, output, report, encoding, sheet, threshold)
 
 
 def _resolve_files(
@@ -133,6 +146,7 @@ def _resolve_files(
     report: Path | None,
     encoding: str | None = None,
     sheet: str | None = None,
+    threshold: float | None = None,
 ) -> None:
     """Read, resolve and write the clusters (to stdout for --output -, the summary then on stderr)."""
     piped = [p for p in input_paths if p.name == "stdin" and p.parent.name.startswith(_STDIN_DIR)]
@@ -161,6 +175,8 @@ def _resolve_files(
             fail(f"{shown} has a header but no records; add one row per record")
         extras_note = ""
         cfg = ri.settings_for(loaded)
+        if threshold is not None:
+            cfg = dataclasses.replace(cfg, match_threshold=threshold)
         if loaded.extra and not ri.supports_extra_columns(cfg):
             extras_note = f" (extra identifiers {', '.join(loaded.extra)} ignored: this resolver has none)"
         say.print(f"columns: {loaded.describe()}{extras_note}", highlight=False, soft_wrap=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
 import pytest
@@ -376,3 +377,73 @@ def test_a_file_of_one_record_repeated_is_one_cluster(tmp_path: Path) -> None:
     for a, b in (sorted(pair) for pair in DUPLICATES):
         assert cluster[a] == cluster[b]
     assert len(set(cluster.values())) == 1 + len(ROWS) - len(DUPLICATES)
+
+
+def _names_and_towns(path: Path) -> Path:
+    """A CRM export and a web list of names and towns only: 120 businesses in both, 80 in the CRM alone,
+    and Quarry Pine Cafe, which the CRM lists twice in Denver (two branches) and the web once."""
+    rng = random.Random(3)
+    words = [
+        "Acme",
+        "Blue",
+        "Cedar",
+        "Delta",
+        "Eagle",
+        "Falcon",
+        "Granite",
+        "Harbor",
+        "Iron",
+        "Juniper",
+        "Kestrel",
+        "Lumen",
+        "Maple",
+        "North",
+        "Orchid",
+        "Summit",
+        "Timber",
+        "Willow",
+        "Zephyr",
+        "Aspen",
+    ]
+    trades = ["Plumbing", "Dental", "Bakery", "Roofing", "Law Group", "Auto Care", "Electric", "Fitness"]
+    towns = ["Denver", "Boulder", "Aurora", "Golden", "Lakewood", "Arvada"]  # fmt: skip
+    names: dict[str, str] = {}
+    while len(names) < 200:
+        names.setdefault(f"{rng.choice(words)} {rng.choice(words)} {rng.choice(trades)}", rng.choice(towns))
+    lines = ["record_id,source,name,city"]
+    for i, (name, town) in enumerate(names.items()):
+        lines += [f"a{i},crm,{name},{town}"] + ([f"b{i},web,{name},{town}"] if i < 120 else [])
+    lines += [
+        "q1,crm,Quarry Pine Cafe,Denver",
+        "q2,crm,Quarry Pine Cafe,Denver",
+        "q3,web,Quarry Pine Cafe,Denver",
+    ]
+    return write(path, lines)
+
+
+def test_a_list_of_names_and_towns_is_deduplicated_within_each_town(tmp_path: Path) -> None:
+    """Names and towns, nothing finer: a like name in one town scored ~0.5 and nothing merged, without a
+    word. The same name in one town is one business when no source lists it twice there; --threshold
+    lets the model merge what it scores lower."""
+    env, names = scratch_env(tmp_path), _names_and_towns(tmp_path / "towns.csv")
+    done = cli("resolve", "-i", str(names), "-o", str(tmp_path / "out.csv"), env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "same name in one town" in done.stderr + done.stdout
+    cluster = {r["record_id"]: r["cluster_id"] for r in read_clusters(tmp_path / "out.csv")}
+    assert all(cluster[f"a{i}"] == cluster[f"b{i}"] for i in range(120))
+    assert len({cluster["q1"], cluster["q2"], cluster["q3"]}) == 3  # the crm's two: two branches
+    assert f"resolved {len(cluster):,} records into {len(cluster) - 120:,} clusters" in done.stdout
+
+    low = cli("resolve", "-i", str(names), "-o", str(tmp_path / "low.csv"), "--threshold", "0.2", env=env)
+    assert low.returncode == 0, low.stderr[-3000:]
+    lowered = {r["record_id"]: r["cluster_id"] for r in read_clusters(tmp_path / "low.csv")}
+    assert lowered["q3"] in (lowered["q1"], lowered["q2"])  # the model's ~0.3 is a match at 0.2
+
+    for bad in ("1.5", "0", "-0.1"):
+        one_line_error(
+            cli("resolve", "-i", str(names), "-o", str(tmp_path / "bad.csv"), "--threshold", bad, env=env),
+            "--threshold",
+            "between 0 and 1",
+        )
+    one_line_error(cli("resolve", "--full", "--threshold", "0.5", env=env), "--threshold", "--input")
+    assert not (tmp_path / "bad.csv").exists()

@@ -682,11 +682,20 @@ def deterministic_pairs(
 # What places a record: with none of these anywhere in the input, only names and identifiers are left.
 PLACE_COLUMNS = ("address_norm", "city_key", "postal", "lat", "lon")
 SAME_NAME_RULE = "same name, no place given"
+SAME_NAME_TOWN_RULE = "same name and town, no street given"
 
 
 def placeless(prep: pd.DataFrame) -> bool:
     """No record of the input has a street, a town, a postcode or coordinates (a list of company names)."""
     return not any(_has_values(prep, c) for c in PLACE_COLUMNS)
+
+
+def town_only(prep: pd.DataFrame) -> bool:
+    """Records give a town at most: no street, postcode or coordinates anywhere, but towns (a list of names
+    and towns, perhaps phones). A like name in one town alone then scores below the usual threshold."""
+    return _has_values(prep, "city_key") and not any(
+        _has_values(prep, c) for c in PLACE_COLUMNS if c != "city_key"
+    )
 
 
 def same_name_pairs(
@@ -695,23 +704,39 @@ def same_name_pairs(
     """For an input without places (placeless): pairs of records with the same name words (name_sorted)
     that no identifier tells apart (phone, website, domain and each extra column agree or are missing on
     one side), as PAIR_COLUMNS at probability 1.0. Nothing else could: without it a list of company names
-    made no pair at all. A name more records share than cfg.max_block_size pairs nothing, as a block."""
+    made no pair at all. A name more records share than cfg.max_block_size pairs nothing, as a block.
+
+    For an input of names and towns (town_only): the same name words in one town, when no source lists
+    that name twice there (a source's two listings are a chain's two branches)."""
     empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
-    if len(prep) < 2 or "name_sorted" not in prep or not placeless(prep):
+    in_towns = "city_key" in prep and town_only(prep)
+    if len(prep) < 2 or "name_sorted" not in prep or not (placeless(prep) or in_towns):
         return empty
-    codes, _ = pd.factorize(prep["name_sorted"].to_numpy(dtype=object), use_na_sentinel=True)
+    key = prep["name_sorted"].to_numpy(dtype=object)
+    if in_towns:
+        towns = prep["city_key"].to_numpy(dtype=object)
+        key = np.array(
+            [None if n is None or t is None else f"{n}\x1f{t}" for n, t in zip(key, towns, strict=True)],
+            dtype=object,
+        )
+    codes, _ = pd.factorize(key, use_na_sentinel=True)
     named = np.flatnonzero(codes >= 0)
     if not len(named):
         return empty
     order = named[np.argsort(codes[named], kind="stable")]
     bounds = np.flatnonzero(np.r_[True, codes[order][1:] != codes[order][:-1], True])
     cap = cfg.max_block_size or len(prep)
+    providers = prep["provider"].to_numpy(dtype=object) if in_towns and "provider" in prep else None
     lefts, rights = [], []
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        if 2 <= stop - start <= cap:
-            a, b = np.triu_indices(stop - start, 1)
-            lefts.append(order[start + a])
-            rights.append(order[start + b])
+        group = order[start:stop]
+        if not 2 <= len(group) <= cap:
+            continue
+        if providers is not None and len(set(providers[group].tolist())) < len(group):
+            continue
+        a, b = np.triu_indices(len(group), 1)
+        lefts.append(group[a])
+        rights.append(group[b])
     if not lefts:
         return empty
     left, right = np.concatenate(lefts), np.concatenate(rights)
@@ -729,12 +754,13 @@ def same_name_pairs(
         left, right = left[mine], right[mine]
     low = np.where(left < right, left, right)
     high = np.where(left < right, right, left)
+    rule = SAME_NAME_TOWN_RULE if in_towns else SAME_NAME_RULE
     return pd.DataFrame(
         {
             "record_id_l": low.astype(object),
             "record_id_r": high.astype(object),
             "match_probability": np.ones(len(low)),
-            "match_rule": [SAME_NAME_RULE] * len(low),
+            "match_rule": [rule] * len(low),
         },
         columns=PAIR_COLUMNS,
     )

@@ -33,6 +33,7 @@ from leadlake.stages.silver.resolve.link import (
     same_name_pairs,
     share_address,
     splink_pairs,
+    town_only,
     unpairable,
     veto_far_pairs,
 )
@@ -512,6 +513,13 @@ def resolve(
         logger.warning(
             "no record has a street, town, postcode or coordinates: records with the same name and no "
             "phone, website or other identifier telling them apart are taken as one"
+        )
+        exact = best_pairs(exact, same_name_pairs(prep, cfg, new))
+    elif len(prep) > 1 and town_only(prep):
+        logger.warning(
+            "no record has a street, postcode or coordinates: records with the same name in one town are "
+            "taken as one when no source lists that name twice there and no phone, website or other "
+            "identifier tells them apart"
         )
         exact = best_pairs(exact, same_name_pairs(prep, cfg, new))
     step("scoring with Splink" if model is not None else "training and scoring with Splink")

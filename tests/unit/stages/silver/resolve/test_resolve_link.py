@@ -394,9 +394,36 @@ def test_same_name_pairs_only_without_places_and_never_across_an_identifier() ->
     assert sorted(same_name_pairs(prep, ResolveSettings(), ["c"])["record_id_r"]) == ["c", "c"]
     # A name more records share than the block cap pairs nothing, as a block would.
     assert same_name_pairs(prep, replace(ResolveSettings(), max_block_size=2)).empty
-    # One record with a town: the input has places, and the names meet by the model's rules instead.
+    # One record with a town: the names meet within towns only, and no other record gives one.
     placed = prep.assign(city_key=["denver", None, None, None, None, None])
     assert not placeless(placed) and same_name_pairs(placed, ResolveSettings()).empty
+
+
+def test_same_name_pairs_in_a_list_of_names_and_towns() -> None:
+    """Names and towns only: one name in one town pairs when no source lists it twice there (a source's two
+    listings are two branches); another town or an identifier against it keeps records apart."""
+    from leadlake.stages.silver.resolve.link import SAME_NAME_TOWN_RULE, placeless, same_name_pairs, town_only
+
+    prep = pd.DataFrame(
+        {
+            "record_id": ["a", "b", "c", "d", "e", "f", "g"],
+            "provider": ["crm", "web", "crm", "crm", "web", "crm", "web"],
+            "name_sorted": ["acme plumbing", "acme plumbing", "acme plumbing", "dental door", "dental door",
+                            "cafe sol", "cafe sol"],
+            "city_key": ["denver", "denver", "boulder", "aurora", "aurora", "golden", "golden"],
+            "phone_key": [None, None, None, None, None, "+1", "+2"],
+        }
+    )  # fmt: skip
+    assert town_only(prep) and not placeless(prep)
+    got = same_name_pairs(prep, ResolveSettings())
+    assert sorted(zip(got["record_id_l"], got["record_id_r"], strict=True)) == [("a", "b"), ("d", "e")]
+    assert (got["match_rule"] == SAME_NAME_TOWN_RULE).all()
+    # The crm lists Dental Door twice in Aurora: two branches, neither paired with the web's listing.
+    twice = pd.concat([prep, prep.iloc[[3]].assign(record_id="h")], ignore_index=True)
+    assert sorted(same_name_pairs(twice, ResolveSettings())["record_id_l"]) == ["a"]
+    # A postcode or a street anywhere: the input has places, and the names meet by the model's rules.
+    assert same_name_pairs(prep.assign(postal=["80202", *[None] * 6]), ResolveSettings()).empty
+    assert not town_only(prep.assign(address_norm=[None, "1 main st", *[None] * 5]))
 
 
 def test_records_no_rule_can_pair_are_found() -> None:
