@@ -370,9 +370,10 @@ def test_two_doors_with_a_phone_of_their_own_are_one_business() -> None:
 )  # fmt: skip
 def test_a_house_number_mistyped_is_not_another_door(a: str, b: str, typo: bool) -> None:
     assert typo_of(a, b) is typo
-    doors = door_keys(pd.Series([f"{a} cedar", f"{b} cedar", f"{b} elm", None, f"{a}-{int(a) + 2} cedar"]))
-    left, right = pd.Series([0, 0, 0, 0]).to_numpy(), pd.Series([1, 2, 3, 4]).to_numpy()
-    assert two_doors(doors, left, right).tolist() == [not typo, True, False, False]
+    keys = [f"{a} cedar", f"{b} cedar", f"{b} elm", None, f"{a}-{int(a) + 2} cedar", f"7/{a} cedar"]
+    doors = door_keys(pd.Series(keys))
+    left, right = pd.Series([0, 0, 0, 0, 0]).to_numpy(), pd.Series([1, 2, 3, 4, 5]).to_numpy()
+    assert two_doors(doors, left, right).tolist() == [not typo, True, False, False, False]
 
 
 def test_a_name_with_a_word_more_meets_its_twin_by_the_map() -> None:

@@ -387,10 +387,12 @@ def door_keys(street_keys: pd.Series) -> np.ndarray:
 
 
 def _door_key(street_key: object) -> str | None:
-    """A range or a unit letter reads as its first number: "123-125 main" and "123a main" -> "123 mai"."""
+    """A range or a unit letter reads as its first number ("123-125 main", "123a main" -> "123 mai"), a unit
+    before a slash as the house number after it ("5/12 smith" -> "12 smi", as Australia writes it)."""
     if not isinstance(street_key, str) or " " not in street_key:
         return None
     number, street = street_key.split(" ", 1)
+    number = number.rsplit("/", 1)[-1] or number
     digits = _LEADING_DIGITS.match(number)
     return f"{digits.group() if digits else number} {street[:3]}"
 
