@@ -593,7 +593,7 @@ def identical_pairs(heads: Mapping[str, str], new_record_ids: Collection[str] | 
 def _deterministic_frame(prep: pd.DataFrame, new: set[str] | None) -> pd.DataFrame:
     """The columns the deterministic pass reads, typed for DuckDB (missing ones all NULL)."""
     frame = pd.DataFrame({"record_id": prep["record_id"].astype(str)})
-    for column in ("provider", "name_norm", "name_sorted", "name_prefix", "address_number",
+    for column in ("provider", "name_norm", "name_sorted", "name_prefix", "address_number", "postal",
                    "website_key", "domain_key", "phone_local_key", "phone_key"):  # fmt: skip
         values = prep[column] if column in prep else pd.Series(None, index=prep.index, dtype=object)
         frame[column] = values.astype(object).where(values.notna(), None).astype("string")
@@ -642,6 +642,8 @@ def deterministic_pairs(
             f"(abs(l.lat - r.lat) <= {_max_lat_gap(cfg.deterministic_max_km + 1e-9)!r} and "
             f"{_sql_km('l', 'r')} <= {cfg.deterministic_max_km + 1e-9!r}))",
             agree_or_missing_sql("l.address_number", "r.address_number"),
+            # Without a house number on both, two postcodes are two places (a chain's branches).
+            f"({agree_or_missing_sql('l.postal', 'r.postal')} or l.address_number = r.address_number)",
             f"{name_similarity_sql('l.name_norm', 'r.name_norm', 'l.name_sorted', 'r.name_sorted')} "
             f">= {cfg.deterministic_min_name_similarity!r}",
         ]

@@ -350,16 +350,20 @@ def veto_unlike_names(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSetti
 
 
 def veto_two_doors(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSettings) -> pd.DataFrame:
-    """Drop scored pairs at two doors (two_doors), unless the map puts them within SAME_BUILDING_KM, they
-    share a phone no third door gives (a corner building's two fronts, a move), or an extra identifier
-    agrees (a person who moved). A chain's branches share a name, a website and often a phone: without
-    coordinates their doors are what tells them apart (183k records without coordinates: precision 0.64)."""
+    """Drop scored pairs at two doors (two_doors), or at two postcodes without a door on both, unless the
+    map puts them within SAME_BUILDING_KM, they share a phone no third door gives (a corner building's two
+    fronts, a move), or an extra identifier agrees (a person who moved). A chain's branches share a name, a
+    website and often a phone: without coordinates their places are what tells them apart."""
     if pairs.empty or not cfg.veto_two_doors or "street_key" not in prep:
         return pairs
     index = pd.Index(prep["record_id"])
     left, right = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
     doors = door_keys(prep["street_key"])
     apart = two_doors(doors, left, right)
+    if "postal" in prep:  # without a door on both, two postcodes are two places
+        postal = prep["postal"].to_numpy(dtype=object)
+        doorless = pd.isna(doors[left]) | pd.isna(doors[right])
+        apart |= doorless & pd.notna(postal[left]) & pd.notna(postal[right]) & (postal[left] != postal[right])
     if not apart.any():
         return pairs
     if "lat" in prep and "lon" in prep:
