@@ -711,7 +711,7 @@ def same_name_pairs(
     For an input of names and towns (town_only): the same name words in one town, when no source lists
     that name twice there (a source's two listings are a chain's two branches)."""
     empty = pd.DataFrame(columns=PAIR_COLUMNS).astype({"match_probability": float})
-    in_towns = "city_key" in prep and town_only(prep)
+    in_towns = town_only(prep)
     if len(prep) < 2 or "name_sorted" not in prep or not (placeless(prep) or in_towns):
         return empty
     key = prep["name_sorted"].to_numpy(dtype=object)

@@ -408,10 +408,13 @@ def two_doors(doors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndar
     """For pairs of positions: both records give a door, with other house numbers, and either other streets
     or numbers too unlike for one mistyped (typo_of): "12 elm" and "48 oak", "9791 ced" and "9624 ced"; not
     "1906 bro" and "1960 bro"."""
-    out = np.zeros(len(left), dtype=bool)
-    for k in np.flatnonzero(pd.notna(doors[left]) & pd.notna(doors[right])).tolist():
-        (na, sa), (nb, sb) = doors[left[k]].split(" ", 1), doors[right[k]].split(" ", 1)
-        out[k] = na != nb and (sa != sb or not typo_of(na, nb))
+    parts = [d.split(" ", 1) if d is not None else (None, None) for d in doors.tolist()]
+    number = np.array([p[0] for p in parts], dtype=object)
+    street = np.array([p[1] for p in parts], dtype=object)
+    out = pd.notna(doors[left]) & pd.notna(doors[right]) & (number[left] != number[right])
+    same_street = np.flatnonzero(out & (street[left] == street[right]))
+    pairs = zip(number[left[same_street]], number[right[same_street]], strict=True)
+    out[same_street] = [not typo_of(a, b) for a, b in pairs]
     return out
 
 
