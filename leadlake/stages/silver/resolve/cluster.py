@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -49,17 +50,32 @@ def best_pairs(*frames: pd.DataFrame) -> pd.DataFrame:
     return pairs.sort_values(["record_id_l", "record_id_r"], kind="stable").reset_index(drop=True)
 
 
-# A record's door: (its source, house number, first street word, lat, lon), from prepare's street_key.
+# A record's door: (its source, house number, street prefix, lat, lon), from door_key.
 Door = tuple[object, str, str, float, float]
 SAME_BUILDING_KM = 0.1  # two street lines this close on the map may be one corner building's two fronts
+_LEADING_DIGITS = re.compile(r"\d+")
+
+
+def door_key(street_key: object) -> str | None:
+    """A record's door as "house-number street-prefix" (prepare.street_key's number and the first three
+    letters of its street word: a misspelt street is one door), None without one. A range or a unit letter
+    reads as its first number ("123-125 main", "123a main" -> "123 mai"), a unit before a slash as the
+    house number after it ("5/12 smith" -> "12 smi", as Australia writes it)."""
+    if not isinstance(street_key, str) or " " not in street_key:
+        return None
+    number, street = street_key.split(" ", 1)
+    number = number.rsplit("/", 1)[-1] or number
+    digits = _LEADING_DIGITS.match(number)
+    return f"{digits.group() if digits else number} {street[:3]}"
 
 
 def door_of(provider: object, street_key: object, lat: object, lon: object) -> Door | None:
-    """The record's door, or None without a house number and street (prepare.street_key)."""
-    if not isinstance(street_key, str) or " " not in street_key:
+    """The record's door (door_key with its source and point), or None without a house number and street."""
+    key = door_key(street_key)
+    if key is None:
         return None
-    number, word = street_key.split(" ", 1)
-    return provider, number, word, _coordinate(lat), _coordinate(lon)
+    number, street = key.split(" ", 1)
+    return provider, number, street, _coordinate(lat), _coordinate(lon)
 
 
 def _coordinate(value: object) -> float:
@@ -70,14 +86,14 @@ def _coordinate(value: object) -> float:
 
 
 def same_door(a: Door, b: Door) -> bool:
-    """One house number on one street (the first three letters of its first word: a typo is one door)."""
-    return a[1] == b[1] and a[2][:3] == b[2][:3]
+    """One house number on one street (door_key)."""
+    return a[1] == b[1] and a[2] == b[2]
 
 
 def different_doors(a: Door, b: Door) -> bool:
     """Two records of one source at two doors: another house number on another street, not within
     SAME_BUILDING_KM of each other on the map (a corner building's two fronts)."""
-    if a[0] != b[0] or a[1] == b[1] or a[2][:3] == b[2][:3]:
+    if a[0] != b[0] or a[1] == b[1] or a[2] == b[2]:
         return False
     if a[3] == a[3] and b[3] == b[3] and a[4] == a[4] and b[4] == b[4]:
         from leadlake.core.geo import haversine_km

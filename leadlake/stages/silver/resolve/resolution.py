@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import re
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from leadlake.stages.silver.resolve.cluster import (
     Door,
     best_pairs,
     cluster,
+    door_key,
     door_of,
     links_from_roots,
 )
@@ -195,12 +195,11 @@ def same_door_share(
     prep: pd.DataFrame, column: str, cfg: ResolveSettings, pairs: Pairs | None = None
 ) -> tuple[int, float]:
     """Of sampled pairs of records sharing a value of `column` (sharing_pairs, or `pairs` when already
-    drawn) with both a door (house number and street: street_key), how many, and the share at the same
-    door."""
+    drawn) with both a door (door_keys), how many, and the share at the same door."""
     if column not in prep or "street_key" not in prep:
         return 0, float("nan")
     left, right = pairs if pairs is not None else sharing_pairs(prep[column], cfg.extra_name_sample)
-    doors = prep["street_key"].to_numpy(dtype=object)
+    doors = door_keys(prep["street_key"])
     placed = pd.notna(doors[left]) & pd.notna(doors[right])
     n = int(placed.sum())
     if not n:
@@ -383,25 +382,10 @@ def veto_two_doors(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSettings
 
 
 def door_keys(street_keys: pd.Series) -> np.ndarray:
-    """Each record's door as "house-number street-prefix" (prepare.street_key's number and the first three
-    letters of its street word, as cluster.same_door reads it), None without one."""
+    """cluster.door_key of each record's street_key."""
     out = np.empty(len(street_keys), dtype=object)
-    out[:] = [_door_key(k) for k in street_keys.tolist()]
+    out[:] = [door_key(k) for k in street_keys.tolist()]
     return out
-
-
-def _door_key(street_key: object) -> str | None:
-    """A range or a unit letter reads as its first number ("123-125 main", "123a main" -> "123 mai"), a unit
-    before a slash as the house number after it ("5/12 smith" -> "12 smi", as Australia writes it)."""
-    if not isinstance(street_key, str) or " " not in street_key:
-        return None
-    number, street = street_key.split(" ", 1)
-    number = number.rsplit("/", 1)[-1] or number
-    digits = _LEADING_DIGITS.match(number)
-    return f"{digits.group() if digits else number} {street[:3]}"
-
-
-_LEADING_DIGITS = re.compile(r"\d+")
 
 
 def two_doors(doors: np.ndarray, left: np.ndarray, right: np.ndarray) -> np.ndarray:

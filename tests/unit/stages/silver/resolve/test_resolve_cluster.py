@@ -189,6 +189,23 @@ def test_two_branches_each_confirmed_at_its_own_door_stay_apart() -> None:
     assert len(set(cluster(ids, providers, EVERY_PAIR, min_link_share=0.3).values())) == 1  # without doors
 
 
+def test_a_door_written_as_a_range_or_a_unit_is_confirmed_by_its_plain_number() -> None:
+    """The clustering reads doors as the two-doors veto does (cluster.door_key): Yelp's "4375-4377 market"
+    and "5/6301 water" are Google's "4375 market" and "6301 water", so each branch is confirmed and they
+    stay apart; read as other numbers, neither was, and the chain's branches became one lead."""
+    written = dict(
+        BRANCHES,
+        **{
+            "y:a": ("yelp", "4375-4377 market", 25.7289, -80.3144),
+            "y:b": ("yelp", "5/6301 water", 25.7224, -80.3198),
+        },
+    )
+    ids, providers, doors = _doors(written)
+    roots = cluster(ids, providers, EVERY_PAIR, min_link_share=0.3, doors=doors)
+    assert roots == {"g:a": "g:a", "y:a": "g:a", "g:b": "g:b", "y:b": "g:b"}
+    assert [d[1:3] for d in doors] == [("4375", "mar"), ("4375", "mar"), ("6301", "wat"), ("6301", "wat")]
+
+
 def test_a_move_a_stale_listing_a_typo_and_one_building_still_join() -> None:
     moved = {"g:a": BRANCHES["g:a"], "y:b": BRANCHES["y:b"]}  # each source knows one address
     ids, providers, doors = _doors(moved)
