@@ -781,6 +781,19 @@ def unpairable(prep: pd.DataFrame, cfg: ResolveSettings) -> np.ndarray:
     return ~can
 
 
+def pair_km(prep: pd.DataFrame, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The great-circle distance of each pair of prep's row positions; NaN where either has no point
+    (or no row: position -1)."""
+    if "lat" not in prep or "lon" not in prep:
+        return np.full(len(left), np.nan)
+    coords = np.column_stack(
+        [pd.to_numeric(prep[c], errors="coerce").to_numpy(dtype=float) for c in ("lat", "lon")]
+    )
+    coords = np.vstack([coords, [np.nan, np.nan]])  # position -1: no coordinates
+    a, b = coords[left], coords[right]
+    return haversine_km_np(a[:, 0], a[:, 1], b[:, 0], b[:, 1])
+
+
 def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None) -> pd.DataFrame:
     """Drop pairs whose records both have coordinates more than max_km apart: a place is where it is,
     whatever its name, website or (reassigned) phone say. Unless they share a street address
@@ -788,13 +801,8 @@ def veto_far_pairs(pairs: pd.DataFrame, prep: pd.DataFrame, max_km: float | None
     if max_km is None or pairs.empty:
         return pairs
     index = pd.Index(prep["record_id"])
-    coords = np.column_stack(
-        [pd.to_numeric(prep[c], errors="coerce").to_numpy(dtype=float) for c in ("lat", "lon")]
-    )
-    coords = np.vstack([coords, [np.nan, np.nan]])  # unknown records: no coordinates
     li, ri = index.get_indexer(pairs["record_id_l"]), index.get_indexer(pairs["record_id_r"])
-    left, right = coords[li], coords[ri]
-    km = haversine_km_np(left[:, 0], left[:, 1], right[:, 0], right[:, 1])
+    km = pair_km(prep, li, ri)
     keep = np.isnan(km) | (km <= max_km)
     if not keep.all():
         # Unknown records (-1) get codes of their own: they share no address.

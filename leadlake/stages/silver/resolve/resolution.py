@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadlake.core.geo import haversine_km_np
 from leadlake.stages.silver.resolve.cluster import (
     SAME_BUILDING_KM,
     Door,
@@ -28,6 +27,7 @@ from leadlake.stages.silver.resolve.link import (
     identical_heads,
     identical_pairs,
     name_similarity,
+    pair_km,
     placeless,
     same_address_codes,
     same_name_pairs,
@@ -365,11 +365,8 @@ def veto_two_doors(pairs: pd.DataFrame, prep: pd.DataFrame, cfg: ResolveSettings
         apart |= doorless & pd.notna(postal[left]) & pd.notna(postal[right]) & (postal[left] != postal[right])
     if not apart.any():
         return pairs
-    if "lat" in prep and "lon" in prep:
-        lat = pd.to_numeric(prep["lat"], errors="coerce").to_numpy(dtype=float)
-        lon = pd.to_numeric(prep["lon"], errors="coerce").to_numpy(dtype=float)
-        km = haversine_km_np(lat[left], lon[left], lat[right], lon[right])
-        apart &= np.isnan(km) | (km >= SAME_BUILDING_KM)
+    km = pair_km(prep, left, right)
+    apart &= np.isnan(km) | (km >= SAME_BUILDING_KM)
     if "phone_key" in prep:
         phone = prep["phone_key"].to_numpy(dtype=object)
         own = pd.Series(phone).map(pd.Series(doors).groupby(pd.Series(phone)).nunique()).fillna(0) <= 2
@@ -491,6 +488,15 @@ def resolve(
             f"{len(prep):,}",
         )
     over_cap = capped_blocks(prep, cfg, codes)
+    heads = identical_heads(prep, cfg, codes) if over_cap else {}  # only blocks over the cap hold them
+    whole = prep
+    if heads:
+        # Each copy is its head from here on: the copies no longer fill their blocks past the cap, so the
+        # record's twin from another source still meets it. They join the head's lead when clustered.
+        prep = prep[~prep["record_id"].astype(str).isin(heads)].reset_index(drop=True)
+        codes = {}
+        determined = deterministic_pairs(prep, cfg, new, codes=codes)
+        over_cap = capped_blocks(prep, cfg, codes)
     for cols, keys, largest in over_cap:
         logger.warning(
             "blocking on %s: %s key(s) shared by more than %s records (the largest by %s) find no pairs; "
@@ -500,8 +506,7 @@ def resolve(
             f"{cfg.max_block_size:,}",
             f"{largest:,}",
         )
-    heads = identical_heads(prep, cfg, codes) if over_cap else {}  # only blocks over the cap hold them
-    exact = best_pairs(determined, identical_pairs(heads, new)) if len(prep) > 1 else determined
+    exact = best_pairs(determined, identical_pairs(heads, new)) if len(whole) > 1 else determined
     if len(prep) > 1 and placeless(prep):
         logger.warning(
             "no record has a street, town, postcode or coordinates: records with the same name and no "
@@ -522,12 +527,12 @@ def resolve(
     known = known_pairs if known_pairs is not None else pd.DataFrame(columns=PAIR_COLUMNS)
     if len(known):
         known = known.reindex(columns=PAIR_COLUMNS)
-        ids = set(prep["record_id"])
+        ids = set(whole["record_id"])
         known = known[known["record_id_l"].isin(ids) & known["record_id_r"].isin(ids)]
     scored = veto_two_doors(veto_unlike_names(scored, prep, cfg), prep, cfg)
-    pairs = veto_far_pairs(best_pairs(known, exact, scored), prep, cfg.max_match_km)
+    pairs = veto_far_pairs(best_pairs(known, exact, scored), whole, cfg.max_match_km)
     step(f"clustering {len(pairs)} pairs")
-    roots = _cluster_with_identical(prep, pairs, heads, cfg)
+    roots = _cluster_with_identical(whole, pairs, heads, cfg)
     links = links_from_roots(roots)
     leads = links["lead_id"].nunique() if len(links) else 0
     return Resolution(
