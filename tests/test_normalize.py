@@ -125,6 +125,9 @@ def test_mask_phone() -> None:
     assert mask_phone("call (303) 555-0101 today") == "call ******0101 today"
     assert mask_phone("+44 20 7183 8750") == "+44******8750"
     assert mask_phone("run 2024-01-01 page 3") == "run 2024-01-01 page 3"
+    # A coordinate is not a phone (an error about a file's lat names the value); dotted phones still are.
+    assert mask_phone("lat is '-122.8767686'") == "lat is '-122.8767686'"
+    assert mask_phone("303.555.0101 or 1.303.555.0101") == "******0101 or *******0101"
 
 
 def test_mask_pii_leaves_no_contact_details() -> None:

@@ -535,8 +535,14 @@ def mask_email(s: str) -> str:
     return _EMAIL_RE.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", s)
 
 
+# A decimal number (a coordinate, "-122.8767686"): one dot after at most three digits, then five or more.
+_DECIMAL_RE = re.compile(r"\d{1,3}\.\d{5,}")
+
+
 def _mask_phone_match(match: re.Match[str]) -> str:
     token = match.group(0)
+    if _DECIMAL_RE.fullmatch(token):
+        return token
     digits = re.sub(r"\D", "", token)
     prefix = ""
     if token.startswith("+"):

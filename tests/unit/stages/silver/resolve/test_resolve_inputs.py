@@ -459,6 +459,14 @@ def test_settings_for_user_records_dedupe_inside_a_source() -> None:
         ),
         ({"record_id": ["a"], "lat": ["north"]}, ["column lat on line 2", "'north'", "not a number"]),
         ({"record_id": ["a"], "lon": ["200"]}, ["column lon on line 2", "from -180 to 180"]),
+        (  # a file written lon, lat: Seattle's longitude in lat, its latitude in lon
+            {"record_id": ["a", "b"], "lat": ["-71.06", "-122.3321"], "lon": ["42.36", "47.6062"]},
+            ["column lat on line 3", "'-122.3321'", "lat and lon look swapped", "swap the two column names"],
+        ),
+        (  # one mistyped latitude among ordinary longitudes is only that
+            {"record_id": ["a", "b"], "lat": ["42.36", "122.33"], "lon": ["-71.06", "-122.33"]},
+            ["column lat on line 3", "'122.33'", "not a number from -90 to 90"],
+        ),
         ({"record_id": ["a"], "Name": ["x"], "name": ["y"]}, ["column name appears 2 times"]),
     ],
 )
