@@ -560,12 +560,22 @@ class Lakehouse:
             sqlmod.check_read_only(con, query)
         finally:
             con.close()
+        import duckdb
+
+        named = sqlmod.referenced_tables(query)
         tables = {
-            name: _scan_dataset(self._open(name), self._table_fs(name))
-            for name in sqlmod.referenced_tables(query)
-            if self.exists(name)
+            name: _scan_dataset(self._open(name), self._table_fs(name)) for name in named if self.exists(name)
         }
-        return sqlmod.run_read_only(query, tables, timeout_s or self.sql_timeout_s)
+        try:
+            return sqlmod.run_read_only(query, tables, timeout_s or self.sql_timeout_s)
+        except duckdb.CatalogException as exc:
+            missing = [n for n in named if n not in tables]
+            if not missing:
+                raise
+            # DuckDB's "Table with name x does not exist!" names neither the lakehouse nor the fix.
+            fix = "`leadlake tables` lists its tables" if self.list_tables() else "run `leadlake demo` first"
+            verb = "does" if len(missing) == 1 else "do"
+            raise TableNotFound(f"{', '.join(missing)} {verb} not exist in {self.root_uri}; {fix}") from exc
 
     def check_reachable(self) -> None:
         """Raise LakehouseUnreachable with a one-line reason when the root cannot be listed."""

@@ -59,6 +59,19 @@ def test_bad_sql_is_one_line(tmp_path: Path) -> None:
     one_line_error(cli("sql", "select nope from", env=scratch_env(tmp_path)), "query failed")
 
 
+def test_sql_on_a_table_that_does_not_exist_names_it_the_lakehouse_and_the_fix(tmp_path: Path) -> None:
+    """DuckDB says "Table with name scored_leads does not exist!": an analyst's first query before the demo
+    learns which lakehouse was read and what to run; with tables there, a misspelt name is pointed at them."""
+    env = scratch_env(tmp_path)
+    query = "select name from gold.scored_leads"
+    one_line_error(cli("sql", query, env=env), "gold.scored_leads", str(tmp_path / "lake"), "leadlake demo")
+    _small_lakehouse(tmp_path / "lake")
+    done = cli("sql", query, "--format", "csv", env=env)
+    assert done.returncode == 0 and done.stdout.splitlines() == ["name", "lead 0"], done.stderr
+    line = one_line_error(cli("sql", "select * from gold.scored_lead", env=env), "gold.scored_lead ")
+    assert "leadlake tables" in line and "leadlake demo" not in line
+
+
 def test_an_unreachable_s3_endpoint_names_the_endpoint_setting(tmp_path: Path) -> None:
     port = free_port()
     env = scratch_env(tmp_path) | {
