@@ -179,10 +179,12 @@ def errors() -> Iterator[None]:
 
 def quiet_logs() -> None:
     """Warnings only, with emails and phones masked in every record; chatty libraries at ERROR, and no
-    MLflow download bars between the command's own lines (a user who sets the variable keeps theirs)."""
+    MLflow INFO lines or download bars between the command's own lines (a user who sets the variables
+    keeps theirs)."""
     from leadlake.observe.logs import configure_logging
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # MLflow sets its own level on import
     configure_logging(logging.WARNING)
     for noisy in ("py4j", "airflow", "sqlalchemy", "alembic", "splink", "great_expectations", "httpx"):
         logging.getLogger(noisy).setLevel(logging.ERROR)

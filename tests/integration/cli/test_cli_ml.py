@@ -158,6 +158,7 @@ def test_train_from_a_labels_csv_promotes_the_first_champion_with_its_metrics(tr
     assert auc > 0.7, out  # the signal is learnable
     assert "version: 1 " in out, out
     assert "promoted to champion: v1 is the first champion" in out, out
+    assert " INFO " not in done.stderr, done.stderr  # MLflow's "Creating initial MLflow database tables"
 
 
 def test_a_second_train_on_the_same_data_does_not_replace_the_champion(trained: Trained) -> None:
