@@ -202,7 +202,9 @@ def _experiment_id(tracking_uri: str, experiment: str) -> str:
     return str(c.create_experiment(experiment, artifact_location=artifact_location(tracking_uri, experiment)))
 
 
-def _log_model(scorer: LeadScorer, x_example: pd.DataFrame, tags: Mapping[str, str]) -> str:
+def _log_model(
+    scorer: LeadScorer, x_example: pd.DataFrame, tags: Mapping[str, str], tracking_uri: str
+) -> str:
     """Log the booster with the bundle header as an extra file, register it; the new version."""
     import mlflow
     import mlflow.xgboost
@@ -220,11 +222,24 @@ def _log_model(scorer: LeadScorer, x_example: pd.DataFrame, tags: Mapping[str, s
             input_example=example,
             pip_requirements=[f"xgboost=={xgb.__version__}"],  # inferring them costs ~15 s
             extra_files=[str(header)],
-            registered_model_name=MODEL_NAME,
             metadata={"feature_set": scorer.feature_set.version},
             tags=dict(tags),
         )
-    return str(info.registered_model_version)
+    return _register(client(tracking_uri), str(info.model_id), tags)
+
+
+def _register(c: Any, model_id: str, tags: Mapping[str, str]) -> str:
+    """A new version of MODEL_NAME from a logged model (the registered model made on first use), through the
+    client: log_model(registered_model_name=...) prints each registry step to stderr."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.create_registered_model(MODEL_NAME)
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    version = c.create_model_version(MODEL_NAME, f"models:/{model_id}", tags=dict(tags), model_id=model_id)
+    return str(version.version)
 
 
 def train(
@@ -297,7 +312,7 @@ def train(
         mlflow.log_figure(fig, "plots/feature_importance.png")
         mlflow.log_dict(importance, "feature_importance.json")
 
-        version = _log_model(scorer, x_train.head(5), {"feature_set": feature_set.version})
+        version = _log_model(scorer, x_train.head(5), {"feature_set": feature_set.version}, tracking_uri)
         scorer.version = version
         result = _promote(tracking_uri, scorer, f_hold, y_hold, p_hold, m, top_n, promote_margin)
         result.run_id, result.n_train, result.n_holdout = run.info.run_id, len(train_pos), len(hold_pos)

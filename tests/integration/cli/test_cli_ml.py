@@ -159,6 +159,7 @@ def test_train_from_a_labels_csv_promotes_the_first_champion_with_its_metrics(tr
     assert "version: 1 " in out, out
     assert "promoted to champion: v1 is the first champion" in out, out
     assert " INFO " not in done.stderr, done.stderr  # MLflow's "Creating initial MLflow database tables"
+    assert "Created version" not in done.stderr and "registered model" not in done.stderr, done.stderr
 
 
 def test_a_second_train_on_the_same_data_does_not_replace_the_champion(trained: Trained) -> None:
