@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import synthetic_leads
+from ml_support import synthetic_leads
 
 from leadlake.ml.drift import PSI_THRESHOLD, SCORE, psi_table, reference_stats, unseen_in_training
 from leadlake.ml.evaluate import _rank_auc, auc, auc_gain_lower_bound, baseline_metrics, compare, metrics

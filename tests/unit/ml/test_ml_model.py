@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from conftest import Labelled
+from ml_support import Labelled
 
 from leadlake.ml.model import LeadScorer, encode, learn_vocabularies
 from leadlake.ml.spec import FS2, FeatureSet, build_features

@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import synthetic_leads
+from ml_support import synthetic_leads
 
 from leadlake.ml.score import SCORE_COLUMNS, SCORE_SCHEMA_DDL, score_frame, spark_scorer
 from leadlake.ml.spec import FS1, FS2, FeatureSet

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Labelled, synthetic_leads
+from ml_support import Labelled, synthetic_leads
 
 from leadlake.ml.evaluate import METRICS
 from leadlake.ml.model import MODEL_NAME, LeadScorer
