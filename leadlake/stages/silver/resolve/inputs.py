@@ -196,20 +196,22 @@ def _number(text: pd.Series, column: str, low: float, high: float, where: str) -
     return out
 
 
-def _not_swapped(lat: pd.Series, lon: pd.Series, where: str) -> pd.Series:
-    """lat as it is; InputError when lat and lon look swapped: a lat beyond +-90 that is a longitude, and
-    every lon a latitude (a file written lon, lat)."""
-    numbers = [pd.to_numeric(c, errors="coerce").to_numpy(dtype=float) for c in (lat, lon)]
-    beyond = np.flatnonzero(np.abs(numbers[0]) > 90.0)
-    if not len(beyond) or np.nanmax(np.abs(numbers[0])) > 180.0 or not np.isfinite(numbers[1]).any():
-        return lat
-    if np.nanmax(np.abs(numbers[1])) <= 90.0:
-        i = int(beyond[0])
-        raise InputError(
-            f"{where}column lat on line {i + 2} is {lat.iat[i]!r}, a longitude, and every lon is a latitude: "
-            "lat and lon look swapped; swap the two column names (or fix the value)"
-        )
-    return lat
+def _latitudes(lat: pd.Series, lon: pd.Series, where: str) -> pd.Series:
+    """_number of lat; when a value is not a latitude, InputError says so, or that lat and lon look swapped
+    (a lat beyond +-90 that is a longitude, and every lon a latitude: a file written lon, lat)."""
+    try:
+        return _number(lat, "lat", -90.0, 90.0, where)
+    except InputError:
+        numbers = [pd.to_numeric(c, errors="coerce").to_numpy(dtype=float) for c in (lat, lon)]
+        beyond = np.flatnonzero(np.abs(numbers[0]) > 90.0)
+        if len(beyond) and np.nanmax(np.abs(numbers[0])) <= 180.0 and np.isfinite(numbers[1]).any():
+            if np.nanmax(np.abs(numbers[1])) <= 90.0:
+                i = int(beyond[0])
+                raise InputError(
+                    f"{where}column lat on line {i + 2} is {lat.iat[i]!r}, a longitude, and every lon is a "
+                    "latitude: lat and lon look swapped; swap the two column names (or fix the value)"
+                ) from None
+        raise
 
 
 def _float_or_nan(text: str) -> float:
@@ -524,7 +526,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
             "region": _objects(col("region").str.upper()),
             "postal": _objects(postal.where(~zip5, postal.str[:5])),
             "country": countries,
-            "lat": _number(_not_swapped(col("lat"), col("lon"), where), "lat", -90.0, 90.0, where),
+            "lat": _latitudes(col("lat"), col("lon"), where),
             "lon": _number(col("lon"), "lon", -180.0, 180.0, where),
             "rating": _none(n),
             "review_count": _none(n),

@@ -199,12 +199,13 @@ def same_door_share(
     if column not in prep or "street_key" not in prep:
         return 0, float("nan")
     left, right = pairs if pairs is not None else sharing_pairs(prep[column], cfg.extra_name_sample)
-    doors = door_keys(prep["street_key"])
-    placed = pd.notna(doors[left]) & pd.notna(doors[right])
+    keys = prep["street_key"].to_numpy(dtype=object)  # only the sampled rows' doors, not every record's
+    a, b = door_keys(pd.Series(keys[left])), door_keys(pd.Series(keys[right]))
+    placed = pd.notna(a) & pd.notna(b)
     n = int(placed.sum())
     if not n:
         return 0, float("nan")
-    same = doors[left[placed]] == doors[right[placed]]
+    same = a[placed] == b[placed]
     return n, float(np.mean(same))
 
 
@@ -495,6 +496,7 @@ def resolve(
         # record's twin from another source still meets it. They join the head's lead when clustered.
         prep = prep[~prep["record_id"].astype(str).isin(heads)].reset_index(drop=True)
         codes = {}
+        # Found again without the copies: the pairs found with them chose the extra columns above.
         determined = deterministic_pairs(prep, cfg, new, codes=codes)
         over_cap = capped_blocks(prep, cfg, codes)
     for cols, keys, largest in over_cap:
