@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the checkout: leadlake/lakehouse/spark.py
 DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
 DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
+LOG4J_CONF = Path(__file__).with_name("log4j2.properties")  # errors only: no start-up chatter on stderr
+DRIVER_JAVA_OPTIONS = "spark.driver.extraJavaOptions"
 
 # Local mode runs on a laptop or CI box: few shuffle partitions, no UI, no progress bars, UTC.
 _LOCAL_CONF: dict[str, str] = {
@@ -83,6 +85,24 @@ def default_driver_memory(total_bytes: int | None = None) -> str:
     return f"{min(8, max(1, total_bytes // 6 // 2**30))}g"
 
 
+def users_log4j_conf() -> Path | None:
+    """The log4j2.properties Spark itself would read from $SPARK_CONF_DIR or $SPARK_HOME/conf, if any."""
+    for env, sub in (("SPARK_CONF_DIR", ""), ("SPARK_HOME", "conf")):
+        folder = os.environ.get(env)
+        if folder and (Path(folder) / sub / "log4j2.properties").is_file():
+            return Path(folder) / sub / "log4j2.properties"
+    return None
+
+
+def _quiet_driver_log(conf: dict[str, str]) -> None:
+    """Point the local driver's log4j at LOG4J_CONF, unless the user configured log4j their own way."""
+    options = conf.get(DRIVER_JAVA_OPTIONS, "")
+    if "log4j2.configurationFile" in options or users_log4j_conf() is not None:
+        return
+    # A file: URI has no spaces, which the launcher would split the options on.
+    conf[DRIVER_JAVA_OPTIONS] = f"-Dlog4j2.configurationFile={LOG4J_CONF.as_uri()} {options}".strip()
+
+
 def _is_local(master: str) -> bool:
     return master.startswith("local")
 
@@ -117,6 +137,8 @@ def session_conf(
         conf["spark.sql.extensions"] = DELTA_EXTENSION
         conf["spark.sql.catalog.spark_catalog"] = DELTA_CATALOG
     conf.update(extra_conf or {})
+    if local:
+        _quiet_driver_log(conf)
     return conf
 
 

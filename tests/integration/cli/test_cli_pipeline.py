@@ -133,6 +133,9 @@ def test_run_through_silver(tmp_path: Path, served_sandbox: ServedSandbox) -> No
     env = scratch_env(tmp_path, LEADLAKE_SANDBOX_URL=served_sandbox.url, COLUMNS="80")
     done = cli("run", "--campaign", str(CAMPAIGN), "--through", "silver", env=env, timeout=2000)
     assert done.returncode == 0, done.stderr[-3000:]
+    # The JVM's start-up chatter stays off a command's stderr (the driver logs errors only).
+    for chatter in ("log4j profile", "NativeCodeLoader", "Setting default log level", "setLogLevel"):
+        assert chatter not in done.stderr, done.stderr[-3000:]
     rows = _tables(env)
     assert rows["silver.leads"] > 0 and rows["silver.source_records"] >= rows["silver.leads"]
     assert not any(name.startswith("gold.") for name in rows)

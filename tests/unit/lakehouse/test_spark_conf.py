@@ -140,3 +140,25 @@ def test_session_conf_does_not_mutate_the_module_defaults(jars: Path) -> None:
     session_conf("local[*]", {"spark.sql.shuffle.partitions": "64", "spark.ui.enabled": "true"})
     assert session_conf("local[*]")["spark.sql.shuffle.partitions"] == "4"
     assert session_conf("local[*]")["spark.ui.enabled"] == "false"
+
+
+def test_a_local_driver_logs_errors_only_unless_the_user_configured_log4j(
+    jars: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SPARK_CONF_DIR", raising=False)
+    monkeypatch.delenv("SPARK_HOME", raising=False)
+    ours = f"-Dlog4j2.configurationFile={spark_mod.LOG4J_CONF.as_uri()}"
+    assert session_conf("local[2]")["spark.driver.extraJavaOptions"] == ours
+    assert "rootLogger.level = error" in spark_mod.LOG4J_CONF.read_text()
+    # Options of the user's own are kept beside ours; a log4j file of theirs, or a cluster, is left alone.
+    mine = {"spark.driver.extraJavaOptions": "-Dfoo=1 -Xss4m"}
+    assert session_conf("local[2]", mine)["spark.driver.extraJavaOptions"] == f"{ours} -Dfoo=1 -Xss4m"
+    theirs = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=file:///etc/mine.properties"}
+    assert session_conf("local[2]", theirs)["spark.driver.extraJavaOptions"] == theirs[
+        "spark.driver.extraJavaOptions"
+    ]
+    assert "spark.driver.extraJavaOptions" not in session_conf("spark://cluster:7077")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "log4j2.properties").write_text("rootLogger.level = info\n")
+    monkeypatch.setenv("SPARK_CONF_DIR", str(tmp_path / "conf"))
+    assert "spark.driver.extraJavaOptions" not in session_conf("local[2]")
