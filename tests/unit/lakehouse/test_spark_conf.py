@@ -154,9 +154,10 @@ def test_a_local_driver_logs_errors_only_unless_the_user_configured_log4j(
     mine = {"spark.driver.extraJavaOptions": "-Dfoo=1 -Xss4m"}
     assert session_conf("local[2]", mine)["spark.driver.extraJavaOptions"] == f"{ours} -Dfoo=1 -Xss4m"
     theirs = {"spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile=file:///etc/mine.properties"}
-    assert session_conf("local[2]", theirs)["spark.driver.extraJavaOptions"] == theirs[
-        "spark.driver.extraJavaOptions"
-    ]
+    assert (
+        session_conf("local[2]", theirs)["spark.driver.extraJavaOptions"]
+        == theirs["spark.driver.extraJavaOptions"]
+    )
     assert "spark.driver.extraJavaOptions" not in session_conf("spark://cluster:7077")
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "log4j2.properties").write_text("rootLogger.level = info\n")
