@@ -197,10 +197,11 @@ def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
     return [*lines, *loop_lines(r, gold.details)]
 
 
-def _metric_row(name: str, x: dict[str, float], top_n: int) -> str:
+def _metric_row(name: str, x: dict[str, float], top_n: int, held_out: int) -> str:
+    # Fewer held-out rows than N: precision is over all of them, and the label says so.
     return (
         f"  {name:<16} auc {x['auc']:.3f}  pr_auc {x['pr_auc']:.3f}  "
-        f"p@top{top_n} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
+        f"p@top{min(top_n, held_out)} {x['precision_at_top_n']:.3f}  brier {x['brier']:.3f}"
     )
 
 
@@ -211,10 +212,10 @@ def bootstrap_lines(r: Any, path: Path) -> list[str]:
     lines = [
         f"past leads: {r.labelled:,} from the sandbox CRM's export ({path}), {r.positives:,} qualified or "
         f"won; newest {r.n_holdout:,} held out",
-        _metric_row(f"model v{r.version}", r.metrics, r.top_n),
+        _metric_row(f"model v{r.version}", r.metrics, r.top_n, r.n_holdout),
     ]
     if r.rules_metrics:
-        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n))
+        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n, r.n_holdout))
     lines.append(f"  {r.decision} (v{r.version}): champion v{r.champion_version}")
     return lines
 
@@ -224,12 +225,12 @@ def loop_lines(r: Any, gold: Any) -> list[str]:
     lines = [
         f"learning loop: {LOOP_DAYS} simulated days, {r.labelled} labelled leads ({r.positives} {r.label}), "
         f"newest {r.n_holdout} held out",
-        _metric_row(f"champion v{r.champion_version}", r.champion_now, r.top_n),
+        _metric_row(f"champion v{r.champion_version}", r.champion_now, r.top_n, r.n_holdout),
     ]
     if not r.promoted:
-        lines.append(_metric_row(f"challenger v{r.version}", r.metrics, r.top_n))
+        lines.append(_metric_row(f"challenger v{r.version}", r.metrics, r.top_n, r.n_holdout))
     if r.rules_metrics:
-        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n))
+        lines.append(_metric_row("rules baseline", r.rules_metrics, r.top_n, r.n_holdout))
     scored_by = getattr(gold, "model_version", None) or "the rules"
     lines.append(f"  {r.decision} (v{r.version}): gold.scored_leads now scored by {scored_by}")
     return lines

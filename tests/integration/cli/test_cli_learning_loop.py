@@ -124,6 +124,9 @@ def test_the_demo_ends_with_a_trained_champion_beside_the_rules(demo_run: DemoRu
     champion = re.search(r"champion v(\d+)\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
     rules = re.search(r"rules baseline\s+auc (\d\.\d{3})\s+pr_auc (\d\.\d{3})", loop)
     assert champion and rules, loop
+    # Precision at the top N is labelled with the rows it was measured on: never more than were held out.
+    held_out = int(re.search(r"newest (\d+) held out", loop).group(1))  # type: ignore[union-attr]
+    assert all(int(n) <= held_out for n in re.findall(r"p@top(\d+)", loop)), loop
     for line in (champion.group(0), rules.group(0)):
         assert "auc" in line
     assert f"now scored by xgb-{DEFAULT_FEATURE_SET.version}-v{champion.group(1)}" in loop, loop

@@ -327,6 +327,7 @@ def test_train_from_gold_and_lead_outcomes_uses_the_known_labels(tmp_path: Path)
     assert done.returncode == 0, done.stderr[-3000:]
     # 150 leads with a known label (10 still open), the newest 20% held out.
     assert "on 120 leads, held out the newest 30" in done.stdout, done.stdout
+    assert "(top 30)" in done.stdout, done.stdout  # precision over the 30 held out, not "top 50"
     assert "promoted to champion: v1 is the first champion" in done.stdout, done.stdout
 
     one_line_error(cli("train", "--label", "won_365d", env=env), "no label column 'won_365d'", "replied_30d")
