@@ -160,7 +160,8 @@ def train(
         )
         _say(
             f"metrics (held-out): auc {_fmt(m['auc'])}, pr_auc {_fmt(m['pr_auc'])}, "
-            f"precision_at_top_n {_fmt(m['precision_at_top_n'])} (top {min(r.top_n, r.n_holdout)}), brier {_fmt(m['brier'])}"
+            f"precision_at_top_n {_fmt(m['precision_at_top_n'])} (top {min(r.top_n, r.n_holdout)}), "
+            f"brier {_fmt(m['brier'])}"
         )
         if r.rules_metrics:
             b = r.rules_metrics

@@ -197,6 +197,16 @@ def learning_loop(resources: Any, run_id: str, reports: list[Any]) -> list[str]:
     return [*lines, *loop_lines(r, gold.details)]
 
 
+def stage_seconds(reports: list[Any]) -> dict[str, float]:
+    """Seconds per stage and scope ("bronze[yelp]"), summed over the run's reports (one per campaign or
+    DAG that ran it), in the order each first ran."""
+    out: dict[str, float] = {}
+    for r in reports:
+        name = f"{r.stage}[{r.scope}]" if r.scope else r.stage
+        out[name] = out.get(name, 0.0) + r.seconds
+    return out
+
+
 def _metric_row(name: str, x: dict[str, float], top_n: int, held_out: int) -> str:
     # Fewer held-out rows than N: precision is over all of them, and the label says so.
     return (
@@ -305,7 +315,7 @@ def print_summary(lake: Any, reports: list[Any], started: float | None) -> None:
     if reports:
         console.print(
             "stage seconds: "
-            + ", ".join(f"{r.stage}{f'[{r.scope}]' if r.scope else ''} {r.seconds:.1f}" for r in reports),
+            + ", ".join(f"{name} {sec:.1f}" for name, sec in stage_seconds(reports).items()),
             highlight=False,
             markup=False,  # "[yelp]" is a scope, not a rich style
         )

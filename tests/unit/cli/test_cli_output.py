@@ -202,6 +202,14 @@ def test_summary_of_a_bronze_run_leaves_out_gold_sections(out: io.StringIO, tmp_
         assert absent not in text, absent
 
 
+def test_stage_seconds_add_up_per_stage_and_scope_in_the_order_they_first_ran() -> None:
+    reports = [_report("bronze", "success"), _report("silver", "success"), _report("bronze", "success")]
+    reports[0].scope = reports[2].scope = "yelp"
+    reports[1].seconds = 2.5
+    reports.append(_report("silver", "success"))
+    assert run.stage_seconds(reports) == {"bronze[yelp]": 2.0, "silver": 3.5}
+
+
 def test_summary_fits_80_columns_one_line_per_top_lead(out: io.StringIO, tmp_path: Path) -> None:
     lake = Lakehouse(str(tmp_path / "lake"))
     _gold(lake)
