@@ -9,6 +9,14 @@ import typer
 from leadlake.cli.common import EXIT_FAILED, Format, console, emit, errors, fail, settings
 
 
+def sql_error_line(message: str) -> str:
+    """DuckDB's error as one line: its first, with the columns it suggests for a misspelt one ("Candidate
+    bindings") when it gives them; the caret lines under a syntax error are left out."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    hint = next((line for line in lines[1:] if line.startswith("Candidate bindings:")), None)
+    return f"{lines[0]} {hint}" if hint else lines[0] if lines else message
+
+
 def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:
     """Every table: layer, name, Delta version, row count.
 
@@ -58,5 +66,5 @@ def sql(
         except LakehouseError:
             raise
         except Exception as exc:  # noqa: BLE001 - DuckDB's parser and binder errors: one line for the analyst
-            fail(f"query failed: {str(exc).strip().splitlines()[0]}")
+            fail(f"query failed: {sql_error_line(str(exc))}")
         emit(result.to_pylist(), fmt)

@@ -57,6 +57,10 @@ def test_wrong_setting_fails_at_start(tmp_path: Path) -> None:
 
 def test_bad_sql_is_one_line(tmp_path: Path) -> None:
     one_line_error(cli("sql", "select nope from", env=scratch_env(tmp_path)), "query failed")
+    # A misspelt column is one line too, with the columns DuckDB suggests instead.
+    _small_lakehouse(tmp_path / "lake")
+    line = one_line_error(cli("sql", "select nme from silver.leads", env=scratch_env(tmp_path)), '"nme"')
+    assert 'Candidate bindings: "name"' in line, line
 
 
 def test_sql_on_a_table_that_does_not_exist_names_it_the_lakehouse_and_the_fix(tmp_path: Path) -> None:
