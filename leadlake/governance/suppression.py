@@ -48,7 +48,11 @@ def normalise(kind: str, raw: str, default_region: str = "US") -> str:
     if kind == "email":
         local, at, host = text.lower().rpartition("@")
         if not at or not local or registered_domain(host) is None:
-            raise SuppressionError(f"--email {raw!r} is not an email address: expected name@domain.tld")
+            # Examples in words: the log masking would print "n***@domain.tld" and "+1******0100".
+            raise SuppressionError(
+                f"--email {raw!r} is not an email address: expected a name, one @, then a domain such as "
+                "example.com"
+            )
         return f"{local}@{host}"
     if kind == "domain":
         domain = registered_domain(text)
@@ -60,7 +64,7 @@ def normalise(kind: str, raw: str, default_region: str = "US") -> str:
         if phone is None:
             raise SuppressionError(
                 f"--phone {raw!r} is not a valid phone number: "
-                "give it with its country code, e.g. +13035550100"
+                "expected + and its country code first (international E.164 form, +1 in the US)"
             )
         return phone
     raise SuppressionError(f"unknown suppression kind {kind!r}: use one of {', '.join(KINDS)}")

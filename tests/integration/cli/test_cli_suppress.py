@@ -32,7 +32,11 @@ def test_add_list_remove_from_another_folder(tmp_path: Path) -> None:
 
 def test_bad_input_is_one_line_and_changes_nothing(tmp_path: Path) -> None:
     env = scratch_env(tmp_path)
-    one_line_error(cli("suppress", "add", "--phone", "12", env=env), "--phone", "country code")
+    # The fix is said in words a masked log line keeps readable (no "+1******0100", "n***@domain.tld").
+    line = one_line_error(cli("suppress", "add", "--phone", "12", env=env), "--phone", "country code")
+    assert "*" not in line, line
+    line = one_line_error(cli("suppress", "add", "--email", "bob", env=env), "--email", "example.com")
+    assert "*" not in line, line
     one_line_error(
         cli("suppress", "add", "--email", "a@b.com", "--phone", "+13035550100", env=env), "exactly one"
     )
