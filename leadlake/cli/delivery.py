@@ -12,7 +12,6 @@ from leadlake.cli.common import (
     console,
     emit,
     errors,
-    fail,
     quiet_logs,
     say_error,
     settings,
@@ -23,12 +22,11 @@ DestOpt = Annotated[str, typer.Option("--destination", help="A destination name,
 
 def _run(destination: str, options: dict[str, Any]) -> Any:
     """Run the delivery stage for one destination on the configured (or a started) sandbox/live CRM."""
-    from leadlake.connectors.registry import connector
+    from leadlake.connectors.registry import connector_of_kind
     from leadlake.runtime.resources import new_run_id, sandboxed
     from leadlake.runtime.stages import get_stage, run_stage
 
-    if connector(destination).kind != "destination":
-        fail(f"--destination {destination!r} is a {connector(destination).kind} provider, not a destination")
+    connector_of_kind(destination, "destination")  # an unknown name: one line listing the destinations
     with sandboxed(settings()) as res:
         res.lakehouse.check_reachable()
         return run_stage(get_stage("delivery"), res, new_run_id("deliver"), only=destination, options=options)

@@ -13,13 +13,12 @@ feedback_app = typer.Typer(help="Outcomes from the CRM: the learning loop's labe
 
 def _destinations(only: str | None) -> list[str]:
     from leadlake.connectors.destinations.base import reports_outcomes
-    from leadlake.connectors.registry import connector, names
+    from leadlake.connectors.registry import connector, connector_of_kind, names
 
     pullable = [n for n in names("destination") if reports_outcomes(connector(n).load())]
     if only is None:  # every destination that reports outcomes
         return pullable
-    if connector(only).kind != "destination":
-        fail(f"--destination {only!r} is a {connector(only).kind} provider, not a destination")
+    connector_of_kind(only, "destination")
     if only not in pullable:  # said before any sandbox or lakehouse is touched
         fail(
             f"--destination {only!r} does not report outcomes (it has no pull_feedback); "

@@ -92,6 +92,19 @@ def connector(name: str) -> ConnectorSpec:
         raise UnknownConnector(f"unknown provider {name!r}; {describe_known()}") from None
 
 
+def connector_of_kind(name: str, kind: Kind) -> ConnectorSpec:
+    """The spec of `kind` registered under `name`; the error names the kind and lists its names."""
+    spec = _REGISTRY.get(name)
+    if spec is None or spec.kind != kind:
+        if spec is None:
+            what = f"unknown {kind} {name!r}"
+        else:
+            article = "an" if spec.kind[0] in "aeiou" else "a"
+            what = f"{name!r} is {article} {spec.kind} provider, not a {kind}"
+        raise UnknownConnector(f"{what}; {kind}s: {', '.join(names(kind)) or '-'}")
+    return spec
+
+
 def connectors(kind: Kind | None = None) -> list[ConnectorSpec]:
     """Registered specs in registration order, optionally of one kind."""
     return [s for s in _REGISTRY.values() if kind is None or s.kind == kind]

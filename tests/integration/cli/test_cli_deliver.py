@@ -47,3 +47,8 @@ def test_a_provider_is_not_a_destination(tmp_path: Path) -> None:
     one_line_error(
         cli("deliver", "--destination", "yelp", env=scratch_env(tmp_path)), "yelp", "not a destination"
     )
+    # A misspelt destination is named as one, with the destinations (not every provider of every kind).
+    line = one_line_error(
+        cli("deliver", "--destination", "hubspto", env=scratch_env(tmp_path)), "unknown destination 'hubspto'"
+    )
+    assert "destinations: hubspot, salesforce" in line and "yelp" not in line, line
