@@ -64,11 +64,33 @@ def test_unknown_provider_is_named(tmp_path: Path) -> None:
         load_campaign(write(tmp_path, base_doc() | {"sources": ["yelp", "foursquare"]}))
 
 
-def test_wrong_type_names_the_field(tmp_path: Path) -> None:
-    doc = base_doc()
-    doc["geo"]["radius_km"] = "far"
-    with pytest.raises(CampaignError, match="geo"):
-        load_campaign(write(tmp_path, doc))
+AREA = {"city": "Denver", "region": "CO", "lat": 39.7, "lon": -104.9, "radius_km": 30}
+
+
+@pytest.mark.parametrize(
+    ("geo", "said"),
+    [
+        (AREA | {"radius_km": "far"}, "field 'geo.radius_km': 'far' is not of type 'number'"),
+        (AREA | {"lat": 139.7}, "field 'geo.lat': 139.7 is greater than the maximum of 90"),
+        (AREA | {"country": "United States"}, "a two-letter ISO 3166 country code in capitals, such as US"),
+        ({"cty": "Denver", "region": "CO"}, "('cty' was unexpected) at 'geo'; allowed fields: city, country"),
+        ([AREA, {"city": "Boulder", "region": "CO", "radius_km": -3}], "field 'geo.1.radius_km': -3"),
+        ("Denver", "'Denver' is not an area ({city, region, country, lat, lon, radius_km}) or a list"),
+    ],
+)
+def test_a_wrong_area_names_its_field_and_what_is_expected(tmp_path: Path, geo: object, said: str) -> None:
+    """geo is one area or a list of them (oneOf): the error is the area's own, not "{...} is not valid under
+    any of the given schemas" with the whole area printed."""
+    with pytest.raises(CampaignError) as info:
+        load_campaign(write(tmp_path, base_doc() | {"geo": geo}))
+    assert said in str(info.value) and "given schemas" not in str(info.value), str(info.value)
+
+
+def test_a_field_with_a_pattern_says_what_it_expects(tmp_path: Path) -> None:
+    with pytest.raises(CampaignError, match=r"field 'id'.*expected a stable campaign id of 2-63 lowercase"):
+        load_campaign(write(tmp_path, base_doc() | {"id": "Denver Plumbers"}))
+    with pytest.raises(CampaignError, match=r"'sources.0'.*such as google_places or yelp"):
+        load_campaign(write(tmp_path, base_doc() | {"sources": ["Google Places"]}))
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
@@ -78,6 +100,13 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     bad.write_text("name: [unclosed")
     with pytest.raises(CampaignError, match="not valid YAML"):
         load_campaign(bad)
+    # Where and what, on one line; a tab (as an editor may indent) is named with the fix.
+    bad.write_text(yaml.safe_dump(base_doc()).replace("- yelp", "\t- yelp"))
+    line = next(i for i, ln in enumerate(bad.read_text().splitlines(), 1) if "yelp" in ln)
+    with pytest.raises(CampaignError) as info:
+        load_campaign(bad)
+    assert f"not valid YAML on line {line}, column 1" in str(info.value), str(info.value)
+    assert "indent with spaces" in str(info.value) and "\n" not in str(info.value)
 
 
 # ---- bad input: one CampaignError line naming the field and the fix ------------------------------------

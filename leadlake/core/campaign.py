@@ -20,6 +20,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field
 
+from leadlake.core.yaml_errors import yaml_error_line
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "campaign.schema.json"
 DEFAULT_CRON = "0 2 * * *"
 # The cap a campaign file without `budget` runs under: a cap can only limit spend, so a forgotten budget
@@ -118,6 +120,15 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
     if not errors:
         return
     err = errors[0]
+    if err.context:  # geo's "one area or a list of them": the branch's own error names the field
+        from jsonschema.exceptions import best_match
+
+        err = best_match([err])  # descends into the branch that fits the value best
+        # Still undecided (two errors in the branch that fits): a field the branch does not know, else its
+        # first other error; a value of the wrong type everywhere keeps the oneOf error and its description.
+        fitting = [e for e in err.context if e.validator != "type"]
+        if fitting:
+            err = min(fitting, key=lambda e: (list(e.absolute_path), e.validator != "additionalProperties"))
     if err.validator == "additionalProperties":
         allowed = ", ".join(sorted(err.schema.get("properties", {})))
         raise CampaignError(
@@ -131,7 +142,16 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
     fix = ""
     if list(err.absolute_path)[-1:] == ["mapping"]:
         fix = "; give a YAML mapping file (relative to the campaign file) or the fields inline"
-    raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {err.message}{fix}")
+    message = err.message
+    described = err.schema.get("description") if isinstance(err.schema, dict) else None
+    if err.validator in ("pattern", "oneOf", "anyOf") and described:
+        # The field's own description says what the pattern, or the choice of shapes, asks for.
+        wanted = f"{described[0].lower()}{described[1:].rstrip('.')}"
+        if err.validator == "pattern":
+            fix = f"; expected {wanted}"
+        else:
+            message = f"{err.instance!r} is not {wanted}"
+    raise CampaignError(f"{source}: field '{_where(err.absolute_path)}': {message}{fix}")
 
 
 def check_cron(cron: str | None, source: str = "<campaign>") -> None:
@@ -266,7 +286,7 @@ def load_campaign(path: str | Path) -> CampaignSpec:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise CampaignError(f"{p}: not valid YAML: {exc}".splitlines()[0]) from None
+        raise CampaignError(f"{p}: {yaml_error_line(exc)}") from None
     if not isinstance(doc, dict):
         raise CampaignError(f"{p}: expected a mapping of campaign fields at the top level")
     return from_document(doc, str(p), p.resolve().parent)

@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import yaml
 
+from leadlake.core.yaml_errors import yaml_error_line
+
 
 class DeliveryError(RuntimeError):
     """A CRM call that failed after retries; names the destination and the CRM's message.
@@ -211,7 +213,7 @@ def _yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     except OSError as exc:
         raise MappingError(f"{what} mapping file {path}: cannot read it: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        raise MappingError(f"{what} mapping file {path}: not valid YAML: {exc}".splitlines()[0]) from None
+        raise MappingError(f"{what} mapping file {path}: {yaml_error_line(exc)}") from None
     if not isinstance(doc, Mapping):
         raise MappingError(f"{what} mapping file {path}: expected a mapping of fields at the top level")
     return dict(doc)

@@ -126,7 +126,12 @@ def load_label_rules(path: str | Path) -> list[LabelRule]:
     """Label rules from YAML: a list of {name, stages, within_days, description}, or {labels: [...]}."""
     import yaml
 
-    doc = yaml.safe_load(Path(path).read_text())
+    from leadlake.core.yaml_errors import yaml_error_line
+
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as exc:
+        raise LabelRuleError(f"{path}: {yaml_error_line(exc)}") from None
     if isinstance(doc, dict):
         doc = doc.get("labels")
     if not isinstance(doc, list):
