@@ -48,12 +48,26 @@ def test_s3_lakehouse_gets_endpoint_options(monkeypatch) -> None:
         ("LEADLAKE_DELTA_BACKEND", "parquet", "LEADLAKE_DELTA_BACKEND"),
         ("LEADLAKE_SANDBOX_BUSINESSES", "many", "LEADLAKE_SANDBOX_BUSINESSES"),
         ("LEADLAKE_SPARK_DRIVER_MEMORY", "4 GB", "LEADLAKE_SPARK_DRIVER_MEMORY"),
+        # A misspelt scheme used to pass here and leave scoring on the rules with only a warning.
+        (
+            "LEADLAKE_MLFLOW_TRACKING_URI",
+            "sqllite:///x.db",
+            r"URI='sqllite.*expected a folder, sqlite",
+        ),
     ],
 )
 def test_wrong_setting_names_the_variable(monkeypatch, var: str, value: str, needle: str) -> None:
     monkeypatch.setenv(var, value)
     with pytest.raises(SettingsError, match=needle):
         get_settings()
+
+
+@pytest.mark.parametrize(
+    "uri", ["sqlite:///s/mlflow.db", "postgresql+psycopg2://u@db/mlflow", "http://127.0.0.1:5000", "mlruns"]
+)
+def test_mlflow_tracking_uris_mlflow_takes_are_taken(monkeypatch, uri: str) -> None:
+    monkeypatch.setenv("LEADLAKE_MLFLOW_TRACKING_URI", uri)
+    assert get_settings().mlflow_tracking_uri == uri
 
 
 def test_a_provider_key_turns_the_sandbox_off(monkeypatch) -> None:

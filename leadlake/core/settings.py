@@ -14,6 +14,10 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_MARKER = "leadlake_project.yml"
+# The URI schemes MLflow 3 tracks and registers models in ("postgresql+psycopg2" counts as postgresql).
+MLFLOW_SCHEMES = frozenset(
+    {"file", "http", "https", "sqlite", "postgresql", "mysql", "mssql", "databricks", "databricks-uc", "uc"}
+)
 # The checkout this package was installed from (editable installs); used when no marker is found upwards.
 _PACKAGE_CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -139,6 +143,18 @@ class Settings(BaseSettings):
         if v and urlparse(v).scheme not in ("http", "https"):
             raise ValueError("expected an http(s):// URL such as http://127.0.0.1:8765")
         return v.rstrip("/") if v else v
+
+    @field_validator("mlflow_tracking_uri")
+    @classmethod
+    def _tracking_uri(cls, v: str | None) -> str | None:
+        # MLflow's own check comes only when a model is loaded, and scoring then falls back to the rules.
+        scheme = urlparse(v).scheme.split("+")[0] if v else ""
+        if len(scheme) > 1 and scheme not in MLFLOW_SCHEMES:
+            raise ValueError(
+                "expected a folder, sqlite:///path/mlflow.db, an http(s):// tracking server or a database "
+                f"URI ({', '.join(sorted(MLFLOW_SCHEMES))})"
+            )
+        return v
 
     @property
     def is_s3(self) -> bool:
