@@ -312,8 +312,23 @@ def csv_rows(
     labels = labels.astype("int64")
     time_col = next((c for c in TIME_COLUMNS if c in df.columns), None)
     if time_col is not None:
-        as_of = pd.to_datetime(df[time_col], utc=True, errors="coerce")
+        when = leads.given.get(time_col, time_col)
+        as_of = pd.to_datetime(df[time_col], utc=True, errors="coerce", format="mixed")
+        undated = as_of.isna().to_numpy()
+        if undated.all():
+            raise TrainingDataError(
+                f"--labels {path}: no value of {when} is a date ({df[time_col].iloc[0]!r} first); "
+                "give dates such as 2026-03-31, or leave the column out to hold out the last rows"
+            )
+        if undated.any():  # as rows without an outcome: left out, said, the rest trains
+            raw = df[time_col][undated]
+            given = raw[raw.notna() & (raw.astype(str).str.strip() != "")]
+            example = f" (such as {given.iloc[0]!r})" if len(given) else ""
+            notes = (*notes, f"{int(undated.sum()):,} rows whose {when} is not a date{example} left out")
+            df, labels, as_of = df[~undated], labels[~undated], as_of[~undated]
+        notes = (*notes, f"{when} orders the rows: the newest are held out")
     else:  # row order: one second apart, so the newest rows are the last ones
+        notes = (*notes, "no date column (as_of, delivered_at, Create Date, ...): the last rows are held out")
         as_of = pd.Series(pd.Timestamp("2000-01-01", tz="UTC") + pd.to_timedelta(range(len(df)), unit="s"))
     return TrainingData(
         df.reset_index(drop=True),

@@ -114,3 +114,28 @@ def test_a_campaign_gives_blank_verticals_and_distances_from_coordinates(tmp_pat
     bare = tmp_path / "bare.csv"
     pd.DataFrame({"name": ["A"]}).to_csv(bare, index=False)
     assert "distance_km unknown: no row has lat and lon" in with_campaign(read_lead_file(bare), spec).notes
+
+
+def test_the_date_that_orders_the_split_is_named_and_a_row_without_one_is_left_out(tmp_path: Path) -> None:
+    """A CRM export's Create Date orders the time split; a row whose date is not one is left out and said
+    (it failed the run as "1 rows have no as_of time"); no date at all in it is refused naming the column."""
+    path = tmp_path / "companies.csv"
+    dates = ["2026-01-05", "last tuesday", "2026-02-11 09:30", "03/01/2026"]
+    stages = ["customer", "lead", "lead", "opportunity"]
+    pd.DataFrame({"Company name": list("abcd"), "Create Date": dates, "Lifecycle Stage": stages}).to_csv(
+        path, index=False
+    )
+    data = csv_rows(path)
+    assert data.rows["name"].tolist() == ["a", "c", "d"] and data.labels.tolist() == [1, 0, 1]
+    assert "1 rows whose Create Date is not a date (such as 'last tuesday') left out" in data.notes
+    assert "Create Date orders the rows: the newest are held out" in data.notes
+    assert data.as_of.dt.month.tolist() == [1, 2, 3]
+    pd.DataFrame(
+        {"Company name": list("ab"), "Create Date": ["soon", ""], "Lifecycle Stage": ["lead"] * 2}
+    ).to_csv(path, index=False)
+    with pytest.raises(TrainingDataError, match=r"no value of Create Date is a date \('soon' first\)"):
+        csv_rows(path)
+    pd.DataFrame({"Company name": list("ab"), "Lifecycle Stage": ["lead", "customer"]}).to_csv(
+        path, index=False
+    )
+    assert any(n.startswith("no date column") for n in csv_rows(path).notes)
