@@ -220,17 +220,38 @@ def emit(rows: list[dict[str, Any]], fmt: Format, title: str | None = None) -> N
     cols = list(rows[0]) if rows else []
     if fmt is Format.csv:
         buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(cols)
+        writer.writerows([csv_cell(r[c]) for c in cols] for r in rows)
         sys.stdout.write(buf.getvalue())
         return
     table = Table(title=title, show_lines=False)
     for c in cols:
         table.add_column(c, overflow="fold")
     for r in rows:
-        table.add_row(*["" if r[c] is None else str(r[c]) for c in cols])
+        table.add_row(*[table_cell(r[c]) for c in cols])
     console.print(table)
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell shell tools read: lists and structs as JSON (not Python's repr with single
+    quotes), booleans as true/false, NULL as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value, default=str, ensure_ascii=False)
+    return value
+
+
+def table_cell(value: Any) -> str:
+    """A value as a table cell a person reads: a list of plain values as "a, b", NULL as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, list) and all(not isinstance(v, list | dict) for v in value):
+        return ", ".join("" if v is None else str(v) for v in value)
+    return csv_cell(value) if isinstance(value, list | dict) else str(value)
 
 
 def settings() -> Any:

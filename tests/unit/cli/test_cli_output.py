@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +38,21 @@ def test_csv_has_unix_line_ends(capsys: pytest.CaptureFixture[str]) -> None:
     emit([{"n": 173, "name": 'say "hi", then go'}], Format.csv)
     raw = capsys.readouterr().out
     assert raw == 'n,name\n173,"say ""hi"", then go"\n'
+
+
+def test_csv_cells_of_lists_structs_and_booleans_are_what_shell_tools_read(
+    capsys: pytest.CaptureFixture[str], out: io.StringIO
+) -> None:
+    """`sql --format csv | jq`-style use: a list column is JSON (it was Python's "['bakeries']"), a boolean
+    true/false, a NULL empty; the table a person reads shows a list as "a, b"."""
+    row = {"tags": ["bakeries", "café"], "s": {"a": 1}, "ok": False, "none": None, "n": 2.5}
+    emit([row], Format.csv)
+    raw = capsys.readouterr().out
+    assert raw == 'tags,s,ok,none,n\n"[""bakeries"", ""café""]","{""a"": 1}",false,,2.5\n'
+    parsed = next(csv.DictReader(io.StringIO(raw)))
+    assert json.loads(parsed["tags"]) == ["bakeries", "café"] and json.loads(parsed["s"]) == {"a": 1}
+    emit([row], Format.table)
+    assert "bakeries, café" in out.getvalue() and "['" not in out.getvalue()
 
 
 def test_a_user_error_is_one_masked_line_and_exit_2(out: io.StringIO) -> None:
