@@ -86,6 +86,17 @@ def test_a_wrong_area_names_its_field_and_what_is_expected(tmp_path: Path, geo: 
     assert said in str(info.value) and "given schemas" not in str(info.value), str(info.value)
 
 
+def test_a_missing_field_is_named_with_where_and_what_is_required(tmp_path: Path) -> None:
+    doc = base_doc()
+    del doc["keywords"]
+    with pytest.raises(CampaignError, match=r"missing field 'keywords'; required: name, vertical, geo"):
+        load_campaign(write(tmp_path, doc))
+    with pytest.raises(CampaignError, match=r"missing field 'city' in 'geo'; required: city, region$"):
+        load_campaign(write(tmp_path, base_doc() | {"geo": {"region": "CO"}}))
+    with pytest.raises(CampaignError, match=r"missing field 'type' in 'destinations.0'"):
+        load_campaign(write(tmp_path, base_doc() | {"destinations": [{"min_tier": "A"}]}))
+
+
 def test_a_field_with_a_pattern_says_what_it_expects(tmp_path: Path) -> None:
     with pytest.raises(CampaignError, match=r"field 'id'.*expected a stable campaign id of 2-63 lowercase"):
         load_campaign(write(tmp_path, base_doc() | {"id": "Denver Plumbers"}))

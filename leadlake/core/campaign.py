@@ -139,6 +139,13 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
             f"{source}: field '{_where(err.absolute_path)}' is {err.instance!r}; "
             f"expected one of {err.validator_value}"
         )
+    if err.validator == "required":
+        missing = next(
+            (f for f in err.validator_value if isinstance(err.instance, dict) and f not in err.instance), ""
+        )
+        inside = f" in '{_where(err.absolute_path)}'" if list(err.absolute_path) else ""
+        required = ", ".join(err.schema.get("required", []))
+        raise CampaignError(f"{source}: missing field '{missing}'{inside}; required: {required}")
     fix = ""
     if list(err.absolute_path)[-1:] == ["mapping"]:
         fix = "; give a YAML mapping file (relative to the campaign file) or the fields inline"
