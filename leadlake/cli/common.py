@@ -212,12 +212,22 @@ def progress() -> Progress:
     )
 
 
-def emit(rows: list[dict[str, Any]], fmt: Format, title: str | None = None) -> None:
-    """Print rows as a rich table, CSV (Unix line ends, as psql and DuckDB) or JSON."""
+def emit(
+    rows: list[dict[str, Any]],
+    fmt: Format,
+    title: str | None = None,
+    columns: Sequence[str] | None = None,
+) -> None:
+    """Print rows as a rich table, CSV (Unix line ends, as psql and DuckDB) or JSON. columns: the names
+    when there may be no rows (a query's result): the CSV header and the table's head are still printed."""
     if fmt is Format.json:
         print(json.dumps(rows, default=str, indent=2))
         return
-    cols = list(rows[0]) if rows else []
+    cols = list(rows[0]) if rows else list(columns or [])
+    if not cols:
+        if fmt is Format.table:
+            console.print("(0 rows)", highlight=False)
+        return
     if fmt is Format.csv:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -230,6 +240,8 @@ def emit(rows: list[dict[str, Any]], fmt: Format, title: str | None = None) -> N
         table.add_column(c, overflow="fold")
     for r in rows:
         table.add_row(*[table_cell(r[c]) for c in cols])
+    if not rows:
+        table.caption = "(0 rows)"
     console.print(table)
 
 

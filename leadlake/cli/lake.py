@@ -67,4 +67,4 @@ def sql(
             raise
         except Exception as exc:  # noqa: BLE001 - DuckDB's parser and binder errors: one line for the analyst
             fail(f"query failed: {sql_error_line(str(exc))}")
-        emit(result.to_pylist(), fmt)
+        emit(result.to_pylist(), fmt, columns=result.column_names)

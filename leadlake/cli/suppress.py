@@ -68,4 +68,4 @@ def suppress_list(fmt: Annotated[Format, typer.Option("--format")] = Format.tabl
         rows = [
             {"kind": e.kind, "value": e.value, "reason": e.reason} for e in entries(lakehouse(settings()))
         ]
-        emit(rows, fmt, title="suppression list")
+        emit(rows, fmt, title="suppression list", columns=("kind", "value", "reason"))

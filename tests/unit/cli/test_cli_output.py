@@ -55,6 +55,21 @@ def test_csv_cells_of_lists_structs_and_booleans_are_what_shell_tools_read(
     assert "bakeries, café" in out.getvalue() and "['" not in out.getvalue()
 
 
+def test_a_result_without_rows_still_has_its_columns(
+    capsys: pytest.CaptureFixture[str], out: io.StringIO
+) -> None:
+    """A query that matches nothing: the CSV is its header (it was one empty line), the table its head and
+    "(0 rows)" (it was blank), JSON an empty list."""
+    emit([], Format.csv, columns=["lead_id", "name"])
+    assert capsys.readouterr().out == "lead_id,name\n"
+    emit([], Format.json, columns=["lead_id", "name"])
+    assert capsys.readouterr().out == "[]\n"
+    emit([], Format.table, columns=["lead_id", "name"])
+    assert "lead_id" in out.getvalue() and "(0 rows)" in out.getvalue()
+    emit([], Format.csv)
+    assert capsys.readouterr().out == ""
+
+
 def test_a_user_error_is_one_masked_line_and_exit_2(out: io.StringIO) -> None:
     from leadlake.core.settings import SettingsError
 
