@@ -148,6 +148,16 @@ def _clean(values: pd.Series) -> pd.Series:
     return pd.Series(out, dtype=object)
 
 
+def _one_spelling(values: pd.Series) -> pd.Series:
+    """Values that differ only in case or spacing as one, spelled as first seen: "Yelp" and "yelp " are one
+    source, as the user means (the resolver weighs records of one source and of two differently)."""
+    spelled: dict[str, str] = {}
+    canonical = {}
+    for value in pd.unique(values.dropna()):
+        canonical[value] = spelled.setdefault(" ".join(str(value).casefold().split()), value)
+    return values.map(canonical).astype(object).where(values.notna(), None)
+
+
 def _text(value: object) -> str | None:
     """Stripped text, or None for None, NaN and blank (pandas' NA too)."""
     if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
@@ -498,7 +508,7 @@ def records_from_frame(frame: pd.DataFrame, where: str = "") -> InputRecords:
         headers = [*headers, "name"]
         renamed = (*renamed, " + ".join(parts) + " joined as name")
     countries = _country(raw_columns["country"]) if "country" in raw_columns else _none(n)
-    sources = col("source").fillna(DEFAULT_SOURCE).astype(object)
+    sources = _one_spelling(col("source")).fillna(DEFAULT_SOURCE).astype(object)
     names = col("name")
     phone_text = _international_prefix_as_plus(col("phone"), countries)
     phones, toll_free = normalize_phones(phone_text, countries)

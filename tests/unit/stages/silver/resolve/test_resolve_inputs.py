@@ -158,6 +158,20 @@ def test_the_frame_has_the_record_columns_one_source_when_absent() -> None:
     assert got.sources == (DEFAULT_SOURCE,)
 
 
+def test_a_source_spelled_in_two_cases_is_one_source() -> None:
+    """ "Yelp", "yelp " and "YELP" in one file's source column are one source (first spelling kept); they
+    were three, and the summary said "3 source(s)"."""
+    got = records_from_frame(
+        frame(
+            record_id=["a", "b", "c", "d"],
+            source=["Yelp", "yelp ", "YELP", "Google  Places"],
+            name=list("wxyz"),
+        )
+    )
+    assert list(got.records["provider"]) == ["Yelp", "Yelp", "Yelp", "Google  Places"]
+    assert len(got.sources) == 2
+
+
 def test_used_empty_and_absent_columns_are_reported() -> None:
     got = records_from_frame(
         frame(record_id=["a", "b"], Name=["A", "B"], phone=["", " "], Source=["crm", "crm"], notes=["", ""])
