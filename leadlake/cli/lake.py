@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
 
-from leadlake.cli.common import EXIT_FAILED, Format, console, emit, errors, fail, settings
+from leadlake.cli.common import EXIT_FAILED, STDIO, Format, console, emit, errors, fail, settings
 
 
 def sql_error_line(message: str) -> str:
@@ -51,7 +52,11 @@ def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> N
 
 def sql(
     query: Annotated[
-        str, typer.Argument(help="One read-only SQL statement over bronze.*, silver.*, gold.*, ops.*")
+        str,
+        typer.Argument(
+            help="One read-only SQL statement over bronze.*, silver.*, gold.*, ops.*; - reads it from stdin "
+            "(leadlake sql - < report.sql)"
+        ),
     ],
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
@@ -61,6 +66,13 @@ def sql(
         from leadlake.runtime.resources import lakehouse
 
         s = settings()
+        if query == STDIO:
+            query = sys.stdin.read()
+            if not query.strip():
+                fail(
+                    "no statement on stdin; pipe one in (leadlake sql - < report.sql) or give it as the "
+                    "argument"
+                )
         try:
             result = lakehouse(s).sql(query, timeout_s=s.sql_timeout_s)
         except LakehouseError:

@@ -63,6 +63,16 @@ def test_bad_sql_is_one_line(tmp_path: Path) -> None:
     assert 'Candidate bindings: "name"' in line, line
 
 
+def test_sql_reads_a_statement_from_stdin_with_dash(tmp_path: Path) -> None:
+    """A long query lives in a file: `leadlake sql - < report.sql`, as `resolve -i -` reads stdin."""
+    env = scratch_env(tmp_path)
+    _small_lakehouse(tmp_path / "lake")
+    report = "-- leads by name\nselect count(*) as n\nfrom silver.leads;\n"
+    done = cli("sql", "-", "--format", "csv", env=env, stdin=report)
+    assert done.returncode == 0 and done.stdout == "n\n2\n", done.stderr
+    one_line_error(cli("sql", "-", env=env, stdin=""), "no statement on stdin", "report.sql")
+
+
 def test_sql_on_a_table_that_does_not_exist_names_it_the_lakehouse_and_the_fix(tmp_path: Path) -> None:
     """DuckDB says "Table with name scored_leads does not exist!": an analyst's first query before the demo
     learns which lakehouse was read and what to run; with tables there, a misspelt name is pointed at them."""
