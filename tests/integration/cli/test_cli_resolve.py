@@ -324,6 +324,12 @@ def test_a_list_of_company_names_alone_is_deduplicated_and_said_so(tmp_path: Pat
     assert cluster["6"] != cluster["7"]
     assert cluster["8"] != cluster["9"] and cluster["1"] in (cluster["8"], cluster["9"])
     assert "resolved 9 records into 6 clusters" in done.stdout
+    # A file without names: nothing is taken as one by name, and the warning does not say it is.
+    phones = tmp_path / "phones.csv"
+    write(phones, ["id,phone", "1,303-555-0101", "2,(303) 555-0101", "3,303-555-0199"])
+    done = cli("resolve", "-i", str(phones), "-o", str(tmp_path / "p.csv"), env=scratch_env(tmp_path))
+    assert done.returncode == 0 and "same name" not in done.stderr + done.stdout, done.stderr
+    assert len(read_clusters(tmp_path / "p.csv")) == 3
 
 
 def test_records_nothing_can_pair_are_counted_in_a_warning(tmp_path: Path) -> None:

@@ -510,10 +510,11 @@ def resolve(
         )
     exact = best_pairs(determined, identical_pairs(heads, new)) if len(whole) > 1 else determined
     if len(prep) > 1 and placeless(prep):
-        logger.warning(
-            "no record has a street, town, postcode or coordinates: records with the same name and no "
-            "phone, website or other identifier telling them apart are taken as one"
-        )
+        if "name_norm" in prep and prep["name_norm"].notna().any():  # with no names, nothing is taken as one
+            logger.warning(
+                "no record has a street, town, postcode or coordinates: records with the same name and no "
+                "phone, website or other identifier telling them apart are taken as one"
+            )
         exact = best_pairs(exact, same_name_pairs(prep, cfg, new))
     elif len(prep) > 1 and town_only(prep):
         logger.warning(
