@@ -14,8 +14,10 @@ def sql_error_line(message: str) -> str:
     """DuckDB's error as one line: its first, with the columns it suggests for a misspelt one ("Candidate
     bindings") when it gives them; the caret lines under a syntax error are left out."""
     lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return message
     hint = next((line for line in lines[1:] if line.startswith("Candidate bindings:")), None)
-    return f"{lines[0]} {hint}" if hint else lines[0] if lines else message
+    return f"{lines[0]} {hint}" if hint else lines[0]
 
 
 def tables(fmt: Annotated[Format, typer.Option("--format")] = Format.table) -> None:

@@ -95,14 +95,14 @@ def connector(name: str) -> ConnectorSpec:
 def connector_of_kind(name: str, kind: Kind) -> ConnectorSpec:
     """The spec of `kind` registered under `name`; the error names the kind and lists its names."""
     spec = _REGISTRY.get(name)
-    if spec is None or spec.kind != kind:
-        if spec is None:
-            what = f"unknown {kind} {name!r}"
-        else:
-            article = "an" if spec.kind[0] in "aeiou" else "a"
-            what = f"{name!r} is {article} {spec.kind} provider, not a {kind}"
-        raise UnknownConnector(f"{what}; {kind}s: {', '.join(names(kind)) or '-'}")
-    return spec
+    if spec is not None and spec.kind == kind:
+        return spec
+    if spec is None:
+        what = f"unknown {kind} {name!r}"
+    else:
+        article = "an" if spec.kind[0] in "aeiou" else "a"
+        what = f"{name!r} is {article} {spec.kind} provider, not a {kind}"
+    raise UnknownConnector(f"{what}; {kind}s: {', '.join(names(kind)) or '-'}")
 
 
 def connectors(kind: Kind | None = None) -> list[ConnectorSpec]:

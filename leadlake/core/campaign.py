@@ -140,9 +140,8 @@ def validate_document(doc: Any, source: str = "<campaign>") -> None:
             f"expected one of {err.validator_value}"
         )
     if err.validator == "required":
-        missing = next(
-            (f for f in err.validator_value if isinstance(err.instance, dict) and f not in err.instance), ""
-        )
+        given = err.instance if isinstance(err.instance, dict) else {}
+        missing = next((f for f in err.validator_value if f not in given), "")
         inside = f" in '{_where(err.absolute_path)}'" if list(err.absolute_path) else ""
         required = ", ".join(err.schema.get("required", []))
         raise CampaignError(f"{source}: missing field '{missing}'{inside}; required: {required}")

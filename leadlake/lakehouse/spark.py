@@ -89,8 +89,9 @@ def users_log4j_conf() -> Path | None:
     """The log4j2.properties Spark itself would read from $SPARK_CONF_DIR or $SPARK_HOME/conf, if any."""
     for env, sub in (("SPARK_CONF_DIR", ""), ("SPARK_HOME", "conf")):
         folder = os.environ.get(env)
-        if folder and (Path(folder) / sub / "log4j2.properties").is_file():
-            return Path(folder) / sub / "log4j2.properties"
+        path = Path(folder) / sub / "log4j2.properties" if folder else None
+        if path is not None and path.is_file():
+            return path
     return None
 
 
